@@ -1,0 +1,73 @@
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.db import connection
+
+from portal.celery import app as celery_app
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def database_url_for_subprocess() -> str:
+    """The URL of the test database, so that a child process works on the same data."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    credentials = quote(db["USER"] or "") + (":" + quote(db["PASSWORD"]) if db["PASSWORD"] else "")
+    return f"postgres://{credentials}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2):
+    """Poll until predicate() is truthy; return its value or fail the test."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"condition not met within {timeout}s: {predicate.__doc__ or predicate}")
+
+
+@pytest.fixture
+def celery_worker(transactional_db, tmp_path, monkeypatch):
+    """A real Celery worker process on the configured broker, using the test database.
+
+    Yields the folder where the worker's file email backend writes messages.
+    """
+    mail_dir = tmp_path / "mail"
+    log_path = tmp_path / "worker.log"
+    env = {
+        **os.environ,
+        "DJANGO_ENV": "test",
+        "DATABASE_URL": database_url_for_subprocess(),
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        "EMAIL_URL": f"filemail:///{mail_dir}",
+    }
+    with open(log_path, "w") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool=solo",
+             "--purge", "--without-mingle", "--without-gossip", "--loglevel=INFO"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+
+        def worker_is_ready():
+            """the worker logs 'ready'"""
+            if worker.poll() is not None:
+                pytest.fail(f"worker exited early:\n{log_path.read_text()}")
+            return "ready." in log_path.read_text()
+
+        wait_for(worker_is_ready, timeout=60)
+        monkeypatch.setattr(celery_app.conf, "task_always_eager", False)
+        yield mail_dir
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()

@@ -1,0 +1,77 @@
+"""Settings are read from the environment; each case starts a fresh interpreter."""
+
+import os
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+PRODUCTION = {
+    "DJANGO_ENV": "production",
+    "SECRET_KEY": "kq3#v9!mZ2p@x7Lr8sT1wB4nE6yU0cH5jD-fG_aQ+oI*KeW(RhMtYv)uPzXbNcAsdF",
+    "ALLOWED_HOSTS": "portal.example.cn",
+}
+
+
+def run(code: str, **overrides) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_ENV", "SECRET_KEY", "DEBUG"}}
+    env.update(overrides)
+    return subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def manage(*args, **overrides) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_ENV", "SECRET_KEY", "DEBUG"}}
+    env.update(overrides)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_development_settings_load_with_no_variables_and_debug_off():
+    result = run("from django.conf import settings; print(settings.DEBUG, settings.ENVIRONMENT)")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False development"
+
+
+def test_debug_is_on_only_when_asked():
+    result = run("from django.conf import settings; print(settings.DEBUG)", DEBUG="true")
+    assert result.stdout.strip() == "True"
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    result = run("pass", DJANGO_ENV="production", ALLOWED_HOSTS="portal.example.cn")
+    assert result.returncode != 0
+    assert "SECRET_KEY (or SECRET_KEY_FILE) is required in production" in result.stderr
+
+
+def test_a_boolean_typo_stops_startup():
+    result = run("pass", DEBUG="ture")
+    assert result.returncode != 0
+    assert "DEBUG must be one of" in result.stderr
+
+
+def test_a_secret_can_come_from_a_file(tmp_path):
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(PRODUCTION["SECRET_KEY"])
+    result = run(
+        "from django.conf import settings; print(settings.SECRET_KEY)",
+        **{**PRODUCTION, "SECRET_KEY": "", "SECRET_KEY_FILE": str(secret_file)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == PRODUCTION["SECRET_KEY"]
+
+
+def test_production_settings_pass_the_deployment_checklist():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_production_refuses_debug():
+    result = run("pass", **PRODUCTION, DEBUG="true")
+    assert result.returncode != 0
+    assert "DEBUG cannot be on" in result.stderr
