@@ -1,7 +1,12 @@
-"""The one permission map: which role may do what. HTML views and the API both ask here.
+"""The one permission map: which role may do what, and over which departments.
 
-Department managers get, in addition to their role, the right to manage projects, keys and
-quotas inside their department's subtree (see accounts.selectors).
+HTML views, the API and services all ask `scope_for()` / `can()`; nothing else decides.
+
+- owner and admin act on the whole organization; billing and viewer read all of it;
+- a developer acts within their home department's subtree (the whole organization when
+  they have no department);
+- a department manager, whatever their role, may also see and manage the projects, keys
+  and quotas of the subtrees they manage.
 """
 
 from django.db import models
@@ -34,28 +39,85 @@ class Action(models.TextChoices):
     MANAGE_BILLING = "manage_billing", _("Manage billing details and fapiao requests")
 
 
-_ALL = set(Role)
+_ALL_ROLES = set(Role)
 PERMISSIONS: dict[Action, set[Role]] = {
-    Action.VIEW_ORGANIZATION: _ALL,
+    Action.VIEW_ORGANIZATION: _ALL_ROLES,
     Action.MANAGE_ORGANIZATION: {Role.OWNER, Role.ADMIN},
-    Action.VIEW_MEMBERS: _ALL,
+    Action.VIEW_MEMBERS: _ALL_ROLES,
     Action.MANAGE_MEMBERS: {Role.OWNER, Role.ADMIN},
     Action.MANAGE_OWNERS: {Role.OWNER},
     Action.MANAGE_DEPARTMENTS: {Role.OWNER, Role.ADMIN},
     Action.VIEW_AUDIT: {Role.OWNER, Role.ADMIN},
-    Action.VIEW_PROJECTS: _ALL,
+    Action.VIEW_PROJECTS: _ALL_ROLES,
     Action.MANAGE_PROJECTS: {Role.OWNER, Role.ADMIN},
     Action.MANAGE_KEYS: {Role.OWNER, Role.ADMIN, Role.DEVELOPER},
-    Action.VIEW_USAGE: _ALL,
+    Action.VIEW_USAGE: _ALL_ROLES,
     Action.MANAGE_QUOTAS: {Role.OWNER, Role.ADMIN},
     Action.REQUEST_QUOTA: {Role.OWNER, Role.ADMIN, Role.DEVELOPER},
     Action.VIEW_BILLING: {Role.OWNER, Role.ADMIN, Role.BILLING},
     Action.MANAGE_BILLING: {Role.OWNER, Role.ADMIN, Role.BILLING},
 }
 
-# Actions a department manager may take inside their own subtree whatever their role.
-MANAGER_ACTIONS = {Action.MANAGE_PROJECTS, Action.MANAGE_KEYS, Action.MANAGE_QUOTAS}
+# Roles whose rights span the whole organization rather than a department subtree.
+ORG_WIDE_ROLES = {Role.OWNER, Role.ADMIN, Role.BILLING, Role.VIEWER}
+
+# What managing a department adds, inside the managed subtrees, whatever the role.
+MANAGER_ACTIONS = {
+    Action.VIEW_PROJECTS,
+    Action.MANAGE_PROJECTS,
+    Action.MANAGE_KEYS,
+    Action.VIEW_USAGE,
+    Action.MANAGE_QUOTAS,
+}
+
+
+class Everywhere:
+    """The scope of an action allowed on the whole organization."""
+
+    def __contains__(self, department_id) -> bool:
+        return True
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return "Everywhere"
+
+
+EVERYWHERE = Everywhere()
 
 
 def role_allows(role: str, action: Action) -> bool:
     return Role(role) in PERMISSIONS[action]
+
+
+def scope_for(membership, action: Action) -> Everywhere | frozenset[int]:
+    """Where `membership` may take `action`: EVERYWHERE or a set of department ids (maybe empty)."""
+    from accounts.selectors import department_subtree_ids, managed_department_ids
+
+    if membership is None:
+        return frozenset()
+    departments: set[int] = set()
+    if role_allows(membership.role, action):
+        if membership.role in ORG_WIDE_ROLES or membership.department_id is None:
+            return EVERYWHERE
+        departments |= department_subtree_ids(
+            membership.organization_id, [membership.department_id]
+        )
+    if action in MANAGER_ACTIONS:
+        departments |= department_subtree_ids(
+            membership.organization_id, managed_department_ids(membership)
+        )
+    return frozenset(departments)
+
+
+def can(membership, action: Action, department_id: int | None = None) -> bool:
+    """May `membership` take `action`, on the organization or inside one department?
+
+    Without a department, the question is whether the action is allowed anywhere at all
+    (for example, whether to show the "new project" button).
+    """
+    scope = scope_for(membership, action)
+    if department_id is None:
+        return bool(scope)
+    return department_id in scope
