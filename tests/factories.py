@@ -1,10 +1,14 @@
 """factory_boy factories shared by every test folder."""
 
+from datetime import UTC, datetime
+from decimal import Decimal
+
 import factory
 from stdnum.cn import uscc
 
 from accounts.models import Department, Membership, Organization, User
 from accounts.permissions import Role
+from billing.models import CatalogModel, PriceVersion, Provider
 
 
 def make_uscc(n: int) -> str:
@@ -53,3 +57,37 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     organization = factory.SubFactory(OrganizationFactory)
     user = factory.SubFactory(UserFactory)
     role = Role.DEVELOPER
+
+
+class ProviderFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Provider
+        django_get_or_create = ("slug",)
+
+    slug = factory.Sequence(lambda n: f"provider-{n}")
+    name = factory.LazyAttribute(lambda p: p.slug.title())
+    region = Provider.Region.CHINA
+
+
+class CatalogModelFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CatalogModel
+        django_get_or_create = ("model_id",)
+
+    model_id = factory.Sequence(lambda n: f"model-{n}")
+    provider = factory.SubFactory(ProviderFactory)
+    display_name = factory.LazyAttribute(lambda m: m.model_id.title())
+    context_window = 128_000
+
+
+class PriceVersionFactory(factory.django.DjangoModelFactory):
+    """Prices per million tokens, in CNY."""
+
+    class Meta:
+        model = PriceVersion
+
+    model = factory.SubFactory(CatalogModelFactory)
+    effective_from = factory.LazyFunction(lambda: datetime(2026, 1, 1, tzinfo=UTC))
+    input_price = Decimal("2.00000000")
+    output_price = Decimal("8.00000000")
+    cached_input_price = Decimal("0.50000000")
