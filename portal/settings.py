@@ -4,6 +4,7 @@ Defaults are for development on one machine: SQLite, an embedded broker, local-m
 cache. DJANGO_ENV=production removes every default that would be unsafe there.
 """
 
+from decimal import Decimal
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -240,6 +241,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
 }
+
+# --- Model catalog (billing.catalog_import) -----------------------------------------------
+# Decimal from the text, never through float.
+CATALOG_USD_CNY_RATE = Decimal(env.str("CATALOG_USD_CNY_RATE", default="7.20"))
+CATALOG_MARKUP_PERCENT = Decimal(env.str("CATALOG_MARKUP_PERCENT", default="0"))
 
 # --- Security -------------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -1,3 +1,21 @@
-from billing.models.catalog import CatalogModel, ModelAlias, PriceVersion, Provider
+from billing.models.catalog import (
+    PRICE_FIELDS,
+    CatalogModel,
+    ModelAlias,
+    PriceVersion,
+    Provider,
+    StartedPriceError,
+)
+from billing.models.contracts import ContractDiscount
+from billing.models.policy import ModelPolicy
 
-__all__ = ["CatalogModel", "ModelAlias", "PriceVersion", "Provider"]
+__all__ = [
+    "PRICE_FIELDS",
+    "CatalogModel",
+    "ContractDiscount",
+    "ModelAlias",
+    "ModelPolicy",
+    "PriceVersion",
+    "Provider",
+    "StartedPriceError",
+]

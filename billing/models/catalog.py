@@ -1,7 +1,9 @@
 """The shelf: providers, their models, the ids that reach them, and effective-dated prices."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -65,7 +67,12 @@ class CatalogModel(models.Model):
     status = models.CharField(
         _("status"), max_length=20, choices=Status.choices, default=Status.AVAILABLE
     )
-    deprecation_date = models.DateField(_("deprecation date"), null=True, blank=True)
+    deprecation_date = models.DateField(
+        _("deprecation date"),
+        null=True,
+        blank=True,
+        help_text=_("When a deprecated model stops being offered."),
+    )
     is_filed = models.BooleanField(
         _("filed with the regulator"),
         default=False,
@@ -83,6 +90,12 @@ class CatalogModel(models.Model):
 
     def __str__(self):
         return self.model_id
+
+    def clean(self):
+        if self.status == self.Status.DEPRECATED and self.deprecation_date is None:
+            raise ValidationError(
+                {"deprecation_date": _("A deprecated model needs the date it stops.")}
+            )
 
     @property
     def is_callable(self) -> bool:
@@ -105,13 +118,39 @@ class ModelAlias(models.Model):
         return f"{self.alias} -> {self.model.model_id}"
 
 
+class PriceVersionQuerySet(models.QuerySet):
+    def started(self, at=None):
+        return self.filter(effective_from__lte=at or timezone.now())
+
+    def update(self, **kwargs):
+        if self.started().exists():
+            raise StartedPriceError(_("A price version that has started is never edited."))
+        return super().update(**kwargs)
+
+    def delete(self):
+        if self.started().exists():
+            raise StartedPriceError(_("A price version that has started is never deleted."))
+        return super().delete()
+
+
+class StartedPriceError(ValidationError):
+    """An attempt to change or delete a price version that is (or may be) in use."""
+
+
+PRICE_FIELDS = ("input_price", "output_price", "cached_input_price", "cache_write_price")
+
+
 class PriceVersion(models.Model):
     """Prices per million tokens from `effective_from` until the next version of the model.
 
-    A version that usage has been priced with is never edited; a change is a new version.
+    A version that usage may have been priced with is never edited or deleted. Usage is
+    priced from the version in force at the event's time, so "may have been used" is
+    "has started" (effective_from <= now): a change is a new version from a date. A
+    version that starts in the future may still be corrected or removed.
     """
 
-    model = models.ForeignKey(CatalogModel, on_delete=models.CASCADE, related_name="prices")
+    # PROTECT: a model with price history is retired, never deleted.
+    model = models.ForeignKey(CatalogModel, on_delete=models.PROTECT, related_name="prices")
     effective_from = models.DateTimeField(_("effective from"))
     currency = models.CharField(_("currency"), max_length=3, default="CNY")
     input_price = models.DecimalField(
@@ -132,6 +171,8 @@ class PriceVersion(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
 
+    objects = PriceVersionQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("price version")
         verbose_name_plural = _("price versions")
@@ -151,3 +192,23 @@ class PriceVersion(models.Model):
 
     def __str__(self):
         return f"{self.model.model_id} from {self.effective_from:%Y-%m-%d}"
+
+    @property
+    def has_started(self) -> bool:
+        return self.effective_from <= timezone.now()
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            stored = PriceVersion.objects.filter(pk=self.pk).first()
+            if stored is not None and (stored.has_started or self.has_started):
+                fields = ("model_id", "effective_from", "currency", *PRICE_FIELDS)
+                if any(getattr(stored, f) != getattr(self, f) for f in fields):
+                    raise StartedPriceError(
+                        _("A price version that has started is never edited; add a new one.")
+                    )
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        if self.has_started:
+            raise StartedPriceError(_("A price version that has started is never deleted."))
+        return super().delete(*args, **kwargs)

@@ -1,0 +1,80 @@
+"""Load providers, models and prices into the catalog (README: "Model catalog and prices")."""
+
+from datetime import datetime, time
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from billing import catalog_import
+
+
+class Command(BaseCommand):
+    help = (
+        "Import models and prices from genai-prices' bundled data (default), an OpenRouter "
+        "/api/v1/models response (--openrouter FILE) or a LiteLLM price file (--litellm FILE)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--openrouter", metavar="FILE", help="OpenRouter /api/v1/models JSON")
+        parser.add_argument("--litellm", metavar="FILE", help="LiteLLM price JSON")
+        parser.add_argument(
+            "--effective-from",
+            metavar="YYYY-MM-DD",
+            help="Changed prices apply from this day (business time zone); default: now.",
+        )
+        parser.add_argument("--usd-cny-rate", default=None, help="Default: CATALOG_USD_CNY_RATE")
+        parser.add_argument(
+            "--markup-percent", default=None, help="Default: CATALOG_MARKUP_PERCENT"
+        )
+
+    def handle(self, *args, **options):
+        effective_from = self._effective_from(options["effective_from"])
+        rate = self._decimal(options["usd_cny_rate"], settings.CATALOG_USD_CNY_RATE, "rate")
+        markup = self._decimal(options["markup_percent"], settings.CATALOG_MARKUP_PERCENT, "markup")
+        if rate <= 0 or markup < 0:
+            raise CommandError("The rate must be positive and the markup not negative.")
+        sources = []
+        if options["openrouter"]:
+            document = self._read(options["openrouter"])
+            sources.append(("openrouter", catalog_import.read_openrouter(document)))
+        if options["litellm"]:
+            document = self._read(options["litellm"])
+            sources.append(("litellm", catalog_import.read_litellm(document)))
+        if not sources:
+            sources.append(("genai-prices", catalog_import.read_genai_prices(effective_from)))
+        for source, entries in sources:
+            summary = catalog_import.import_catalog(
+                entries,
+                source=source,
+                usd_cny_rate=rate,
+                markup_percent=markup,
+                effective_from=effective_from,
+            )
+            self.stdout.write(self.style.SUCCESS(f"Imported from {source} at {rate} CNY/USD"))
+            for line in summary.lines():
+                self.stdout.write(line)
+
+    def _read(self, path):
+        try:
+            return catalog_import.parse_json(Path(path).read_bytes())
+        except (OSError, ValueError) as error:
+            raise CommandError(f"Cannot read {path}: {error}") from error
+
+    def _decimal(self, raw, default, name):
+        try:
+            return default if raw is None else Decimal(raw)
+        except InvalidOperation as error:
+            raise CommandError(f"The {name} must be a number, got {raw!r}.") from error
+
+    def _effective_from(self, raw):
+        if not raw:
+            return timezone.now()
+        try:
+            day = datetime.strptime(raw, "%Y-%m-%d").date()
+        except ValueError as error:
+            raise CommandError("--effective-from must be a date: YYYY-MM-DD.") from error
+        return datetime.combine(day, time(), tzinfo=ZoneInfo(settings.BUSINESS_TIME_ZONE))
