@@ -8,7 +8,7 @@ an exact multiplication. Re-importing is idempotent: an unchanged price creates 
 """
 
 import json
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -29,7 +29,8 @@ CHINESE_PROVIDERS = {
 }  # fmt: skip
 
 PROVIDER_NAMES = {
-    "01-ai": "01.AI", "baidu": "Baidu", "bytedance": "ByteDance", "bytedance-seed": "ByteDance Seed",
+    "01-ai": "01.AI", "baidu": "Baidu", "bytedance": "ByteDance",
+    "bytedance-seed": "ByteDance Seed",
     "deepseek": "DeepSeek", "meta-llama": "Meta Llama", "minimax": "MiniMax",
     "mistralai": "Mistral AI", "moonshotai": "Moonshot AI", "qwen": "Qwen (Alibaba Cloud)",
     "stepfun": "StepFun", "tencent": "Tencent", "x-ai": "xAI", "xiaomi": "Xiaomi", "z-ai": "Z.AI",
@@ -127,7 +128,9 @@ def read_genai_prices(at: datetime) -> list[SourceModel | Skipped]:
         if provider.id == "openrouter":
             continue
         if not _is_maker(provider.id):
-            entries += [Skipped(f"{provider.id}/{m.id}", "hosting platform") for m in provider.models]
+            entries += [
+                Skipped(f"{provider.id}/{m.id}", "hosting platform") for m in provider.models
+            ]
             continue
         slug = GENAI_PROVIDER_SLUGS.get(provider.id, provider.id)
         others = [p for p in makers if p is not provider and p.model_match is not None]
@@ -162,7 +165,9 @@ def _genai_entry(info, at, slug, model_id, provider_name, urls) -> SourceModel |
     base = {key: _base_tier(getattr(prices, key, None)) for key in _GENAI_KEYS}
     if base["input_mtok"] is None:
         return Skipped(model_id, "no per-token price")
-    inputs = ["text"] + [m for m in ("image", "audio", "video") if getattr(prices, f"input_{m}_mtok")]
+    inputs = ["text"] + [
+        m for m in ("image", "audio", "video") if getattr(prices, f"input_{m}_mtok")
+    ]
     outputs = ["text"] + [m for m in ("image", "audio") if getattr(prices, f"output_{m}_mtok")]
     capabilities = {}
     if base["cache_read_mtok"] is not None:
@@ -176,7 +181,9 @@ def _genai_entry(info, at, slug, model_id, provider_name, urls) -> SourceModel |
         model_id=model_id,
         display_name=info.name or model_id.split("/", 1)[-1],
         description=info.description,
-        kind=CatalogModel.Kind.CHAT if base["output_mtok"] is not None else CatalogModel.Kind.EMBEDDING,
+        kind=CatalogModel.Kind.CHAT
+        if base["output_mtok"] is not None
+        else CatalogModel.Kind.EMBEDDING,
         context_window=info.context_window,
         input_modalities=inputs if len(inputs) > 1 else None,
         output_modalities=outputs if len(outputs) > 1 else None,
@@ -211,9 +218,7 @@ def _genai_base_prices(info, at: datetime):
         or (not isinstance(c.constraint, TimeOfDateConstraint) and c.constraint.active(at))
     ]
     standard = dated[-1] if dated else info.prices[0].prices
-    return max(
-        [standard, *timed], key=lambda p: _base_tier(getattr(p, "input_mtok", None)) or 0
-    )
+    return max([standard, *timed], key=lambda p: _base_tier(getattr(p, "input_mtok", None)) or 0)
 
 
 def _base_tier(price):
@@ -390,8 +395,9 @@ def import_catalog(
         if provider is None:
             provider = providers[entry.provider_slug] = Provider.objects.create(
                 slug=entry.provider_slug,
-                name=entry.provider_name
-                or PROVIDER_NAMES.get(entry.provider_slug, entry.provider_slug.title()),
+                name=PROVIDER_NAMES.get(entry.provider_slug)
+                or entry.provider_name
+                or entry.provider_slug.title(),
                 region=Provider.Region.CHINA
                 if entry.provider_slug in CHINESE_PROVIDERS
                 else Provider.Region.INTERNATIONAL,
@@ -403,7 +409,9 @@ def import_catalog(
             if entry.model_id in taken_ids:
                 summary.skipped["id is another model's alias"].append(entry.model_id)
                 continue
-            model = models[entry.model_id] = CatalogModel(model_id=entry.model_id, provider=provider)
+            model = models[entry.model_id] = CatalogModel(
+                model_id=entry.model_id, provider=provider
+            )
             _describe(model, entry, effective_from)
             model.save()
             taken_ids.add(model.model_id)
@@ -422,14 +430,14 @@ def import_catalog(
             source=source,
             created_by=created_by,
             **{
-                name: to_cny(
-                    getattr(entry, name), rate=usd_cny_rate, markup_percent=markup_percent
-                )
+                name: to_cny(getattr(entry, name), rate=usd_cny_rate, markup_percent=markup_percent)
                 for name in PRICE_FIELDS
             },
         )
         current = latest.get(model.pk)
-        if _same_prices(current, version) or _same_prices(latest_from_source.get(model.pk), version):
+        if _same_prices(current, version) or _same_prices(
+            latest_from_source.get(model.pk), version
+        ):
             summary.versions_unchanged += 1
         elif current is not None and current.effective_from >= effective_from:
             summary.skipped["a later price version exists"].append(model.model_id)

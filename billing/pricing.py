@@ -8,6 +8,7 @@ Everything is Decimal; nothing is rounded here (invoices round once per line).
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, localcontext
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db.models import Q
@@ -59,7 +60,8 @@ def contract_discount(*, organization, model: CatalogModel, at: datetime) -> Dec
     """
     day = at.astimezone(_business_zone()).date()
     candidates = ContractDiscount.objects.for_org(organization).filter(
-        Q(model=model) | Q(model__isnull=True, provider_id=model.provider_id)
+        Q(model=model)
+        | Q(model__isnull=True, provider_id=model.provider_id)
         | Q(model__isnull=True, provider__isnull=True),
         Q(valid_to__isnull=True) | Q(valid_to__gte=day),
         valid_from__lte=day,
@@ -112,6 +114,4 @@ def cost_of(
 
 
 def _business_zone():
-    from zoneinfo import ZoneInfo
-
     return ZoneInfo(settings.BUSINESS_TIME_ZONE)

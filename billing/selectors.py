@@ -1,9 +1,132 @@
-from billing.models import CatalogModel
+"""Shared reads of the catalog: model resolution, the public shelf, model policies."""
+
+import secrets
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from django.db.models import OuterRef, Q, Subquery
+
+from billing.models import CatalogModel, ModelPolicy, PriceVersion
 
 
 def resolve_model(identifier: str) -> CatalogModel | None:
-    """The catalog model reached by a model id or any of its aliases."""
+    """The catalog model reached by a model id or any of its aliases, in one query."""
     return (
-        CatalogModel.objects.filter(model_id=identifier).first()
-        or CatalogModel.objects.filter(aliases__alias=identifier).first()
+        CatalogModel.objects.filter(Q(model_id=identifier) | Q(aliases__alias=identifier))
+        .select_related("provider")
+        .first()
+    )
+
+
+def catalog_models():
+    """The public shelf: every model not retired, with its provider and current list prices
+    (`list_input_price`, `list_output_price`, `list_cached_input_price` annotations)."""
+    from django.utils import timezone
+
+    current = PriceVersion.objects.filter(
+        model=OuterRef("pk"), effective_from__lte=timezone.now()
+    ).order_by("-effective_from")
+    return (
+        CatalogModel.objects.exclude(status=CatalogModel.Status.RETIRED)
+        .select_related("provider")
+        .annotate(
+            list_input_price=Subquery(current.values("input_price")[:1]),
+            list_output_price=Subquery(current.values("output_price")[:1]),
+            list_cached_input_price=Subquery(current.values("cached_input_price")[:1]),
+        )
+    )
+
+
+# --- Model policies ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PolicyRule:
+    allow_listed: bool  # True: only what is listed; False: all but what is listed
+    model_ids: frozenset[str]
+    provider_slugs: frozenset[str]
+    filed_only: bool
+
+    def allows(self, model_id: str, provider_slug: str, is_filed: bool) -> bool:
+        if self.filed_only and not is_filed:
+            return False
+        listed = model_id in self.model_ids or provider_slug in self.provider_slugs
+        return listed if self.allow_listed else not listed
+
+
+@dataclass(frozen=True)
+class ModelPolicySnapshot:
+    """The rules that apply to one department (or the organization): all must allow.
+
+    Small, picklable and cacheable; the authorize call keeps it under
+    `policy_cache_version(organization_id)`.
+    """
+
+    rules: tuple[PolicyRule, ...] = ()
+
+    def allows(self, model_id: str, provider_slug: str, is_filed: bool) -> bool:
+        return all(rule.allows(model_id, provider_slug, is_filed) for rule in self.rules)
+
+
+def _version_key(organization_id: int) -> str:
+    return f"billing:model-policy-version:{organization_id}"
+
+
+def policy_cache_version(organization_id: int) -> str:
+    """A token that changes whenever a policy of the organization changes.
+
+    Random rather than a counter: if the cache loses the key, the new token never
+    matches a snapshot cached before, so a stale policy is never served.
+    """
+    return cache.get_or_set(_version_key(organization_id), lambda: secrets.token_hex(8), None)
+
+
+def bump_policy_cache_version(organization_id: int) -> None:
+    cache.set(_version_key(organization_id), secrets.token_hex(8), None)
+
+
+def model_policy_snapshot(organization_id: int, department_id: int | None) -> ModelPolicySnapshot:
+    """The effective model policy for a key of `department_id` (None: organization level).
+
+    Served from the cache under the organization's current policy version, so it is fresh
+    the moment a policy changes.
+    """
+    key = f"billing:model-policy:{organization_id}:{department_id}:" + policy_cache_version(
+        organization_id
+    )
+    snapshot = cache.get(key)
+    if snapshot is None:
+        snapshot = _load_snapshot(organization_id, department_id)
+        cache.set(key, snapshot, 3600)
+    return snapshot
+
+
+def _load_snapshot(organization_id: int, department_id: int | None) -> ModelPolicySnapshot:
+    from accounts.models import Department
+
+    departments = set()
+    if department_id is not None:
+        parents = dict(
+            Department.objects.filter(organization_id=organization_id).values_list(
+                "id", "parent_id"
+            )
+        )
+        while department_id is not None and department_id not in departments:
+            departments.add(department_id)
+            department_id = parents.get(department_id)
+    policies = (
+        ModelPolicy.objects.filter(organization_id=organization_id)
+        .filter(Q(department__isnull=True) | Q(department_id__in=departments))
+        .prefetch_related("catalog_models", "providers")
+    )
+    return ModelPolicySnapshot(
+        rules=tuple(
+            PolicyRule(
+                allow_listed=policy.mode == ModelPolicy.Mode.ALLOW,
+                model_ids=frozenset(m.model_id for m in policy.catalog_models.all()),
+                provider_slugs=frozenset(p.slug for p in policy.providers.all()),
+                filed_only=policy.filed_only,
+            )
+            for policy in policies
+        )
     )

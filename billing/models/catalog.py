@@ -193,10 +193,6 @@ class PriceVersion(models.Model):
     def __str__(self):
         return f"{self.model.model_id} from {self.effective_from:%Y-%m-%d}"
 
-    @property
-    def has_started(self) -> bool:
-        return self.effective_from <= timezone.now()
-
     def save(self, *args, **kwargs):
         if self.pk is not None:
             stored = PriceVersion.objects.filter(pk=self.pk).first()
@@ -212,3 +208,7 @@ class PriceVersion(models.Model):
         if self.has_started:
             raise StartedPriceError(_("A price version that has started is never deleted."))
         return super().delete(*args, **kwargs)
+
+    @property
+    def has_started(self) -> bool:
+        return self.effective_from <= timezone.now()

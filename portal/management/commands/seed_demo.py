@@ -5,15 +5,26 @@ Idempotent: running it again changes nothing. Never run it against production.
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from accounts.models import Department, Membership, Organization, User
 from accounts.permissions import Role
+from billing.models import CatalogModel
 
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 - printed to the developer on purpose
 DEMO_OWNER = "owner@demo.example"
 DEMO_STAFF = "staff@demo.example"
+DEMO_FILED_MODELS = [
+    "deepseek/deepseek-chat",
+    "deepseek/deepseek-reasoner",
+    "moonshotai/kimi-k2",
+    "qwen/qwen-max",
+    "qwen/qwen-plus",
+    "zhipuai/GLM-4-Plus",
+    "minimax/MiniMax-M2",
+]
 
 
 class Command(BaseCommand):
@@ -46,6 +57,9 @@ class Command(BaseCommand):
                 user=owner,
                 defaults={"role": Role.OWNER, "department": research},
             )
+        # A full shelf: the catalog from genai-prices (idempotent), a few models marked as filed.
+        call_command("import_catalog", stdout=self.stdout)
+        CatalogModel.objects.filter(model_id__in=DEMO_FILED_MODELS).update(is_filed=True)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo login: {DEMO_OWNER} / {DEMO_PASSWORD} (customer owner), "

@@ -1,0 +1,96 @@
+"""Writes to the catalog and price book that touch more than one row or leave a trail."""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from accounts.models import AuditEvent
+from billing.models import PRICE_FIELDS, CatalogModel, ModelPolicy, PriceVersion
+from billing.selectors import bump_policy_cache_version
+
+
+def add_price_version(
+    *, model: CatalogModel, effective_from, prices: dict, user=None
+) -> PriceVersion:
+    """A new price for `model` from `effective_from`; earlier versions stay as they were."""
+    version = PriceVersion(
+        model=model,
+        effective_from=effective_from,
+        source="manual",
+        created_by=user,
+        **{name: prices[name] for name in PRICE_FIELDS},
+    )
+    version.full_clean()
+    version.save()
+    return version
+
+
+def validate_model_policy(*, policy: ModelPolicy, catalog_models, providers) -> None:
+    """Raise ValidationError unless `policy` with these lists may be saved."""
+    if policy.mode == ModelPolicy.Mode.ALLOW and not catalog_models and not providers:
+        raise ValidationError(
+            {"catalog_models": _("An allow list needs at least one model or provider.")}
+        )
+    taken = ModelPolicy.objects.filter(
+        organization_id=policy.organization_id, department=policy.department
+    ).exclude(pk=policy.pk)
+    if taken.exists():
+        raise ValidationError(
+            {"department": _("This level already has a policy; change that one instead.")}
+        )
+
+
+@transaction.atomic
+def save_model_policy(
+    *, membership, policy: ModelPolicy, catalog_models, providers, request=None
+) -> ModelPolicy:
+    """Create or change a model policy of `membership`'s organization, audited."""
+    assert policy.organization_id == membership.organization_id
+    assert policy.department is None or policy.department.organization_id == policy.organization_id
+    validate_model_policy(policy=policy, catalog_models=catalog_models, providers=providers)
+    created = policy.pk is None
+    policy.save()
+    policy.catalog_models.set(catalog_models)
+    policy.providers.set(providers)
+    _record_audit_event(
+        membership=membership,
+        action="model_policy.created" if created else "model_policy.changed",
+        policy=policy,
+        changes={
+            "mode": policy.mode,
+            "filed_only": policy.filed_only,
+            "models": sorted(m.model_id for m in catalog_models),
+            "providers": sorted(p.slug for p in providers),
+        },
+        request=request,
+    )
+    transaction.on_commit(lambda: bump_policy_cache_version(policy.organization_id))
+    return policy
+
+
+@transaction.atomic
+def delete_model_policy(*, membership, policy: ModelPolicy, request=None) -> None:
+    assert policy.organization_id == membership.organization_id
+    _record_audit_event(
+        membership=membership, action="model_policy.deleted", policy=policy, request=request
+    )
+    organization_id = policy.organization_id
+    policy.delete()
+    transaction.on_commit(lambda: bump_policy_cache_version(organization_id))
+
+
+def _record_audit_event(*, membership, action, policy, changes=None, request=None) -> None:
+    # Stand-in until accounts.services.record_audit_event lands; then call that instead.
+    meta = request.META if request is not None else {}
+    AuditEvent.objects.create(
+        organization_id=membership.organization_id,
+        actor_id=membership.user_id,
+        actor_label=str(membership.user),
+        action=action,
+        target_type="model_policy",
+        target_id=policy.public_id,
+        target_label=str(policy.department or policy.organization),
+        changes=changes or {},
+        ip_address=meta.get("REMOTE_ADDR"),
+        user_agent=meta.get("HTTP_USER_AGENT", "")[:300],
+    )
