@@ -1,6 +1,7 @@
 from datetime import UTC, datetime
 
 import pytest
+from django.core.cache import cache
 
 from accounts.permissions import Role
 from tests.factories import (
@@ -43,3 +44,9 @@ def viewer(organization):
 @pytest.fixture
 def outsider(db):
     return MembershipFactory(role=Role.OWNER)
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Cached policy snapshots are keyed by organization id, which tests reuse."""
+    cache.clear()

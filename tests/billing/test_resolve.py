@@ -1,0 +1,22 @@
+import pytest
+
+from billing.models import ModelAlias
+from billing.selectors import resolve_model
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_model_is_reached_by_its_id_and_its_aliases_in_one_query(
+    priced_model, django_assert_num_queries
+):
+    ModelAlias.objects.create(alias="deepseek-chat", model=priced_model)
+    ModelAlias.objects.create(alias="deepseek-v3-20250324", model=priced_model)
+    for identifier in ("deepseek/deepseek-chat", "deepseek-chat", "deepseek-v3-20250324"):
+        with django_assert_num_queries(1):
+            model = resolve_model(identifier)
+            assert model == priced_model
+            assert model.provider.slug == "deepseek"  # loaded in the same query
+
+
+def test_an_unknown_id_resolves_to_nothing(priced_model):
+    assert resolve_model("deepseek/deepseek-chat-nope") is None
