@@ -51,6 +51,8 @@ class NewPriceForm(forms.ModelForm):
     class Meta:
         model = PriceVersion
         fields = ("effective_from", *PRICE_FIELDS)
+        field_classes = {"effective_from": forms.SplitDateTimeField}
+        widgets = {"effective_from": admin.widgets.AdminSplitDateTime}
 
 
 class ImportFileForm(forms.Form):
@@ -58,8 +60,11 @@ class ImportFileForm(forms.Form):
 
     format = forms.ChoiceField(label=_("Format"), choices=FORMATS)
     file = forms.FileField(label=_("JSON file"))
-    effective_from = forms.DateTimeField(
-        label=_("Changed prices apply from"), required=False, help_text=_("Empty: now.")
+    effective_from = forms.SplitDateTimeField(
+        label=_("Changed prices apply from"),
+        required=False,
+        help_text=_("Empty: now."),
+        widget=admin.widgets.AdminSplitDateTime,
     )
 
     def clean_file(self):

@@ -146,4 +146,5 @@ def shelf_ids(shelf):
 
 def test_the_pages_speak_chinese(client, priced_model):
     response = client.get(reverse("billing:catalog"), headers={"accept-language": "zh-hans"})
-    assert "模型".encode() in response.content
+    assert "搜索和筛选".encode() in response.content
+    assert "元/百万".encode() in response.content
