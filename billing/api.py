@@ -147,7 +147,8 @@ class ModelPolicyViewSet(
     filterset_class = None
 
     def get_serializer_context(self):
-        return {**super().get_serializer_context(), "organization": self.organization}
+        organization = getattr(self, "organization", None)  # absent while the schema is built
+        return {**super().get_serializer_context(), "organization": organization}
 
     def perform_create(self, serializer):
         self._save(serializer, ModelPolicy(organization=self.organization))
@@ -157,31 +158,30 @@ class ModelPolicyViewSet(
 
     def _save(self, serializer, policy):
         data = dict(serializer.validated_data)
-        existing = policy.pk is not None
+        # A partial update keeps the lists it does not send.
         catalog = data.pop("catalog_models", None)
         providers = data.pop("providers", None)
+        if catalog is None:
+            catalog = list(policy.catalog_models.all()) if policy.pk else []
+        if providers is None:
+            providers = list(policy.providers.all()) if policy.pk else []
         for name, value in data.items():
             setattr(policy, name, value)
         try:
             serializer.instance = services.save_model_policy(
                 membership=self.membership,
                 policy=policy,
-                catalog_models=catalog
-                if catalog is not None
-                else _current(policy, existing, "catalog_models"),
-                providers=providers
-                if providers is not None
-                else _current(policy, existing, "providers"),
+                catalog_models=catalog,
+                providers=providers,
                 request=self.request,
             )
         except DjangoValidationError as error:
-            raise serializers.ValidationError(error.message_dict) from error
+            renamed = {"catalog_models": "models"}  # the API's name for the field
+            raise serializers.ValidationError(
+                {renamed.get(k, k): v for k, v in error.message_dict.items()}
+            ) from error
 
     def perform_destroy(self, instance):
         services.delete_model_policy(
             membership=self.membership, policy=instance, request=self.request
         )
-
-
-def _current(policy, existing, relation):
-    return list(getattr(policy, relation).all()) if existing else []

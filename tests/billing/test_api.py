@@ -63,3 +63,10 @@ def test_the_model_endpoints_are_in_the_schema(client):
     assert "/api/v1/model-policies" in schema["paths"]
     parameters = {p["name"] for p in schema["paths"]["/api/v1/models"]["get"]["parameters"]}
     assert {"q", "provider", "region", "capability", "modality", "is_filed", "sort"} <= parameters
+
+
+def test_the_api_list_query_count_is_pinned(client, priced_model, django_assert_num_queries):
+    for n in range(20):
+        PriceVersionFactory(model=CatalogModelFactory(model_id=f"more/model-{n}"))
+    with django_assert_num_queries(2):  # count, one page of models with providers and prices
+        assert client.get("/api/v1/models").status_code == 200

@@ -235,7 +235,7 @@ def test_the_api_refuses_an_empty_allow_list_with_field_errors(client, owner):
         "/api/v1/model-policies", {"mode": "allow"}, content_type="application/json"
     )
     assert response.status_code == 400
-    assert "catalog_models" in response.json()["error"]["fields"]
+    assert "models" in response.json()["error"]["fields"]
     assert not ModelPolicy.objects.exists()
 
 
