@@ -16,6 +16,7 @@ class CalculatorForm(forms.Form):
 class ModelPolicyForm(forms.ModelForm):
     department = forms.ModelChoiceField(
         queryset=Department.objects.none(),
+        to_field_name="public_id",
         required=False,
         label=_("Department"),
         empty_label=_("Whole organization"),

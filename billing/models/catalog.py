@@ -117,6 +117,11 @@ class ModelAlias(models.Model):
     def __str__(self):
         return f"{self.alias} -> {self.model.model_id}"
 
+    def clean(self):
+        # One id reaches one model: an alias may not shadow another model's id.
+        if CatalogModel.objects.filter(model_id=self.alias).exclude(pk=self.model_id).exists():
+            raise ValidationError({"alias": _("This is already a model's id.")})
+
 
 class PriceVersionQuerySet(models.QuerySet):
     def started(self, at=None):

@@ -128,7 +128,7 @@ def test_an_owner_creates_a_policy_from_the_page_and_it_is_audited(client, owner
     response = client.post(
         reverse("billing:policy-new"),
         {
-            "department": tree["team"].pk,
+            "department": tree["team"].public_id,
             "mode": "allow",
             "catalog_models": ["deepseek/deepseek-chat"],
             "providers": ["openai"],

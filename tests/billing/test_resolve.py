@@ -20,3 +20,13 @@ def test_a_model_is_reached_by_its_id_and_its_aliases_in_one_query(
 
 def test_an_unknown_id_resolves_to_nothing(priced_model):
     assert resolve_model("deepseek/deepseek-chat-nope") is None
+
+
+def test_an_alias_may_not_shadow_another_models_id(priced_model):
+    from django.core.exceptions import ValidationError
+
+    from tests.factories import CatalogModelFactory
+
+    other = CatalogModelFactory(model_id="qwen/qwen-max")
+    with pytest.raises(ValidationError):
+        ModelAlias(alias="deepseek/deepseek-chat", model=other).full_clean()
