@@ -38,6 +38,14 @@ def test_staff_signed_in_with_totp_reach_the_admin_site(client, staff):
     assert client.get("/admin/accounts/user/").status_code == 200
 
 
+def test_the_admin_login_redirects_only_within_the_portal(client, staff):
+    sign_in(client, "ops@example.com", code=totp_code(totp_set_up_earlier(staff)))
+    response = client.get("/admin/login/?next=https://evil.example/")
+    assert response.headers["Location"] == "/admin/"
+    response = client.get("/admin/login/?next=/admin/accounts/user/")
+    assert response.headers["Location"] == "/admin/accounts/user/"
+
+
 def test_a_session_that_skipped_mfa_is_asked_for_a_code(client, staff):
     secret = totp_set_up_earlier(staff)
     client.force_login(staff)  # e.g. signed in before TOTP was turned on

@@ -5,7 +5,14 @@ from django.core import mail
 from django.test import Client
 
 from accounts.permissions import Role
-from tests.accounts.signin import PASSWORD, mailed_code, sign_in, verified_user
+from tests.accounts.signin import (
+    PASSWORD,
+    mailed_code,
+    sign_in,
+    totp_code,
+    totp_set_up_earlier,
+    verified_user,
+)
 from tests.factories import MembershipFactory, OrganizationFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_cache")]
@@ -42,6 +49,23 @@ def test_an_app_signs_up_verifies_logs_in_and_calls_the_api(django_capture_on_co
     response = Client().get("/api/v1/me", headers={"x-session-token": token})
     assert response.status_code == 200
     assert response.json()["email"] == "dev@example.com"
+
+
+def test_an_app_with_totp_logs_in_with_a_code():
+    secret = totp_set_up_earlier(verified_user("dev@example.com"))
+    app = Client()
+    response = post(app, "/auth/login", {"email": "dev@example.com", "password": PASSWORD})
+    assert response.status_code == 401
+    flows = {flow["id"]: flow.get("is_pending") for flow in response.json()["data"]["flows"]}
+    assert flows["mfa_authenticate"]
+    pending_token = response.json()["meta"]["session_token"]
+
+    response = post(app, "/auth/2fa/authenticate", {"code": totp_code(secret)}, pending_token)
+
+    assert response.status_code == 200
+    token = response.json()["meta"]["session_token"]
+    response = app.get("/api/v1/me", headers={"x-session-token": token})
+    assert response.json()["mfa_enabled"] is True
 
 
 def test_a_wrong_password_gets_no_token():

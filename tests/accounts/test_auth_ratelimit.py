@@ -1,7 +1,7 @@
 """allauth's default rate limits stay on."""
 
 import pytest
-from django.conf import settings
+from allauth.account import app_settings as account_settings
 
 from tests.accounts.signin import sign_in, verified_user
 
@@ -10,8 +10,9 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_cache")]
 TOO_MANY = "Too many failed login attempts. Try again later."
 
 
-def test_no_rate_limit_is_switched_off():
-    assert not hasattr(settings, "ACCOUNT_RATE_LIMITS")
+def test_allauths_rate_limits_are_in_force():
+    limits = account_settings.RATE_LIMITS
+    assert all(limits[action] for action in ["login", "login_failed", "signup", "reset_password"])
 
 
 def test_repeated_failed_logins_lock_the_account_for_a_while(client):
