@@ -262,3 +262,65 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise TypeError("Audit events are append-only.")
+
+
+class Invitation(models.Model):
+    """An email invitation to join an organization with a role (and a home department).
+
+    The link's token is shown only in the email; the database keeps a keyed digest of it.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        ACCEPTED = "accepted", _("Accepted")
+        REVOKED = "revoked", _("Revoked")
+
+    public_id = PublicIdField(prefix="inv")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="invitations"
+    )
+    email = models.EmailField(_("email address"))
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices)
+    department = models.ForeignKey(
+        Department,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("department"),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    token_digest = models.CharField(max_length=64, unique=True, editable=False)
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.PENDING
+    )
+    expires_at = models.DateTimeField(_("expires at"))
+    accepted_at = models.DateTimeField(_("accepted at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("sent at"), auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "email"],
+                condition=models.Q(status="pending"),
+                name="invitation_one_pending_per_email",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.email} → {self.organization}"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.status == self.Status.PENDING and self.expires_at <= timezone.now()
+
+    @property
+    def is_usable(self) -> bool:
+        return self.status == self.Status.PENDING and not self.is_expired
