@@ -36,7 +36,7 @@ from portal.mixins import OrganizationMixin
 from portal.tenancy import choose_organization
 
 
-def call_service(form, service, **kwargs):
+def call_service(form, service, /, **kwargs):
     """Run a service; a ValidationError it raises becomes the form's errors."""
     try:
         return service(**kwargs)
@@ -67,7 +67,7 @@ class ServiceFormView(OrganizationMixin, FormView):
         raise NotImplementedError
 
 
-class ObjectFormView(SingleObjectMixin, ServiceFormView):
+class ObjectFormView(ServiceFormView, SingleObjectMixin):
     """A ServiceFormView about one object of the current organization, found by public id
     in the URL kwarg named after the model ("membership", "department", ...)."""
 
