@@ -29,7 +29,11 @@ def permissions_markdown() -> str:
         "subtree (on the whole organization when they have no department).",
         "- A department manager, whatever their role, may also take these actions inside the "
         "subtrees they manage:",
-        *(f"  - {action.label} (`{action.value}`)" for action in Action if action in MANAGER_ACTIONS),
+        *(
+            f"  - {action.label} (`{action.value}`)"
+            for action in Action
+            if action in MANAGER_ACTIONS
+        ),
         "",
     ]
     return "\n".join(lines)
