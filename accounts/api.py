@@ -126,18 +126,7 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AuditEvent
-        fields = (
-            "id",
-            "created_at",
-            "actor_label",
-            "action",
-            "target_type",
-            "target_id",
-            "target_label",
-            "changes",
-            "ip_address",
-            "user_agent",
-        )
+        fields = ("id", *AuditEvent.PUBLIC_FIELDS)
         read_only_fields = fields
 
 

@@ -247,6 +247,19 @@ class AuditEvent(models.Model):
 
     objects = AuditEventQuerySet.as_manager()
 
+    # What owners see of an event (API and CSV export), in this order.
+    PUBLIC_FIELDS = (
+        "created_at",
+        "actor_label",
+        "action",
+        "target_type",
+        "target_id",
+        "target_label",
+        "changes",
+        "ip_address",
+        "user_agent",
+    )
+
     class Meta:
         verbose_name = _("audit event")
         verbose_name_plural = _("audit events")

@@ -401,17 +401,7 @@ class AuditExportView(OrganizationMixin, View):
     """The filtered audit log as CSV, streamed row by row."""
 
     action = Action.VIEW_AUDIT
-    columns = (
-        "created_at",
-        "actor_label",
-        "action",
-        "target_type",
-        "target_id",
-        "target_label",
-        "changes",
-        "ip_address",
-        "user_agent",
-    )
+    columns = AuditEvent.PUBLIC_FIELDS
 
     def get(self, request, *args, **kwargs):
         events = AuditEventFilter(

@@ -8,7 +8,7 @@ from django.db import migrations
 CREATE = """
 CREATE OR REPLACE FUNCTION accounts_auditevent_append_only() RETURNS trigger AS $$
 BEGIN
-    RAISE EXCEPTION 'accounts_auditevent is append-only (% refused)', TG_OP;
+    RAISE EXCEPTION 'accounts_auditevent is append-only';
 END;
 $$ LANGUAGE plpgsql;
 DROP TRIGGER IF EXISTS accounts_auditevent_append_only ON accounts_auditevent;
