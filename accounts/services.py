@@ -366,7 +366,7 @@ def _new_token(invitation: Invitation) -> str:
 def _lock_invitation(actor: Membership, invitation: Invitation) -> Invitation:
     return (
         Invitation.objects.for_org(actor.organization)
-        .select_for_update()
+        .select_for_update(of=("self",))
         .select_related("organization")
         .get(pk=invitation.pk)
     )
@@ -446,7 +446,7 @@ def remove_member(
 def _lock_member(actor: Membership, membership: Membership) -> Membership:
     return (
         Membership.objects.for_org(actor.organization)
-        .select_for_update()
+        .select_for_update(of=("self",))
         .select_related("organization", "user", "department")
         .get(pk=membership.pk)
     )
