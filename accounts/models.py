@@ -3,6 +3,7 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 from stdnum.cn import uscc
 
@@ -329,6 +330,11 @@ class Invitation(models.Model):
 
     def __str__(self):
         return f"{self.email} → {self.organization}"
+
+    @staticmethod
+    def digest(token: str) -> str:
+        """HMAC-SHA256 of a link's token, keyed by a pepper derived from SECRET_KEY."""
+        return salted_hmac("accounts.Invitation.token", token, algorithm="sha256").hexdigest()
 
     @property
     def is_expired(self) -> bool:

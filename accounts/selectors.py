@@ -57,6 +57,15 @@ def invitations_for(user):
     ).select_related("organization", "department")
 
 
+def find_invitation(token: str) -> Invitation | None:
+    """The invitation whose link carries `token` (compared by digest), or None."""
+    return (
+        Invitation.objects.select_related("organization", "department")
+        .filter(token_digest=Invitation.digest(token))
+        .first()
+    )
+
+
 def owner_emails(organization: Organization) -> list[str]:
     return list(
         Membership.objects.for_org(organization)

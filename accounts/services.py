@@ -18,7 +18,6 @@ from django.db.models.deletion import ProtectedError, RestrictedError
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
 from accounts.models import (
@@ -208,11 +207,6 @@ def _set_status(organization, status, staff, note, request) -> Organization:
 # --- Invitations ------------------------------------------------------------------------
 
 
-def invitation_digest(token: str) -> str:
-    """HMAC-SHA256 of the link's token, keyed by a pepper derived from SECRET_KEY."""
-    return salted_hmac("accounts.Invitation.token", token, algorithm="sha256").hexdigest()
-
-
 @transaction.atomic
 def invite_member(
     *,
@@ -296,14 +290,6 @@ def revoke_invitation(
     return invitation
 
 
-def find_invitation(token: str) -> Invitation | None:
-    return (
-        Invitation.objects.select_related("organization", "department")
-        .filter(token_digest=invitation_digest(token))
-        .first()
-    )
-
-
 def invitation_problem(invitation: Invitation | None, user) -> str | None:
     """Why `user` cannot accept `invitation` now, or None (a signed-out visitor may go on
     to sign in when the link itself is good)."""
@@ -358,7 +344,7 @@ def accept_invitation(
 
 def _new_token(invitation: Invitation) -> str:
     token = secrets.token_urlsafe(32)
-    invitation.token_digest = invitation_digest(token)
+    invitation.token_digest = Invitation.digest(token)
     invitation.expires_at = timezone.now() + INVITATION_LIFETIME
     return token
 

@@ -31,7 +31,7 @@ from accounts.forms import (
 )
 from accounts.models import AuditEvent, Department, Invitation, Membership
 from accounts.permissions import Action, can
-from accounts.selectors import department_tree, invitations_for, memberships_of
+from accounts.selectors import department_tree, find_invitation, invitations_for, memberships_of
 from portal.mixins import OrganizationMixin
 from portal.tenancy import choose_organization
 
@@ -254,7 +254,7 @@ class JoinView(View):
 
     def get_invitation(self):
         if "token" in self.kwargs:
-            return services.find_invitation(self.kwargs["token"])
+            return find_invitation(self.kwargs["token"])
         return get_object_or_404(
             invitations_for(self.request.user), public_id=self.kwargs["invitation"]
         )

@@ -10,7 +10,6 @@ from stdnum.cn import uscc
 
 from accounts.models import Department, Invitation, Membership, Organization, User
 from accounts.permissions import Role
-from accounts.services import invitation_digest
 from billing.models import CatalogModel, PriceVersion, Provider
 
 
@@ -86,7 +85,7 @@ class InvitationFactory(factory.django.DjangoModelFactory):
     role = Role.DEVELOPER
     created_by = factory.SubFactory(UserFactory)
     token = factory.Sequence(lambda n: f"invitation-token-{n}")
-    token_digest = factory.LazyAttribute(lambda o: invitation_digest(o.token))
+    token_digest = factory.LazyAttribute(lambda o: Invitation.digest(o.token))
     expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))
 
 

@@ -35,7 +35,7 @@ from django.urls import URLResolver, get_resolver
 from django.utils.regex_helper import normalize
 
 from accounts import services
-from accounts.models import AuditEvent, Department, Membership, Organization, User
+from accounts.models import AuditEvent, Department, Invitation, Membership, Organization, User
 from accounts.permissions import Role
 from portal.tenancy import TenantQuerySet
 from tests.factories import MembershipFactory, OrganizationFactory, VerifiedUserFactory
@@ -156,7 +156,7 @@ def world(db):
         actor=owner, email=f"{MARKER}-new@example.com", role=Role.VIEWER, request=request
     )
     token = "isolation-token"
-    invitation.token_digest = services.invitation_digest(token)
+    invitation.token_digest = Invitation.digest(token)
     invitation.save(update_fields=["token_digest"])
     a = SimpleNamespace(
         organization=organization,

@@ -6,7 +6,6 @@ from django.utils import timezone
 
 from accounts.models import AuditEvent, Invitation, Membership
 from accounts.permissions import Role
-from accounts.services import invitation_digest
 from tests.factories import DepartmentFactory, InvitationFactory, VerifiedUserFactory
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +46,7 @@ def test_an_invitation_email_carries_a_link_whose_token_is_stored_only_as_a_dige
     assert link in message.alternatives[0][0]
     token = link.rstrip("/").rsplit("/", 1)[1]
     invitation = Invitation.objects.get()
-    assert invitation.token_digest == invitation_digest(token) != token
+    assert invitation.token_digest == Invitation.digest(token) != token
     assert (invitation.role, invitation.department) == (Role.DEVELOPER, department)
     assert invitation.expires_at - timezone.now() > timedelta(days=6, hours=23)
     assert AuditEvent.objects.get(action="invitation.sent").target_id == invitation.public_id
