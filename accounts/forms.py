@@ -67,6 +67,10 @@ class InvitationForm(MemberForm):
     email = forms.EmailField(label=_("Email address"))
     field_order = ["email", "role", "department"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].initial = Role.DEVELOPER
+
 
 class DepartmentForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=120)
