@@ -1,8 +1,11 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import User
+from accounts import services
+from accounts.forms import StatusNoteForm
+from accounts.models import AuditEvent, Department, Invitation, Membership, Organization, User
 
 
 @admin.register(User)
@@ -22,3 +25,143 @@ class UserAdmin(DjangoUserAdmin):
         (_("Important dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Staff look; changes go through the portal's services (which audit them)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "kind",
+        "uscc",
+        "status",
+        "payment_mode",
+        "credit_limit_amount",
+        "created_at",
+    )
+    list_filter = ("status", "kind", "payment_mode", "require_mfa")
+    search_fields = ("name", "legal_name", "uscc", "public_id", "billing_email", "contact_name")
+    readonly_fields = ("public_id", "status", "status_note", "status_changed_at", "created_at")
+    fieldsets = (
+        (None, {"fields": ("public_id", "kind", "name", "legal_name", "uscc")}),
+        (_("Contact"), {"fields": ("contact_name", "contact_phone", "address", "billing_email")}),
+        (_("Review"), {"fields": ("status", "status_note", "status_changed_at")}),
+        (_("Billing"), {"fields": ("payment_mode", "credit_limit_amount", "currency")}),
+        (_("Security"), {"fields": ("require_mfa",)}),
+        (None, {"fields": ("created_at",)}),
+    )
+    actions = ("approve", "suspend")
+
+    def has_add_permission(self, request):
+        return False  # customers register their organization themselves
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # its audit trail and bills keep it
+
+    def save_model(self, request, obj, form, change):
+        services.update_organization(
+            organization=obj,
+            actor=request.user,
+            data={field: form.cleaned_data[field] for field in form.changed_data},
+            request=request,
+        )
+
+    @admin.action(description=_("Approve the selected organizations"))
+    def approve(self, request, queryset):
+        return self._change_status(
+            request,
+            queryset,
+            lambda organization, note: services.approve_organization(
+                organization=organization, staff=request.user, note=note, request=request
+            ),
+            intro=_("Approve these organizations? Their owners receive your note by email."),
+            done=_("%(count)d organizations approved."),
+        )
+
+    @admin.action(description=_("Suspend the selected organizations"))
+    def suspend(self, request, queryset):
+        return self._change_status(
+            request,
+            queryset,
+            lambda organization, note: services.suspend_organization(
+                organization=organization, staff=request.user, reason=note, request=request
+            ),
+            intro=_(
+                "Suspend these organizations? The gateway refuses their keys until they are "
+                "approved again. Their owners receive your reason by email."
+            ),
+            done=_("%(count)d organizations suspended."),
+        )
+
+    def _change_status(self, request, queryset, change, *, intro, done):
+        """An intermediate page asks for the note; its submission applies the change."""
+        form = StatusNoteForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            for organization in queryset:
+                change(organization, form.cleaned_data["note"])
+            self.message_user(request, done % {"count": len(queryset)}, messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": intro,
+            "intro": intro,
+            "opts": self.model._meta,
+            "queryset": queryset,
+            "form": form,
+            "action": request.POST["action"],
+        }
+        return TemplateResponse(request, "accounts/admin/status_change.html", context)
+
+
+@admin.register(Membership)
+class MembershipAdmin(ReadOnlyAdmin):
+    list_display = ("user", "organization", "role", "department", "created_at")
+    list_filter = ("role",)
+    search_fields = ("user__email", "organization__name", "public_id")
+    list_select_related = ("user", "organization", "department")
+
+
+@admin.register(Department)
+class DepartmentAdmin(ReadOnlyAdmin):
+    list_display = ("code", "name", "organization", "parent")
+    search_fields = ("code", "name", "organization__name", "public_id")
+    list_select_related = ("organization", "parent")
+
+
+@admin.register(Invitation)
+class InvitationAdmin(ReadOnlyAdmin):
+    list_display = ("email", "organization", "role", "status", "expires_at", "created_at")
+    list_filter = ("status", "role")
+    search_fields = ("email", "organization__name", "public_id")
+    list_select_related = ("organization",)
+    exclude = ("token_digest",)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    """Append-only: staff read it, nobody edits or deletes it."""
+
+    list_display = (
+        "created_at",
+        "organization",
+        "actor_label",
+        "action",
+        "target_type",
+        "target_label",
+    )
+    list_filter = ("action", "target_type")
+    search_fields = ("actor_label", "action", "target_id", "target_label", "organization__name")
+    list_select_related = ("organization",)
+    date_hierarchy = "created_at"

@@ -1,6 +1,9 @@
 from collections.abc import Iterable
 
-from accounts.models import Department, Membership
+from django.utils import timezone
+
+from accounts.models import Department, Invitation, Membership, Organization
+from accounts.permissions import Role
 
 
 def memberships_of(user):
@@ -32,3 +35,56 @@ def managed_department_ids(membership: Membership) -> list[int]:
             organization_id=membership.organization_id, managers=membership.user_id
         ).values_list("id", flat=True)
     )
+
+
+def verified_emails(user) -> set[str]:
+    from allauth.account.models import EmailAddress
+
+    return {
+        email.lower()
+        for email in EmailAddress.objects.filter(user=user, verified=True).values_list(
+            "email", flat=True
+        )
+    }
+
+
+def invitations_for(user):
+    """Pending, unexpired invitations addressed to one of the user's verified addresses."""
+    return Invitation.objects.filter(
+        email__in=verified_emails(user),
+        status=Invitation.Status.PENDING,
+        expires_at__gt=timezone.now(),
+    ).select_related("organization", "department")
+
+
+def find_invitation(token: str) -> Invitation | None:
+    """The invitation whose link carries `token` (compared by digest), or None."""
+    return (
+        Invitation.objects.select_related("organization", "department")
+        .filter(token_digest=Invitation.digest(token))
+        .first()
+    )
+
+
+def owner_emails(organization: Organization) -> list[str]:
+    return list(
+        Membership.objects.for_org(organization)
+        .filter(role=Role.OWNER, user__is_active=True)
+        .order_by("user__email")
+        .values_list("user__email", flat=True)
+    )
+
+
+def department_tree(departments) -> list[tuple[Department, int]]:
+    """`departments` (one organization's) in tree order, each with its depth (0 for roots)."""
+    departments = list(departments)
+    children: dict[int | None, list[Department]] = {}
+    for department in departments:
+        children.setdefault(department.parent_id, []).append(department)
+    ordered: list[tuple[Department, int]] = []
+    stack = [(root, 0) for root in reversed(children.get(None, []))]
+    while stack:
+        department, depth = stack.pop()
+        ordered.append((department, depth))
+        stack.extend((child, depth + 1) for child in reversed(children.get(department.id, [])))
+    return ordered

@@ -6,12 +6,19 @@
 of their contract (docs/architecture.md) and do not pass through here.
 """
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext as _
 from rest_framework import exceptions
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
 def exception_handler(exc, context):
+    if isinstance(
+        exc, DjangoValidationError
+    ):  # raised by a service: the same 400 as a serializer's
+        fields = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+        fields["non_field_errors"] = fields.pop("__all__", None)
+        exc = exceptions.ValidationError({k: v for k, v in fields.items() if v})
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

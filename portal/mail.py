@@ -1,7 +1,24 @@
 """Email leaves the request: pages render a message and a Celery worker delivers it."""
 
+from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
+from django.template.loader import render_to_string
+
+
+def render_email(template_prefix: str, *, to: list[str], context: dict) -> EmailMultiAlternatives:
+    """Render the triad `<prefix>_subject.txt`, `<prefix>_message.txt`, `<prefix>_message.html`."""
+    subject = render_to_string(f"{template_prefix}_subject.txt", context)
+    message = EmailMultiAlternatives(
+        subject=" ".join(subject.split()),
+        body=render_to_string(f"{template_prefix}_message.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=to,
+    )
+    message.attach_alternative(
+        render_to_string(f"{template_prefix}_message.html", context), "text/html"
+    )
+    return message
 
 
 def send_email_later(message: EmailMultiAlternatives) -> None:

@@ -15,6 +15,8 @@ urlpatterns = [
     path("", include("billing.urls")),
     path("api/v1/", include((billing_api_urls, "billing-api"))),
     path("api/v1/", include("accounts.api_me")),
+    path("organization/", include("accounts.urls")),
+    path("api/v1/", include("accounts.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -8,8 +8,11 @@ from urllib.parse import quote
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from django.test import Client
 
+from accounts.permissions import Role
 from portal.celery import app as celery_app
+from tests.factories import MembershipFactory, OrganizationFactory, VerifiedUserFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,3 +92,42 @@ def staff_user(client, empty_cache):
     user = verified_user("staff@example.com", is_staff=True, is_superuser=True)
     sign_in(client, user.email, code=totp_code(totp_set_up_earlier(user)))
     return user
+
+
+# --- Organizations: an owner, members by role, and an outsider who should see nothing -----
+
+
+@pytest.fixture
+def org(db):
+    return OrganizationFactory()
+
+
+@pytest.fixture
+def member(org):
+    """member(role, **fields) -> a Membership of `org` (a verified user)."""
+    return lambda role, **fields: MembershipFactory(
+        organization=org, role=role, user=VerifiedUserFactory(), **fields
+    )
+
+
+@pytest.fixture
+def owner(member):
+    return member(Role.OWNER)
+
+
+@pytest.fixture
+def outsider(db):
+    """The owner of another organization."""
+    return MembershipFactory(role=Role.OWNER, user=VerifiedUserFactory())
+
+
+@pytest.fixture
+def client_of():
+    """client_of(membership or user) -> a test client signed in as that user."""
+
+    def signed_in(who):
+        client = Client()
+        client.force_login(getattr(who, "user", who))
+        return client
+
+    return signed_in

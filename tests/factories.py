@@ -1,12 +1,14 @@
 """factory_boy factories shared by every test folder."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import factory
+from allauth.account.models import EmailAddress
+from django.utils import timezone
 from stdnum.cn import uscc
 
-from accounts.models import Department, Membership, Organization, User
+from accounts.models import Department, Invitation, Membership, Organization, User
 from accounts.permissions import Role
 from billing.models import CatalogModel, PriceVersion, Provider
 
@@ -24,6 +26,18 @@ class UserFactory(factory.django.DjangoModelFactory):
     email = factory.Sequence(lambda n: f"user{n}@example.com")
     full_name = factory.Faker("name")
     password = factory.django.Password("correct horse battery")
+
+
+class VerifiedUserFactory(UserFactory):
+    """A user whose email address is verified (allauth), as after sign-up."""
+
+    class Meta:
+        skip_postgeneration_save = True
+
+    @factory.post_generation
+    def verified_email(user, create, extracted, **kwargs):
+        if create:
+            EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
 
 
 class OrganizationFactory(factory.django.DjangoModelFactory):
@@ -57,6 +71,22 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     organization = factory.SubFactory(OrganizationFactory)
     user = factory.SubFactory(UserFactory)
     role = Role.DEVELOPER
+
+
+class InvitationFactory(factory.django.DjangoModelFactory):
+    """Pass `token="..."` to know the link: /organization/join/<token>/."""
+
+    class Meta:
+        model = Invitation
+        exclude = ("token",)
+
+    organization = factory.SubFactory(OrganizationFactory)
+    email = factory.Sequence(lambda n: f"invitee{n}@example.com")
+    role = Role.DEVELOPER
+    created_by = factory.SubFactory(UserFactory)
+    token = factory.Sequence(lambda n: f"invitation-token-{n}")
+    token_digest = factory.LazyAttribute(lambda o: Invitation.digest(o.token))
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))
 
 
 class ProviderFactory(factory.django.DjangoModelFactory):

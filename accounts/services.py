@@ -1,0 +1,603 @@
+"""Writes of the accounts app, and the one audit-trail writer used by every app.
+
+Every function is keyword-only, runs in one transaction and records an AuditEvent.
+A business rule that fails raises ValidationError (a form error / HTTP 400, nothing changes);
+a role that may not take the step raises PermissionDenied (HTTP 403).
+"""
+
+import json
+import secrets
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models, transaction
+from django.db.models.deletion import ProtectedError, RestrictedError
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import (
+    AuditEvent,
+    Department,
+    Invitation,
+    Membership,
+    Organization,
+    User,
+)
+from accounts.permissions import Action, Role, can
+from accounts.selectors import department_subtree_ids, owner_emails, verified_emails
+from portal.mail import render_email, send_email_later
+
+INVITATION_LIFETIME = timedelta(days=7)
+
+# What customers may change on their organization (the rest is staff's: status, payment).
+CUSTOMER_FIELDS = (
+    "name",
+    "legal_name",
+    "contact_name",
+    "contact_phone",
+    "address",
+    "billing_email",
+    "require_mfa",
+)
+
+
+# --- Audit trail ----------------------------------------------------------------------
+
+
+def record_audit_event(
+    *,
+    organization: Organization | None,
+    action: str,
+    actor: User | None = None,
+    actor_label: str = "",
+    target: models.Model | None = None,
+    changes: Mapping[str, Any] | None = None,
+    request: HttpRequest | None = None,
+) -> AuditEvent:
+    """Append one event. `actor_label` names actors that are not users (a credential, "system").
+
+    `changes` is JSON-ready after Decimal/datetime values are turned into strings; by
+    convention {"before": {...}, "after": {...}} with only the fields that changed.
+    """
+    meta = request.META if request is not None else {}
+    return AuditEvent.objects.create(
+        organization=organization,
+        actor=actor,
+        actor_label=(actor_label or (actor.email if actor else "system"))[:200],
+        action=action,
+        target_type=target._meta.label_lower if target is not None else "",
+        target_id=str(getattr(target, "public_id", None) or getattr(target, "pk", "") or ""),
+        target_label=str(target)[:200] if target is not None else "",
+        changes=json.loads(json.dumps(changes or {}, cls=DjangoJSONEncoder)),
+        ip_address=meta.get("REMOTE_ADDR") or None,
+        user_agent=meta.get("HTTP_USER_AGENT", "")[:300],
+    )
+
+
+def _diff(instance: models.Model, data: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Apply `data` to `instance`; return the changed fields as {"before": ..., "after": ...}."""
+    before, after = {}, {}
+    for field, value in data.items():
+        old = getattr(instance, field)
+        if old != value:
+            before[field], after[field] = _plain(old), _plain(value)
+            setattr(instance, field, value)
+    return {"before": before, "after": after} if after else {}
+
+
+def _plain(value):
+    """Related objects are recorded by their public id."""
+    if isinstance(value, models.Model):
+        return getattr(value, "public_id", value.pk)
+    return value
+
+
+# --- Organizations ----------------------------------------------------------------------
+
+
+@transaction.atomic
+def create_organization(
+    *,
+    user: User,
+    kind: str,
+    name: str,
+    legal_name: str,
+    uscc: str,
+    contact_name: str,
+    contact_phone: str,
+    address: str,
+    billing_email: str,
+    request: HttpRequest | None = None,
+) -> Membership:
+    """A customer signs their organization up: it starts pending review, the user owns it."""
+    organization = Organization(
+        kind=kind,
+        name=name,
+        legal_name=legal_name,
+        uscc=uscc.strip().upper(),
+        contact_name=contact_name,
+        contact_phone=contact_phone,
+        address=address,
+        billing_email=billing_email,
+        status=Organization.Status.PENDING,
+    )
+    organization.full_clean()
+    organization.save()
+    membership = Membership.objects.create(organization=organization, user=user, role=Role.OWNER)
+    record_audit_event(
+        organization=organization,
+        actor=user,
+        action="organization.created",
+        target=organization,
+        changes={"after": {"name": name, "uscc": organization.uscc, "kind": kind}},
+        request=request,
+    )
+    return membership
+
+
+@transaction.atomic
+def update_organization(
+    *,
+    organization: Organization,
+    actor: User,
+    data: Mapping[str, Any],
+    request: HttpRequest | None = None,
+) -> Organization:
+    """Change fields of the organization. Callers decide which fields the actor may send."""
+    organization = Organization.objects.select_for_update().get(pk=organization.pk)
+    changes = _diff(organization, data)
+    if changes:
+        organization.full_clean()
+        organization.save(update_fields=list(changes["after"]))
+        record_audit_event(
+            organization=organization,
+            actor=actor,
+            action="organization.updated",
+            target=organization,
+            changes=changes,
+            request=request,
+        )
+    return organization
+
+
+def approve_organization(
+    *, organization: Organization, staff: User, note: str, request: HttpRequest | None = None
+) -> Organization:
+    """Staff: the organization passed review; the gateway now accepts its keys."""
+    return _set_status(organization, Organization.Status.ACTIVE, staff, note, request)
+
+
+def suspend_organization(
+    *, organization: Organization, staff: User, reason: str, request: HttpRequest | None = None
+) -> Organization:
+    """Staff: the gateway refuses the organization's keys until it is approved again."""
+    return _set_status(organization, Organization.Status.SUSPENDED, staff, reason, request)
+
+
+@transaction.atomic
+def _set_status(organization, status, staff, note, request) -> Organization:
+    if not note.strip():
+        raise ValidationError({"note": _("Give a note for the organization.")})
+    organization = Organization.objects.select_for_update().get(pk=organization.pk)
+    changes = _diff(organization, {"status": status, "status_note": note.strip()})
+    organization.status_changed_at = timezone.now()
+    organization.save(update_fields=["status", "status_note", "status_changed_at"])
+    record_audit_event(
+        organization=organization,
+        actor=staff,
+        action=f"organization.{status}",
+        target=organization,
+        changes=changes,
+        request=request,
+    )
+    recipients = owner_emails(organization)
+    if recipients:
+        context = {"organization": organization, "note": organization.status_note}
+        send_email_later(
+            render_email("accounts/email/organization_status", to=recipients, context=context)
+        )
+    return organization
+
+
+# --- Invitations ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def invite_member(
+    *,
+    actor: Membership,
+    email: str,
+    role: str,
+    department: Department | None = None,
+    request: HttpRequest,
+) -> Invitation:
+    """Email an invitation link to join `actor`'s organization; valid for 7 days."""
+    organization = actor.organization
+    email = email.strip().lower()
+    _check_may_grant(actor, new_role=role)
+    _check_department(organization, department, "department")
+    if Membership.objects.for_org(organization).filter(user__email__iexact=email).exists():
+        raise ValidationError({"email": _("This person is already a member.")})
+    if Invitation.objects.for_org(organization).filter(email=email, status="pending").exists():
+        raise ValidationError(
+            {"email": _("An invitation to this address is pending: resend or revoke it.")}
+        )
+    invitation = Invitation(
+        organization=organization,
+        email=email,
+        role=role,
+        department=department,
+        created_by=actor.user,
+    )
+    token = _new_token(invitation)
+    invitation.full_clean(exclude=["token_digest"])
+    invitation.save()
+    record_audit_event(
+        organization=organization,
+        actor=actor.user,
+        action="invitation.sent",
+        target=invitation,
+        changes={"after": {"email": email, "role": role, "department": _plain(department)}},
+        request=request,
+    )
+    _send_invitation(invitation, token, request)
+    return invitation
+
+
+@transaction.atomic
+def resend_invitation(
+    *, actor: Membership, invitation: Invitation, request: HttpRequest
+) -> Invitation:
+    """A new link (the old one stops working) and a new 7-day expiry."""
+    invitation = _lock_invitation(actor, invitation)
+    if invitation.status != Invitation.Status.PENDING:
+        raise ValidationError(_("Only a pending invitation can be sent again."))
+    token = _new_token(invitation)
+    invitation.save(update_fields=["token_digest", "expires_at"])
+    record_audit_event(
+        organization=invitation.organization,
+        actor=actor.user,
+        action="invitation.resent",
+        target=invitation,
+        request=request,
+    )
+    _send_invitation(invitation, token, request)
+    return invitation
+
+
+@transaction.atomic
+def revoke_invitation(
+    *, actor: Membership, invitation: Invitation, request: HttpRequest | None = None
+) -> Invitation:
+    invitation = _lock_invitation(actor, invitation)
+    if invitation.status != Invitation.Status.PENDING:
+        raise ValidationError(_("Only a pending invitation can be revoked."))
+    changes = _diff(invitation, {"status": Invitation.Status.REVOKED})
+    invitation.save(update_fields=["status"])
+    record_audit_event(
+        organization=invitation.organization,
+        actor=actor.user,
+        action="invitation.revoked",
+        target=invitation,
+        changes=changes,
+        request=request,
+    )
+    return invitation
+
+
+def invitation_problem(invitation: Invitation | None, user) -> str | None:
+    """Why `user` cannot accept `invitation` now, or None (a signed-out visitor may go on
+    to sign in when the link itself is good)."""
+    if invitation is None:
+        return _("This invitation link is not valid. Ask for a new invitation.")
+    if invitation.status == Invitation.Status.ACCEPTED:
+        return _("This invitation has already been used.")
+    if invitation.status == Invitation.Status.REVOKED:
+        return _("This invitation was withdrawn. Ask for a new invitation.")
+    if invitation.is_expired:
+        return _("This invitation has expired. Ask for a new invitation.")
+    if user.is_authenticated and invitation.email not in verified_emails(user):
+        return _(
+            "This invitation was sent to another email address. Sign in with that address, "
+            "or verify it on your account, then open the link again."
+        )
+    return None
+
+
+@transaction.atomic
+def accept_invitation(
+    *, invitation: Invitation, user: User, request: HttpRequest | None = None
+) -> Membership:
+    """The invited person joins, if the invitation is usable and addressed to their
+    verified email."""
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    problem = invitation_problem(invitation, user)
+    if problem:
+        raise ValidationError(problem)
+    organization = invitation.organization
+    if Membership.objects.for_org(organization).filter(user=user).exists():
+        raise ValidationError(_("You are already a member of this organization."))
+    membership = Membership.objects.create(
+        organization=organization,
+        user=user,
+        role=invitation.role,
+        department=invitation.department,
+    )
+    invitation.status = Invitation.Status.ACCEPTED
+    invitation.accepted_at = timezone.now()
+    invitation.save(update_fields=["status", "accepted_at"])
+    record_audit_event(
+        organization=organization,
+        actor=user,
+        action="invitation.accepted",
+        target=membership,
+        changes={"after": {"role": membership.role, "department": _plain(invitation.department)}},
+        request=request,
+    )
+    return membership
+
+
+def _new_token(invitation: Invitation) -> str:
+    token = secrets.token_urlsafe(32)
+    invitation.token_digest = Invitation.digest(token)
+    invitation.expires_at = timezone.now() + INVITATION_LIFETIME
+    return token
+
+
+def _lock_invitation(actor: Membership, invitation: Invitation) -> Invitation:
+    return (
+        Invitation.objects.for_org(actor.organization)
+        .select_for_update(of=("self",))
+        .select_related("organization")
+        .get(pk=invitation.pk)
+    )
+
+
+def _send_invitation(invitation: Invitation, token: str, request: HttpRequest) -> None:
+    context = {
+        "invitation": invitation,
+        "organization": invitation.organization,
+        "inviter": invitation.created_by,
+        "accept_url": request.build_absolute_uri(reverse("accounts:join", args=[token])),
+    }
+    send_email_later(
+        render_email("accounts/email/invitation", to=[invitation.email], context=context)
+    )
+
+
+# --- Members ----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def change_member(
+    *,
+    actor: Membership,
+    membership: Membership,
+    role: str,
+    department: Department | None,
+    request: HttpRequest | None = None,
+) -> Membership:
+    """Change a member's role and home department. Only owners grant or take the owner role;
+    the last owner keeps it."""
+    membership = _lock_member(actor, membership)
+    if role != membership.role:
+        _check_may_grant(actor, new_role=role, old_role=membership.role)
+        if membership.role == Role.OWNER:
+            _check_not_last_owner(membership, _("The last owner cannot be demoted."))
+    _check_department(actor.organization, department, "department")
+    changes = _diff(membership, {"role": role, "department": department})
+    if changes:
+        membership.save(update_fields=["role", "department"])
+        record_audit_event(
+            organization=membership.organization,
+            actor=actor.user,
+            action="member.changed",
+            target=membership,
+            changes=changes,
+            request=request,
+        )
+    return membership
+
+
+@transaction.atomic
+def remove_member(
+    *, actor: Membership, membership: Membership, request: HttpRequest | None = None
+) -> None:
+    membership = _lock_member(actor, membership)
+    if membership.role == Role.OWNER:
+        _check_may_grant(actor, new_role=None, old_role=Role.OWNER)
+        _check_not_last_owner(membership, _("The last owner cannot be removed."))
+    record_audit_event(
+        organization=membership.organization,
+        actor=actor.user,
+        action="member.removed",
+        target=membership,
+        changes={
+            "before": {
+                "user": membership.user.email,
+                "role": membership.role,
+                "department": _plain(membership.department),
+            }
+        },
+        request=request,
+    )
+    membership.delete()
+
+
+def _lock_member(actor: Membership, membership: Membership) -> Membership:
+    return (
+        Membership.objects.for_org(actor.organization)
+        .select_for_update(of=("self",))
+        .select_related("organization", "user", "department")
+        .get(pk=membership.pk)
+    )
+
+
+def _check_may_grant(actor: Membership, *, new_role: str | None, old_role: str | None = None):
+    if Role.OWNER in (new_role, old_role) and not can(actor, Action.MANAGE_OWNERS):
+        raise PermissionDenied(_("Only an owner can grant or remove the owner role."))
+
+
+def _check_not_last_owner(membership: Membership, message: str) -> None:
+    # Lock every owner row so that two owners demoting each other cannot both succeed.
+    owners = list(
+        Membership.objects.for_org(membership.organization)
+        .filter(role=Role.OWNER)
+        .select_for_update()
+        .values_list("pk", flat=True)
+    )
+    if owners == [membership.pk]:
+        raise ValidationError(message)
+
+
+# --- Departments ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def create_department(
+    *,
+    actor: Membership,
+    name: str,
+    code: str,
+    parent: Department | None = None,
+    managers: list[User] | None = None,
+    request: HttpRequest | None = None,
+) -> Department:
+    organization = actor.organization
+    _check_department(organization, parent, "parent")
+    _check_code_free(organization, code)
+    department = Department(organization=organization, name=name, code=code, parent=parent)
+    department.full_clean(validate_unique=False, validate_constraints=False)
+    department.save()
+    managers = _check_managers(organization, managers or [])
+    department.managers.set(managers)
+    record_audit_event(
+        organization=organization,
+        actor=actor.user,
+        action="department.created",
+        target=department,
+        changes={
+            "after": {
+                "name": name,
+                "code": code,
+                "parent": _plain(parent),
+                "managers": sorted(m.email for m in managers),
+            }
+        },
+        request=request,
+    )
+    return department
+
+
+@transaction.atomic
+def update_department(
+    *,
+    actor: Membership,
+    department: Department,
+    data: Mapping[str, Any],
+    request: HttpRequest | None = None,
+) -> Department:
+    """Rename, recode, move (a new `parent`) or change `managers`. A move never makes a cycle."""
+    organization = actor.organization
+    department = Department.objects.for_org(organization).select_for_update().get(pk=department.pk)
+    data = dict(data)
+    managers = data.pop("managers", None)
+    if "parent" in data:
+        _check_move(department, data["parent"])
+    if data.get("code", department.code) != department.code:
+        _check_code_free(organization, data["code"])
+    changes = _diff(department, data)
+    if changes:
+        department.full_clean(validate_unique=False, validate_constraints=False)
+        department.save(update_fields=list(changes["after"]))
+    if managers is not None:
+        managers = _check_managers(organization, managers)
+        before = sorted(department.managers.values_list("email", flat=True))
+        after = sorted(m.email for m in managers)
+        if before != after:
+            department.managers.set(managers)
+            changes.setdefault("before", {})["managers"] = before
+            changes.setdefault("after", {})["managers"] = after
+    if changes:
+        record_audit_event(
+            organization=organization,
+            actor=actor.user,
+            action="department.updated",
+            target=department,
+            changes=changes,
+            request=request,
+        )
+    return department
+
+
+@transaction.atomic
+def delete_department(
+    *, actor: Membership, department: Department, request: HttpRequest | None = None
+) -> None:
+    """Refused while the department has members, sub-departments or anything else it owns
+    (projects protect their department)."""
+    department = (
+        Department.objects.for_org(actor.organization).select_for_update().get(pk=department.pk)
+    )
+    if department.members.exists():
+        raise ValidationError(_("Move this department's members to another department first."))
+    try:
+        department.delete()
+    except (ProtectedError, RestrictedError) as error:
+        owned = sorted({str(obj._meta.verbose_name_plural) for obj in _blocking(error)})
+        raise ValidationError(
+            _("This department still owns %(owned)s: move or delete them first.")
+            % {"owned": ", ".join(owned)}
+        ) from error
+    record_audit_event(  # the deleted row keeps its public id and label in memory
+        organization=actor.organization,
+        actor=actor.user,
+        action="department.deleted",
+        target=department,
+        changes={"before": {"name": department.name, "code": department.code}},
+        request=request,
+    )
+
+
+def _blocking(error: ProtectedError | RestrictedError):
+    return (
+        error.protected_objects if isinstance(error, ProtectedError) else error.restricted_objects
+    )
+
+
+def _check_department(organization, department, field: str) -> None:
+    """Services assert the organization again: a form or serializer is not the only guard."""
+    if department is not None and department.organization_id != organization.id:
+        raise ValidationError({field: _("Choose a department of this organization.")})
+
+
+def _check_code_free(organization, code: str) -> None:
+    if Department.objects.for_org(organization).filter(code=code).exists():
+        raise ValidationError({"code": _("Another department already uses this code.")})
+
+
+def _check_move(department: Department, parent: Department | None) -> None:
+    _check_department(department.organization, parent, "parent")
+    if parent is not None and parent.id in department_subtree_ids(
+        department.organization_id, [department.id]
+    ):
+        raise ValidationError(
+            {"parent": _("A department cannot move under itself or one of its sub-departments.")}
+        )
+
+
+def _check_managers(organization, users) -> list[User]:
+    users = list(users)
+    members = set(
+        Membership.objects.for_org(organization)
+        .filter(user__in=users)
+        .values_list("user_id", flat=True)
+    )
+    if any(user.id not in members for user in users):
+        raise ValidationError({"managers": _("Managers must be members of the organization.")})
+    return users

@@ -1,0 +1,24 @@
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_schema_describes_the_accounts_api(client):
+    schema = client.get("/api/schema/", headers={"accept": "application/json"}).json()
+    paths = schema["paths"]
+    for path, methods in {
+        "/api/v1/organization/": {"get", "patch"},
+        "/api/v1/members/": {"get"},
+        "/api/v1/members/{member}/": {"get", "patch", "delete"},
+        "/api/v1/invitations/": {"get", "post"},
+        "/api/v1/invitations/{invitation}/resend/": {"post"},
+        "/api/v1/invitations/{invitation}/revoke/": {"post"},
+        "/api/v1/departments/": {"get", "post"},
+        "/api/v1/departments/{department}/": {"get", "patch", "delete"},
+        "/api/v1/audit-events/": {"get"},
+    }.items():
+        assert methods <= set(paths[path]), path
+    audit_params = {p["name"] for p in paths["/api/v1/audit-events/"]["get"]["parameters"]}
+    assert {"action", "actor", "target_type", "created_after", "created_before"} <= audit_params
+    member = schema["components"]["schemas"]["Member"]["properties"]
+    assert member["id"]["type"] == "string" and member["department"]["type"] == "string"

@@ -1,0 +1,269 @@
+"""Tenancy isolation: every route, tried by the owner of organization B on organization A's data.
+
+The routes come from the URL resolver, so a route added by any app is walked without
+changing this file. Each one is requested with GET, POST, PUT, PATCH and DELETE (and, for the
+API, once more with an X-Organization header naming A), its URL kwargs filled with real ids
+of A's objects. Then:
+
+- a route of ours that names an object of A answers an error (>= 400), never a success;
+- no response shows A's names (every A object is named with MARKER) or A's public ids
+  (other than the ids the request itself sent);
+- A's rows are unchanged, and no row outside A points at one of A's rows;
+- the staff admin sends B's owner to the admin login.
+
+A route whose URL has a kwarg that is not registered below FAILS. To add yours:
+
+- a route of our apps (its view lives in accounts/, projects/, billing/, portal/): add the
+  kwarg to OBJECT_KWARGS with a function that makes (or finds) one of A's objects in the
+  world `a` and returns the value to put in the URL, e.g.
+      "project": lambda a: ProjectFactory(
+          organization=a.organization, department=a.department, name=a.name("project")
+      ).public_id,
+  Every registered object is created for every route, so list routes are checked against it.
+- a route of a third-party app (allauth, admin ...): add the kwarg to THIRD_PARTY_KWARGS.
+"""
+
+from types import SimpleNamespace
+
+import pytest
+from django.apps import apps
+from django.contrib.contenttypes.models import ContentType
+from django.core.cache import cache
+from django.db import models
+from django.test import Client, RequestFactory
+from django.urls import URLResolver, get_resolver
+from django.utils.regex_helper import normalize
+
+from accounts import services
+from accounts.models import AuditEvent, Department, Invitation, Membership, Organization, User
+from accounts.permissions import Role
+from portal.tenancy import TenantQuerySet
+from tests.factories import MembershipFactory, OrganizationFactory, VerifiedUserFactory
+
+MARKER = "zqxjk"  # in every name of organization A's objects; never in B's pages
+OUR_APPS = {"accounts", "billing", "portal", "projects"}
+METHODS = ["get", "post", "put", "patch", "delete"]
+
+# kwarg -> a function of the world `a` returning the value for the URL (see the docstring).
+OBJECT_KWARGS = {
+    "organization": lambda a: a.organization.public_id,
+    "member": lambda a: a.member.public_id,
+    "department": lambda a: a.department.public_id,
+    "invitation": lambda a: a.invitation.public_id,
+    "token": lambda a: a.invitation_token,
+    "event": lambda a: a.audit_event.public_id,
+}
+THIRD_PARTY_KWARGS = {
+    "key": lambda a: "not-a-key",  # allauth confirmation and password reset keys
+    "uidb36": lambda a: "1",
+    "app_label": lambda a: "accounts",  # admin
+    "object_id": lambda a: str(a.organization.pk),
+    "id": lambda a: str(a.owner.user_id),
+    "content_type_id": lambda a: str(ContentType.objects.get_for_model(Organization).pk),
+    "url": lambda a: "anything/",
+}
+
+
+def walk(patterns, prefix="", namespace=""):
+    for pattern in patterns:
+        regex = pattern.pattern.regex.pattern.removeprefix("^")
+        if isinstance(pattern, URLResolver):
+            inner = pattern.namespace or namespace
+            yield from walk(pattern.url_patterns, prefix + regex, inner)
+        else:
+            yield prefix + regex, pattern, namespace
+
+
+def routes():
+    """(id, url format, kwarg names, is ours, namespace, route name) for every route."""
+    found = []
+    for regex, pattern, namespace in walk(get_resolver().url_patterns):
+        url_format, params = normalize(regex)[0]
+        view = pattern.callback
+        module = getattr(view, "view_class", getattr(view, "cls", view)).__module__
+        ours = module.split(".")[0] in OUR_APPS
+        found.append((url_format, params, ours, namespace, pattern.name))
+    return found
+
+
+ROUTES = routes()
+
+
+def org_a_rows(org):
+    """Every row of organization A in every tenant model, plus A itself and its people."""
+    snapshot = {"organization": list(Organization.objects.filter(pk=org.pk).values())}
+    for model in tenant_models():
+        snapshot[model._meta.label] = list(model.objects.for_org(org).order_by("pk").values())
+    members = Membership.objects.for_org(org).values("user")
+    snapshot["users"] = list(User.objects.filter(pk__in=members).order_by("pk").values())
+    snapshot["managers"] = list(
+        Department.managers.through.objects.filter(department__organization=org)
+        .order_by("pk")
+        .values()
+    )
+    return snapshot
+
+
+def tenant_models():
+    return [
+        model
+        for model in apps.get_models()
+        if model._meta.app_label in OUR_APPS
+        and isinstance(model._default_manager.all(), TenantQuerySet)
+    ]
+
+
+def references_into(org) -> list[str]:
+    """Rows outside A whose foreign keys point at one of A's rows."""
+    found = []
+    targets = {model: model.objects.for_org(org) for model in tenant_models()}
+    targets[Organization] = Organization.objects.filter(pk=org.pk)
+    for model in tenant_models():
+        field = getattr(model, "tenant_field", "organization")
+        outside = model.objects.exclude(**{field: org})
+        for fk in model._meta.get_fields():
+            if (
+                isinstance(fk, models.ForeignKey)
+                and fk.related_model in targets
+                and outside.filter(**{f"{fk.name}__in": targets[fk.related_model]}).exists()
+            ):
+                found.append(f"{model._meta.label}.{fk.name}")
+    return found
+
+
+@pytest.fixture
+def world(db):
+    """Organization A with a department tree, members, an invitation and audit events;
+    organization B whose owner makes the requests."""
+    request = RequestFactory().post("/")
+    organization = OrganizationFactory(name=f"{MARKER} Org", legal_name=f"{MARKER} Ltd")
+    owner = MembershipFactory(
+        organization=organization,
+        role=Role.OWNER,
+        user=VerifiedUserFactory(email=f"{MARKER}-owner@example.com", full_name=f"{MARKER} O"),
+    )
+    root = services.create_department(actor=owner, name=f"{MARKER} HQ", code="ZQ1", request=request)
+    department = services.create_department(
+        actor=owner, name=f"{MARKER} Lab", code="ZQ2", parent=root, managers=[owner.user]
+    )
+    member = MembershipFactory(
+        organization=organization,
+        role=Role.DEVELOPER,
+        department=department,
+        user=VerifiedUserFactory(email=f"{MARKER}-dev@example.com", full_name=f"{MARKER} D"),
+    )
+    invitation = services.invite_member(
+        actor=owner, email=f"{MARKER}-new@example.com", role=Role.VIEWER, request=request
+    )
+    token = "isolation-token"
+    invitation.token_digest = Invitation.digest(token)
+    invitation.save(update_fields=["token_digest"])
+    a = SimpleNamespace(
+        organization=organization,
+        owner=owner,
+        member=member,
+        department=department,
+        invitation=invitation,
+        invitation_token=token,
+        audit_event=AuditEvent.objects.for_org(organization).first(),
+        name=lambda what: f"{MARKER} {what}",
+    )
+    values = {name: str(make(a)) for name, make in OBJECT_KWARGS.items()}
+    outsider = MembershipFactory(role=Role.OWNER, user=VerifiedUserFactory())
+    yield SimpleNamespace(a=a, values=values, outsider=outsider)
+    cache.clear()  # allauth's rate-limit counters
+
+
+def secrets_of(world, snapshot) -> tuple[set[str], set[str]]:
+    """A's public ids (from every tenant row) and the strings that name A."""
+    ids = {
+        row["public_id"]
+        for rows in snapshot.values()
+        for row in rows
+        if isinstance(row.get("public_id"), str)
+    }
+    return ids, {MARKER, world.a.organization.uscc}
+
+
+def request_body(world):
+    a = world.a
+    return {
+        "organization": a.organization.public_id,
+        "department": a.department.public_id,
+        "parent": a.department.public_id,
+        "member": a.member.public_id,
+        "managers": a.owner.user.email,
+        "email": a.member.user.email,
+        "role": Role.OWNER,
+        "name": "renamed",
+        "code": "X1",
+    }
+
+
+@pytest.mark.parametrize(
+    ("url_format", "params", "ours", "namespace", "name"),
+    ROUTES,
+    ids=[route[0] or "/" for route in ROUTES],
+)
+def test_another_organization_gets_nothing_from_this_route(
+    world, url_format, params, ours, namespace, name
+):
+    registry = OBJECT_KWARGS if ours else THIRD_PARTY_KWARGS
+    unknown = [param for param in params if param not in registry]
+    assert not unknown, (
+        f"/{url_format} has URL kwargs {unknown}: register them in "
+        f"{'OBJECT_KWARGS' if ours else 'THIRD_PARTY_KWARGS'} in tests/test_isolation.py"
+    )
+    a = world.a
+    values = {p: world.values[p] if ours else str(registry[p](a)) for p in params}
+    path = "/" + url_format % values
+    before = org_a_rows(a.organization)
+    public_ids, names = secrets_of(world, before)
+    body = request_body(world)
+    # What a request sends may come back in an error message: that is an echo, not a leak.
+    sent = [str(value).lower() for value in body.values()]
+    is_api = url_format.startswith(("api/", "_allauth/"))
+
+    # A crash in our code fails the test; a third-party view's crash is only "no success"
+    # (allauth's headless phone endpoints raise while phone login is off).
+    client = Client(raise_request_exception=ours)
+    headers_variants = [{}]
+    if url_format.startswith("api/"):
+        headers_variants.append({"x-organization": a.organization.public_id})
+    for headers in headers_variants:
+        for method in METHODS:
+            client.force_login(world.outsider.user)
+            kwargs = {"headers": headers}
+            if method != "get":
+                kwargs["data"] = body
+                if is_api or method != "post":
+                    kwargs["content_type"] = "application/json"
+            response = getattr(client, method)(path, follow=namespace == "admin", **kwargs)
+            where = f"{method.upper()} {path} {headers or ''} -> {response.status_code}"
+            content = (
+                b"".join(response.streaming_content) if response.streaming else response.content
+            )
+            text = content.decode(errors="replace").lower()
+            for echo in sent if method != "get" else []:
+                text = text.replace(echo, "")
+            for secret in [*names, *public_ids]:
+                assert secret.lower() not in text, f"{where} shows {secret!r}"
+            if namespace == "admin" and name != "login":
+                final = response.redirect_chain[-1][0] if response.redirect_chain else ""
+                assert final.startswith("/admin/login/"), f"{where}: not sent to the admin login"
+            elif ours and params:
+                assert response.status_code >= 400, f"{where}: success on organization A's object"
+
+    assert org_a_rows(a.organization) == before, f"{path} changed organization A's data"
+    assert references_into(a.organization) == [], f"{path} made rows point into organization A"
+
+
+def test_the_walk_covers_pages_api_and_third_party_routes():
+    formats = {route[0] for route in ROUTES}
+    assert {
+        "organization/members/%(member)s/",
+        "api/v1/departments/%(department)s/",
+        "api/v1/audit-events/",
+        "accounts/login/",
+        "admin/",
+    } <= formats
