@@ -143,7 +143,7 @@ class ModelPolicyViewSet(
     read_action = Action.MANAGE_ORGANIZATION
     write_action = Action.MANAGE_ORGANIZATION
     lookup_field = "public_id"
-    lookup_url_kwarg = "id"
+    lookup_url_kwarg = "policy"
     filterset_class = None
 
     def get_serializer_context(self):

@@ -12,12 +12,12 @@ urlpatterns = [
     path("organization/model-policies/", views.PolicyListView.as_view(), name="policies"),
     path("organization/model-policies/new/", views.PolicyCreateView.as_view(), name="policy-new"),
     path(
-        "organization/model-policies/<str:public_id>/",
+        "organization/model-policies/<str:policy>/",
         views.PolicyUpdateView.as_view(),
         name="policy-edit",
     ),
     path(
-        "organization/model-policies/<str:public_id>/delete/",
+        "organization/model-policies/<str:policy>/delete/",
         views.PolicyDeleteView.as_view(),
         name="policy-delete",
     ),
@@ -36,7 +36,7 @@ api_urlpatterns = [
         name="api-policies",
     ),
     path(
-        "model-policies/<str:id>",
+        "model-policies/<str:policy>",
         api.ModelPolicyViewSet.as_view(
             {"get": "retrieve", "put": "update", "patch": "partial_update", "delete": "destroy"}
         ),

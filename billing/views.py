@@ -124,11 +124,11 @@ class PolicyCreateView(PolicyFormMixin, generic.CreateView):
 
 
 class PolicyUpdateView(PolicyFormMixin, generic.UpdateView):
-    slug_field = slug_url_kwarg = "public_id"
+    slug_field, slug_url_kwarg = "public_id", "policy"
 
 
 class PolicyDeleteView(PolicyMixin, generic.DeleteView):
-    slug_field = slug_url_kwarg = "public_id"
+    slug_field, slug_url_kwarg = "public_id", "policy"
     template_name = "billing/policy_confirm_delete.html"
 
     def form_valid(self, form):

@@ -37,8 +37,15 @@ from django.utils.regex_helper import normalize
 from accounts import services
 from accounts.models import AuditEvent, Department, Invitation, Membership, Organization, User
 from accounts.permissions import Role
+from billing import services as billing_services
+from billing.models import ModelPolicy
 from portal.tenancy import TenantQuerySet
-from tests.factories import MembershipFactory, OrganizationFactory, VerifiedUserFactory
+from tests.factories import (
+    CatalogModelFactory,
+    MembershipFactory,
+    OrganizationFactory,
+    VerifiedUserFactory,
+)
 
 MARKER = "zqxjk"  # in every name of organization A's objects; never in B's pages
 OUR_APPS = {"accounts", "billing", "portal", "projects"}
@@ -52,6 +59,20 @@ OBJECT_KWARGS = {
     "invitation": lambda a: a.invitation.public_id,
     "token": lambda a: a.invitation_token,
     "event": lambda a: a.audit_event.public_id,
+    "policy": lambda a: (
+        billing_services.save_model_policy(
+            membership=a.owner,
+            policy=ModelPolicy(organization=a.organization, mode=ModelPolicy.Mode.DENY),
+            catalog_models=[],
+            providers=[],
+        ).public_id
+    ),
+}
+# Our routes that name objects shared by every organization (the public catalog): they may
+# answer, but must still show nothing of organization A.
+SHARED_KWARGS = {
+    "model_id": lambda a: CatalogModelFactory(model_id="shared/isolation-model").model_id,
+    "pk": lambda a: str(CatalogModelFactory(model_id="shared/isolation-model").pk),
 }
 THIRD_PARTY_KWARGS = {
     "key": lambda a: "not-a-key",  # allauth confirmation and password reset keys
@@ -208,14 +229,16 @@ def request_body(world):
 def test_another_organization_gets_nothing_from_this_route(
     world, url_format, params, ours, namespace, name
 ):
-    registry = OBJECT_KWARGS if ours else THIRD_PARTY_KWARGS
+    registry = {**OBJECT_KWARGS, **SHARED_KWARGS} if ours else THIRD_PARTY_KWARGS
     unknown = [param for param in params if param not in registry]
     assert not unknown, (
         f"/{url_format} has URL kwargs {unknown}: register them in "
-        f"{'OBJECT_KWARGS' if ours else 'THIRD_PARTY_KWARGS'} in tests/test_isolation.py"
+        f"{'OBJECT_KWARGS or SHARED_KWARGS' if ours else 'THIRD_PARTY_KWARGS'} "
+        "in tests/test_isolation.py"
     )
     a = world.a
-    values = {p: world.values[p] if ours else str(registry[p](a)) for p in params}
+    values = {p: world.values.get(p) or str(registry[p](a)) for p in params}
+    names_an_object_of_a = ours and any(p in OBJECT_KWARGS for p in params)
     path = "/" + url_format % values
     before = org_a_rows(a.organization)
     public_ids, names = secrets_of(world, before)
@@ -251,7 +274,7 @@ def test_another_organization_gets_nothing_from_this_route(
             if namespace == "admin" and name != "login":
                 final = response.redirect_chain[-1][0] if response.redirect_chain else ""
                 assert final.startswith("/admin/login/"), f"{where}: not sent to the admin login"
-            elif ours and params:
+            elif names_an_object_of_a:
                 assert response.status_code >= 400, f"{where}: success on organization A's object"
 
     assert org_a_rows(a.organization) == before, f"{path} changed organization A's data"

@@ -3,7 +3,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 
 from accounts.models import AuditEvent, Organization
 from accounts.permissions import Role
-from tests.factories import OrganizationFactory, UserFactory
+from tests.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -11,8 +11,9 @@ CHANGELIST = "/admin/accounts/organization/"
 
 
 @pytest.fixture
-def staff(client_of):
-    return client_of(UserFactory(is_staff=True, is_superuser=True))
+def staff(client, staff_user):
+    """A client signed in as staff with TOTP, as the console requires."""
+    return client
 
 
 def run_action(staff, action, organizations, note=None):
