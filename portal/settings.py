@@ -252,7 +252,9 @@ if _peppers:
     except ValueError:
         raise ImproperlyConfigured('API_KEY_PEPPERS must read "id:secret,id:secret".') from None
 elif PRODUCTION:
-    raise ImproperlyConfigured("API_KEY_PEPPERS (or its _FILE) is required in production.")
+    raise ImproperlyConfigured(
+        "API_KEY_PEPPERS (or API_KEY_PEPPERS_FILE) is required in production."
+    )
 else:
     API_KEY_PEPPERS = {"dev": hashlib.sha256(f"api-key-pepper:{SECRET_KEY}".encode()).hexdigest()}
 API_KEY_PEPPER_ID = env.str("API_KEY_PEPPER_ID", default=list(API_KEY_PEPPERS)[-1])

@@ -54,7 +54,7 @@ class ProjectSerializer(serializers.ModelSerializer):
             self.fields["department"].queryset = Department.objects.for_org(view.organization)
 
 
-class ProjectViewSet(
+class ListCreateUpdateViewSet(
     OrganizationAPIMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -62,6 +62,12 @@ class ProjectViewSet(
     mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
+    """List, retrieve, create and PATCH: nothing is deleted, history stays."""
+
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+
+class ProjectViewSet(ListCreateUpdateViewSet):
     """The organization's projects the member may see."""
 
     queryset = Project.objects.select_related("department")
@@ -71,7 +77,6 @@ class ProjectViewSet(
     read_action = Action.VIEW_PROJECTS
     write_action = Action.MANAGE_PROJECTS
     filterset_fields = ["status"]
-    http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):
         # Writes find the project among those the member can see, then the service decides
@@ -166,14 +171,7 @@ class ApiKeyFilter(django_filters.FilterSet):
         fields = ["project"]
 
 
-class ApiKeyViewSet(
-    OrganizationAPIMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    viewsets.GenericViewSet,
-):
+class ApiKeyViewSet(ListCreateUpdateViewSet):
     """API keys of the projects the member may see. The secret is returned only on creation."""
 
     queryset = ApiKey.objects.none()  # for the schema; get_queryset() scopes
@@ -184,7 +182,6 @@ class ApiKeyViewSet(
     write_action = Action.MANAGE_KEYS
     actions = {"revoke": Action.MANAGE_KEYS, "rotate": Action.MANAGE_KEYS}
     filterset_class = ApiKeyFilter
-    http_method_names = ["get", "post", "patch", "head", "options"]
 
     def get_queryset(self):
         return ApiKey.objects.select_related("project", "rotated_from").for_member(

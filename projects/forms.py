@@ -3,8 +3,6 @@ from django.utils.translation import gettext_lazy as _
 
 from projects.models import ApiKey, Project
 
-LINES_HELP = _("One per line.")
-
 
 class ProjectForm(forms.ModelForm):
     class Meta:

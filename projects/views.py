@@ -57,7 +57,8 @@ class ProjectMixin(ActorMixin):
         return self.project
 
     def get_context_data(self, **kwargs):
-        return super().get_context_data(project=self.get_project(), **kwargs)
+        kwargs["project"] = self.get_project()  # the object, not the URL's public id
+        return super().get_context_data(**kwargs)
 
 
 class ServiceFormMixin:
