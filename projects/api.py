@@ -244,16 +244,24 @@ class ApiKeyViewSet(ListCreateUpdateViewSet):
 # --- The gateway's endpoints -----------------------------------------------------------------
 
 
+def _bearer(request) -> str | None:
+    """The Bearer token of the request; None without one."""
+    header = get_authorization_header(request).split()
+    if not header or header[0].lower() != b"bearer":
+        return None
+    if len(header) != 2:
+        raise exceptions.AuthenticationFailed(_("Invalid Authorization header."))
+    return header[1].decode("latin-1")
+
+
 class GatewayCredentialAuthentication(BaseAuthentication):
     """`Authorization: Bearer <gateway credential>`; anything else is 401."""
 
     def authenticate(self, request):
-        header = get_authorization_header(request).split()
-        if not header or header[0].lower() != b"bearer":
+        token = _bearer(request)
+        if token is None:
             return None
-        if len(header) != 2:
-            raise exceptions.AuthenticationFailed(_("Invalid Authorization header."))
-        credential = gateway.gateway_credential(header[1].decode("latin-1"))
+        credential = gateway.gateway_credential(token)
         if credential is None:
             raise exceptions.AuthenticationFailed(_("Unknown or revoked gateway credential."))
         return (AnonymousUser(), credential)
@@ -318,6 +326,12 @@ RefusedResponse = inline_serializer(
 
 
 class AuthorizeView(GatewayView):
+    # The credential is verified with the key, in the same cache round trip (post()).
+    permission_classes = []
+
+    def perform_authentication(self, request):
+        pass
+
     @extend_schema(
         tags=["gateway"],
         request=AuthorizeRequestSerializer,
@@ -330,9 +344,20 @@ class AuthorizeView(GatewayView):
     )
     def post(self, request):
         """May this key call this model from this address? Answered from the cache."""
-        serializer = AuthorizeRequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        allowed, body = gateway.authorize(**serializer.validated_data)
+        token = _bearer(request)
+        if token is None:
+            raise exceptions.NotAuthenticated
+        try:
+            serializer = AuthorizeRequestSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+        except exceptions.APIException:
+            if gateway.gateway_credential(token) is None:  # strangers learn nothing
+                raise exceptions.AuthenticationFailed from None
+            raise
+        outcome = gateway.authorize(credential=token, **serializer.validated_data)
+        if outcome is None:
+            raise exceptions.AuthenticationFailed(_("Unknown or revoked gateway credential."))
+        allowed, body = outcome
         response = Response(body, status=200 if allowed else 403)
         # A refusal is an answer, not an error: keep it out of django.request's warnings.
         response._has_been_logged = True

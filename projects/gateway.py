@@ -1,11 +1,12 @@
 """The gateway's hot path: is this credential ours, and may this key call this model from here?
 
 Cost. Everything the decision needs is cached in compact snapshots, fetched with ONE cache
-round trip (get_many): the key's snapshot and stamp, its last-used marker, the catalog entry
-of the requested model and the catalog stamp. A hit runs no query; a key miss runs one
-(key + project + organization + department in one select_related query). The catalog is
-loaded whole, in one query, only after it changed. last_used_at is written at most once a
-minute per key: a cache marker, then a conditional UPDATE.
+round trip (get_many): the gateway credential's and the key's snapshots, stamps and
+last-used markers, the catalog entry of the requested model and the catalog stamp. A hit
+runs no query; a key miss runs one (key + project + organization + department in one
+select_related query). The catalog is loaded whole, in one query, only after it changed.
+last_used_at is written at most once a minute per key: a cache marker, then a conditional
+UPDATE.
 
 Freshness. Each snapshot remembers the stamp of its prefix as read BEFORE the database. A
 service that changes anything a snapshot holds sets a new stamp after commit
@@ -56,14 +57,18 @@ class SecretCache:
 
     def fetch(self, prefix: str, *extra: str) -> tuple[Snapshot, dict]:
         """(snapshot, everything fetched) in one round trip; the snapshot is reloaded if stale."""
-        snapshot_key, stamp_key, used_key = self.keys(prefix)
-        found = cache.get_many([snapshot_key, stamp_key, used_key, *extra])
+        found = cache.get_many([*self.keys(prefix), *extra])
+        return self.snapshot_in(prefix, found), found
+
+    def snapshot_in(self, prefix: str, found: dict) -> Snapshot:
+        """The snapshot among entries fetched from the cache, reloaded if missing or stale."""
+        snapshot_key, stamp_key, _ = self.keys(prefix)
         snapshot, stamp = found.get(snapshot_key), found.get(stamp_key)
         if snapshot is None or snapshot["stamp"] != stamp:
             row = self.load(prefix)
             snapshot = {"stamp": stamp, **(self.snapshot(row) if row else {"missing": True})}
             cache.set(snapshot_key, snapshot, SNAPSHOT_SECONDS)
-        return snapshot, found
+        return snapshot
 
     def verify(self, token: str, snapshot: Snapshot) -> bool:
         return "missing" not in snapshot and tokens.matches(
@@ -239,13 +244,23 @@ CHECKS = [
 ]
 
 
-def authorize(*, api_key: str, model: str, client_ip: str) -> tuple[bool, dict]:
-    """(allowed, response body) for the gateway's authorize call."""
-    prefix = tokens.API_KEY.prefix_of(api_key)
-    if prefix is None:  # malformed or mistyped: no cache, no database
-        return False, {"allowed": False, "reason": "invalid_key"}
+def authorize(
+    *, credential: str, api_key: str, model: str, client_ip: str
+) -> tuple[bool, dict] | None:
+    """(allowed, response body) for the gateway's authorize call; None if `credential` is not
+    a live gateway credential. Credential, key and model come in the same cache round trip."""
+    credential_prefix = tokens.GATEWAY_CREDENTIAL.prefix_of(credential)
+    if credential_prefix is None:
+        return None
+    prefix = tokens.API_KEY.prefix_of(api_key)  # malformed or mistyped: None, no lookup
     model_key = _model_key(model)
-    snapshot, found = API_KEYS.fetch(prefix, model_key, CATALOG_STAMP)
+    wanted = [*API_KEYS.keys(prefix), model_key, CATALOG_STAMP] if prefix else []
+    credential_snapshot, found = CREDENTIALS.fetch(credential_prefix, *wanted)
+    if not _live_credential(credential, credential_prefix, credential_snapshot, found):
+        return None
+    if prefix is None:
+        return False, {"allowed": False, "reason": "invalid_key"}
+    snapshot = API_KEYS.snapshot_in(prefix, found)
     if not API_KEYS.verify(api_key, snapshot):
         return False, {"allowed": False, "reason": "invalid_key"}
     entry, catalog_stamp = found.get(model_key), found.get(CATALOG_STAMP)
@@ -263,13 +278,17 @@ def authorize(*, api_key: str, model: str, client_ip: str) -> tuple[bool, dict]:
     return True, snapshot["body"]
 
 
+def _live_credential(token: str, prefix: str, snapshot: Snapshot, found: dict) -> bool:
+    if not CREDENTIALS.verify(token, snapshot) or snapshot["revoked"]:
+        return False
+    CREDENTIALS.touch(prefix, snapshot, found)
+    return True
+
+
 def gateway_credential(token: str) -> Snapshot | None:
     """The snapshot of the live gateway credential `token` is, or None."""
     prefix = tokens.GATEWAY_CREDENTIAL.prefix_of(token)
     if prefix is None:
         return None
     snapshot, found = CREDENTIALS.fetch(prefix)
-    if not CREDENTIALS.verify(token, snapshot) or snapshot["revoked"]:
-        return None
-    CREDENTIALS.touch(prefix, snapshot, found)
-    return snapshot
+    return snapshot if _live_credential(token, prefix, snapshot, found) else None

@@ -411,3 +411,20 @@ def test_a_body_that_is_not_json_gets_400(client, gateway_token):
         headers={"authorization": f"Bearer {gateway_token}"},
     )
     assert response.status_code == 400
+
+
+def test_a_malformed_body_without_a_valid_credential_gets_401(client, gateway_token):
+    for header in ({"authorization": "Bearer tpg_nope"}, {}):
+        response = client.post(
+            "/api/v1/gateway/authorize", {}, content_type="application/json", headers=header
+        )
+        assert response.status_code == 401
+
+
+def test_the_credential_and_the_key_come_in_one_cache_round_trip(gateway, key_a, monkeypatch):
+    gateway(key_a[1])  # warm
+    calls = []
+    real_get_many = cache.get_many
+    monkeypatch.setattr(cache, "get_many", lambda keys: calls.append(keys) or real_get_many(keys))
+    assert reason(gateway(key_a[1])) == "allowed"
+    assert len(calls) == 1
