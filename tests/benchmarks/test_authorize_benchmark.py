@@ -1,7 +1,7 @@
 """Benchmark: the gateway's authorize call against a trivial JSON view, same server, same run.
 
-    DJANGO_ENV=test DATABASE_URL=postgres://postgres@127.0.0.1:5432/tp_projects \\
-    REDIS_URL=redis://127.0.0.1:6379/5 .venv/bin/pytest tests/benchmarks -s -p no:randomly
+    DJANGO_ENV=test DATABASE_URL=postgres://postgres@127.0.0.1:5432/token_portal \\
+    REDIS_URL=redis://127.0.0.1:6379/1 .venv/bin/pytest tests/benchmarks -s
 
 gunicorn (sync workers = cores) serves the portal on PostgreSQL with the Redis cache; wrk
 (Debian's package, `apt-get install wrk`) drives it for 20 s at concurrency 32:

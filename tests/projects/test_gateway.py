@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from projects import gateway as gateway_module
-from projects import services
+from projects import services, tokens
 from projects.models import ApiKey, GatewayCredential
 from projects.tokens import _checksum
 from tests.projects.conftest import actor, reason
@@ -428,3 +428,38 @@ def test_the_credential_and_the_key_come_in_one_cache_round_trip(gateway, key_a,
     monkeypatch.setattr(cache, "get_many", lambda keys: calls.append(keys) or real_get_many(keys))
     assert reason(gateway(key_a[1])) == "allowed"
     assert len(calls) == 1
+
+
+def test_a_snapshot_cached_under_an_older_stamp_is_not_believed(gateway, key_a, owner):
+    """The race: a reload read the database before a revocation committed and cached the
+    old state after the new stamp was set. Its stamp is the one it read first: stale."""
+    key, plaintext = key_a
+    assert reason(gateway(plaintext)) == "allowed"
+    snapshot_key, stamp_key, _ = gateway_module.API_KEYS.keys(key.prefix)
+    stale = cache.get(snapshot_key)
+    services.revoke_api_key(actor=actor(owner), key=key)  # its on-commit stamp never runs here
+    cache.set(stamp_key, "after-the-revocation")
+    cache.set(snapshot_key, {**stale, "stamp": "before-the-revocation"})
+    assert reason(gateway(plaintext)) == "key_revoked"
+
+
+def test_an_unknown_key_is_remembered_until_its_prefix_is_used(
+    gateway,
+    key_a,
+    project_a,
+    settings,
+    django_assert_num_queries,
+    django_capture_on_commit_callbacks,
+):
+    plaintext, prefix = ApiKey.token_format.generate()
+    assert reason(gateway(plaintext)) == "invalid_key"
+    with django_assert_num_queries(0):
+        assert reason(gateway(plaintext)) == "invalid_key"
+    # What create_api_key() does for the prefix it stores: forget the "no such key".
+    with django_capture_on_commit_callbacks(execute=True):
+        ApiKey.objects.create(
+            project=project_a, name="late", prefix=prefix, pepper_id=settings.API_KEY_PEPPER_ID,
+            digest=tokens.digest(plaintext, settings.API_KEY_PEPPER_ID),
+        )  # fmt: skip
+        gateway_module.API_KEYS.invalidate([prefix])
+    assert reason(gateway(plaintext)) == "allowed"
