@@ -58,8 +58,12 @@ def record_audit_event(
     target: models.Model | None = None,
     changes: Mapping[str, Any] | None = None,
     request: HttpRequest | None = None,
+    ip_address: str | None = None,
+    user_agent: str = "",
 ) -> AuditEvent:
     """Append one event. `actor_label` names actors that are not users (a credential, "system").
+
+    Where the caller has no request, it passes the client's `ip_address` / `user_agent`.
 
     `changes` is JSON-ready after Decimal/datetime values are turned into strings; by
     convention {"before": {...}, "after": {...}} with only the fields that changed.
@@ -74,8 +78,8 @@ def record_audit_event(
         target_id=str(getattr(target, "public_id", None) or getattr(target, "pk", "") or ""),
         target_label=str(target)[:200] if target is not None else "",
         changes=json.loads(json.dumps(changes or {}, cls=DjangoJSONEncoder)),
-        ip_address=meta.get("REMOTE_ADDR") or None,
-        user_agent=meta.get("HTTP_USER_AGENT", "")[:300],
+        ip_address=ip_address or meta.get("REMOTE_ADDR") or None,
+        user_agent=(user_agent or meta.get("HTTP_USER_AGENT", ""))[:300],
     )
 
 
@@ -187,6 +191,10 @@ def _set_status(organization, status, staff, note, request) -> Organization:
     changes = _diff(organization, {"status": status, "status_note": note.strip()})
     organization.status_changed_at = timezone.now()
     organization.save(update_fields=["status", "status_note", "status_changed_at"])
+    # The gateway caches keys with their organization's status: make it re-read them.
+    from projects.services import invalidate_organization_keys  # projects builds on accounts
+
+    invalidate_organization_keys(organization_id=organization.pk)
     record_audit_event(
         organization=organization,
         actor=staff,

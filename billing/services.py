@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from accounts.models import AuditEvent
+from accounts.services import record_audit_event
 from billing.models import PRICE_FIELDS, CatalogModel, ModelPolicy, PriceVersion
 from billing.selectors import bump_policy_cache_version
 
@@ -80,17 +80,11 @@ def delete_model_policy(*, membership, policy: ModelPolicy, request=None) -> Non
 
 
 def _record_audit_event(*, membership, action, policy, changes=None, request=None) -> None:
-    # Stand-in until accounts.services.record_audit_event lands; then call that instead.
-    meta = request.META if request is not None else {}
-    AuditEvent.objects.create(
-        organization_id=membership.organization_id,
-        actor_id=membership.user_id,
-        actor_label=str(membership.user),
+    record_audit_event(
+        organization=membership.organization,
         action=action,
-        target_type="model_policy",
-        target_id=policy.public_id,
-        target_label=str(policy.department or policy.organization),
-        changes=changes or {},
-        ip_address=meta.get("REMOTE_ADDR"),
-        user_agent=meta.get("HTTP_USER_AGENT", "")[:300],
+        actor=membership.user,
+        target=policy,
+        changes=changes,
+        request=request,
     )

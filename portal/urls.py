@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/v1/", include("accounts.api_me")),
     path("organization/", include("accounts.urls")),
     path("api/v1/", include("accounts.api_urls")),
+    path("", include("projects.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -40,6 +40,7 @@ from accounts.permissions import Role
 from billing import services as billing_services
 from billing.models import ModelPolicy
 from portal.tenancy import TenantQuerySet
+from projects import services as projects_services
 from tests.factories import (
     CatalogModelFactory,
     MembershipFactory,
@@ -59,6 +60,8 @@ OBJECT_KWARGS = {
     "invitation": lambda a: a.invitation.public_id,
     "token": lambda a: a.invitation_token,
     "event": lambda a: a.audit_event.public_id,
+    "project": lambda a: a.project.public_id,
+    "key": lambda a: a.api_key.public_id,
     "policy": lambda a: (
         billing_services.save_model_policy(
             membership=a.owner,
@@ -176,6 +179,13 @@ def world(db):
     invitation = services.invite_member(
         actor=owner, email=f"{MARKER}-new@example.com", role=Role.VIEWER, request=request
     )
+    project_actor = projects_services.Actor(user=owner.user, membership=owner)
+    project = projects_services.create_project(
+        actor=project_actor, name=f"{MARKER} Search", department=department
+    )
+    api_key, _ = projects_services.create_api_key(
+        actor=project_actor, project=project, name=f"{MARKER} key"
+    )
     token = "isolation-token"
     invitation.token_digest = Invitation.digest(token)
     invitation.save(update_fields=["token_digest"])
@@ -187,6 +197,8 @@ def world(db):
         invitation=invitation,
         invitation_token=token,
         audit_event=AuditEvent.objects.for_org(organization).first(),
+        project=project,
+        api_key=api_key,
         name=lambda what: f"{MARKER} {what}",
     )
     values = {name: str(make(a)) for name, make in OBJECT_KWARGS.items()}
@@ -237,7 +249,9 @@ def test_another_organization_gets_nothing_from_this_route(
         "in tests/test_isolation.py"
     )
     a = world.a
-    values = {p: world.values.get(p) or str(registry[p](a)) for p in params}
+    values = {
+        p: world.values[p] if ours and p in world.values else str(registry[p](a)) for p in params
+    }
     names_an_object_of_a = ours and any(p in OBJECT_KWARGS for p in params)
     path = "/" + url_format % values
     before = org_a_rows(a.organization)
