@@ -4,6 +4,7 @@ Defaults are for development on one machine: SQLite, an embedded broker, local-m
 cache. DJANGO_ENV=production removes every default that would be unsafe there.
 """
 
+import hashlib
 from decimal import Decimal
 from pathlib import Path
 
@@ -246,6 +247,24 @@ SPECTACULAR_SETTINGS = {
 # Decimal from the text, never through float.
 CATALOG_USD_CNY_RATE = Decimal(env.str("CATALOG_USD_CNY_RATE", default="7.20"))
 CATALOG_MARKUP_PERCENT = Decimal(env.str("CATALOG_MARKUP_PERCENT", default="0"))
+# --- API keys and gateway credentials ----------------------------------------------------
+# Peppers of the keyed digests, "id:secret,id:secret"; new tokens use API_KEY_PEPPER_ID,
+# tokens made with an older pepper keep working while their id stays in the list.
+_peppers = env.str("API_KEY_PEPPERS", default="")
+if _peppers:
+    try:
+        API_KEY_PEPPERS = dict(item.strip().split(":", 1) for item in _peppers.split(","))
+    except ValueError:
+        raise ImproperlyConfigured('API_KEY_PEPPERS must read "id:secret,id:secret".') from None
+elif PRODUCTION:
+    raise ImproperlyConfigured(
+        "API_KEY_PEPPERS (or API_KEY_PEPPERS_FILE) is required in production."
+    )
+else:
+    API_KEY_PEPPERS = {"dev": hashlib.sha256(f"api-key-pepper:{SECRET_KEY}".encode()).hexdigest()}
+API_KEY_PEPPER_ID = env.str("API_KEY_PEPPER_ID", default=list(API_KEY_PEPPERS)[-1])
+if API_KEY_PEPPER_ID not in API_KEY_PEPPERS or not all(API_KEY_PEPPERS.values()):
+    raise ImproperlyConfigured("API_KEY_PEPPER_ID must name a non-empty pepper of API_KEY_PEPPERS.")
 
 # --- Security -------------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -10,6 +10,7 @@ PRODUCTION = {
     "DJANGO_ENV": "production",
     "SECRET_KEY": "kq3#v9!mZ2p@x7Lr8sT1wB4nE6yU0cH5jD-fG_aQ+oI*KeW(RhMtYv)uPzXbNcAsdF",
     "ALLOWED_HOSTS": "portal.example.cn",
+    "API_KEY_PEPPERS": "1:Hk2pX9vQ7mZ4rT8wL3nB6yC1dF5gJ0sA",
 }
 
 

@@ -1,0 +1,355 @@
+from datetime import timedelta
+
+import django_filters
+from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import exceptions, mixins, serializers, viewsets
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.decorators import action
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import BasePermission
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import Department
+from accounts.permissions import Action
+from portal.mixins import OrganizationAPIMixin
+from projects import gateway, services
+from projects.models import ApiKey, Project
+from projects.selectors import may
+
+
+def _service_call(function, **kwargs):
+    """Run a service; its ValidationError becomes the API's 400 with field errors."""
+    try:
+        return function(**kwargs)
+    except DjangoValidationError as error:
+        detail = error.message_dict if hasattr(error, "error_dict") else error.messages
+        raise serializers.ValidationError(detail) from None
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id", read_only=True)
+    department = serializers.SlugRelatedField(
+        slug_field="public_id",
+        queryset=Department.objects.all(),
+        allow_null=True,
+        required=False,
+        help_text=_("Public id of the department, or null."),
+    )
+
+    class Meta:
+        model = Project
+        fields = ["id", "name", "description", "department", "status", "created_at", "archived_at"]
+        read_only_fields = ["status", "created_at", "archived_at"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        view = self.context.get("view")
+        if view is not None and hasattr(view, "organization"):
+            self.fields["department"].queryset = Department.objects.for_org(view.organization)
+
+
+class ListCreateUpdateViewSet(
+    OrganizationAPIMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """List, retrieve, create and PATCH: nothing is deleted, history stays."""
+
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+
+class ProjectViewSet(ListCreateUpdateViewSet):
+    """The organization's projects the member may see."""
+
+    queryset = Project.objects.select_related("department")
+    serializer_class = ProjectSerializer
+    lookup_field = "public_id"
+    lookup_url_kwarg = "project"
+    read_action = Action.VIEW_PROJECTS
+    write_action = Action.MANAGE_PROJECTS
+    filterset_fields = ["status"]
+
+    def get_queryset(self):
+        # Writes find the project among those the member can see, then the service decides
+        # (403 outside the managed departments, 404 outside the visible ones).
+        return Project.objects.select_related("department").for_member(
+            self.membership, Action.VIEW_PROJECTS
+        )
+
+    def perform_create(self, serializer):
+        serializer.instance = _service_call(
+            services.create_project,
+            actor=services.Actor.from_request(self.request, self.membership),
+            name=serializer.validated_data["name"],
+            description=serializer.validated_data.get("description", ""),
+            department=serializer.validated_data.get("department"),
+        )
+
+    def perform_update(self, serializer):
+        project, data = serializer.instance, serializer.validated_data
+        serializer.instance = _service_call(
+            services.update_project,
+            actor=services.Actor.from_request(self.request, self.membership),
+            project=project,
+            name=data.get("name", project.name),
+            description=data.get("description", project.description),
+            department=data.get("department", project.department),
+        )
+
+    @extend_schema(request=None, responses=ProjectSerializer)
+    @action(detail=True, methods=["post"])
+    def archive(self, request, project=None):
+        """Archive the project: its keys are refused from now on, its history stays."""
+        archived = _service_call(
+            services.archive_project,
+            actor=services.Actor.from_request(request, self.membership),
+            project=self.get_object(),
+        )
+        return Response(ProjectSerializer(archived, context=self.get_serializer_context()).data)
+
+
+class ApiKeySerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id", read_only=True)
+    project = serializers.SlugRelatedField(slug_field="public_id", queryset=Project.objects.none())
+    state = serializers.ChoiceField(choices=ApiKey.State.choices, read_only=True)
+    allowed_models = serializers.ListField(child=serializers.CharField(), required=False)
+    ip_allowlist = serializers.ListField(child=serializers.CharField(), required=False)
+    rotated_from = serializers.SlugRelatedField(slug_field="public_id", read_only=True)
+
+    class Meta:
+        model = ApiKey
+        fields = [
+            "id", "project", "name", "prefix", "state", "created_at", "last_used_at",
+            "expires_at", "revoked_at", "allowed_models", "ip_allowlist", "rpm_limit",
+            "tpm_limit", "rotated_from",
+        ]  # fmt: skip
+        read_only_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        view = self.context.get("view")
+        if view is not None and hasattr(view, "membership"):
+            self.fields["project"].queryset = Project.objects.for_member(
+                view.membership, Action.VIEW_PROJECTS
+            )
+        if self.instance is not None:
+            self.fields["project"].read_only = True
+
+
+class NewApiKeySerializer(ApiKeySerializer):
+    secret = serializers.CharField(
+        read_only=True, help_text=_("The key itself. Returned once, never again.")
+    )
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "secret"]
+
+
+class RotateSerializer(serializers.Serializer):
+    grace_hours = serializers.IntegerField(
+        min_value=0,
+        max_value=720,
+        default=24,
+        help_text=_("Hours the old key keeps working."),
+    )
+
+
+class ApiKeyFilter(django_filters.FilterSet):
+    project = django_filters.CharFilter(field_name="project__public_id", label=_("Project id"))
+
+    class Meta:
+        model = ApiKey
+        fields = ["project"]
+
+
+class ApiKeyViewSet(ListCreateUpdateViewSet):
+    """API keys of the projects the member may see. The secret is returned only on creation."""
+
+    queryset = ApiKey.objects.none()  # for the schema; get_queryset() scopes
+    serializer_class = ApiKeySerializer
+    lookup_field = "public_id"
+    lookup_url_kwarg = "key"
+    read_action = Action.VIEW_PROJECTS
+    write_action = Action.MANAGE_KEYS
+    actions = {"revoke": Action.MANAGE_KEYS, "rotate": Action.MANAGE_KEYS}
+    filterset_class = ApiKeyFilter
+
+    def get_queryset(self):
+        return ApiKey.objects.select_related("project", "rotated_from").for_member(
+            self.membership, Action.VIEW_PROJECTS
+        )
+
+    def _actor(self):
+        return services.Actor.from_request(self.request, self.membership)
+
+    def _created(self, key, plaintext, status=201):
+        key.secret = plaintext
+        return Response(
+            NewApiKeySerializer(key, context=self.get_serializer_context()).data,
+            status=status,
+            headers={"Cache-Control": "no-store"},
+        )
+
+    @extend_schema(responses={201: NewApiKeySerializer})
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if not may(self.membership, Action.MANAGE_KEYS, data["project"].department_id):
+            raise exceptions.PermissionDenied
+        key, plaintext = _service_call(services.create_api_key, actor=self._actor(), **data)
+        return self._created(key, plaintext)
+
+    def perform_update(self, serializer):
+        key = serializer.instance
+        values = {field: getattr(key, field) for field in services.KEY_SETTINGS}
+        values.update(serializer.validated_data)
+        serializer.instance = _service_call(
+            services.update_api_key, actor=self._actor(), key=key, **values
+        )
+
+    @extend_schema(request=None, responses=ApiKeySerializer)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, key=None):
+        """Revoke the key now: the gateway refuses it on the next call."""
+        revoked = _service_call(services.revoke_api_key, actor=self._actor(), key=self.get_object())
+        return Response(ApiKeySerializer(revoked, context=self.get_serializer_context()).data)
+
+    @extend_schema(request=RotateSerializer, responses={201: NewApiKeySerializer})
+    @action(detail=True, methods=["post"])
+    def rotate(self, request, key=None):
+        """A new key with the same settings (secret returned once); the old one works for the
+        grace period, then is revoked."""
+        old = self.get_object()
+        serializer = RotateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        new, plaintext = _service_call(
+            services.rotate_api_key,
+            actor=self._actor(),
+            key=old,
+            grace=timedelta(hours=serializer.validated_data["grace_hours"]),
+        )
+        return self._created(new, plaintext)
+
+
+# --- The gateway's endpoints -----------------------------------------------------------------
+
+
+class GatewayCredentialAuthentication(BaseAuthentication):
+    """`Authorization: Bearer <gateway credential>`; anything else is 401."""
+
+    def authenticate(self, request):
+        header = get_authorization_header(request).split()
+        if not header or header[0].lower() != b"bearer":
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed(_("Invalid Authorization header."))
+        credential = gateway.gateway_credential(header[1].decode("latin-1"))
+        if credential is None:
+            raise exceptions.AuthenticationFailed(_("Unknown or revoked gateway credential."))
+        return (AnonymousUser(), credential)
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="gateway"'
+
+
+class GatewayCredentialScheme(OpenApiAuthenticationExtension):
+    target_class = GatewayCredentialAuthentication
+    name = "gatewayCredential"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer"}
+
+
+class IsGateway(BasePermission):
+    def has_permission(self, request, view):
+        return request.auth is not None
+
+
+class GatewayView(APIView):
+    authentication_classes = [GatewayCredentialAuthentication]
+    permission_classes = [IsGateway]
+    parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer]
+
+
+class AuthorizeRequestSerializer(serializers.Serializer):
+    api_key = serializers.CharField(max_length=200, trim_whitespace=False)
+    model = serializers.RegexField(r"^[!-~]{1,150}$", help_text=_("A catalog model id or alias."))
+    client_ip = serializers.IPAddressField(help_text=_("Address of the gateway's caller."))
+
+
+REFUSAL_REASONS = [
+    "invalid_key", "key_revoked", "key_expired", "model_not_allowed", "ip_not_allowed",
+    "quota_exceeded", "project_archived", "organization_unverified", "organization_suspended",
+    "insufficient_balance",
+]  # fmt: skip
+
+AllowedResponse = inline_serializer(
+    "AuthorizeAllowed",
+    {
+        "allowed": serializers.BooleanField(),
+        "key_id": serializers.CharField(),
+        "project_id": serializers.CharField(),
+        "organization_id": serializers.CharField(),
+        "department_id": serializers.CharField(allow_null=True),
+        "limits": inline_serializer(
+            "AuthorizeLimits",
+            {
+                "rpm": serializers.IntegerField(allow_null=True),
+                "tpm": serializers.IntegerField(allow_null=True),
+            },
+        ),
+    },
+)
+RefusedResponse = inline_serializer(
+    "AuthorizeRefused",
+    {"allowed": serializers.BooleanField(), "reason": serializers.ChoiceField(REFUSAL_REASONS)},
+)
+
+
+class AuthorizeView(GatewayView):
+    @extend_schema(
+        tags=["gateway"],
+        request=AuthorizeRequestSerializer,
+        responses={
+            200: AllowedResponse,
+            403: RefusedResponse,
+            400: OpenApiResponse(description=_("Malformed body, with field errors.")),
+            401: OpenApiResponse(description=_("No valid gateway credential.")),
+        },
+    )
+    def post(self, request):
+        """May this key call this model from this address? Answered from the cache."""
+        serializer = AuthorizeRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        allowed, body = gateway.authorize(**serializer.validated_data)
+        response = Response(body, status=200 if allowed else 403)
+        # A refusal is an answer, not an error: keep it out of django.request's warnings.
+        response._has_been_logged = True
+        return response
+
+
+class PingView(GatewayView):
+    @extend_schema(
+        tags=["gateway"],
+        responses={
+            200: inline_serializer(
+                "GatewayPing",
+                {"ok": serializers.BooleanField(), "credential": serializers.CharField()},
+            ),
+            401: OpenApiResponse(description=_("No valid gateway credential.")),
+        },
+    )
+    def get(self, request):
+        """Check the gateway credential: 200 while it is valid, 401 otherwise."""
+        return Response({"ok": True, "credential": request.auth["name"]})

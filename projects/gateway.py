@@ -1,0 +1,275 @@
+"""The gateway's hot path: is this credential ours, and may this key call this model from here?
+
+Cost. Everything the decision needs is cached in compact snapshots, fetched with ONE cache
+round trip (get_many): the key's snapshot and stamp, its last-used marker, the catalog entry
+of the requested model and the catalog stamp. A hit runs no query; a key miss runs one
+(key + project + organization + department in one select_related query). The catalog is
+loaded whole, in one query, only after it changed. last_used_at is written at most once a
+minute per key: a cache marker, then a conditional UPDATE.
+
+Freshness. Each snapshot remembers the stamp of its prefix as read BEFORE the database. A
+service that changes anything a snapshot holds sets a new stamp after commit
+(`invalidate()`), so the next call in every process sees a mismatch and reloads, and a
+reload that raced with the change is never believed. Time-based expiry needs nothing: the
+snapshot holds the times.
+
+The decision runs CHECKS in order; the first reason wins. Quotas and billing add theirs.
+"""
+
+import ipaddress
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import Organization
+from billing.models import CatalogModel
+from projects import tokens
+from projects.models import ApiKey, GatewayCredential
+
+SNAPSHOT_SECONDS = 300  # a backstop only: invalidation is explicit
+CATALOG_SECONDS = 3600
+TOUCH_EVERY_SECONDS = 60
+CATALOG_STAMP = "gw:catalog:stamp"
+
+Snapshot = dict[str, Any]
+
+
+class SecretCache:
+    """Cached snapshots of one kind of hashed secret, keyed by its public prefix."""
+
+    def __init__(self, kind: str, model, load):
+        self.kind, self.model, self.load = kind, model, load
+
+    def keys(self, prefix: str) -> tuple[str, str, str]:
+        return (
+            f"gw:{self.kind}:{prefix}",
+            f"gw:{self.kind}:stamp:{prefix}",
+            f"gw:{self.kind}:used:{prefix}",
+        )
+
+    def fetch(self, prefix: str, *extra: str) -> tuple[Snapshot, dict]:
+        """(snapshot, everything fetched) in one round trip; the snapshot is reloaded if stale."""
+        snapshot_key, stamp_key, used_key = self.keys(prefix)
+        found = cache.get_many([snapshot_key, stamp_key, used_key, *extra])
+        snapshot, stamp = found.get(snapshot_key), found.get(stamp_key)
+        if snapshot is None or snapshot["stamp"] != stamp:
+            row = self.load(prefix)
+            snapshot = {"stamp": stamp, **(self.snapshot(row) if row else {"missing": True})}
+            cache.set(snapshot_key, snapshot, SNAPSHOT_SECONDS)
+        return snapshot, found
+
+    def verify(self, token: str, snapshot: Snapshot) -> bool:
+        return "missing" not in snapshot and tokens.matches(
+            token, snapshot["pepper_id"], snapshot["digest"]
+        )
+
+    def touch(self, prefix: str, snapshot: Snapshot, found: dict) -> None:
+        """Record use at most once a minute, whatever the number of processes."""
+        used_key = self.keys(prefix)[2]
+        if used_key in found or not cache.add(used_key, 1, TOUCH_EVERY_SECONDS):
+            return
+        now = timezone.now()
+        stale = Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - timedelta(minutes=1))
+        self.model.objects.filter(stale, pk=snapshot["pk"]).update(last_used_at=now)
+
+    def invalidate(self, prefixes) -> None:
+        """After commit, make every cached snapshot of these prefixes stale everywhere."""
+        stamps = {self.keys(prefix)[1]: secrets.token_hex(8) for prefix in prefixes}
+        if stamps:
+            transaction.on_commit(lambda: cache.set_many(stamps, timeout=None))
+
+
+def _epoch(moment) -> float | None:
+    return moment.timestamp() if moment else None
+
+
+class ApiKeyCache(SecretCache):
+    @staticmethod
+    def snapshot(key: ApiKey) -> Snapshot:
+        project, organization = key.project, key.project.organization
+        department = project.department
+        return {
+            "pk": key.pk,
+            "digest": key.digest,
+            "pepper_id": key.pepper_id,
+            "revoked_at": _epoch(key.revoked_at),
+            "expires_at": _epoch(key.expires_at),
+            "project_archived": project.is_archived,
+            "organization_status": organization.status,
+            "organization_pk": organization.pk,
+            "department_pk": project.department_id,
+            "allowed_models": key.allowed_models,
+            "ip_allowlist": key.ip_allowlist,
+            "body": {
+                "allowed": True,
+                "key_id": key.public_id,
+                "project_id": project.public_id,
+                "organization_id": organization.public_id,
+                "department_id": department.public_id if department else None,
+                "limits": {"rpm": key.rpm_limit, "tpm": key.tpm_limit},
+            },
+        }
+
+
+class CredentialCache(SecretCache):
+    @staticmethod
+    def snapshot(credential: GatewayCredential) -> Snapshot:
+        return {
+            "pk": credential.pk,
+            "digest": credential.digest,
+            "pepper_id": credential.pepper_id,
+            "revoked": credential.revoked_at is not None,
+            "name": credential.name,
+        }
+
+
+API_KEYS = ApiKeyCache(
+    "key",
+    ApiKey,
+    lambda prefix: (
+        ApiKey.objects.select_related("project__organization", "project__department")
+        .filter(prefix=prefix)
+        .first()
+    ),
+)
+CREDENTIALS = CredentialCache(
+    "cred",
+    GatewayCredential,
+    lambda prefix: GatewayCredential.objects.filter(prefix=prefix).first(),
+)
+
+
+# --- The catalog -------------------------------------------------------------------------
+
+
+def _model_key(identifier: str) -> str:
+    return f"gw:model:{identifier}"
+
+
+def _load_catalog(identifier: str, stamp) -> dict:
+    """Cache an entry for every model id and alias (one query); return the one asked for."""
+    entries = {}
+    rows = CatalogModel.objects.values_list("model_id", "status", "is_filed", "aliases__alias")
+    for model_id, status, is_filed, alias in rows:
+        entry = {
+            "stamp": stamp,
+            "model_id": model_id,
+            "callable": status != CatalogModel.Status.RETIRED,  # CatalogModel.is_callable
+            "is_filed": is_filed,
+        }
+        entries[_model_key(model_id)] = entry
+        if alias:
+            entries[_model_key(alias)] = entry
+    entries.setdefault(_model_key(identifier), {"stamp": stamp, "model_id": None})
+    cache.set_many(entries, CATALOG_SECONDS)
+    return entries[_model_key(identifier)]
+
+
+def invalidate_catalog() -> None:
+    transaction.on_commit(lambda: cache.set(CATALOG_STAMP, secrets.token_hex(8), timeout=None))
+
+
+# --- The decision ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    key: Snapshot  # ApiKeyCache.snapshot()
+    model: dict  # the catalog entry: model_id (None if unknown), callable, is_filed
+    client_ip: ipaddress.IPv4Address | ipaddress.IPv6Address
+    now: float
+
+
+def check_key_active(call: Call) -> str | None:
+    if call.key["revoked_at"] is not None and call.key["revoked_at"] <= call.now:
+        return "key_revoked"
+    if call.key["expires_at"] is not None and call.key["expires_at"] <= call.now:
+        return "key_expired"
+    return None
+
+
+def check_project_active(call: Call) -> str | None:
+    return "project_archived" if call.key["project_archived"] else None
+
+
+ORGANIZATION_REFUSALS = {
+    Organization.Status.PENDING: "organization_unverified",
+    Organization.Status.SUSPENDED: "organization_suspended",
+}
+
+
+def check_organization_active(call: Call) -> str | None:
+    return ORGANIZATION_REFUSALS.get(call.key["organization_status"])
+
+
+def check_model_available(call: Call) -> str | None:
+    return None if call.model["model_id"] and call.model["callable"] else "model_not_allowed"
+
+
+def check_key_allows_model(call: Call) -> str | None:
+    allowed = call.key["allowed_models"]
+    return "model_not_allowed" if allowed and call.model["model_id"] not in allowed else None
+
+
+def check_client_ip(call: Call) -> str | None:
+    allowlist = call.key["ip_allowlist"]
+    if not allowlist or any(call.client_ip in ipaddress.ip_network(n) for n in allowlist):
+        return None
+    return "ip_not_allowed"
+
+
+# Run in order; each returns a refusal reason or None. A check must stay within the budget:
+# read only the Call, or the cache. Where the others plug in:
+# - the organization/department model policy (billing): right after check_key_allows_model;
+# - quota_exceeded and insufficient_balance (quotas, billing): appended at the end.
+CHECKS = [
+    check_key_active,
+    check_project_active,
+    check_organization_active,
+    check_model_available,
+    check_key_allows_model,
+    check_client_ip,
+]
+
+
+def authorize(*, api_key: str, model: str, client_ip: str) -> tuple[bool, dict]:
+    """(allowed, response body) for the gateway's authorize call."""
+    prefix = tokens.API_KEY.prefix_of(api_key)
+    if prefix is None:  # malformed or mistyped: no cache, no database
+        return False, {"allowed": False, "reason": "invalid_key"}
+    model_key = _model_key(model)
+    snapshot, found = API_KEYS.fetch(prefix, model_key, CATALOG_STAMP)
+    if not API_KEYS.verify(api_key, snapshot):
+        return False, {"allowed": False, "reason": "invalid_key"}
+    entry, catalog_stamp = found.get(model_key), found.get(CATALOG_STAMP)
+    if entry is None or entry["stamp"] != catalog_stamp:
+        entry = _load_catalog(model, catalog_stamp)
+    address = ipaddress.ip_address(client_ip)
+    if address.version == 6 and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    call = Call(key=snapshot, model=entry, client_ip=address, now=time.time())
+    for check in CHECKS:
+        reason = check(call)
+        if reason is not None:
+            return False, {"allowed": False, "reason": reason}
+    API_KEYS.touch(prefix, snapshot, found)
+    return True, snapshot["body"]
+
+
+def gateway_credential(token: str) -> Snapshot | None:
+    """The snapshot of the live gateway credential `token` is, or None."""
+    prefix = tokens.GATEWAY_CREDENTIAL.prefix_of(token)
+    if prefix is None:
+        return None
+    snapshot, found = CREDENTIALS.fetch(prefix)
+    if not CREDENTIALS.verify(token, snapshot) or snapshot["revoked"]:
+        return None
+    CREDENTIALS.touch(prefix, snapshot, found)
+    return snapshot
