@@ -7,6 +7,7 @@ from billing.models.catalog import (
     StartedPriceError,
 )
 from billing.models.contracts import ContractDiscount
+from billing.models.metering import RollupWatermark, UsageEvent, UsageRollup
 from billing.models.policy import ModelPolicy
 
 __all__ = [
@@ -17,5 +18,8 @@ __all__ = [
     "ModelPolicy",
     "PriceVersion",
     "Provider",
+    "RollupWatermark",
     "StartedPriceError",
+    "UsageEvent",
+    "UsageRollup",
 ]
