@@ -40,7 +40,7 @@ ALLOWED_HOSTS = env.list(
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "accounts.apps.StaffAdminConfig",  # django.contrib.admin with a site that demands MFA
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -75,6 +75,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
+    "accounts.middleware.OrganizationMFAMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -158,10 +159,24 @@ ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
-ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Token Portal] "
+# Verification by a code typed in the same session: with links, allauth refuses to add or
+# change the address of an account that has MFA, and members of an organization that
+# requires MFA could then never change it.
+ACCOUNT_EMAIL_VERIFICATION_BY_CODE_ENABLED = True
+ACCOUNT_CHANGE_EMAIL = True  # one address per user: a verified new one replaces the old
+ACCOUNT_EMAIL_NOTIFICATIONS = True  # tell users when their password, email or MFA changes
+ACCOUNT_EMAIL_SUBJECT_PREFIX = _("[Token Portal] ")
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
+# ACCOUNT_RATE_LIMITS: allauth's defaults (login, failed logins, sign-up, password reset).
+# WebAuthn is not offered: see README "Accounts and sign-in".
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "Token Portal"
+# Accept the previous and next 30-second code too: phone clocks drift.
+MFA_TOTP_TOLERANCE = 1
 HEADLESS_CLIENTS = ("browser", "app")
+# Email links of headless clients lead to the portal's own allauth pages (no
+# HEADLESS_FRONTEND_URLS); the headless API's OpenAPI description is at /_allauth/openapi.html.
+HEADLESS_SERVE_SPECIFICATION = True
 
 # --- Internationalisation and time -----------------------------------------------------
 LANGUAGE_CODE = "en"
@@ -229,6 +244,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
+        # The session token allauth's headless API gives "app" clients.
+        "allauth.headless.contrib.rest_framework.authentication.XSessionTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

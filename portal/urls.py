@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("billing.urls")),
     path("api/v1/", include((billing_api_urls, "billing-api"))),
     path("", include("projects.urls")),
+    path("api/v1/", include("accounts.api_me")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -6,6 +6,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 
 from portal.celery import app as celery_app
@@ -71,3 +72,20 @@ def celery_worker(transactional_db, tmp_path, monkeypatch):
             worker.wait(timeout=15)
         except subprocess.TimeoutExpired:
             worker.kill()
+
+
+@pytest.fixture
+def empty_cache():
+    """Start from an empty cache: rate limits and used one-time codes of earlier tests (or,
+    with Redis, earlier runs) must not leak in."""
+    cache.clear()
+
+
+@pytest.fixture
+def staff_user(client, empty_cache):
+    """A staff member signed in to `client` with password and TOTP, as the console requires."""
+    from tests.accounts.signin import sign_in, totp_code, totp_set_up_earlier, verified_user
+
+    user = verified_user("staff@example.com", is_staff=True, is_superuser=True)
+    sign_in(client, user.email, code=totp_code(totp_set_up_earlier(user)))
+    return user

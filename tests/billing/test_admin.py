@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from billing.models import CatalogModel, PriceVersion
-from tests.factories import PriceVersionFactory, UserFactory
+from tests.factories import PriceVersionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -14,10 +14,8 @@ DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture
-def staff(client):
-    user = UserFactory(is_staff=True, is_superuser=True)
-    client.force_login(user)
-    return user
+def staff(staff_user):
+    return staff_user
 
 
 def test_staff_change_a_price_from_a_date_and_the_history_shows_both(client, staff, priced_model):

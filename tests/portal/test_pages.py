@@ -23,7 +23,7 @@ def test_home_page_speaks_chinese_when_asked(client):
     assert "登录".encode() in response.content
 
 
-def test_admin_login_page_renders(client):
-    response = client.get("/admin/login/")
+def test_admin_login_leads_to_the_portal_sign_in(client):
+    response = client.get("/admin/login/", follow=True)
     assert response.status_code == 200
     assert b'name="password"' in response.content

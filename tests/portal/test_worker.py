@@ -37,4 +37,4 @@ def test_sign_up_email_is_delivered_by_the_worker(celery_worker, client):
 
     message = wait_for(message_written)
     assert "To: new@example.com" in message
-    assert "/accounts/confirm-email/" in message
+    assert "Your email verification code is listed below." in message

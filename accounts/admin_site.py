@@ -1,0 +1,46 @@
+"""The staff console: staff reach it only from a session that passed two-factor authentication.
+
+Sign-in is allauth's (with its MFA step); the site has no password form of its own. A staff
+user without a second factor is sent to set one up; one whose session did not use it (signed
+in before activating it, for example) is asked for a code again.
+"""
+
+from django.contrib import admin, messages
+from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+
+from accounts.mfa import has_second_factor, session_passed_mfa
+
+
+class StaffAdminSite(admin.AdminSite):
+    def has_permission(self, request):
+        return (
+            super().has_permission(request)
+            and session_passed_mfa(request)
+            and has_second_factor(request.user)
+        )
+
+    def login(self, request, extra_context=None):
+        next_url = request.GET.get(REDIRECT_FIELD_NAME, "")
+        if not url_has_allowed_host_and_scheme(
+            next_url, {request.get_host()}, require_https=request.is_secure()
+        ):
+            next_url = reverse("admin:index", current_app=self.name)
+        user = request.user
+        if self.has_permission(request):
+            return redirect(next_url)
+        if not user.is_authenticated:
+            return redirect_to_login(next_url, reverse("account_login"))
+        if not (user.is_active and user.is_staff):
+            raise PermissionDenied
+        if not has_second_factor(user):
+            messages.warning(
+                request, _("The staff console requires two-factor authentication. Set it up first.")
+            )
+            return redirect("mfa_index")
+        return redirect_to_login(next_url, reverse("mfa_reauthenticate"))
