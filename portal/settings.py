@@ -258,6 +258,13 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Organizations, projects, API keys, usage, quotas and billing.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Several models have a "status" field: name each enum after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "OrganizationStatusEnum": "accounts.models.Organization.Status",
+        "ProviderStatusEnum": "billing.models.Provider.Status",
+        "CatalogModelStatusEnum": "billing.models.CatalogModel.Status",
+        "ProjectStatusEnum": "projects.models.Project.Status",
+    },
 }
 
 # --- Model catalog (billing.catalog_import) -----------------------------------------------

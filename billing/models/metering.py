@@ -102,6 +102,9 @@ class UsageRollup(models.Model):
         ]
         indexes = [models.Index(fields=["organization", "hour"])]
 
+    def __str__(self):
+        return f"{self.hour:%Y-%m-%d %H:00} {self.model_id} x{self.requests}"
+
 
 class RollupWatermark(models.Model):
     """The highest UsageEvent id already folded into the rollups. Only moves forward."""
@@ -113,3 +116,6 @@ class RollupWatermark(models.Model):
     class Meta:
         verbose_name = _("rollup watermark")
         verbose_name_plural = _("rollup watermarks")
+
+    def __str__(self):
+        return f"{self.name} @ {self.last_event_id}"
