@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from billing.models import CatalogModel
+from billing.quotas import check_quota
 from projects import tokens
 from projects.models import ApiKey, GatewayCredential
 
@@ -236,6 +237,7 @@ CHECKS = [
     check_model_available,
     check_key_allows_model,
     check_client_ip,
+    check_quota,
 ]
 
 
