@@ -114,6 +114,7 @@ def mark_read(*, user, organization, public_ids: list[str] | None = None) -> int
 
 def notification_context(request):
     """Template context: the bell's unread count, one query, only when a page shows it."""
+
     def count():
         if not request.user.is_authenticated:
             return 0

@@ -626,7 +626,7 @@ def request_increase(*, actor: Actor, quota: Quota, new_limit: Decimal, reason: 
     )  # fmt: skip
     notify(
         organization=quota.organization,
-        event_type="quota.increase_requested",
+        event_type="quota_request.created",
         subject=format_lazy(_("Quota increase requested: {target}"), target=quota.target_label),
         message=format_lazy(
             _("{user} asks to raise the limit from {old} to {new}: {reason}"),
@@ -666,7 +666,7 @@ def decide_increase(*, actor: Actor, request: QuotaIncreaseRequest, approve: boo
     verdict = _("approved") if approve else _("rejected")
     notify(
         organization=quota.organization,
-        event_type=f"quota.increase_{status}",
+        event_type=f"quota_request.{status}",
         subject=format_lazy(
             _("Quota increase {verdict}: {target}"), verdict=verdict, target=quota.target_label
         ),

@@ -147,9 +147,7 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str, int]:
     """(response code or None, error text, latency in ms) of one signed POST."""
     body = json.dumps(delivery.payload, ensure_ascii=False, separators=(",", ":"))
     timestamp = timezone.now()
-    signature = Webhook(signing_secret(delivery.endpoint)).sign(
-        delivery.event_id, timestamp, body
-    )
+    signature = Webhook(signing_secret(delivery.endpoint)).sign(delivery.event_id, timestamp, body)
     headers = {
         "content-type": "application/json",
         "webhook-id": delivery.event_id,
