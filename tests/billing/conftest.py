@@ -50,4 +50,6 @@ def outsider(db):
 def empty_cache():
     """Cached policy snapshots are keyed by organization id, which tests reuse."""
     cache.clear()
+
+
 from tests.billing.quota_fixtures import *  # noqa: F403 (quota, notification, webhook tests)

@@ -24,9 +24,8 @@ def record(django_capture_on_commit_callbacks):
     """record_usage as ingestion calls it; runs the after-commit work (counters, alerts)."""
 
     def run(events):
-        with django_capture_on_commit_callbacks(execute=True):
-            with transaction.atomic():
-                quotas.record_usage(events)
+        with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+            quotas.record_usage(events)
 
     return run
 

@@ -57,9 +57,7 @@ def test_every_applicable_quota_must_pass(make_quota, organization, project_a1, 
     assert authorize(plaintext) == "allowed"
     record([usage(key, tokens=10, cost="0.01")])
     assert authorize(plaintext) == "quota_exceeded"
-    quotas.update_quota(
-        actor=_owner_actor(organization), quota=project_quota, limit=Decimal("2")
-    )
+    quotas.update_quota(actor=_owner_actor(organization), quota=project_quota, limit=Decimal("2"))
     assert authorize(plaintext) == "allowed"  # the edit reached the cached index
     record([usage(key, tokens=980)])
     assert authorize(plaintext) == "quota_exceeded"  # now the organization's
