@@ -131,6 +131,7 @@ def _target_fields(organization, scope: str, target) -> dict:
 
 def _clean(quota: Quota) -> None:
     quota.thresholds = parse_thresholds(quota.thresholds)
+    quota.limit = Decimal(str(quota.limit))
     if quota.metric == Quota.Metric.TOKENS and quota.limit != quota.limit.to_integral_value():
         raise ValidationError({"limit": _("A token limit is a whole number.")})
     if quota.period != Quota.Period.RANGE:

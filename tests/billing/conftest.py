@@ -4,6 +4,7 @@ import pytest
 from django.core.cache import cache
 
 from accounts.permissions import Role
+from tests.billing.quota_fixtures import *  # noqa: F403 (quota, notification, webhook tests)
 from tests.factories import (
     CatalogModelFactory,
     MembershipFactory,
@@ -50,6 +51,3 @@ def outsider(db):
 def empty_cache():
     """Cached policy snapshots are keyed by organization id, which tests reuse."""
     cache.clear()
-
-
-from tests.billing.quota_fixtures import *  # noqa: F403 (quota, notification, webhook tests)
