@@ -128,6 +128,7 @@ class QuotaViewSet(
     """Quotas the member may see; owners/admins edit all, managers their projects' and keys'."""
 
     serializer_class = QuotaSerializer
+    queryset = Quota.objects.none()  # for the schema; get_queryset() scopes
     lookup_field = "public_id"
     lookup_url_kwarg = "id"
     read_action = Action.VIEW_USAGE
@@ -222,6 +223,7 @@ class IncreaseRequestViewSet(
     """Quota increase requests: developers and managers ask, owners and admins decide."""
 
     serializer_class = IncreaseRequestSerializer
+    queryset = QuotaIncreaseRequest.objects.none()  # for the schema; get_queryset() scopes
     lookup_field = "public_id"
     lookup_url_kwarg = "id"
     read_action = Action.VIEW_USAGE
@@ -283,6 +285,7 @@ class NotificationViewSet(OrganizationAPIMixin, mixins.ListModelMixin, viewsets.
     """The requesting user's notifications in the current organization."""
 
     serializer_class = NotificationSerializer
+    queryset = Notification.objects.none()  # for the schema; get_queryset() scopes
     lookup_field = "public_id"
     lookup_url_kwarg = "id"
     read_action = write_action = Action.VIEW_ORGANIZATION
