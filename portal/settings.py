@@ -243,7 +243,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.reconcile_quota_counters",
         "schedule": float(env.int("QUOTA_RECONCILE_SECONDS", default=30)),
     },
-    "quota-period-resets": {"task": "billing.tasks.announce_quota_period_resets", "schedule": 300.0},
+    "quota-period-resets": {
+        "task": "billing.tasks.announce_quota_period_resets",
+        "schedule": 300.0,
+    },
     "webhook-retries": {"task": "billing.tasks.send_due_webhooks", "schedule": 30.0},
 }
 

@@ -71,9 +71,9 @@ def test_done_when(client, admin, manager, deps, key_a1, usage, settings):
     # Bell: the admin and A's manager each got 50 %, 80 % and 100 %, once.
     for member in (admin, manager):
         subjects = list(
-            Notification.objects.filter(user=member.user).order_by("id").values_list(
-                "subject", flat=True
-            )
+            Notification.objects.filter(user=member.user)
+            .order_by("id")
+            .values_list("subject", flat=True)
         )
         assert len(subjects) == 3
         assert "50 %" in subjects[0] and "80 %" in subjects[1] and "exceeded" in subjects[2]
