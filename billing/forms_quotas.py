@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Department, User
+from accounts.permissions import Action
 from billing.models import Quota
 from billing.models.quotas import parse_thresholds
 from billing.webhooks import EVENT_TYPES
@@ -50,13 +51,17 @@ class QuotaForm(forms.ModelForm):
             "end_date": forms.DateInput(attrs={"type": "date"}),
         }
 
-    def __init__(self, *args, organization, editing=False, **kwargs):
+    def __init__(self, *args, membership, editing=False, **kwargs):
         super().__init__(*args, **kwargs)
+        organization = membership.organization
         self.fields["department"].queryset = Department.objects.for_org(organization)
-        self.fields["project"].queryset = Project.objects.for_org(organization)
-        self.fields["api_key"].queryset = ApiKey.objects.for_org(organization).select_related(
-            "project"
+        # Only what the member may set a quota on (managers: their subtrees' projects, keys).
+        self.fields["project"].queryset = Project.objects.for_member(
+            membership, Action.MANAGE_QUOTAS
         )
+        self.fields["api_key"].queryset = ApiKey.objects.for_member(
+            membership, Action.MANAGE_QUOTAS
+        ).select_related("project")
         self.fields["watchers"].queryset = User.objects.filter(
             memberships__organization=organization
         )

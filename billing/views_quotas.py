@@ -67,7 +67,7 @@ class QuotaFormMixin(QuotaMixin):
     form_class = QuotaForm
 
     def get_form_kwargs(self):
-        return {**super().get_form_kwargs(), "organization": self.organization}
+        return {**super().get_form_kwargs(), "membership": self.membership}
 
     def form_valid(self, form):
         try:

@@ -72,18 +72,6 @@ def create_endpoint(*, actor, url: str, event_types, description: str = ""):
 
 
 @transaction.atomic
-def update_endpoint(*, actor, endpoint, url: str, event_types, description: str, is_active: bool):
-    from billing.quotas import record_audit_event
-
-    endpoint.url, endpoint.description, endpoint.is_active = url, description, is_active
-    endpoint.event_types = _clean_event_types(event_types)
-    endpoint.full_clean()
-    endpoint.save()
-    record_audit_event(actor=actor, action="webhook_endpoint.updated", target=endpoint)
-    return endpoint
-
-
-@transaction.atomic
 def delete_endpoint(*, actor, endpoint) -> None:
     from billing.quotas import record_audit_event
 

@@ -1,9 +1,11 @@
 """check_quota in the gateway's authorize: blocking quotas, several quotas, query budget,
 and the overshoot bound under concurrent authorize + usage."""
 
+import os
 import threading
 from decimal import Decimal
 
+import httpx
 import pytest
 from django.db import connection, transaction
 
@@ -156,3 +158,53 @@ def test_concurrent_calls_overshoot_by_at_most_the_calls_in_flight(make_quota, k
     assert LIMIT <= used < LIMIT + WORKERS * TOKENS_PER_CALL
     assert "refused" in event_args
     assert authorize(plaintext) == "quota_exceeded"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    not os.environ.get("REDIS_URL"),
+    reason="the server and the test share the counters only through Redis: set REDIS_URL",
+)
+def test_a_live_server_keeps_the_overshoot_bound(make_quota, owner, key_a1, usage):
+    """The same race through real HTTP: two gunicorn workers answer authorize from the
+    Redis counters that usage recorded in this process increments."""
+    from projects import services
+    from tests.projects.server import gunicorn
+
+    key, plaintext = key_a1
+    _, token = services.create_gateway_credential(
+        actor=services.Actor(user=owner.user), name="gw-live"
+    )
+    quota = make_quota(Scope.API_KEY, key, limit=LIMIT)
+    refused, errors = [], []
+
+    with gunicorn(8441, workers=2) as base:
+
+        def worker():
+            try:
+                with httpx.Client(base_url=base, timeout=10) as http:
+                    for _ in range(CALLS_PER_WORKER):
+                        answer = http.post(
+                            "/api/v1/gateway/authorize",
+                            json={"api_key": plaintext, "model": "deepseek/deepseek-chat",
+                                  "client_ip": "203.0.113.7"},
+                            headers={"authorization": f"Bearer {token}"},
+                        ).json()  # fmt: skip
+                        if not answer["allowed"]:
+                            refused.append(answer["reason"])
+                            continue
+                        record([usage(key, tokens=TOKENS_PER_CALL)])
+            except Exception as error:
+                errors.append(error)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=worker) for _ in range(WORKERS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert not errors
+    used = QuotaPeriod.objects.get(quota=quota).consumed_tokens
+    assert LIMIT <= used < LIMIT + WORKERS * TOKENS_PER_CALL
+    assert set(refused) == {"quota_exceeded"}

@@ -201,3 +201,9 @@ def test_every_endpoint_is_in_the_schema(client):
     ]  # fmt: skip
     for path in paths:
         assert f"{path}:" in schema, path
+
+
+def test_a_manager_is_offered_only_their_projects(client, manager, project_a1, project_b):
+    client.force_login(manager.user)
+    page = client.get("/organization/quotas/new/").content.decode()
+    assert project_a1.public_id in page and project_b.public_id not in page
