@@ -165,6 +165,11 @@ def _elapsed(started: float) -> int:
 
 
 def due_deliveries(limit: int = 500) -> list[str]:
+    """Deliveries to attempt now. One left "sending" by a worker that died is due again."""
+    stuck = timezone.now() - timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS + 300)
+    WebhookDelivery.objects.filter(status=Status.SENDING, last_attempt_at__lt=stuck).update(
+        status=Status.PENDING, next_attempt_at=timezone.now()
+    )
     return list(
         WebhookDelivery.objects.filter(status=Status.PENDING, next_attempt_at__lte=timezone.now())
         .order_by("next_attempt_at")

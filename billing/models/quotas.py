@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from portal import periods
@@ -152,8 +153,9 @@ class Quota(models.Model):
         return self.department or self.project or self.api_key or self.organization
 
     @property
-    def target_label(self) -> str:
-        return f"{self.get_scope_display()} {self.target}"
+    def target_label(self):
+        """Lazy: notifications render it in their own language."""
+        return format_lazy("{} {}", self.Scope(self.scope).label, self.target)
 
     @property
     def blocks(self) -> bool:

@@ -134,3 +134,15 @@ def test_thresholds_fire_exactly_once_under_concurrent_ingestion_from_processes(
     owner_notes = Notification.objects.filter(user__memberships__role="owner")
     assert owner_notes.count() == 5
     assert Decimal(QuotaAlert.objects.get(threshold=100).consumed) >= 400
+
+
+@pytest.mark.django_db
+def test_alerts_are_written_in_the_notification_language(
+    make_quota, deps, key_a1, usage, record, owner, settings
+):
+    settings.NOTIFICATION_LANGUAGE = "zh-hans"
+    make_quota(Scope.DEPARTMENT, deps["A"], limit=100, thresholds=[50])
+    record([usage(key_a1[0], tokens=60)])
+    notification = Notification.objects.get(user=owner.user)
+    assert notification.subject.startswith("配额已用 50 %：部门及其下级部门")
+    assert "已达到的阈值： 50 %" in mail.outbox[0].body

@@ -24,7 +24,7 @@ def test_the_list_shows_progress_and_forecast(client, owner, dept_quota, key_a1,
     quotas.record_usage([usage(key_a1[0], tokens=250)])
     client.force_login(owner.user)
     page = client.get("/organization/quotas/").content.decode()
-    assert dept_quota.target_label in page
+    assert str(dept_quota.target_label) in page
     assert 'value="25"' in page and "25.0 %" in page
 
 
@@ -207,3 +207,42 @@ def test_a_manager_is_offered_only_their_projects(client, manager, project_a1, p
     client.force_login(manager.user)
     page = client.get("/organization/quotas/new/").content.decode()
     assert project_a1.public_id in page and project_b.public_id not in page
+
+
+def test_outsiders_get_404_on_every_quota_endpoint(
+    client, outsider, admin, developer, dept_quota, project_a1
+):
+    increase = quotas.request_increase(
+        actor=as_actor(developer),
+        quota=quotas.create_quota(
+            actor=as_actor(admin), scope=Scope.PROJECT, target=project_a1, limit=Decimal(5)
+        ),
+        new_limit=Decimal(10),
+        reason="More",
+    )
+    endpoint, _ = webhooks.create_endpoint(
+        actor=as_actor(admin), url="https://example.com/h", event_types=["quota.exceeded"]
+    )
+    client.force_login(outsider.user)
+    for url in (
+        f"/api/v1/quotas/{dept_quota.public_id}/periods",
+        f"/api/v1/quota-requests/{increase.public_id}",
+        f"/api/v1/webhook-endpoints/{endpoint.public_id}",
+        f"/organization/webhooks/{endpoint.public_id}/",
+    ):
+        assert client.get(url).status_code == 404, url
+    assert client.post(f"/api/v1/quota-requests/{increase.public_id}/approve").status_code == 404
+    assert client.delete(f"/api/v1/quotas/{dept_quota.public_id}").status_code == 404
+    assert Quota.objects.filter(pk=dept_quota.pk).exists()
+
+
+def test_read_only_members_get_403_on_writes(client, viewer, dept_quota):
+    client.force_login(viewer.user)
+    assert client.delete(f"/api/v1/quotas/{dept_quota.public_id}").status_code == 403
+    response = client.post(
+        "/api/v1/quota-requests",
+        {"quota": dept_quota.public_id, "new_limit": "5000", "reason": "x"},
+        content_type="application/json",
+    )
+    assert response.status_code == 403
+    assert client.get("/api/v1/webhook-deliveries").status_code == 403

@@ -135,3 +135,16 @@ def test_a_retry_is_claimed_once(organization, endpoint):
         )
         assert webhooks.deliver(delivery.public_id) is None  # not due yet
         assert len(received) == 1
+
+
+def test_a_delivery_left_sending_by_a_dead_worker_is_sent_again(organization, endpoint):
+    endpoint, secret = endpoint
+    with receiver(PORT, lambda: secret) as received:
+        announce(organization)
+        delivery = WebhookDelivery.objects.get()
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            status=Status.SENDING, last_attempt_at=timezone.now() - timezone.timedelta(hours=1)
+        )
+        retry_due()
+    delivery.refresh_from_db()
+    assert delivery.status == Status.SUCCEEDED and len(received) == 2
