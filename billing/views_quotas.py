@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
 from django.views.generic import FormView, ListView, TemplateView, View
 
+from accounts.models import Department
 from accounts.permissions import Action, can
 from billing import quotas
 from billing.forms_quotas import DecisionForm, IncreaseRequestForm, QuotaForm
@@ -56,6 +57,8 @@ class QuotaListView(QuotaMixin, ListView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         with_usage(context["object_list"])
+        context["departments"] = Department.objects.for_org(self.organization)
+        context["department"] = self.request.GET.get("department", "")
         context["can_create"] = can(self.membership, Action.MANAGE_QUOTAS)
         context["can_decide"] = quotas.may_decide(self.membership)
         return context

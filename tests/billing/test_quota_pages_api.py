@@ -246,3 +246,14 @@ def test_read_only_members_get_403_on_writes(client, viewer, dept_quota):
     )
     assert response.status_code == 403
     assert client.get("/api/v1/webhook-deliveries").status_code == 403
+
+
+def test_the_list_filters_by_department(client, owner, deps, dept_quota):
+    other = quotas.create_quota(
+        actor=as_actor(owner), scope=Scope.DEPARTMENT, target=deps["B"], limit=Decimal(9)
+    )
+    client.force_login(owner.user)
+    quotas_shown = client.get(f"/organization/quotas/?department={deps['B'].public_id}").context[
+        "object_list"
+    ]
+    assert list(quotas_shown) == [other]
