@@ -257,3 +257,9 @@ def test_the_list_filters_by_department(client, owner, deps, dept_quota):
         "object_list"
     ]
     assert list(quotas_shown) == [other]
+
+
+def test_staff_see_quotas_and_deliveries_read_only(client, staff_user, dept_quota):
+    for name in ("quota", "quotaalert", "webhookdelivery"):
+        assert client.get(f"/admin/billing/{name}/").status_code == 200
+    assert client.get("/admin/billing/quota/add/").status_code == 403
