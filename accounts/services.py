@@ -8,6 +8,7 @@ a role that may not take the step raises PermissionDenied (HTTP 403).
 import json
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -80,6 +81,42 @@ def record_audit_event(
         changes=json.loads(json.dumps(changes or {}, cls=DjangoJSONEncoder)),
         ip_address=ip_address or meta.get("REMOTE_ADDR") or None,
         user_agent=(user_agent or meta.get("HTTP_USER_AGENT", ""))[:300],
+    )
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts, from where: for the permission check and the audit trail."""
+
+    user: User
+    membership: Membership | None = None  # None for staff acting in the admin
+    ip_address: str | None = None
+    user_agent: str = ""
+
+    @classmethod
+    def from_request(cls, request, membership: Membership | None = None) -> "Actor":
+        return cls(
+            user=request.user,
+            membership=membership,
+            ip_address=request.META.get("REMOTE_ADDR"),
+            user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
+        )
+
+    @property
+    def organization(self):
+        return self.membership.organization if self.membership else None
+
+
+def record_actor_event(*, actor: Actor, action: str, target, changes: dict | None = None):
+    """record_audit_event() for services that take an Actor rather than a request."""
+    return record_audit_event(
+        organization=actor.organization,
+        action=action,
+        actor=actor.user,
+        target=target,
+        changes=changes,
+        ip_address=actor.ip_address,
+        user_agent=actor.user_agent,
     )
 
 

@@ -197,3 +197,6 @@ class ContractDiscountAdmin(admin.ModelAdmin):
     search_fields = ("organization__name", "note")
     autocomplete_fields = ("model",)
     raw_id_fields = ("organization",)
+
+
+from billing import admin_quotas  # noqa: E402, F401 (quotas, alerts, webhook deliveries)

@@ -1,6 +1,8 @@
 from django.urls import path
 
 from billing import api, views
+from billing.urls_quotas import api_urlpatterns as quota_api_urls
+from billing.urls_quotas import urlpatterns as quota_urls
 
 app_name = "billing"
 
@@ -21,6 +23,7 @@ urlpatterns = [
         views.PolicyDeleteView.as_view(),
         name="policy-delete",
     ),
+    *quota_urls,
 ]
 
 api_urlpatterns = [
@@ -42,4 +45,5 @@ api_urlpatterns = [
         ),
         name="api-policy",
     ),
+    *quota_api_urls,
 ]

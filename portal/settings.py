@@ -93,6 +93,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.tenancy.membership_context",
+                "billing.notifications.notification_context",
             ],
         },
     },
@@ -237,6 +238,16 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", ENVIRONMENT == "test")
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "portal.tasks.record_heartbeat", "schedule": 60.0},
+    # Quotas, alerts and webhooks (billing.quotas, billing.webhooks)
+    "quota-counters": {
+        "task": "billing.tasks.reconcile_quota_counters",
+        "schedule": float(env.int("QUOTA_RECONCILE_SECONDS", default=30)),
+    },
+    "quota-period-resets": {
+        "task": "billing.tasks.announce_quota_period_resets",
+        "schedule": 300.0,
+    },
+    "webhook-retries": {"task": "billing.tasks.send_due_webhooks", "schedule": 30.0},
 }
 
 # --- API ------------------------------------------------------------------------------
@@ -311,3 +322,14 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# --- Notifications and webhooks (billing.notifications, billing.webhooks) ----------------
+# Users have no language of their own yet: bell, email and webhook texts use this one.
+NOTIFICATION_LANGUAGE = env.str("NOTIFICATION_LANGUAGE", default=LANGUAGE_CODE)
+# Absolute links in emails.
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
+# Seconds to wait after each failed attempt: 1 min, 5 min, 30 min, 2 h, 6 h, 12 h, 24 h.
+WEBHOOK_RETRY_DELAYS = env.list(
+    "WEBHOOK_RETRY_DELAYS", cast=int, default=[60, 300, 1800, 7200, 21600, 43200, 86400]
+)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)

@@ -14,10 +14,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("billing.urls")),
     path("api/v1/", include((billing_api_urls, "billing-api"))),
+    path("", include("projects.urls")),
     path("api/v1/", include("accounts.api_me")),
     path("organization/", include("accounts.urls")),
     path("api/v1/", include("accounts.api_urls")),
-    path("", include("projects.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

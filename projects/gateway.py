@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from billing.models import CatalogModel
+from billing.quotas import check_quota
 from billing.selectors import model_policy_snapshot
 from projects import tokens
 from projects.models import ApiKey, GatewayCredential
@@ -253,6 +254,7 @@ CHECKS = [
     check_key_allows_model,
     check_organization_policy,
     check_client_ip,
+    check_quota,
 ]
 
 

@@ -4,7 +4,6 @@ Anything that changes what the gateway's cached snapshots hold invalidates them 
 commit (projects.gateway), so the change holds on the very next authorize call.
 """
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -12,9 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import Membership, User
 from accounts.permissions import Action
-from accounts.services import record_audit_event
+from accounts.services import Actor, record_actor_event
 from billing.selectors import resolve_model
 from projects import gateway
 from projects.models import ApiKey, GatewayCredential, Project, parse_ip_allowlist
@@ -24,29 +22,6 @@ MAX_ALLOWED_MODELS = 100
 DEFAULT_ROTATION_GRACE = timedelta(hours=24)
 MAX_ROTATION_GRACE = timedelta(days=30)
 KEY_SETTINGS = ("name", "expires_at", "allowed_models", "ip_allowlist", "rpm_limit", "tpm_limit")
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts, from where: for the permission check and the audit trail."""
-
-    user: User
-    membership: Membership | None = None  # None for staff acting in the admin
-    ip_address: str | None = None
-    user_agent: str = ""
-
-    @classmethod
-    def from_request(cls, request, membership: Membership | None = None) -> "Actor":
-        return cls(
-            user=request.user,
-            membership=membership,
-            ip_address=request.META.get("REMOTE_ADDR"),
-            user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
-        )
-
-    @property
-    def organization(self):
-        return self.membership.organization if self.membership else None
 
 
 def _require(actor: Actor, action: Action, obj_organization_id: int, department_id: int | None):
@@ -69,18 +44,6 @@ def _changes(obj, values: dict) -> dict:
             changes[field] = [_jsonable(old), _jsonable(new)]
             setattr(obj, field, new)
     return changes
-
-
-def _record_audit_event(*, actor: Actor, action: str, target, changes: dict | None = None):
-    record_audit_event(
-        organization=actor.organization,
-        action=action,
-        actor=actor.user,
-        target=target,
-        changes=changes,
-        ip_address=actor.ip_address,
-        user_agent=actor.user_agent,
-    )
 
 
 # --- Projects ------------------------------------------------------------------------------
@@ -107,7 +70,7 @@ def create_project(*, actor: Actor, name: str, description: str = "", department
     )
     project.full_clean()
     project.save()
-    _record_audit_event(
+    record_actor_event(
         actor=actor,
         action="project.created",
         target=project,
@@ -141,7 +104,7 @@ def update_project(
     if changes:
         project.full_clean()
         project.save()
-        _record_audit_event(actor=actor, action="project.updated", target=project, changes=changes)
+        record_actor_event(actor=actor, action="project.updated", target=project, changes=changes)
     return project
 
 
@@ -155,7 +118,7 @@ def archive_project(*, actor: Actor, project: Project) -> Project:
     project.status, project.archived_at = Project.Status.ARCHIVED, timezone.now()
     project.save(update_fields=["status", "archived_at"])
     gateway.API_KEYS.invalidate(project.api_keys.values_list("prefix", flat=True))
-    _record_audit_event(
+    record_actor_event(
         actor=actor,
         action="project.archived",
         target=project,
@@ -246,7 +209,7 @@ def create_api_key(
     key.full_clean()
     key.save()
     gateway.API_KEYS.invalidate([key.prefix])  # forget a cached "no such key" for the prefix
-    _record_audit_event(
+    record_actor_event(
         actor=actor,
         action="api_key.created",
         target=key,
@@ -291,7 +254,7 @@ def update_api_key(
         key.full_clean()
         key.save()
         gateway.API_KEYS.invalidate([key.prefix])
-        _record_audit_event(actor=actor, action="api_key.updated", target=key, changes=changes)
+        record_actor_event(actor=actor, action="api_key.updated", target=key, changes=changes)
     return key
 
 
@@ -305,7 +268,7 @@ def revoke_api_key(*, actor: Actor, key: ApiKey) -> ApiKey:
     key.revoked_at = timezone.now()
     key.save(update_fields=["revoked_at"])
     gateway.API_KEYS.invalidate([key.prefix])
-    _record_audit_event(
+    record_actor_event(
         actor=actor,
         action="api_key.revoked",
         target=key,
@@ -338,7 +301,7 @@ def rotate_api_key(
     key.revoked_at = timezone.now() + grace
     key.save(update_fields=["revoked_at"])
     gateway.API_KEYS.invalidate([key.prefix])
-    _record_audit_event(
+    record_actor_event(
         actor=actor,
         action="api_key.rotated",
         target=key,
@@ -375,7 +338,7 @@ def create_gateway_credential(*, actor: Actor, name: str) -> tuple[GatewayCreden
     credential.full_clean()
     credential.save()
     gateway.CREDENTIALS.invalidate([credential.prefix])
-    _record_audit_event(
+    record_actor_event(
         actor=actor,
         action="gateway_credential.created",
         target=credential,
@@ -391,5 +354,5 @@ def revoke_gateway_credential(*, actor: Actor, credential: GatewayCredential) ->
         credential.revoked_at = timezone.now()
         credential.save(update_fields=["revoked_at"])
         gateway.CREDENTIALS.invalidate([credential.prefix])
-        _record_audit_event(actor=actor, action="gateway_credential.revoked", target=credential)
+        record_actor_event(actor=actor, action="gateway_credential.revoked", target=credential)
     return credential

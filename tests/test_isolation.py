@@ -32,13 +32,23 @@ from django.core.cache import cache
 from django.db import models
 from django.test import Client, RequestFactory
 from django.urls import URLResolver, get_resolver
+from django.utils import timezone
 from django.utils.regex_helper import normalize
 
 from accounts import services
 from accounts.models import AuditEvent, Department, Invitation, Membership, Organization, User
 from accounts.permissions import Role
+from billing import quotas, webhooks
 from billing import services as billing_services
-from billing.models import ModelPolicy
+from billing.models import (
+    ModelPolicy,
+    Notification,
+    Quota,
+    QuotaAlert,
+    QuotaPeriod,
+    WebhookDelivery,
+)
+from billing.notifications import notify
 from portal.tenancy import TenantQuerySet
 from projects import services as projects_services
 from tests.factories import (
@@ -61,6 +71,12 @@ OBJECT_KWARGS = {
     "token": lambda a: a.invitation_token,
     "event": lambda a: a.audit_event.public_id,
     "project": lambda a: a.project.public_id,
+    "quota": lambda a: a.quota.public_id,
+    "alert": lambda a: a.alert.public_id,
+    "increase": lambda a: a.increase.public_id,
+    "notification": lambda a: a.notification.public_id,
+    "webhook": lambda a: a.webhook.public_id,
+    "delivery": lambda a: a.delivery.public_id,
     "key": lambda a: a.api_key.public_id,
     "policy": lambda a: (
         billing_services.save_model_policy(
@@ -74,6 +90,7 @@ OBJECT_KWARGS = {
 # Our routes that name objects shared by every organization (the public catalog): they may
 # answer, but must still show nothing of organization A.
 SHARED_KWARGS = {
+    "verdict": lambda a: "approve",
     "model_id": lambda a: CatalogModelFactory(model_id="shared/isolation-model").model_id,
     "pk": lambda a: str(CatalogModelFactory(model_id="shared/isolation-model").pk),
 }
@@ -186,6 +203,23 @@ def world(db):
     api_key, _ = projects_services.create_api_key(
         actor=project_actor, project=project, name=f"{MARKER} key"
     )
+    quota = quotas.create_quota(
+        actor=project_actor, scope=Quota.Scope.DEPARTMENT, target=department, limit=1000
+    )
+    period = QuotaPeriod.objects.create(
+        quota=quota, period_start=timezone.now(), period_end=timezone.now()
+    )
+    webhook, _ = webhooks.create_endpoint(
+        actor=project_actor, url="https://hooks.example.com/in", event_types=["quota.exceeded"]
+    )
+    notify(
+        organization=organization,
+        event_type="quota.exceeded",
+        subject=f"{MARKER} subject",
+        message=f"{MARKER} message",
+        data={},
+        recipients=[owner.user],
+    )
     token = "isolation-token"
     invitation.token_digest = Invitation.digest(token)
     invitation.save(update_fields=["token_digest"])
@@ -199,6 +233,14 @@ def world(db):
         audit_event=AuditEvent.objects.for_org(organization).first(),
         project=project,
         api_key=api_key,
+        quota=quota,
+        alert=QuotaAlert.objects.create(quota_period=period, threshold=50, consumed=500),
+        increase=quotas.request_increase(
+            actor=project_actor, quota=quota, new_limit=2000, reason=f"{MARKER} more"
+        ),
+        notification=Notification.objects.filter(user=owner.user).first(),
+        webhook=webhook,
+        delivery=WebhookDelivery.objects.filter(endpoint=webhook).first(),
         name=lambda what: f"{MARKER} {what}",
     )
     values = {name: str(make(a)) for name, make in OBJECT_KWARGS.items()}

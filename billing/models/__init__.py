@@ -7,7 +7,10 @@ from billing.models.catalog import (
     StartedPriceError,
 )
 from billing.models.contracts import ContractDiscount
+from billing.models.metering import RollupWatermark, UsageEvent, UsageRollup
+from billing.models.notifications import Notification, WebhookDelivery, WebhookEndpoint
 from billing.models.policy import ModelPolicy
+from billing.models.quotas import Quota, QuotaAlert, QuotaIncreaseRequest, QuotaPeriod
 
 __all__ = [
     "PRICE_FIELDS",
@@ -15,7 +18,17 @@ __all__ = [
     "ContractDiscount",
     "ModelAlias",
     "ModelPolicy",
+    "Notification",
     "PriceVersion",
     "Provider",
+    "Quota",
+    "QuotaAlert",
+    "QuotaIncreaseRequest",
+    "QuotaPeriod",
+    "RollupWatermark",
     "StartedPriceError",
+    "UsageEvent",
+    "UsageRollup",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

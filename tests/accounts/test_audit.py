@@ -108,8 +108,8 @@ def test_the_audit_page_filters_in_a_fixed_number_of_queries(
 ):
     client = client_of(owner)
     client.get("/organization/audit/")
-    # session, user, membership, count, page
-    with django_assert_num_queries(5):
+    # session, user, membership, count, page, unread notifications (the bell)
+    with django_assert_num_queries(6):
         response = client.get("/organization/audit/")
     assert [e.action for e in response.context["object_list"]] == [
         "member.removed",

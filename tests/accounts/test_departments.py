@@ -24,8 +24,8 @@ def test_the_tree_page_lists_departments_in_tree_order_in_a_fixed_number_of_quer
     tree["AI"].managers.add(member(Role.VIEWER, department=tree["AI"]).user)
     client = client_of(owner)
     client.get("/organization/departments/")
-    # session, user, membership, departments with member counts, their managers
-    with django_assert_num_queries(5):
+    # session, user, membership, departments with member counts, their managers, the bell
+    with django_assert_num_queries(6):
         response = client.get("/organization/departments/")
     assert [(d.code, depth) for d, depth in response.context["tree"]] == [
         ("HQ", 0),

@@ -4,6 +4,7 @@ import pytest
 from django.core.cache import cache
 
 from accounts.permissions import Role
+from tests.billing.quota_fixtures import *  # noqa: F403 (quota, notification, webhook tests)
 from tests.factories import (
     CatalogModelFactory,
     MembershipFactory,

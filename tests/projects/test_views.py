@@ -175,7 +175,7 @@ def test_the_list_runs_a_fixed_number_of_queries(client, owner, deps, django_ass
         services.create_project(actor=actor(owner), name=f"P{n}", department=deps["A"])
     client.force_login(owner.user)
     client.get("/projects/")
-    with django_assert_num_queries(5):  # session, user, membership, count, page
+    with django_assert_num_queries(6):  # session, user, membership, count, page, unread bell
         client.get("/projects/")
 
 
@@ -188,7 +188,7 @@ def test_the_detail_page_runs_a_fixed_number_of_queries(
     for n in range(5):
         services.create_api_key(actor=actor(owner), project=project_a, name=f"k{n}")
     client.force_login(owner.user)
-    with django_assert_num_queries(5):  # session, user, membership, project, keys
+    with django_assert_num_queries(6):  # session, user, membership, project, keys, unread bell
         client.get(f"/projects/{project_a.public_id}/")
 
 

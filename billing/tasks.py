@@ -1,0 +1,41 @@
+from celery import shared_task
+
+# --- Quotas, alerts and webhooks -----------------------------------------------------------
+
+
+@shared_task
+def evaluate_quota_alerts(period_ids: list[int]) -> None:
+    """Enqueued after each ingestion commit that touched these quota periods."""
+    from billing import quotas
+
+    quotas.evaluate_alerts(period_ids)
+
+
+@shared_task
+def reconcile_quota_counters() -> None:
+    from billing import quotas
+
+    quotas.reconcile_counters()
+
+
+@shared_task
+def announce_quota_period_resets() -> None:
+    from billing import quotas
+
+    quotas.announce_period_resets()
+
+
+@shared_task
+def deliver_webhook(delivery_id: str) -> None:
+    from billing import webhooks
+
+    webhooks.deliver(delivery_id)
+
+
+@shared_task
+def send_due_webhooks() -> None:
+    """Beat: retries whose time has come (and first attempts whose task was lost)."""
+    from billing import webhooks
+
+    for delivery_id in webhooks.due_deliveries():
+        deliver_webhook.delay(delivery_id)

@@ -1,0 +1,142 @@
+"""Who may set quotas and decide increase requests; pages and API per role."""
+
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import PermissionDenied
+
+from billing import quotas
+from billing.models import Quota, QuotaIncreaseRequest
+from tests.billing.quota_fixtures import as_actor
+
+pytestmark = pytest.mark.django_db
+Scope = Quota.Scope
+
+
+def create(membership, scope, target=None, limit=100):
+    return quotas.create_quota(
+        actor=as_actor(membership), scope=scope, target=target, limit=Decimal(limit)
+    )
+
+
+def test_owners_and_admins_set_quotas_everywhere(owner, admin, deps, project_a1, key_a1):
+    for membership in (owner, admin):
+        create(membership, Scope.ORGANIZATION)
+        create(membership, Scope.DEPARTMENT, deps["A"])
+        create(membership, Scope.PROJECT, project_a1)
+        create(membership, Scope.API_KEY, key_a1[0])
+    assert Quota.objects.count() == 8
+
+
+def test_a_manager_sets_project_and_key_quotas_in_their_subtree_only(
+    manager, deps, project_a1, project_b, key_a1
+):
+    create(manager, Scope.PROJECT, project_a1)  # A1 is under A, which they manage
+    create(manager, Scope.API_KEY, key_a1[0])
+    for scope, target in [
+        (Scope.DEPARTMENT, deps["A"]),  # their own department's quota
+        (Scope.DEPARTMENT, deps["A1"]),  # department quotas are for owners and admins
+        (Scope.DEPARTMENT, deps["ROOT"]),  # an ancestor
+        (Scope.ORGANIZATION, None),
+        (Scope.PROJECT, project_b),  # outside their subtree
+    ]:
+        with pytest.raises(PermissionDenied):
+            create(manager, scope, target)
+
+
+def test_a_manager_cannot_edit_their_department_quota(owner, manager, deps):
+    quota = create(owner, Scope.DEPARTMENT, deps["A"])
+    with pytest.raises(PermissionDenied):
+        quotas.update_quota(actor=as_actor(manager), quota=quota, limit=Decimal(10**9))
+
+
+@pytest.mark.parametrize("role", ["developer", "viewer"])
+def test_developers_and_viewers_set_no_quota(request, role, project_a1):
+    with pytest.raises(PermissionDenied):
+        create(request.getfixturevalue(role), Scope.PROJECT, project_a1)
+
+
+def test_bad_settings_are_refused(owner, deps):
+    with pytest.raises(quotas.ValidationError):
+        quotas.create_quota(
+            actor=as_actor(owner), scope=Scope.DEPARTMENT, target=deps["A"],
+            limit=Decimal("10.5"),
+        )  # fmt: skip
+    with pytest.raises(quotas.ValidationError):
+        quotas.create_quota(
+            actor=as_actor(owner), scope=Scope.ORGANIZATION, limit=Decimal(10), thresholds=[0]
+        )
+    assert not Quota.objects.exists()
+
+
+def test_changes_are_audited(owner, deps):
+    quota = create(owner, Scope.DEPARTMENT, deps["A"])
+    quotas.update_quota(actor=as_actor(owner), quota=quota, limit=Decimal(500))
+    from accounts.models import AuditEvent
+
+    updated = AuditEvent.objects.get(action="quota.updated")
+    assert updated.changes == {"limit": ["100.00", "500"]}
+
+
+# --- Increase requests ------------------------------------------------------------------
+
+
+@pytest.fixture
+def project_quota(owner, project_a1):
+    return create(owner, Scope.PROJECT, project_a1, limit=1000)
+
+
+def ask(membership, quota, new_limit=5000):
+    return quotas.request_increase(
+        actor=as_actor(membership), quota=quota, new_limit=Decimal(new_limit), reason="Launch"
+    )
+
+
+def test_a_developer_asks_and_an_admin_approves(developer, admin, owner, project_quota):
+    request = ask(developer, project_quota)
+    assert set(request.quota.organization.notifications.values_list("user", flat=True)) == {
+        owner.user_id, admin.user_id,
+    }  # fmt: skip
+    quotas.decide_increase(actor=as_actor(admin), request=request, approve=True, comment="OK")
+    project_quota.refresh_from_db()
+    assert project_quota.limit == 5000
+    request.refresh_from_db()
+    assert (request.status, request.decided_by) == ("approved", admin.user)
+    assert developer.user.notifications.get().event_type == "quota_request.approved"
+
+
+def test_a_rejection_keeps_the_limit_and_is_final(developer, owner, project_quota):
+    request = ask(developer, project_quota)
+    quotas.decide_increase(actor=as_actor(owner), request=request, approve=False, comment="No")
+    project_quota.refresh_from_db()
+    assert project_quota.limit == 1000
+    with pytest.raises(quotas.ValidationError):
+        quotas.decide_increase(actor=as_actor(owner), request=request, approve=True)
+
+
+def test_a_manager_asks_but_may_not_decide(manager, project_quota, developer):
+    request = ask(manager, project_quota)
+    with pytest.raises(PermissionDenied):
+        quotas.decide_increase(actor=as_actor(manager), request=request, approve=True)
+    with pytest.raises(PermissionDenied):
+        quotas.decide_increase(actor=as_actor(developer), request=request, approve=True)
+
+
+def test_viewers_and_developers_of_other_departments_may_not_ask(
+    viewer, organization, owner, project_b
+):
+    from tests.factories import MembershipFactory
+
+    quota = create(owner, Scope.PROJECT, project_b)
+    with pytest.raises(PermissionDenied):
+        ask(viewer, quota)
+    other = MembershipFactory(
+        organization=organization, role="developer", department=project_b.department.parent
+    )
+    ask(other, quota)  # ROOT's developer: B is in their subtree
+    assert QuotaIncreaseRequest.objects.count() == 1
+
+
+def test_asking_for_less_is_refused(developer, project_quota):
+    with pytest.raises(quotas.ValidationError):
+        ask(developer, project_quota, new_limit=10)
