@@ -1,6 +1,6 @@
 from django.urls import path
 
-from billing import api, views
+from billing import api, api_usage, views
 
 app_name = "billing"
 
@@ -24,6 +24,17 @@ urlpatterns = [
 ]
 
 api_urlpatterns = [
+    path("gateway/usage", api_usage.GatewayUsageView.as_view(), name="gateway-usage"),
+    path(
+        "organization/usage",
+        api_usage.UsageReportViewSet.as_view({"get": "list"}),
+        name="api-usage",
+    ),
+    path(
+        "organization/costs",
+        api_usage.CostReportViewSet.as_view({"get": "list"}),
+        name="api-costs",
+    ),
     path("models", api.CatalogModelViewSet.as_view({"get": "list"}), name="api-models"),
     path(
         "models/<path:model_id>",
