@@ -10,7 +10,6 @@ from django.test.utils import CaptureQueriesContext
 from billing import metering
 from billing.models import UsageEvent
 from projects import services
-from tests.billing.metering_world import world  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/gateway/usage"
