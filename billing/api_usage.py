@@ -139,7 +139,8 @@ def _bucket_page(membership, query, by_currency):
     )
     following = starts[query["limit"]] if len(starts) > query["limit"] else None
     starts = starts[: query["limit"]]
-    edges = [*starts, min(usage.next_bucket(starts[-1], query["bucket_width"]), query["end"])]
+    # Whole buckets: start_time and end_time choose the buckets (those starting before end_time).
+    edges = [*starts, usage.next_bucket(starts[-1], query["bucket_width"])]
     selection = usage.Selection(
         start=starts[0],
         end=edges[-1],

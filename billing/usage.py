@@ -93,9 +93,9 @@ def usage_rows(membership, selection: Selection) -> list[dict]:
             },
         )
         return scoped.values(
+            *(["currency"] if selection.by_currency else []),
             bucket=Trunc(time_field, kind, tzinfo=business_zone()),
             **{f"g_{name}": F(GROUPS[name]) for name in selection.group_by},
-            **({"currency": F("currency")} if selection.by_currency else {}),
         ).annotate(
             n=requests,
             **{f"sum_{t}": Sum(t) for t in TOKENS},

@@ -78,7 +78,8 @@ def build_world(org=None) -> World:
         name: services.create_api_key(actor=actor, project=project, name=f"key {name}")[0]
         for name, project in projects.items()
     }
-    manager = MembershipFactory(organization=org, role=Role.VIEWER)
+    # A developer placed in B who manages B (a viewer's role is organization-wide).
+    manager = MembershipFactory(organization=org, role=Role.DEVELOPER, department=b)
     Department.objects.get(pk=b.pk).managers.add(manager.user)
     members = {
         "owner": owner,

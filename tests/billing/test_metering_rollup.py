@@ -147,8 +147,12 @@ def test_any_interleaving_gives_rollups_equal_to_raw_totals(world, actions):
             metering.ingest_usage(
                 events=[
                     world.event(
-                        key=key, model=model, at=NOW - timedelta(hours=ago),
-                        request_id=f"p-{rid}", input_tokens=inp, output_tokens=out,
+                        key=key,
+                        model=model,
+                        at=NOW - timedelta(hours=ago),
+                        request_id=f"p-{rid}",
+                        input_tokens=inp,
+                        output_tokens=out,
                     )  # fmt: skip
                     for rid, key, model, ago, inp, out in arg
                 ]
@@ -159,4 +163,6 @@ def test_any_interleaving_gives_rollups_equal_to_raw_totals(world, actions):
             metering.rebuild_rollups(organization=world.org if arg else None)
     metering.roll_up()
     assert rollup_totals() == raw_totals()
-    assert sum(r[0] for r in rollup_totals().values()) == len({rid for k, a in actions if k == "ingest" for rid, *_ in a})
+    assert sum(r[0] for r in rollup_totals().values()) == len(
+        {rid for k, a in actions if k == "ingest" for rid, *_ in a}
+    )
