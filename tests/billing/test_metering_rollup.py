@@ -1,6 +1,6 @@
 """Rollups: incremental, exactly once, late events, steps, rebuild, retention; hypothesis."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -153,7 +153,7 @@ def test_any_interleaving_gives_rollups_equal_to_raw_totals(world, actions):
                         request_id=f"p-{rid}",
                         input_tokens=inp,
                         output_tokens=out,
-                    )  # fmt: skip
+                    )
                     for rid, key, model, ago, inp, out in arg
                 ]
             )

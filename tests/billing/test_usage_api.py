@@ -37,7 +37,7 @@ def usage(world):
             at=at("2026-11-11T03:00:00"),
             input_tokens=300,
             output_tokens=30,
-        ),  # fmt: skip
+        ),
         world.event(key="a", at=at("2026-11-12T17:00:00"), input_tokens=400, output_tokens=40),
     )
     return world
