@@ -1,10 +1,17 @@
 from django.urls import path
 
-from billing import api, api_usage, views
+from billing import api, api_usage, views, views_usage
 
 app_name = "billing"
 
 urlpatterns = [
+    path("usage/", views_usage.UsageDashboardView.as_view(), name="usage"),
+    path(
+        "usage/projects/<str:project>/",
+        views_usage.ProjectUsageView.as_view(),
+        name="usage-project",
+    ),
+    path("usage/keys/<str:key>/", views_usage.KeyUsageView.as_view(), name="usage-key"),
     path("models/", views.CatalogListView.as_view(), name="catalog"),
     path("models/compare/", views.compare, name="compare"),
     # Model ids contain slashes and dots ("qwen/qwen2.5-72b-instruct"): a path converter.

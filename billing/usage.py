@@ -128,3 +128,91 @@ def usage_rows(membership, selection: Selection) -> list[dict]:
         }
         for row in merged.values()
     ]
+
+
+# --- The portal's dashboard ----------------------------------------------------------------
+
+DIMENSIONS = ("model", "project_id", "department_id")
+
+
+@dataclass
+class MonthReport:
+    """Month to date, for the dashboard and the per-project and per-key pages."""
+
+    start: datetime
+    days: list  # business dates of the month so far
+    tokens: int
+    costs: dict  # currency -> Decimal
+    forecast: dict  # currency -> Decimal, linear on the days elapsed
+    chart: dict  # {"days": [...], "series": [{"name", "tokens": [...], "cost": [...]}]}
+    top_models: list  # rows: name, requests, tokens, cost, currency
+    top_keys: list
+
+
+def _tokens(row) -> int:
+    return sum(row[t] for t in TOKENS)
+
+
+def month_report(membership, *, now, by="model", filters=None, names=None) -> MonthReport:
+    """Month-to-date totals, a forecast, daily rows by `by` and the top models and keys.
+
+    Forecast: cost so far / days elapsed (fractional, in the business time zone) x days in
+    the month; nothing cleverer, and said so on the page.
+    """
+    start = floor_bucket(now, "1mo")
+    end = next_bucket(start, "1mo")
+    filters = filters or {}
+    daily = usage_rows(
+        membership,
+        Selection(start, end, "1d", [by], filters, by_currency=True),
+    )
+    days = bucket_starts(start, now, "1d", 31)
+    costs: dict = {}
+    for row in daily:
+        costs[row["currency"]] = costs.get(row["currency"], Decimal(0)) + row["cost_amount"]
+    elapsed = (now - start) / timedelta(days=1)
+    length = (end - start) / timedelta(days=1)
+    forecast = {c: amount / Decimal(elapsed) * Decimal(length) for c, amount in costs.items()}
+    series: dict = {}
+    index = {day: i for i, day in enumerate(days)}
+    for row in daily:
+        name = row["group"][by]
+        line = series.setdefault(name, {"tokens": [0] * len(days), "cost": [0.0] * len(days)})
+        i = index.get(row["bucket"])
+        if i is not None:  # (an event inside the clock skew may be dated tomorrow)
+            line["tokens"][i] += _tokens(row)
+            line["cost"][i] += float(row["cost_amount"])  # the chart only; tables stay Decimal
+    names = names or {}
+    chart = {
+        "by": by,
+        "days": [day.strftime("%m-%d") for day in days],
+        "series": [
+            {"name": names.get(name, name) or "—", **values}
+            for name, values in sorted(series.items(), key=lambda item: str(item[0]))
+        ],
+    }
+    return MonthReport(
+        start=start,
+        days=days,
+        tokens=sum(_tokens(row) for row in daily),
+        costs=costs,
+        forecast=forecast,
+        chart=chart,
+        top_models=_top(membership, start, end, "model", filters),
+        top_keys=_top(membership, start, end, "api_key_id", filters),
+    )
+
+
+def _top(membership, start, end, group, filters, limit=10) -> list:
+    rows = usage_rows(membership, Selection(start, end, "1mo", [group], filters, by_currency=True))
+    rows.sort(key=lambda row: row["cost_amount"], reverse=True)
+    return [
+        {
+            "id": row["group"][group],
+            "requests": row["requests"],
+            "tokens": _tokens(row),
+            "cost": row["cost_amount"],
+            "currency": row["currency"],
+        }
+        for row in rows[:limit]
+    ]
