@@ -7,7 +7,8 @@ from billing import metering
 
 @shared_task
 def roll_up_usage() -> int:
-    """Beat, every minute. Safe to run twice at once or to kill: see billing.metering."""
+    """Beat, every minute. Safe to run twice at once or to kill: see billing.metering.
+    Returns the watermark reached."""
     return metering.roll_up()
 
 

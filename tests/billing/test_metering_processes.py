@@ -62,7 +62,7 @@ def test_a_worker_killed_during_a_rollup_leaves_exact_totals_after_restart(tmp_p
             world.event(key="abn"[i % 3], model=("chat-1", "chat-2")[i % 2]) for i in range(4000)
         ]
     )
-    last = UsageEvent.objects.latest("id").id
+    first, last = UsageEvent.objects.earliest("id").id, UsageEvent.objects.latest("id").id
     monkeypatch.setattr(celery_app.conf, "task_always_eager", False)
     # One event id per transaction: thousands of steps, so the kill lands mid-run.
     worker, _ = start_celery_worker(tmp_path, USAGE_ROLLUP_STEP="1")
@@ -71,7 +71,7 @@ def test_a_worker_killed_during_a_rollup_leaves_exact_totals_after_restart(tmp_p
 
         def some_steps_committed():
             """the rollup committed some steps"""
-            return metering.watermark() > 50
+            return metering.watermark() > first + 50
 
         wait_for(some_steps_committed, timeout=60, interval=0.02)
         os.kill(worker.pid, signal.SIGKILL)
@@ -80,7 +80,7 @@ def test_a_worker_killed_during_a_rollup_leaves_exact_totals_after_restart(tmp_p
         if worker.poll() is None:
             stop_celery_worker(worker)
     mark = metering.watermark()
-    assert 0 < mark < last  # killed mid-run
+    assert first + 50 < mark < last  # killed mid-run
     # Whatever committed is exact: rollups hold precisely the events up to the watermark.
     assert rollup_totals() == raw_totals(id__lte=mark)
 
