@@ -15,7 +15,7 @@ from django.db.models import Count, F, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Trunc
 
 from accounts.permissions import Action
-from billing.metering import WATERMARK, business_zone
+from billing.metering import WATERMARK, business_zone, watermark
 from billing.models import RollupWatermark, UsageEvent, UsageRollup
 
 # API name -> path on UsageRollup / UsageEvent (public identifiers only).
@@ -104,8 +104,12 @@ def usage_rows(membership, selection: Selection) -> list[dict]:
 
     mark = RollupWatermark.objects.filter(name=WATERMARK).values("last_event_id")
     rolled = shaped(UsageRollup.objects.all(), "hour", Sum("requests"))
+    # The subquery decides (same snapshot as the rollups); the value read just before is a
+    # lower bound of it (the watermark only moves forward) that lets the planner walk the
+    # primary key instead of the month's events.
+    hint = watermark()
     tail = shaped(
-        UsageEvent.objects.filter(id__gt=Coalesce(Subquery(mark), Value(0))),
+        UsageEvent.objects.filter(id__gt=hint).filter(id__gt=Coalesce(Subquery(mark), Value(0))),
         "occurred_at",
         Count("id"),
     )

@@ -276,7 +276,7 @@ USAGE_CLOCK_SKEW_SECONDS = env.int("USAGE_CLOCK_SKEW_SECONDS", default=300)
 # Raw events are purged after this many days (rollups are kept).
 USAGE_RETENTION_DAYS = env.int("USAGE_RETENTION_DAYS", default=400)
 # Event ids folded per rollup transaction.
-USAGE_ROLLUP_STEP = env.int("USAGE_ROLLUP_STEP", default=200_000)
+USAGE_ROLLUP_STEP = env.int("USAGE_ROLLUP_STEP", default=1_000_000)
 
 # --- Model catalog (billing.catalog_import) -----------------------------------------------
 # Decimal from the text, never through float.
