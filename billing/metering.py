@@ -387,5 +387,5 @@ def purge_horizon(now: datetime | None = None) -> datetime:
 
 def purge_events(now: datetime | None = None) -> int:
     """Delete raw events before purge_horizon(); their rollups stay. Returns how many."""
-    deleted, _ = UsageEvent.objects.filter(occurred_at__lt=purge_horizon(now)).delete()
+    deleted, _per_model = UsageEvent.objects.filter(occurred_at__lt=purge_horizon(now)).delete()
     return deleted
