@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
 
-.PHONY: run test lint fmt migrate worker messages schema clean
+.PHONY: run test lint fmt migrate worker messages schema clean vendor bench-metering
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,15 @@ messages: $(BIN)/.installed  ## refresh the zh-Hans catalog after adding strings
 
 schema: $(BIN)/.installed  ## regenerate the committed OpenAPI schema
 	DJANGO_ENV=test $(MANAGE) spectacular --file docs/openapi.yaml --validate
+
+vendor:  ## fetch the pinned front-end libraries (package.json) and copy them to static/vendor/
+	npm install --no-audit --no-fund
+	mkdir -p static/vendor
+	cp node_modules/echarts/dist/echarts.min.js static/vendor/echarts.min.js
+	cp node_modules/echarts/LICENSE static/vendor/echarts.LICENSE
+
+bench-metering: $(BIN)/.installed  ## metering benchmarks (PostgreSQL: set DATABASE_URL)
+	DJANGO_ENV=test $(BIN)/pytest tests/benchmarks/test_metering_bench.py -s $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var

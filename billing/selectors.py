@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from django.core.cache import cache
 from django.db.models import OuterRef, Q, Subquery
 
-from billing.models import CatalogModel, ModelPolicy, PriceVersion
+from billing.models import CatalogModel, ModelAlias, ModelPolicy, PriceVersion
 
 
 def resolve_model(identifier: str) -> CatalogModel | None:
@@ -16,6 +16,19 @@ def resolve_model(identifier: str) -> CatalogModel | None:
         .select_related("provider")
         .first()
     )
+
+
+def resolve_models(identifiers) -> dict[str, CatalogModel]:
+    """resolve_model() for many identifiers at once, in two queries: {identifier: model}.
+    (An alias never shadows another model's id, so the two lookups cannot disagree.)"""
+    identifiers = set(identifiers)
+    found = {
+        m.model_id: m
+        for m in CatalogModel.objects.filter(model_id__in=identifiers).select_related("provider")
+    }
+    aliases = ModelAlias.objects.filter(alias__in=identifiers - found.keys())
+    found.update({a.alias: a.model for a in aliases.select_related("model__provider")})
+    return found
 
 
 def catalog_models():

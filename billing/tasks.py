@@ -1,5 +1,7 @@
 from celery import shared_task
 
+from billing import metering
+
 # --- Quotas, alerts and webhooks -----------------------------------------------------------
 
 
@@ -39,3 +41,19 @@ def send_due_webhooks() -> None:
 
     for delivery_id in webhooks.due_deliveries():
         deliver_webhook.delay(delivery_id)
+
+
+# --- Metering ----------------------------------------------------------------------------
+
+
+@shared_task
+def roll_up_usage() -> int:
+    """Beat, every minute. Safe to run twice at once or to kill: see billing.metering.
+    Returns the watermark reached."""
+    return metering.roll_up()
+
+
+@shared_task
+def purge_usage_events() -> int:
+    """Beat, daily: raw events past retention (never un-rolled ones)."""
+    return metering.purge_events()

@@ -1,12 +1,19 @@
 from django.urls import path
 
-from billing import api, views
+from billing import api, api_usage, views, views_usage
 from billing.urls_quotas import api_urlpatterns as quota_api_urls
 from billing.urls_quotas import urlpatterns as quota_urls
 
 app_name = "billing"
 
 urlpatterns = [
+    path("usage/", views_usage.UsageDashboardView.as_view(), name="usage"),
+    path(
+        "usage/projects/<str:project>/",
+        views_usage.ProjectUsageView.as_view(),
+        name="usage-project",
+    ),
+    path("usage/keys/<str:key>/", views_usage.KeyUsageView.as_view(), name="usage-key"),
     path("models/", views.CatalogListView.as_view(), name="catalog"),
     path("models/compare/", views.compare, name="compare"),
     # Model ids contain slashes and dots ("qwen/qwen2.5-72b-instruct"): a path converter.
@@ -27,6 +34,17 @@ urlpatterns = [
 ]
 
 api_urlpatterns = [
+    path("gateway/usage", api_usage.GatewayUsageView.as_view(), name="gateway-usage"),
+    path(
+        "organization/usage",
+        api_usage.UsageReportViewSet.as_view({"get": "list"}),
+        name="api-usage",
+    ),
+    path(
+        "organization/costs",
+        api_usage.CostReportViewSet.as_view({"get": "list"}),
+        name="api-costs",
+    ),
     path("models", api.CatalogModelViewSet.as_view({"get": "list"}), name="api-models"),
     path(
         "models/<path:model_id>",

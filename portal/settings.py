@@ -248,6 +248,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
     },
     "webhook-retries": {"task": "billing.tasks.send_due_webhooks", "schedule": 30.0},
+    "usage-rollup": {"task": "billing.tasks.roll_up_usage", "schedule": 60.0},
+    "usage-purge": {"task": "billing.tasks.purge_usage_events", "schedule": 86400.0},
 }
 
 # --- API ------------------------------------------------------------------------------
@@ -279,6 +281,15 @@ SPECTACULAR_SETTINGS = {
         "CatalogModelKindEnum": "billing.models.CatalogModel.Kind",
     },
 }
+
+# --- Metering (billing.metering) -------------------------------------------------------
+# Events older than this many days, or later than now + the clock skew, are refused.
+USAGE_ACCEPTANCE_WINDOW_DAYS = env.int("USAGE_ACCEPTANCE_WINDOW_DAYS", default=35)
+USAGE_CLOCK_SKEW_SECONDS = env.int("USAGE_CLOCK_SKEW_SECONDS", default=300)
+# Raw events are purged after this many days (rollups are kept).
+USAGE_RETENTION_DAYS = env.int("USAGE_RETENTION_DAYS", default=400)
+# Event ids folded per rollup transaction.
+USAGE_ROLLUP_STEP = env.int("USAGE_ROLLUP_STEP", default=1_000_000)
 
 # --- Model catalog (billing.catalog_import) -----------------------------------------------
 # Decimal from the text, never through float.

@@ -37,20 +37,17 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2):
     pytest.fail(f"condition not met within {timeout}s: {predicate.__doc__ or predicate}")
 
 
-@pytest.fixture
-def celery_worker(transactional_db, tmp_path, monkeypatch):
-    """A real Celery worker process on the configured broker, using the test database.
-
-    Yields the folder where the worker's file email backend writes messages.
-    """
-    mail_dir = tmp_path / "mail"
-    log_path = tmp_path / "worker.log"
+def start_celery_worker(tmp_path, **extra_env) -> tuple[subprocess.Popen, Path]:
+    """Start a real Celery worker process on the configured broker and the test database;
+    wait until it is ready. Returns (process, log path). `extra_env` overrides settings."""
+    log_path = tmp_path / f"worker-{time.monotonic_ns()}.log"
     env = {
         **os.environ,
         "DJANGO_ENV": "test",
         "DATABASE_URL": database_url_for_subprocess(),
         "CELERY_TASK_ALWAYS_EAGER": "false",
-        "EMAIL_URL": f"filemail:///{mail_dir}",
+        "EMAIL_URL": f"filemail:///{tmp_path / 'mail'}",
+        **extra_env,
     }
     with open(log_path, "w") as log:
         worker = subprocess.Popen(
@@ -58,23 +55,42 @@ def celery_worker(transactional_db, tmp_path, monkeypatch):
              "--purge", "--without-mingle", "--without-gossip", "--loglevel=INFO"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
+
+    def worker_is_ready():
+        """the worker logs 'ready'"""
+        if worker.poll() is not None:
+            pytest.fail(f"worker exited early:\n{log_path.read_text()}")
+        return "ready." in log_path.read_text()
+
     try:
-
-        def worker_is_ready():
-            """the worker logs 'ready'"""
-            if worker.poll() is not None:
-                pytest.fail(f"worker exited early:\n{log_path.read_text()}")
-            return "ready." in log_path.read_text()
-
         wait_for(worker_is_ready, timeout=60)
+    except BaseException:
+        worker.kill()
+        raise
+    return worker, log_path
+
+
+def stop_celery_worker(worker: subprocess.Popen) -> None:
+    worker.terminate()
+    try:
+        worker.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+
+
+@pytest.fixture
+def celery_worker(transactional_db, tmp_path, monkeypatch):
+    """A real Celery worker process on the configured broker, using the test database.
+
+    Yields the folder where the worker's file email backend writes messages.
+    """
+    worker, _ = start_celery_worker(tmp_path)
+    try:
         monkeypatch.setattr(celery_app.conf, "task_always_eager", False)
-        yield mail_dir
+        yield tmp_path / "mail"
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        stop_celery_worker(worker)
 
 
 @pytest.fixture

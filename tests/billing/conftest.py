@@ -4,6 +4,7 @@ import pytest
 from django.core.cache import cache
 
 from accounts.permissions import Role
+from tests.billing.metering_world import world  # noqa: F401  (the metering tests' fixture)
 from tests.billing.quota_fixtures import *  # noqa: F403 (quota, notification, webhook tests)
 from tests.factories import (
     CatalogModelFactory,

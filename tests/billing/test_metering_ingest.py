@@ -1,0 +1,206 @@
+"""POST /api/v1/gateway/usage: all-or-nothing validation, idempotence, pricing, fast path."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from billing import metering
+from billing.models import UsageEvent
+from projects import services
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/gateway/usage"
+
+
+@pytest.fixture
+def gateway_token(world):
+    _, plaintext = services.create_gateway_credential(
+        actor=services.Actor(user=world.members["owner"].user), name="gw"
+    )
+    return plaintext
+
+
+@pytest.fixture
+def post(client, gateway_token):
+    def call(events, token=None):
+        return client.post(
+            URL,
+            {"events": events},
+            content_type="application/json",
+            headers={"authorization": f"Bearer {token or gateway_token}"},
+        )
+
+    return call
+
+
+def test_a_batch_is_accepted_priced_and_stored_as_it_was(world, post):
+    at = datetime.now(UTC) - timedelta(hours=3)
+    event = world.event(
+        key="a", model="chat-latest", at=at, input_tokens=1_000_000, output_tokens=500_000
+    )
+    event["cached_input_tokens"] = 2_000_000
+    response = post([event])
+    assert response.status_code == 202
+    assert response.json() == {"accepted": 1, "duplicates": 0}
+    stored = UsageEvent.objects.get()
+    assert stored.model == world.models["chat-1"]  # the alias resolved
+    assert stored.organization == world.org
+    assert stored.project == world.projects["a"]
+    assert stored.department == world.deps["A"]
+    assert stored.price_version == world.models["chat-1"].prices.get()
+    # 1M x 2 + 0.5M x 8 + 2M x 0.5 per million
+    assert stored.cost_amount == Decimal("7")
+    assert stored.currency == "CNY"
+    assert stored.occurred_at == at
+
+
+def test_a_retried_batch_and_an_overlapping_one_count_each_event_once(world, post):
+    first = [world.event(), world.event()]
+    assert post(first).json() == {"accepted": 2, "duplicates": 0}
+    assert post(first).json() == {"accepted": 0, "duplicates": 2}
+    overlapping = [first[1], world.event(), world.event(request_id=first[0]["request_id"])]
+    assert post(overlapping).json() == {"accepted": 1, "duplicates": 2}
+    assert UsageEvent.objects.count() == 3
+
+
+def test_a_duplicate_inside_one_batch_counts_once(world, post):
+    event = world.event()
+    assert post([event, event, world.event()]).json() == {"accepted": 2, "duplicates": 1}
+    assert UsageEvent.objects.count() == 2
+
+
+def test_the_service_returns_the_new_events_with_ids(world):
+    events = [world.event(), world.event()]
+    metering.ingest_usage(events=events[:1])
+    result = metering.ingest_usage(events=events)
+    assert [e.request_id for e in result.events] == [events[1]["request_id"]]
+    assert result.events[0].pk == UsageEvent.objects.get(request_id=events[1]["request_id"]).pk
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"key_id": "key_unknown"}, "key_id"),
+        ({"key_id": 12}, "key_id"),
+        ({"model": "no-such-model"}, "model"),
+        ({"input_tokens": -1}, "input_tokens"),
+        ({"output_tokens": -5}, "output_tokens"),
+        ({"cached_input_tokens": -1}, "cached_input_tokens"),
+        ({"input_tokens": 1.5}, "input_tokens"),
+        ({"input_tokens": True}, "input_tokens"),
+        ({"output_tokens": None}, "output_tokens"),
+        ({"input_tokens": 10**13}, "input_tokens"),
+        ({"occurred_at": "yesterday"}, "occurred_at"),
+        ({"occurred_at": "2026-11-27T12:00:00"}, "occurred_at"),  # no offset
+        ({"request_id": ""}, "request_id"),
+        ({"request_id": "has space"}, "request_id"),
+        ({"request_id": "x" * 129}, "request_id"),
+        ({"request_id": "ünicode"}, "request_id"),
+        ({"request_id": None}, "request_id"),
+        ({"estimated": "yes"}, "estimated"),
+    ],
+)
+def test_any_invalid_event_refuses_the_whole_batch(world, post, change, field):
+    bad = {**world.event(), **change}
+    response = post([world.event(), bad, world.event()])
+    assert response.status_code == 400
+    assert {"index": 1, "field": field} in [
+        {"index": e["index"], "field": e["field"]} for e in response.json()["errors"]
+    ]
+    assert all(e["message"] for e in response.json()["errors"])
+    assert not UsageEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("age", "accepted"),
+    [
+        (timedelta(days=35) - timedelta(minutes=1), True),
+        (timedelta(days=35) + timedelta(minutes=1), False),
+        (-timedelta(minutes=4), True),  # inside the 5-minute clock skew
+        (-timedelta(minutes=6), False),
+    ],
+)
+def test_the_acceptance_window_and_clock_skew(world, post, age, accepted):
+    response = post([world.event(at=datetime.now(UTC) - age)])
+    assert response.status_code == (202 if accepted else 400)
+    assert UsageEvent.objects.exists() is accepted
+
+
+def test_a_missing_field_and_a_non_object_are_reported_by_index(world, post):
+    missing = world.event()
+    del missing["occurred_at"]
+    response = post([missing, "nope"])
+    errors = [(e["index"], e["field"]) for e in response.json()["errors"]]
+    assert (0, "occurred_at") in errors
+    assert (1, "") in errors
+    assert not UsageEvent.objects.exists()
+
+
+def test_an_event_before_any_price_is_refused(world, post):
+    from tests.factories import PriceVersionFactory
+
+    PriceVersionFactory(
+        model__model_id="new-1", effective_from=datetime.now(UTC) - timedelta(hours=1)
+    )
+    response = post([world.event(model="new-1", at=datetime.now(UTC) - timedelta(hours=2))])
+    assert response.json()["errors"][0]["field"] == "occurred_at"
+    assert not UsageEvent.objects.exists()
+
+
+@pytest.mark.parametrize("events", [[], "x", None, [{}] * 5001])
+def test_an_empty_oversized_or_malformed_batch_is_refused(world, post, events):
+    response = post(events)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "events"
+
+
+def test_no_or_a_wrong_credential_is_401(world, post, client):
+    assert client.post(URL, {"events": []}, content_type="application/json").status_code == 401
+    assert post([world.event()], token="gwc_wrong").status_code == 401
+    assert not UsageEvent.objects.exists()
+
+
+def test_a_price_change_and_a_contract_discount_apply_at_the_events_time(world, post):
+    from billing.models import ContractDiscount, PriceVersion
+
+    now = datetime.now(UTC)
+    change = now - timedelta(days=2)
+    PriceVersion.objects.create(
+        model=world.models["chat-1"], effective_from=change, input_price=Decimal("4"),
+        output_price=Decimal("8"), cached_input_price=Decimal("0.5"),
+    )  # fmt: skip
+    ContractDiscount.objects.create(
+        organization=world.org,
+        percent=Decimal("10"),
+        valid_from=now.astimezone(metering.business_zone()).date(),
+    )
+    events = [
+        world.event(at=change - timedelta(hours=1), input_tokens=1_000_000, output_tokens=0),
+        world.event(at=change + timedelta(hours=1), input_tokens=1_000_000, output_tokens=0),
+        world.event(at=now, input_tokens=1_000_000, output_tokens=0),  # the discount's day
+    ]
+    post(events)
+    costs = [UsageEvent.objects.get(request_id=e["request_id"]).cost_amount for e in events]
+    assert costs == [Decimal("2"), Decimal("4"), Decimal("3.6")]
+    assert UsageEvent.objects.get(request_id=events[2]["request_id"]).discount_percent == 10
+
+
+@pytest.mark.parametrize("size", [10, 1000, 5000])
+def test_a_batch_runs_a_bounded_number_of_queries(world, size):
+    at = datetime.now(UTC) - timedelta(hours=1)
+    events = [
+        world.event(key="ab"[i % 2], model=("chat-1", "chat-2")[i % 2], at=at) for i in range(size)
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        result = metering.ingest_usage(events=events)
+    assert result.accepted == size
+    # keys, model ids (every name is an id: no alias query), price versions; then for each
+    # (organization, model, business day, version) = 2 here: effective_price's version and
+    # discount queries; the savepoint pair (the test runs inside a transaction); the ingest
+    # lock on PostgreSQL; one INSERT per 1,000 events; the quotas lookup (none apply here).
+    chunks = -(-size // metering.INSERT_CHUNK)
+    lock = 1 if connection.vendor == "postgresql" else 0
+    assert len(queries) == 3 + 2 * 2 + 2 + lock + chunks + 1
