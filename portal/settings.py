@@ -237,6 +237,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", ENVIRONMENT == "test")
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "portal.tasks.record_heartbeat", "schedule": 60.0},
+    # Closes last month once its grace period is over, issues, sends due/overdue notices.
+    "billing-day": {"task": "billing.tasks.run_billing_day", "schedule": 3600.0},
 }
 
 # --- API ------------------------------------------------------------------------------
@@ -271,6 +273,16 @@ SPECTACULAR_SETTINGS = {
 # Decimal from the text, never through float.
 CATALOG_USD_CNY_RATE = Decimal(env.str("CATALOG_USD_CNY_RATE", default="7.20"))
 CATALOG_MARKUP_PERCENT = Decimal(env.str("CATALOG_MARKUP_PERCENT", default="0"))
+# --- Balance and invoices (billing.ledger, billing.invoicing) ------------------------------
+PREPAID_BALANCE_FLOOR = Decimal(env.str("PREPAID_BALANCE_FLOOR", default="0"))
+LOW_BALANCE_ALERT_AMOUNT = Decimal(env.str("LOW_BALANCE_ALERT_AMOUNT", default="100"))
+BILLING_HEADROOM_CACHE_SECONDS = env.int("BILLING_HEADROOM_CACHE_SECONDS", default=60)
+VAT_RATE = Decimal(env.str("VAT_RATE", default="0.06"))
+INVOICE_GRACE_DAYS = env.int("INVOICE_GRACE_DAYS", default=2)
+INVOICE_AUTO_ISSUE = env_bool("INVOICE_AUTO_ISSUE", True)
+INVOICE_PAYMENT_TERMS_DAYS = env.int("INVOICE_PAYMENT_TERMS_DAYS", default=30)
+INVOICE_DUE_SOON_DAYS = env.int("INVOICE_DUE_SOON_DAYS", default=3)
+OVERDUE_SUSPENSION_NOTICE_DAYS = env.int("OVERDUE_SUSPENSION_NOTICE_DAYS", default=14)
 # --- API keys and gateway credentials ----------------------------------------------------
 # Peppers of the keyed digests, "id:secret,id:secret"; new tokens use API_KEY_PEPPER_ID,
 # tokens made with an older pepper keep working while their id stays in the list.

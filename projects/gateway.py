@@ -29,6 +29,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Organization
+from billing.ledger import check_balance
 from billing.models import CatalogModel
 from projects import tokens
 from projects.models import ApiKey, GatewayCredential
@@ -236,6 +237,7 @@ CHECKS = [
     check_model_available,
     check_key_allows_model,
     check_client_ip,
+    check_balance,
 ]
 
 

@@ -7,6 +7,14 @@ from billing.models.catalog import (
     StartedPriceError,
 )
 from billing.models.contracts import ContractDiscount
+from billing.models.invoices import (
+    FapiaoProfile,
+    FapiaoRequest,
+    Invoice,
+    InvoiceLine,
+    InvoiceNumberCounter,
+)
+from billing.models.ledger import LedgerEntry
 from billing.models.metering import RollupWatermark, UsageEvent, UsageRollup
 from billing.models.policy import ModelPolicy
 
@@ -14,6 +22,12 @@ __all__ = [
     "PRICE_FIELDS",
     "CatalogModel",
     "ContractDiscount",
+    "FapiaoProfile",
+    "FapiaoRequest",
+    "Invoice",
+    "InvoiceLine",
+    "InvoiceNumberCounter",
+    "LedgerEntry",
     "ModelAlias",
     "ModelPolicy",
     "PriceVersion",

@@ -230,8 +230,8 @@ def test_a_cold_start_loads_the_catalog_once_in_one_query(
     gateway, key_a, django_assert_num_queries
 ):
     gateway("tpk_warmup")  # the credential only
-    # key (1) + whole catalog (1) + the once-a-minute last_used_at write (1)
-    with django_assert_num_queries(3):
+    # key (1) + whole catalog (1) + the balance (1) + the once-a-minute last_used_at write (1)
+    with django_assert_num_queries(4):
         gateway(key_a[1])
     with django_assert_num_queries(0):  # every model and alias is now cached
         assert reason(gateway(key_a[1], model="chat-latest")) == "allowed"
