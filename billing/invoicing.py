@@ -14,6 +14,7 @@ each of the last ADJUSTMENT_MONTHS invoiced months, the rounded rollup cost now,
 non-void invoices already billed for it.
 """
 
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -507,3 +508,84 @@ def run_billing_day(*, now: datetime) -> None:
         if settings.INVOICE_AUTO_ISSUE:
             issue_due_drafts(month=last_month)
     send_invoice_notices(now=now)
+
+
+# --- Department chargeback -----------------------------------------------------------------
+
+
+@dataclass
+class ChargebackLine:
+    project: str
+    model: str
+    tokens: int
+    amount: Decimal
+
+
+@dataclass
+class ChargebackRow:
+    department: Department | None
+    code: str
+    name: str
+    amount: Decimal = ZERO  # this department's own usage
+    subtree_amount: Decimal = ZERO  # with its sub-departments
+    lines: list[ChargebackLine] = field(default_factory=list)
+
+
+@dataclass
+class ChargebackStatement:
+    organization: Organization
+    month: date
+    currency: str
+    invoice: Invoice | None
+    departments: list[ChargebackRow]
+
+    @property
+    def total_amount(self) -> Decimal:
+        return sum((row.amount for row in self.departments), ZERO)
+
+
+def chargeback_statement(organization, month: date) -> ChargebackStatement:
+    """Each department's share of the month: the lines of the month's invoice (so the
+    departments, plus "no department", sum to its subtotal), or before the close, the same
+    lines computed from the rollups."""
+    invoice = (
+        Invoice.objects.for_org(organization)
+        .filter(kind=Invoice.Kind.INVOICE, period_start=month)
+        .exclude(status=Invoice.Status.VOID)
+        .first()
+    )
+    if invoice is not None:
+        lines = [
+            (line.department_id, line.project_label, line.model.model_id if line.model else "",
+             line.total_tokens, line.amount)
+            for line in invoice.lines.select_related("model")
+        ]  # fmt: skip
+    else:
+        values = _wanted_lines(organization, month, month)
+        projects = Project.objects.in_bulk({v["project_id"] for v in values})
+        models = CatalogModel.objects.in_bulk({v["model_id"] for v in values})
+        lines = [
+            (v["department_id"], projects[v["project_id"]].name, models[v["model_id"]].model_id,
+             v["input_tokens"] + v["output_tokens"] + v["cached_input_tokens"], v["amount"])
+            for v in values
+        ]  # fmt: skip
+    departments = Department.objects.for_org(organization).in_bulk()
+    rows = {pk: ChargebackRow(d, d.code, d.name) for pk, d in departments.items()}
+    rows[None] = ChargebackRow(None, "", _("No department"))
+    for department_id, project, model, tokens, amount in lines:
+        row = rows[department_id]
+        row.lines.append(ChargebackLine(project, model, tokens, amount))
+        row.amount += amount
+        while department_id is not None:  # add to every ancestor's subtree
+            rows[department_id].subtree_amount += amount
+            department_id = departments[department_id].parent_id
+    rows[None].subtree_amount = rows[None].amount
+    ordered = sorted((row for row in rows.values() if row.subtree_amount or row.lines),
+                     key=lambda row: (row.department is None, row.code))  # fmt: skip
+    return ChargebackStatement(
+        organization=organization,
+        month=month,
+        currency=invoice.currency if invoice else organization.currency,
+        invoice=invoice,
+        departments=ordered,
+    )

@@ -59,7 +59,8 @@ DROP FUNCTION billing_ledger_append_only();
 def _on_postgresql(sql):
     def run(apps, schema_editor):
         if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(sql)
+            with schema_editor.connection.cursor() as cursor:
+                cursor.execute(sql)  # no parameters: "%" in RAISE stays as it is
 
     return run
 

@@ -133,6 +133,10 @@ class Invoice(models.Model):
         instance._stored_status = instance.status
         return instance
 
+    def refresh_from_db(self, *args, **kwargs):
+        super().refresh_from_db(*args, **kwargs)
+        self._stored_status = self.status
+
     @property
     def is_frozen(self) -> bool:
         return getattr(self, "_stored_status", self.Status.DRAFT) != self.Status.DRAFT
