@@ -85,6 +85,11 @@ def _party_block(invoice):
     ]
 
 
+STATUS = {"draft": "草稿 Draft", "issued": "已开具 Issued", "paid": "已付款 Paid",
+          "void": "已作废 Void"}  # fmt: skip
+NO_DEPARTMENT = "无部门 No department"
+
+
 def invoice_pdf(invoice) -> bytes:
     """A4 invoice (or credit note): header, buyer, lines with department subtotals, totals."""
     credit = invoice.kind == invoice.Kind.CREDIT_NOTE
@@ -95,7 +100,7 @@ def invoice_pdf(invoice) -> bytes:
         [_p("账期 Period"), _p(f"{invoice.period_start:%Y-%m}")],
         [_p("开具日期 Issued"), _p(_local_date(invoice.issued_at))],
         [_p("付款期限 Due"), _p(_local_date(invoice.due_at))],
-        [_p("状态 Status"), _p(f"{invoice.get_status_display()} / {invoice.status}")],
+        [_p("状态 Status"), _p(STATUS[invoice.status])],
     ]
     if credit and invoice.credited_invoice_id:
         facts.append([_p("原账单 Credits invoice"), _p(invoice.credited_invoice.number)])
@@ -109,12 +114,12 @@ def invoice_pdf(invoice) -> bytes:
         ),
         Spacer(0, 6 * mm),
     ]
-    header = ["部门 Department", "项目 · 模型 Project · model", "Tokens", "折扣 Discount",
+    header = ["部门 Department", "项目 · 模型 Project · model", "Tokens", "折扣 Disc.",
               f"金额 Amount ({invoice.currency})"]  # fmt: skip
     rows, subtotal_rows = [[_p(h) for h in header]], []
     by_department = defaultdict(list)
     for line in invoice.lines.all():
-        by_department[line.department_label or "—"].append(line)
+        by_department[line.department_label or NO_DEPARTMENT].append(line)
     for department, lines in by_department.items():
         for line in lines:
             rows.append([
@@ -126,7 +131,7 @@ def invoice_pdf(invoice) -> bytes:
             _p(f"{department} 小计 subtotal"), "", "", "",
             _p(_money(sum((line.amount for line in lines), Decimal(0))), RIGHT),
         ])  # fmt: skip
-    story.append(_table(rows, [34 * mm, 70 * mm, 26 * mm, 20 * mm, 28 * mm], 1, subtotal_rows))
+    story.append(_table(rows, [30 * mm, 68 * mm, 26 * mm, 22 * mm, 32 * mm], 1, subtotal_rows))
     story.append(Spacer(0, 5 * mm))
     rate = f"{invoice.tax_rate * 100:.2f}".rstrip("0").rstrip(".")
     totals = [
@@ -135,7 +140,7 @@ def invoice_pdf(invoice) -> bytes:
         [_p(f"合计 Total ({invoice.currency})", BOLD_RIGHT),
          _p(_money(invoice.total_amount), BOLD_RIGHT)],
     ]  # fmt: skip
-    story.append(Table(totals, colWidths=[150 * mm, 28 * mm]))
+    story.append(Table(totals, colWidths=[146 * mm, 32 * mm]))
     story.append(Spacer(0, 8 * mm))
     notes = [
         "金额已按合同折扣计算；每行按最小货币单位四舍五入，税额按小计计算。",  # noqa: RUF001

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.db.models import Min, Q, Sum
+from django.db.models import F, Min, Q, Sum
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -101,7 +101,7 @@ def month_usage(organization, month: date) -> list[dict]:
             cached_input_tokens=Sum("cached_input_tokens"),
             cost=Sum("cost_amount"),
         )
-        .order_by("department_id", "project_id", "model_id")
+        .order_by(F("department_id").asc(nulls_last=True), "project_id", "model_id")
     )
 
 

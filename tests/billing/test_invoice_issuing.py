@@ -44,7 +44,7 @@ def test_issuing_numbers_the_invoice_and_makes_it_owed(django_capture_on_commit_
 
 
 def test_a_prepaid_invoice_is_settled_from_the_balance_which_pays_the_vat():
-    c, invoice = issued_invoice(payment_mode="prepaid")
+    _, invoice = issued_invoice(payment_mode="prepaid")
     assert invoice.status == "paid"
     entry = LedgerEntry.objects.get(kind="invoice")
     assert entry.amount == Decimal("-6.00") and entry.reference == invoice.number
