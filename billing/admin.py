@@ -197,3 +197,7 @@ class ContractDiscountAdmin(admin.ModelAdmin):
     search_fields = ("organization__name", "note")
     autocomplete_fields = ("model",)
     raw_id_fields = ("organization",)
+
+
+# Invoices, ledger, credit terms and the fapiao queue live in their own module.
+from billing import admin_billing  # noqa: E402, F401

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Min, Q, Sum
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -32,6 +32,8 @@ from accounts.permissions import Role
 from billing import ledger
 from billing.models import (
     CatalogModel,
+    FapiaoProfile,
+    FapiaoRequest,
     Invoice,
     InvoiceLine,
     InvoiceNumberCounter,
@@ -588,4 +590,133 @@ def chargeback_statement(organization, month: date) -> ChargebackStatement:
         currency=invoice.currency if invoice else organization.currency,
         invoice=invoice,
         departments=ordered,
+    )
+
+
+# --- 发票 (fapiao) and credit terms --------------------------------------------------------
+
+
+def fapiao_profile_for(organization) -> FapiaoProfile:
+    """The saved profile, or an unsaved one filled from the organization (USCC as taxpayer id)."""
+    try:
+        return organization.fapiao_profile
+    except FapiaoProfile.DoesNotExist:
+        return FapiaoProfile(
+            organization=organization,
+            title=organization.legal_name,
+            taxpayer_id=organization.uscc,
+            registered_address=organization.address,
+            registered_phone=organization.contact_phone,
+        )
+
+
+def save_fapiao_profile(*, profile: FapiaoProfile, actor) -> FapiaoProfile:
+    with transaction.atomic():
+        profile.save()
+        ledger.write_audit_event(
+            actor=actor,
+            organization=profile.organization,
+            action="billing.fapiao_profile_saved",
+            target=profile,
+            changes={"title": profile.title, "taxpayer_id": profile.taxpayer_id},
+        )
+    return profile
+
+
+def request_fapiao(*, invoice: Invoice, actor) -> FapiaoRequest:
+    """Ask staff for a fapiao for an issued invoice, with the profile as it is now."""
+    if invoice.kind != Invoice.Kind.INVOICE or invoice.status not in (
+        Invoice.Status.ISSUED,
+        Invoice.Status.PAID,
+    ):
+        raise InvoiceError(_("A fapiao can be requested for an issued invoice only."))
+    profile = fapiao_profile_for(invoice.organization)
+    fields = ["title", "taxpayer_id", "bank_name", "bank_account", "registered_address",
+              "registered_phone", "fapiao_type"]  # fmt: skip
+    try:
+        with transaction.atomic():
+            request = FapiaoRequest.objects.create(
+                invoice=invoice,
+                requested_by=actor,
+                **{name: getattr(profile, name) for name in fields},
+            )
+            ledger.write_audit_event(
+                actor=actor,
+                organization=invoice.organization,
+                action="billing.fapiao_requested",
+                target=request,
+                changes={"invoice": invoice.number},
+            )
+    except IntegrityError:
+        raise InvoiceError(_("A fapiao has already been requested for this invoice.")) from None
+    return request
+
+
+def decide_fapiao_request(*, request: FapiaoRequest, actor) -> FapiaoRequest:
+    """Staff mark a request issued (with the fapiao number and date) or rejected (with a note)."""
+    if request.status == FapiaoRequest.Status.ISSUED and not (
+        request.fapiao_number and request.fapiao_date
+    ):
+        raise InvoiceError(_("An issued fapiao needs its number and date."))
+    if request.status == FapiaoRequest.Status.REJECTED and not request.staff_note:
+        raise InvoiceError(_("Say why the request is rejected."))
+    with transaction.atomic():
+        request.save()
+        ledger.write_audit_event(
+            actor=actor,
+            organization=request.invoice.organization,
+            action=f"billing.fapiao_{request.status}",
+            target=request,
+            changes={"fapiao_number": request.fapiao_number},
+        )
+    return request
+
+
+def set_credit_terms(*, organization, payment_mode: str, credit_limit_amount: Decimal, actor):
+    """Staff change how an organization pays (the Organization fields belong to accounts)."""
+    if credit_limit_amount < 0:
+        raise InvoiceError(_("The credit limit cannot be negative."))
+    with transaction.atomic():
+        Organization.objects.filter(pk=organization.pk).update(
+            payment_mode=payment_mode, credit_limit_amount=credit_limit_amount
+        )
+        ledger.write_audit_event(
+            actor=actor,
+            organization=organization,
+            action="billing.credit_terms_changed",
+            target=organization,
+            changes={"payment_mode": payment_mode, "credit_limit": str(credit_limit_amount)},
+        )
+        ledger.invalidate_headroom(organization.pk)
+
+
+# --- What the billing page and API show ----------------------------------------------------
+
+
+@dataclass
+class BillingSummary:
+    payment_mode: str
+    currency: str
+    balance_amount: Decimal
+    credit_limit_amount: Decimal
+    spendable_amount: Decimal
+    month_to_date_amount: Decimal
+    forecast_amount: Decimal
+
+
+def billing_summary(organization, *, now: datetime) -> BillingSummary:
+    """Balance or credit, this month's cost so far, and a straight-line forecast of the month."""
+    month = business_month_of(now)
+    start, end = month_start(month), month_start(add_months(month, 1))
+    used = usage_cost_since(organization, start)
+    elapsed = max((now - start).total_seconds(), 3600)  # an hour in, the line means something
+    forecast = used * Decimal((end - start).total_seconds()) / Decimal(elapsed)
+    return BillingSummary(
+        payment_mode=organization.payment_mode,
+        currency=organization.currency,
+        balance_amount=round_money(ledger.balance(organization), organization.currency),
+        credit_limit_amount=organization.credit_limit_amount,
+        spendable_amount=round_money(ledger.headroom(organization), organization.currency),
+        month_to_date_amount=round_money(used, organization.currency),
+        forecast_amount=round_money(forecast, organization.currency),
     )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from billing import api, views
+from billing import api, api_billing, views, views_billing
 
 app_name = "billing"
 
@@ -21,6 +21,7 @@ urlpatterns = [
         views.PolicyDeleteView.as_view(),
         name="policy-delete",
     ),
+    *views_billing.urlpatterns,
 ]
 
 api_urlpatterns = [
@@ -42,4 +43,5 @@ api_urlpatterns = [
         ),
         name="api-policy",
     ),
+    *api_billing.urlpatterns,
 ]

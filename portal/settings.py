@@ -266,6 +266,11 @@ SPECTACULAR_SETTINGS = {
         "ProviderStatusEnum": "billing.models.Provider.Status",
         "CatalogModelStatusEnum": "billing.models.CatalogModel.Status",
         "ProjectStatusEnum": "projects.models.Project.Status",
+        "InvoiceKindEnum": "billing.models.Invoice.Kind",
+        "CatalogModelKindEnum": "billing.models.CatalogModel.Kind",
+        "InvoiceStatusEnum": "billing.models.Invoice.Status",
+        "LedgerEntryKindEnum": "billing.models.LedgerEntry.Kind",
+        "FapiaoRequestStatusEnum": "billing.models.FapiaoRequest.Status",
     },
 }
 

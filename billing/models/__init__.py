@@ -8,6 +8,7 @@ from billing.models.catalog import (
 )
 from billing.models.contracts import ContractDiscount
 from billing.models.invoices import (
+    BillingAccount,
     FapiaoProfile,
     FapiaoRequest,
     Invoice,
@@ -20,6 +21,7 @@ from billing.models.policy import ModelPolicy
 
 __all__ = [
     "PRICE_FIELDS",
+    "BillingAccount",
     "CatalogModel",
     "ContractDiscount",
     "FapiaoProfile",

@@ -8,10 +8,12 @@ billing 0005_ledger_triggers), for raw SQL too.
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import Organization
 from portal.ids import PublicIdField
 from portal.tenancy import TenantQuerySet
 
@@ -260,6 +262,14 @@ class FapiaoProfile(models.Model):
     def __str__(self):
         return self.title
 
+    def clean(self):
+        if self.fapiao_type == self.Type.SPECIAL:
+            needed = ["bank_name", "bank_account", "registered_address", "registered_phone"]
+            missing = {name: _("Required for a special VAT fapiao.") for name in needed
+                       if not getattr(self, name)}  # fmt: skip
+            if missing:
+                raise ValidationError(missing)
+
 
 class FapiaoRequest(models.Model):
     class Status(models.TextChoices):
@@ -307,3 +317,12 @@ class FapiaoRequest(models.Model):
 
     def __str__(self):
         return f"{self.title} ({self.get_status_display()})"
+
+
+class BillingAccount(Organization):
+    """Organizations as staff see them in the billing admin (payment mode, credit limit)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("billing account")
+        verbose_name_plural = _("billing accounts")

@@ -133,7 +133,9 @@ def test_postpaid_is_refused_when_owed_plus_this_months_usage_reaches_the_limit(
     rollup(c, cost="60", hour=now.replace(minute=0, second=0, microsecond=0))
     assert call() == "allowed"
     with django_capture_on_commit_callbacks(execute=True):
-        ledger.charge_usage([event(c, cost="39.99", occurred_at=now)])  # not rolled up yet: the tail counts
+        ledger.charge_usage(
+            [event(c, cost="39.99", occurred_at=now)]
+        )  # not rolled up yet: the tail counts
     assert call() == "allowed"
     with django_capture_on_commit_callbacks(execute=True):
         ledger.charge_usage([event(c, cost="0.01", occurred_at=now)])
