@@ -292,7 +292,7 @@ def issue_invoice(*, invoice: Invoice, actor=None) -> Invoice:
             reference=invoice.number,
             invoice=invoice,
             created_by=actor,
-            note=_("VAT of invoice %(number)s") % {"number": invoice.number} if prepaid else "",
+            note=_("VAT of invoice %(number)s") % {"number": invoice.number} if owed else "",
         )
         ledger.write_audit_event(
             actor=actor,
