@@ -21,8 +21,9 @@ def test_a_month_of_usage_becomes_a_filed_frozen_invoice(settings):
     # A month of hourly usage across three projects and two models.
     hours = [NOV_FIRST_HOUR + timedelta(hours=7 * n) for n in range(100)]
     for n, hour in enumerate(hours):
-        rollup(c, key=["service", "web", "lab"][n % 3], model=["chat", "coder"][n % 2],
-               hour=hour, cost=f"{Decimal(n) * Decimal('0.0137') + Decimal('0.001'):f}")  # fmt: skip
+        cost = Decimal(n) * Decimal("0.0137") + Decimal("0.001")
+        key, model = ["service", "web", "lab"][n % 3], ["chat", "coder"][n % 2]
+        rollup(c, key=key, model=model, hour=hour, cost=f"{cost:f}")
     # The beat task, run after the grace period.
     settings.INVOICE_GRACE_DAYS = 2
     invoicing.run_billing_day(now=datetime(2026, 12, 3, tzinfo=UTC))
