@@ -1,8 +1,11 @@
 """The billing page and the billing API: roles, tenancy, downloads."""
 
 import io
+from datetime import UTC, date, datetime
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from pypdf import PdfReader
 
 from accounts.permissions import Role
@@ -83,3 +86,42 @@ def test_the_api_lists_invoices_with_lines_documents_balance_and_ledger(
     chargeback = client.get("/api/v1/billing/chargeback/2026-11").json()
     assert chargeback["total_amount"] == "12.35"
     assert client.get("/api/v1/billing/chargeback/2026-13").status_code == 404
+
+
+ENDPOINTS = [
+    "/billing/",
+    "/billing/invoices/{id}.pdf",
+    "/billing/invoices/{id}.csv",
+    "/billing/chargeback/2026-11.pdf",
+    "/api/v1/invoices",
+    "/api/v1/invoices/{id}",
+    "/api/v1/invoices/{id}/pdf",
+    "/api/v1/invoices/{id}/csv",
+    "/api/v1/billing/balance",
+    "/api/v1/billing/ledger",
+    "/api/v1/fapiao-requests",
+    "/api/v1/billing/chargeback/2026-11",
+    "/api/v1/billing/chargeback/2026-11/csv",
+]
+
+
+@pytest.mark.parametrize("url", ENDPOINTS)
+def test_every_billing_endpoint_refuses_a_viewer(client, billed, url):
+    c, invoice = billed
+    client.force_login(member(c, Role.VIEWER))
+    assert client.get(url.format(id=invoice.public_id)).status_code == 403
+
+
+def test_the_billing_page_runs_a_fixed_number_of_queries(client, billed):
+    c, _ = billed
+    client.force_login(c.owner.user)
+    client.get("/billing/")
+    with CaptureQueriesContext(connection) as one_invoice:
+        client.get("/billing/")
+    for start in (date(2026, 12, 1), date(2027, 1, 1)):  # two more invoices, ledger entries
+        rollup(c, cost="1", hour=datetime(start.year, start.month, 2, tzinfo=UTC))
+        [draft] = invoicing.close_month(month=start)
+        invoicing.issue_invoice(invoice=draft)
+    with CaptureQueriesContext(connection) as three_invoices:
+        assert client.get("/billing/").status_code == 200
+    assert len(three_invoices) == len(one_invoice)
