@@ -110,6 +110,9 @@ class InvoiceAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        return False  # read-only pages; changes go through the actions below
+
     def has_delete_permission(self, request, obj=None):
         return False
 
