@@ -49,7 +49,9 @@ def _table(rows, widths, header_rows=1, bold_rows=()) -> Table:
         ("BACKGROUND", (0, 0), (-1, header_rows - 1), colors.HexColor("#eef1f5")),
         ("LINEBELOW", (0, header_rows), (-1, -1), 0.25, colors.HexColor("#c8ccd2")),
     ]
-    style += [("BACKGROUND", (0, row), (-1, row), colors.HexColor("#f6f7f9")) for row in bold_rows]
+    for row in bold_rows:  # subtotal rows: the label spans every column but the amount
+        style += [("BACKGROUND", (0, row), (-1, row), colors.HexColor("#f6f7f9")),
+                  ("SPAN", (0, row), (-2, row))]  # fmt: skip
     table.setStyle(TableStyle(style))
     return table
 
@@ -203,16 +205,17 @@ def chargeback_pdf(statement) -> bytes:
               f"金额 Amount ({statement.currency})"]  # fmt: skip
     rows, subtotal_rows = [[_p(h) for h in header]], []
     for row in statement.departments:
+        name = row.name if row.department else NO_DEPARTMENT
         for line in row.lines:
             rows.append([
-                _p(row.name), _p(f"{line.project} · {line.model}"),
+                _p(name), _p(f"{line.project} · {line.model}"),
                 _p(_tokens(line.tokens), RIGHT), _p(_money(line.amount), RIGHT),
             ])  # fmt: skip
         subtotal_rows.append(len(rows))
-        rows.append([
-            _p(f"{row.name} 小计 subtotal (含下级 incl. sub-departments: "
-               f"{_money(row.subtree_amount)})"), "", "", _p(_money(row.amount), RIGHT),
-        ])  # fmt: skip
+        label = f"{name} 小计 subtotal"
+        if row.subtree_amount != row.amount:
+            label += f" · 含下级部门 with sub-departments: {_money(row.subtree_amount)}"
+        rows.append([_p(label), "", "", _p(_money(row.amount), RIGHT)])
     rows.append([_p("合计 Total"), "", "", _p(_money(statement.total_amount), BOLD_RIGHT)])
     story.append(_table(rows, [40 * mm, 80 * mm, 28 * mm, 30 * mm], 1, subtotal_rows))
     return _build(story)
