@@ -199,4 +199,6 @@ class ContractDiscountAdmin(admin.ModelAdmin):
     raw_id_fields = ("organization",)
 
 
-from billing import admin_quotas  # noqa: E402, F401 (quotas, alerts, webhook deliveries)
+# Invoices, ledger, credit terms and the fapiao queue; quotas, alerts and webhook
+# deliveries: each area registers its admin classes in its own module.
+from billing import admin_billing, admin_quotas  # noqa: E402, F401

@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from billing import quotas
+from billing import ledger, quotas
 from billing.models import CatalogModel, PriceVersion, RollupWatermark, UsageEvent, UsageRollup
 from billing.pricing import cost_of, effective_price
 from billing.selectors import resolve_models
@@ -250,6 +250,7 @@ def _insert(rows: list[dict]) -> IngestResult:
             new.extend(UsageEvent(id=pk, **unique[request_id]) for pk, request_id in inserted)
         # What the new events consume, in the same transaction: nothing counted twice or lost.
         quotas.record_usage(new)
+        ledger.charge_usage(new)
     return IngestResult(accepted=len(new), duplicates=len(rows) - len(new), events=new)
 
 

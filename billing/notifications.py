@@ -76,7 +76,9 @@ def _email(event_type: str, context: dict, address: str) -> EmailMultiAlternativ
     subject = select_template(_templates(event_type, "_subject.txt")).render(context)
     text = select_template(_templates(event_type, ".txt")).render(context)
     html = select_template(_templates(event_type, ".html")).render(context)
-    email = EmailMultiAlternatives(" ".join(subject.split()), text, to=[address])
+    email = EmailMultiAlternatives(
+        " ".join(subject.split()), text, to=[address], headers={"X-Token-Portal-Event": event_type}
+    )
     email.attach_alternative(html, "text/html")
     return email
 

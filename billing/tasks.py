@@ -1,6 +1,7 @@
 from celery import shared_task
+from django.utils import timezone
 
-from billing import metering
+from billing import invoicing, metering
 
 # --- Quotas, alerts and webhooks -----------------------------------------------------------
 
@@ -57,3 +58,12 @@ def roll_up_usage() -> int:
 def purge_usage_events() -> int:
     """Beat, daily: raw events past retention (never un-rolled ones)."""
     return metering.purge_events()
+
+
+# --- Invoices and ledger -------------------------------------------------------------------
+
+
+@shared_task
+def run_billing_day() -> None:
+    """Beat runs this hourly; it acts only once last month's grace period is over."""
+    invoicing.run_billing_day(now=timezone.now())

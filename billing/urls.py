@@ -1,6 +1,6 @@
 from django.urls import path
 
-from billing import api, api_usage, views, views_usage
+from billing import api, api_billing, api_usage, views, views_billing, views_usage
 from billing.urls_quotas import api_urlpatterns as quota_api_urls
 from billing.urls_quotas import urlpatterns as quota_urls
 
@@ -31,6 +31,7 @@ urlpatterns = [
         name="policy-delete",
     ),
     *quota_urls,
+    *views_billing.urlpatterns,
 ]
 
 api_urlpatterns = [
@@ -64,4 +65,5 @@ api_urlpatterns = [
         name="api-policy",
     ),
     *quota_api_urls,
+    *api_billing.urlpatterns,
 ]

@@ -31,7 +31,16 @@ from billing.models import WebhookDelivery, WebhookEndpoint
 Status = WebhookDelivery.Status
 
 # Event types customers may subscribe to. Invoicing adds its own at merge.
-EVENT_TYPES = ["quota.threshold_reached", "quota.exceeded", "quota.period_reset"]
+EVENT_TYPES = [
+    "quota.threshold_reached",
+    "quota.exceeded",
+    "quota.period_reset",
+    "balance.low",
+    "invoice.issued",
+    "invoice.due_soon",
+    "invoice.overdue",
+    "invoice.paid",
+]
 
 
 def _fernet() -> Fernet:

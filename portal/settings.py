@@ -250,6 +250,8 @@ CELERY_BEAT_SCHEDULE = {
     "webhook-retries": {"task": "billing.tasks.send_due_webhooks", "schedule": 30.0},
     "usage-rollup": {"task": "billing.tasks.roll_up_usage", "schedule": 60.0},
     "usage-purge": {"task": "billing.tasks.purge_usage_events", "schedule": 86400.0},
+    # Closes last month once its grace period is over, issues, sends due/overdue notices.
+    "billing-day": {"task": "billing.tasks.run_billing_day", "schedule": 3600.0},
 }
 
 # --- API ------------------------------------------------------------------------------
@@ -279,6 +281,10 @@ SPECTACULAR_SETTINGS = {
         "ProjectStatusEnum": "projects.models.Project.Status",
         "OrganizationKindEnum": "accounts.models.Organization.Kind",
         "CatalogModelKindEnum": "billing.models.CatalogModel.Kind",
+        "InvoiceKindEnum": "billing.models.Invoice.Kind",
+        "InvoiceStatusEnum": "billing.models.Invoice.Status",
+        "LedgerEntryKindEnum": "billing.models.LedgerEntry.Kind",
+        "FapiaoRequestStatusEnum": "billing.models.FapiaoRequest.Status",
     },
 }
 
@@ -295,6 +301,16 @@ USAGE_ROLLUP_STEP = env.int("USAGE_ROLLUP_STEP", default=1_000_000)
 # Decimal from the text, never through float.
 CATALOG_USD_CNY_RATE = Decimal(env.str("CATALOG_USD_CNY_RATE", default="7.20"))
 CATALOG_MARKUP_PERCENT = Decimal(env.str("CATALOG_MARKUP_PERCENT", default="0"))
+# --- Balance and invoices (billing.ledger, billing.invoicing) ------------------------------
+PREPAID_BALANCE_FLOOR = Decimal(env.str("PREPAID_BALANCE_FLOOR", default="0"))
+LOW_BALANCE_ALERT_AMOUNT = Decimal(env.str("LOW_BALANCE_ALERT_AMOUNT", default="100"))
+BILLING_HEADROOM_CACHE_SECONDS = env.int("BILLING_HEADROOM_CACHE_SECONDS", default=60)
+VAT_RATE = Decimal(env.str("VAT_RATE", default="0.06"))
+INVOICE_GRACE_DAYS = env.int("INVOICE_GRACE_DAYS", default=2)
+INVOICE_AUTO_ISSUE = env_bool("INVOICE_AUTO_ISSUE", True)
+INVOICE_PAYMENT_TERMS_DAYS = env.int("INVOICE_PAYMENT_TERMS_DAYS", default=30)
+INVOICE_DUE_SOON_DAYS = env.int("INVOICE_DUE_SOON_DAYS", default=3)
+OVERDUE_SUSPENSION_NOTICE_DAYS = env.int("OVERDUE_SUSPENSION_NOTICE_DAYS", default=14)
 # --- API keys and gateway credentials ----------------------------------------------------
 # Peppers of the keyed digests, "id:secret,id:secret"; new tokens use API_KEY_PEPPER_ID,
 # tokens made with an older pepper keep working while their id stays in the list.

@@ -30,6 +30,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Organization
+from billing.ledger import check_balance
 from billing.models import CatalogModel
 from billing.quotas import check_quota
 from billing.selectors import model_policy_snapshot
@@ -255,6 +256,7 @@ CHECKS = [
     check_organization_policy,
     check_client_ip,
     check_quota,
+    check_balance,
 ]
 
 

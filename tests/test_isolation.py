@@ -23,6 +23,8 @@ A route whose URL has a kwarg that is not registered below FAILS. To add yours:
 - a route of a third-party app (allauth, admin ...): add the kwarg to THIRD_PARTY_KWARGS.
 """
 
+from datetime import date
+from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
@@ -41,6 +43,7 @@ from accounts.permissions import Role
 from billing import quotas, webhooks
 from billing import services as billing_services
 from billing.models import (
+    Invoice,
     ModelPolicy,
     Notification,
     Quota,
@@ -72,6 +75,7 @@ OBJECT_KWARGS = {
     "event": lambda a: a.audit_event.public_id,
     "project": lambda a: a.project.public_id,
     "quota": lambda a: a.quota.public_id,
+    "invoice": lambda a: a.invoice.public_id,
     "alert": lambda a: a.alert.public_id,
     "increase": lambda a: a.increase.public_id,
     "notification": lambda a: a.notification.public_id,
@@ -90,6 +94,9 @@ OBJECT_KWARGS = {
 # Our routes that name objects shared by every organization (the public catalog): they may
 # answer, but must still show nothing of organization A.
 SHARED_KWARGS = {
+    "fmt": lambda a: "pdf",
+    "year": lambda a: "2026",
+    "month": lambda a: "11",
     "verdict": lambda a: "approve",
     "model_id": lambda a: CatalogModelFactory(model_id="shared/isolation-model").model_id,
     "pk": lambda a: str(CatalogModelFactory(model_id="shared/isolation-model").pk),
@@ -234,6 +241,19 @@ def world(db):
         project=project,
         api_key=api_key,
         quota=quota,
+        invoice=Invoice.objects.create(
+            organization=organization,
+            status=Invoice.Status.ISSUED,
+            number="TP-2026-999999",
+            issued_at=timezone.now(),
+            period_start=date(2026, 10, 1),
+            period_end=date(2026, 10, 31),
+            currency="CNY",
+            subtotal_amount=100,
+            tax_rate=Decimal("0.06"),
+            tax_amount=6,
+            total_amount=106,
+        ),
         alert=QuotaAlert.objects.create(quota_period=period, threshold=50, consumed=500),
         increase=quotas.request_increase(
             actor=project_actor, quota=quota, new_limit=2000, reason=f"{MARKER} more"

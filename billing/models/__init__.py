@@ -7,6 +7,15 @@ from billing.models.catalog import (
     StartedPriceError,
 )
 from billing.models.contracts import ContractDiscount
+from billing.models.invoices import (
+    BillingAccount,
+    FapiaoProfile,
+    FapiaoRequest,
+    Invoice,
+    InvoiceLine,
+    InvoiceNumberCounter,
+)
+from billing.models.ledger import LedgerEntry
 from billing.models.metering import RollupWatermark, UsageEvent, UsageRollup
 from billing.models.notifications import Notification, WebhookDelivery, WebhookEndpoint
 from billing.models.policy import ModelPolicy
@@ -14,8 +23,15 @@ from billing.models.quotas import Quota, QuotaAlert, QuotaIncreaseRequest, Quota
 
 __all__ = [
     "PRICE_FIELDS",
+    "BillingAccount",
     "CatalogModel",
     "ContractDiscount",
+    "FapiaoProfile",
+    "FapiaoRequest",
+    "Invoice",
+    "InvoiceLine",
+    "InvoiceNumberCounter",
+    "LedgerEntry",
     "ModelAlias",
     "ModelPolicy",
     "Notification",

@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.models import Department
 from accounts.permissions import Role
 from billing import quotas
-from billing.models import PriceVersion, Quota, UsageEvent
+from billing.models import LedgerEntry, PriceVersion, Quota, UsageEvent
 from projects import gateway, services
 from tests.factories import DepartmentFactory, MembershipFactory
 
@@ -22,7 +22,11 @@ _request_ids = count()
 
 @pytest.fixture
 def gateway_credential(db, owner):
-    """The gateway's credential: authorize() below calls as the gateway with it."""
+    """The gateway's credential for authorize() below; the organization gets money on its
+    prepaid balance, so that insufficient_balance stays out of the way."""
+    LedgerEntry.objects.create(
+        organization=owner.organization, kind="top_up", amount=1_000_000, currency="CNY"
+    )
     _, token = services.create_gateway_credential(actor=services.Actor(user=owner.user), name="gw")
     return token
 

@@ -200,7 +200,8 @@ def test_a_batch_runs_a_bounded_number_of_queries(world, size):
     # keys, model ids (every name is an id: no alias query), price versions; then for each
     # (organization, model, business day, version) = 2 here: effective_price's version and
     # discount queries; the savepoint pair (the test runs inside a transaction); the ingest
-    # lock on PostgreSQL; one INSERT per 1,000 events; the quotas lookup (none apply here).
+    # lock on PostgreSQL; one INSERT per 1,000 events; the quotas lookup (none apply here);
+    # the prepaid organization's draw-down (4, billing.ledger.charge_usage).
     chunks = -(-size // metering.INSERT_CHUNK)
     lock = 1 if connection.vendor == "postgresql" else 0
-    assert len(queries) == 3 + 2 * 2 + 2 + lock + chunks + 1
+    assert len(queries) == 3 + 2 * 2 + 2 + lock + chunks + 1 + 4

@@ -3,7 +3,7 @@ from django.core.cache import cache
 
 from accounts.models import Department
 from accounts.permissions import Role
-from billing.models import CatalogModel, ModelAlias
+from billing.models import CatalogModel, LedgerEntry, ModelAlias
 from projects import services
 from tests.factories import (
     CatalogModelFactory,
@@ -23,7 +23,12 @@ def clear_cache():
 
 @pytest.fixture
 def org():
-    return OrganizationFactory()
+    organization = OrganizationFactory()
+    # Prepaid with money on the balance, so that insufficient_balance stays out of the way.
+    LedgerEntry.objects.create(
+        organization=organization, kind="top_up", amount=1000, currency="CNY"
+    )
+    return organization
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from django.db import transaction
 
 from accounts.models import Department, Membership, Organization, User
 from accounts.permissions import Role
-from billing.models import CatalogModel
+from billing.models import CatalogModel, LedgerEntry
 
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 - printed to the developer on purpose
 DEMO_OWNER = "owner@demo.example"
@@ -56,6 +56,13 @@ class Command(BaseCommand):
                 organization=organization,
                 user=owner,
                 defaults={"role": Role.OWNER, "department": research},
+            )
+            # Prepaid: an opening balance, so that the gateway does not refuse for lack of funds.
+            LedgerEntry.objects.get_or_create(
+                organization=organization,
+                kind=LedgerEntry.Kind.TOP_UP,
+                reference="DEMO-OPENING-BALANCE",
+                defaults={"amount": 1000, "currency": organization.currency},
             )
         # A full shelf: the catalog from genai-prices (idempotent), a few models marked as filed.
         call_command("import_catalog", stdout=self.stdout)

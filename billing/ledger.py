@@ -1,0 +1,225 @@
+"""The ledger (see billing.models.ledger for the sign convention) and the balance check.
+
+Spendable headroom. authorize must not query the database on a warm cache, so each
+organization's headroom is cached in micro-units of its currency (an integer, so that the
+cache can change it atomically):
+
+- prepaid:  balance - PREPAID_BALANCE_FLOOR
+- postpaid: credit limit + ledger balance (minus unpaid issued invoices) - month-to-date usage
+
+The gateway is refused (insufficient_balance) when the headroom is <= 0. charge_usage()
+decrements it atomically after its transaction commits; top-ups, payments, invoices and
+credit-limit changes delete it (invalidate_headroom) so the next call recomputes it from the
+ledger. Staleness bound: the cached figure expires after BILLING_HEADROOM_CACHE_SECONDS
+(default 60) and is then recomputed from the database, so a decrement lost with a crashed
+process, or the start of a new month, is reflected within that time.
+"""
+
+from collections import defaultdict
+from contextlib import suppress
+from decimal import ROUND_CEILING, Decimal
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Subquery, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Organization
+from accounts.services import record_audit_event
+from billing import invoicing
+from billing.models import LedgerEntry
+
+MICRO = Decimal("0.000001")
+ZERO = Decimal(0)
+
+
+def balance(organization) -> Decimal:
+    """The sum of the organization's ledger: positive is money in its favour."""
+    if hasattr(organization, "ledger_balance"):  # annotated by cached_headroom_micros()
+        return organization.ledger_balance or ZERO
+    total = LedgerEntry.objects.for_org(organization).aggregate(total=Sum("amount"))["total"]
+    return total or ZERO
+
+
+# --- Recording money in ------------------------------------------------------------------
+
+
+def record_top_up(*, organization, amount: Decimal, reference: str, note: str = "", actor):
+    """A bank transfer (对公转账) staff have seen arrive, by its receipt reference."""
+    if amount <= 0:
+        raise ValueError(_("A top-up must be a positive amount."))
+    with transaction.atomic():
+        entry = LedgerEntry.objects.create(
+            organization=organization,
+            kind=LedgerEntry.Kind.TOP_UP,
+            amount=amount,
+            currency=organization.currency,
+            reference=reference,
+            note=note,
+            created_by=actor,
+        )
+        record_audit_event(
+            actor=actor,
+            organization=organization,
+            action="billing.top_up",
+            target=entry,
+            changes={"amount": str(amount), "reference": reference},
+        )
+        invalidate_headroom(organization.pk)
+    return entry
+
+
+def record_payment(
+    *, organization, amount: Decimal, provider: str, reference: str, invoice=None, actor=None
+):
+    """A payment received (the integration point of a payment provider's webhook).
+
+    Idempotent: the same provider reference is recorded once; a repeat returns the first
+    entry. Paying an issued invoice in full marks it paid.
+    """
+    if amount <= 0:
+        raise ValueError(_("A payment must be a positive amount."))
+    full_reference = f"{provider}:{reference}"
+    try:
+        with transaction.atomic():
+            entry = LedgerEntry.objects.create(
+                organization=organization,
+                kind=LedgerEntry.Kind.PAYMENT,
+                amount=amount,
+                currency=organization.currency,
+                reference=full_reference,
+                invoice=invoice,
+                created_by=actor,
+            )
+            record_audit_event(
+                actor=actor,
+                organization=organization,
+                action="billing.payment",
+                target=entry,
+                changes={"amount": str(amount), "reference": full_reference},
+            )
+            if invoice is not None and amount >= invoice.total_amount:
+                invoicing.mark_paid(invoice=invoice)
+            invalidate_headroom(organization.pk)
+    except IntegrityError:
+        return LedgerEntry.objects.for_org(organization).get(
+            kind=LedgerEntry.Kind.PAYMENT, reference=full_reference
+        )
+    return entry
+
+
+# --- Usage draws the balance down ----------------------------------------------------------
+
+
+def charge_usage(events) -> None:
+    """Called by ingestion, inside its transaction, with the newly inserted UsageEvents.
+
+    Prepaid organizations: one usage_charge entry per organization (and currency) per batch,
+    for the exact, unrounded sum of the batch's costs, referenced "usage:<first>-<last>"
+    (the batch's event id range). Calling it again with the same batch records nothing (the
+    reference is unique per organization). Every organization's cached headroom goes down
+    by the batch cost once the transaction commits; a prepaid balance that crosses
+    LOW_BALANCE_ALERT_AMOUNT sends one low-balance alert.
+    """
+    batches = defaultdict(list)
+    for event in events:
+        batches[(event.organization_id, event.currency)].append(event)
+    if not batches:
+        return
+    organizations = Organization.objects.in_bulk({org_id for org_id, _currency in batches})
+    for (org_id, currency), batch in batches.items():
+        organization = organizations[org_id]
+        cost = sum((event.cost_amount for event in batch), ZERO)
+        if organization.payment_mode == Organization.PaymentMode.PREPAID:
+            ids = [event.id for event in batch]
+            reference = f"usage:{currency}:{min(ids)}-{max(ids)}"
+            charged = LedgerEntry.objects.for_org(organization).filter(
+                kind=LedgerEntry.Kind.USAGE_CHARGE, reference=reference
+            )
+            if charged.exists():
+                continue
+            before = balance(organization)
+            LedgerEntry.objects.create(
+                organization=organization,
+                kind=LedgerEntry.Kind.USAGE_CHARGE,
+                amount=-cost,
+                currency=currency,
+                reference=reference,
+                note=_("%(count)s calls") % {"count": len(batch)},
+            )
+            _alert_if_low(organization, before=before, after=before - cost)
+        _decrease_headroom(org_id, cost)
+
+
+def _alert_if_low(organization, *, before: Decimal, after: Decimal) -> None:
+    threshold = settings.LOW_BALANCE_ALERT_AMOUNT
+    if before > threshold >= after:
+        invoicing._announce(
+            organization=organization,
+            event_type="balance.low",
+            subject=_("Your Token Portal balance is low"),
+            message=_(
+                "The prepaid balance of %(organization)s is %(balance)s %(currency)s. "
+                "Top up to keep your API keys working."
+            )
+            % {
+                "organization": organization.name,
+                "balance": after.quantize(Decimal("0.01")),
+                "currency": organization.currency,
+            },
+            data={"balance": str(after), "threshold": str(threshold)},
+        )
+
+
+# --- The cached headroom and the authorize check ---------------------------------------------
+
+
+def _headroom_key(org_id: int) -> str:
+    return f"billing:headroom:{org_id}"
+
+
+def _micros(amount: Decimal) -> int:
+    return int((amount / MICRO).to_integral_value(rounding=ROUND_CEILING))
+
+
+def headroom(organization) -> Decimal:
+    """What the organization may still spend, from the database (see the module doc)."""
+    if organization.payment_mode == Organization.PaymentMode.PREPAID:
+        return balance(organization) - settings.PREPAID_BALANCE_FLOOR
+    month_start = invoicing.month_start(invoicing.business_month_of(timezone.now()))
+    used = invoicing.usage_cost_since(organization, month_start)
+    return organization.credit_limit_amount + balance(organization) - used
+
+
+def cached_headroom_micros(org_id: int) -> int:
+    value = cache.get(_headroom_key(org_id))
+    if value is None:
+        # One query for a prepaid organization: the balance comes with the organization.
+        sums = LedgerEntry.objects.filter(organization=OuterRef("pk")).values("organization")
+        organization = Organization.objects.annotate(
+            ledger_balance=Subquery(sums.annotate(total=Sum("amount")).values("total"))
+        ).get(pk=org_id)
+        value = _micros(headroom(organization))
+        cache.set(_headroom_key(org_id), value, settings.BILLING_HEADROOM_CACHE_SECONDS)
+    return value
+
+
+def check_balance(call) -> str | None:
+    """projects.gateway check: one cache read when warm; a reload from the ledger when not."""
+    if cached_headroom_micros(call.key["organization_pk"]) <= 0:
+        return "insufficient_balance"
+    return None
+
+
+def invalidate_headroom(org_id: int) -> None:
+    transaction.on_commit(lambda: cache.delete(_headroom_key(org_id)))
+
+
+def _decrease_headroom(org_id: int, cost: Decimal) -> None:
+    def decrease():
+        with suppress(ValueError):  # not cached: the next check recomputes it
+            cache.decr(_headroom_key(org_id), _micros(cost))
+
+    transaction.on_commit(decrease)

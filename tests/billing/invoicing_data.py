@@ -1,0 +1,110 @@
+"""Usage to bill: an organization with departments, projects and keys, and helpers that
+write UsageRollup / UsageEvent rows the way metering does (until its factories are merged)."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from accounts.permissions import Role
+from billing.models import LedgerEntry, UsageEvent, UsageRollup
+from projects import services as project_services
+from tests.factories import (
+    CatalogModelFactory,
+    DepartmentFactory,
+    MembershipFactory,
+    OrganizationFactory,
+    PriceVersionFactory,
+    ProviderFactory,
+)
+
+# November 2026 in Shanghai: [2026-10-31 16:00 UTC, 2026-11-30 16:00 UTC).
+NOV = datetime(2026, 11, 1).date()
+NOV_FIRST_HOUR = datetime(2026, 10, 31, 16, tzinfo=UTC)
+NOV_LAST_HOUR = datetime(2026, 11, 30, 15, tzinfo=UTC)
+
+
+@dataclass
+class Customer:
+    organization: object
+    owner: object
+    departments: dict
+    projects: dict
+    keys: dict
+    models: dict
+    price: object
+
+
+def customer(payment_mode="postpaid", credit_limit=Decimal("50000"), **org) -> Customer:
+    """总部 (HQ) > 研发部 (RD); projects 智能客服 (RD), 官网 (HQ), 实验 (no department)."""
+    organization = OrganizationFactory(
+        name=org.pop("name", "示例科技"),
+        legal_name=org.pop("legal_name", "上海示例科技有限公司"),
+        payment_mode=payment_mode,
+        credit_limit_amount=credit_limit,
+        **org,
+    )
+    owner = MembershipFactory(organization=organization, role=Role.OWNER)
+    hq = DepartmentFactory(organization=organization, code="HQ", name="总部")
+    rd = DepartmentFactory(organization=organization, code="RD", name="研发部", parent=hq)
+    actor = project_services.Actor(user=owner.user, membership=owner)
+    projects = {
+        "service": project_services.create_project(actor=actor, name="智能客服", department=rd),
+        "web": project_services.create_project(actor=actor, name="官网", department=hq),
+        "lab": project_services.create_project(actor=actor, name="实验"),
+    }
+    keys = {
+        name: project_services.create_api_key(actor=actor, project=project, name=name)[0]
+        for name, project in projects.items()
+    }
+    provider = ProviderFactory(slug="deepseek", name="DeepSeek")
+    models = {
+        "chat": CatalogModelFactory(model_id="deepseek/deepseek-chat", provider=provider),
+        "coder": CatalogModelFactory(model_id="deepseek/deepseek-coder", provider=provider),
+    }
+    prices = [model.prices.first() or PriceVersionFactory(model=model) for model in models.values()]
+    return Customer(organization, owner, {"HQ": hq, "RD": rd}, projects, keys, models, prices[0])
+
+
+def rollup(c: Customer, *, key="service", model="chat", hour=NOV_FIRST_HOUR, cost="1.00",
+           requests=1, input_tokens=1000, output_tokens=500) -> UsageRollup:  # fmt: skip
+    api_key = c.keys[key]
+    return UsageRollup.objects.create(
+        hour=hour,
+        organization=c.organization,
+        department=api_key.project.department,
+        project=api_key.project,
+        api_key=api_key,
+        model=c.models[model],
+        requests=requests,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost_amount=Decimal(cost),
+        currency="CNY",
+    )
+
+
+_request_ids = iter(range(10**9))
+
+
+def event(c: Customer, *, key="service", cost="0.0123456789", occurred_at=NOV_FIRST_HOUR):
+    api_key = c.keys[key]
+    return UsageEvent.objects.create(
+        request_id=f"req-{next(_request_ids)}",
+        organization=c.organization,
+        department=api_key.project.department,
+        project=api_key.project,
+        api_key=api_key,
+        model=c.models["chat"],
+        price_version=c.price,
+        input_tokens=1000,
+        output_tokens=200,
+        cost_amount=Decimal(cost),
+        currency="CNY",
+        occurred_at=occurred_at,
+    )
+
+
+def top_up(c: Customer, amount) -> None:
+    LedgerEntry.objects.create(
+        organization=c.organization, kind="top_up", amount=Decimal(amount), currency="CNY"
+    )

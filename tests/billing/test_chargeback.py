@@ -1,0 +1,57 @@
+"""Department chargeback: each department's share, summing to the invoice subtotal."""
+
+import csv
+import io
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from pypdf import PdfReader
+
+from billing import documents, invoicing
+from tests.billing.invoicing_data import NOV, customer, rollup
+
+pytestmark = pytest.mark.django_db
+
+
+def test_departments_and_usage_without_department_sum_to_the_subtotal():
+    c = customer()
+    rollup(c, key="service", cost="10.005")  # 研发部 (under 总部)
+    rollup(c, key="service", model="coder", cost="0.333")
+    rollup(c, key="web", cost="3.3349")  # 总部
+    rollup(c, key="lab", cost="7.777")  # no department
+    preview = invoicing.chargeback_statement(c.organization, NOV)
+    [invoice] = invoicing.close_month(month=NOV)
+    statement = invoicing.chargeback_statement(c.organization, NOV)
+    assert statement.invoice == invoice
+    rows = {row.code: row for row in statement.departments}
+    assert rows["RD"].amount == Decimal("10.34")  # 10.01 + 0.33
+    assert rows["HQ"].amount == Decimal("3.33")
+    assert rows["HQ"].subtree_amount == Decimal("13.67")
+    assert rows[""].amount == Decimal("7.78")
+    assert statement.total_amount == invoice.subtotal_amount == Decimal("21.45")
+    assert preview.total_amount == statement.total_amount
+
+
+def test_adjustment_lines_are_charged_back_too():
+    c = customer()
+    rollup(c, cost="1")
+    [november] = invoicing.close_month(month=NOV)
+    invoicing.issue_invoice(invoice=november)
+    rollup(c, key="web", cost="2", hour=datetime(2026, 11, 20, tzinfo=UTC))  # late
+    rollup(c, key="lab", cost="4", hour=datetime(2026, 12, 2, tzinfo=UTC))
+    [december] = invoicing.close_month(month=NOV.replace(month=12))
+    statement = invoicing.chargeback_statement(c.organization, NOV.replace(month=12))
+    assert statement.total_amount == december.subtotal_amount == Decimal("6.00")
+
+
+def test_csv_and_pdf():
+    c = customer()
+    rollup(c, key="service", cost="10")
+    rollup(c, key="lab", cost="5")
+    invoicing.close_month(month=NOV)
+    statement = invoicing.chargeback_statement(c.organization, NOV)
+    rows = list(csv.DictReader(io.StringIO(documents.chargeback_csv(statement))))
+    assert sum(Decimal(row["amount"]) for row in rows) == Decimal("15.00")
+    text = PdfReader(io.BytesIO(documents.chargeback_pdf(statement))).pages[0].extract_text()
+    assert "研发部" in text and "15.00" in text
