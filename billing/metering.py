@@ -20,7 +20,7 @@ highest id already folded. Why it is exact (docs/architecture.md, "Metering"):
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -30,9 +30,17 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from billing import ledger, quotas
-from billing.models import CatalogModel, PriceVersion, RollupWatermark, UsageEvent, UsageRollup
+from billing.models import (
+    CatalogModel,
+    Invoice,
+    PriceVersion,
+    RollupWatermark,
+    UsageEvent,
+    UsageRollup,
+)
 from billing.pricing import cost_of, effective_price
 from billing.selectors import resolve_models
+from portal.periods import local_midnight
 from projects.models import ApiKey
 
 MAX_EVENTS = 5000
@@ -373,9 +381,10 @@ def retention_cutoff(now: datetime | None = None) -> datetime:
 
 def purge_horizon(now: datetime | None = None) -> datetime:
     """Raw events strictly before this may be purged: the retention cutoff, but never a month
-    that still has events not rolled up. (At merge: also never a month whose invoice is not
-    issued yet.)"""
-    horizon = retention_cutoff(now)
+    that still has events not rolled up, and never a month whose invoice is not issued: not
+    at or after the oldest draft, nor after the last month the close has billed (when nothing
+    was ever billed, nothing is purged)."""
+    horizon = min(retention_cutoff(now), _end_of_invoiced_months())
     oldest_open = (
         UsageEvent.objects.filter(id__gt=watermark())
         .order_by("occurred_at")
@@ -385,6 +394,27 @@ def purge_horizon(now: datetime | None = None) -> datetime:
     if oldest_open is not None:
         horizon = min(horizon, month_start(oldest_open))
     return horizon
+
+
+def _end_of_invoiced_months() -> datetime:
+    invoices = Invoice.objects.filter(kind=Invoice.Kind.INVOICE)
+    last_billed = (
+        invoices.exclude(status=Invoice.Status.DRAFT)
+        .order_by("-period_start")
+        .values_list("period_start", flat=True)
+        .first()
+    )
+    if last_billed is None:
+        return datetime.min.replace(tzinfo=UTC)
+    following = date(last_billed.year + last_billed.month // 12, last_billed.month % 12 + 1, 1)
+    end = local_midnight(following)
+    oldest_draft = (
+        invoices.filter(status=Invoice.Status.DRAFT)
+        .order_by("period_start")
+        .values_list("period_start", flat=True)
+        .first()
+    )
+    return end if oldest_draft is None else min(end, local_midnight(oldest_draft))
 
 
 def purge_events(now: datetime | None = None) -> int:

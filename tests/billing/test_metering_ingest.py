@@ -205,3 +205,25 @@ def test_a_batch_runs_a_bounded_number_of_queries(world, size):
     chunks = -(-size // metering.INSERT_CHUNK)
     lock = 1 if connection.vendor == "postgresql" else 0
     assert len(queries) == 3 + 2 * 2 + 2 + lock + chunks + 1 + 4
+
+
+def test_ingestion_feeds_quotas_and_the_prepaid_balance_exactly_once(world, client):
+    from accounts.services import Actor
+    from billing import ledger, quotas
+    from billing.models import LedgerEntry, Quota, QuotaPeriod
+
+    owner = world.members["owner"]
+    quota = quotas.create_quota(
+        actor=Actor(user=owner.user, membership=owner),
+        scope=Quota.Scope.ORGANIZATION,
+        limit=1_000_000,
+    )
+    LedgerEntry.objects.create(organization=world.org, kind="top_up", amount=100, currency="CNY")
+    batch = [world.event(input_tokens=1000, output_tokens=200) for _ in range(3)]
+    for _ in range(2):  # the gateway retries the whole batch: nothing counts twice
+        metering.ingest_usage(events=batch)
+    period = QuotaPeriod.objects.get(quota=quota)
+    assert period.consumed_tokens == 3 * 1200
+    cost = sum(UsageEvent.objects.values_list("cost_amount", flat=True))
+    assert cost > 0
+    assert ledger.balance(world.org) == 100 - cost

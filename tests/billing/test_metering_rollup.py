@@ -1,6 +1,7 @@
 """Rollups: incremental, exactly once, late events, steps, rebuild, retention; hypothesis."""
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -8,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from billing import metering
-from billing.models import RollupWatermark, UsageEvent, UsageRollup
+from billing.models import Invoice, RollupWatermark, UsageEvent, UsageRollup
 from tests.billing.metering_world import raw_totals, rollup_totals
 
 pytestmark = pytest.mark.django_db
@@ -94,16 +95,40 @@ def test_rebuild_refuses_bad_options(world, options, message):
         call_command("rebuild_rollups", **options)
 
 
-def test_purge_keeps_retention_and_never_drops_unrolled_events(world, settings):
+def invoice(world, month: datetime, status: str) -> Invoice:
+    """Organization's monthly invoice for the business month holding `month`."""
+    start = metering.month_start(month).date()
+    issued = status != Invoice.Status.DRAFT
+    return Invoice.objects.create(
+        organization=world.org, status=status, period_start=start,
+        number=f"TP-{start:%Y}-{start:%m}0000" if issued else None,
+        issued_at=NOW if issued else None,
+        period_end=(metering.month_start(month) + timedelta(days=32)).replace(day=1).date(),
+        currency="CNY", subtotal_amount=0, tax_rate=Decimal("0.06"), tax_amount=0,
+        total_amount=0,
+    )  # fmt: skip
+
+
+def test_purge_keeps_retention_and_never_drops_unrolled_or_uninvoiced_events(world, settings):
     settings.USAGE_RETENTION_DAYS = 400
     old, kept = NOW - timedelta(days=500), NOW - timedelta(days=10)
     metering.ingest_usage(events=[world.event(at=kept)])
     UsageEvent.objects.update(occurred_at=old)  # older than any price: set directly
+    # Nothing was ever invoiced: nothing may go.
+    assert metering.purge_events() == 0
+    invoice(world, NOW - timedelta(days=40), Invoice.Status.ISSUED)
     # Not rolled up yet: the horizon stops at the month of the oldest open event.
     assert metering.purge_horizon() == metering.month_start(old)
     assert metering.purge_events() == 0
     metering.roll_up()
     metering.ingest_usage(events=[world.event(at=kept)])
+    # A month still in draft holds the horizon at its start.
+    draft = invoice(world, old, Invoice.Status.DRAFT)
+    assert metering.purge_horizon() == metering.month_start(old)
+    assert metering.purge_events() == 0
+    Invoice.objects.filter(pk=draft.pk).update(
+        status=Invoice.Status.ISSUED, number="TP-2025-000001", issued_at=NOW
+    )
     assert metering.purge_horizon() == metering.retention_cutoff()
     assert metering.purge_events() == 1
     assert list(UsageEvent.objects.values_list("occurred_at", flat=True)) == [kept]
