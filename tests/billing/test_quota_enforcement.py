@@ -162,16 +162,13 @@ def test_concurrent_calls_overshoot_by_at_most_the_calls_in_flight(
     not os.environ.get("REDIS_URL"),
     reason="the server and the test share the counters only through Redis: set REDIS_URL",
 )
-def test_a_live_server_keeps_the_overshoot_bound(make_quota, owner, key_a1, usage):
+def test_a_live_server_keeps_the_overshoot_bound(make_quota, gateway_credential, key_a1, usage):
     """The same race through real HTTP: two gunicorn workers answer authorize from the
     Redis counters that usage recorded in this process increments."""
-    from projects import services
     from tests.projects.server import gunicorn
 
     key, plaintext = key_a1
-    _, token = services.create_gateway_credential(
-        actor=services.Actor(user=owner.user), name="gw-live"
-    )
+    token = gateway_credential
     quota = make_quota(Scope.API_KEY, key, limit=LIMIT)
     refused, errors = [], []
 
