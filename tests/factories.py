@@ -64,6 +64,15 @@ class DepartmentFactory(factory.django.DjangoModelFactory):
     code = factory.Sequence(lambda n: f"D{n:03d}")
 
 
+def department_tree(organization) -> dict:
+    """ROOT > (A > A1), B: the tree the permission and quota tests reason about, by code."""
+    root = DepartmentFactory(organization=organization, code="ROOT")
+    a = DepartmentFactory(organization=organization, code="A", parent=root)
+    a1 = DepartmentFactory(organization=organization, code="A1", parent=a)
+    b = DepartmentFactory(organization=organization, code="B", parent=root)
+    return {d.code: d for d in (root, a, a1, b)}
+
+
 class MembershipFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Membership

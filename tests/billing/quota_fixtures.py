@@ -15,7 +15,7 @@ from accounts.permissions import Role
 from billing import quotas
 from billing.models import LedgerEntry, PriceVersion, Quota, UsageEvent
 from projects import gateway, services
-from tests.factories import DepartmentFactory, MembershipFactory
+from tests.factories import MembershipFactory, department_tree
 
 _request_ids = count()
 
@@ -54,11 +54,7 @@ def as_actor(membership):
 @pytest.fixture
 def deps(organization):
     """ROOT > (A > A1), B."""
-    root = DepartmentFactory(organization=organization, code="ROOT")
-    a = DepartmentFactory(organization=organization, code="A", parent=root)
-    a1 = DepartmentFactory(organization=organization, code="A1", parent=a)
-    b = DepartmentFactory(organization=organization, code="B", parent=root)
-    return {d.code: d for d in (root, a, a1, b)}
+    return department_tree(organization)
 
 
 @pytest.fixture

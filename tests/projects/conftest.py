@@ -7,9 +7,9 @@ from billing.models import CatalogModel, LedgerEntry, ModelAlias
 from projects import services
 from tests.factories import (
     CatalogModelFactory,
-    DepartmentFactory,
     MembershipFactory,
     OrganizationFactory,
+    department_tree,
 )
 
 
@@ -34,11 +34,7 @@ def org():
 @pytest.fixture
 def deps(org):
     """ROOT > (A > A1), B."""
-    root = DepartmentFactory(organization=org, code="ROOT")
-    a = DepartmentFactory(organization=org, code="A", parent=root)
-    a1 = DepartmentFactory(organization=org, code="A1", parent=a)
-    b = DepartmentFactory(organization=org, code="B", parent=root)
-    return {d.code: d for d in (root, a, a1, b)}
+    return department_tree(org)
 
 
 @pytest.fixture
