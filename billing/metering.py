@@ -347,6 +347,27 @@ def watermark() -> int:
     )
 
 
+@dataclass(frozen=True)
+class IngestionLag:
+    """How far the rollups trail ingestion: the events not yet rolled up, and the time between
+    the newest ingested event and the oldest one still waiting (zero when caught up)."""
+
+    pending_events: int
+    seconds: float
+
+
+def ingestion_lag(now: datetime | None = None) -> IngestionLag:
+    now = now or timezone.now()
+    waiting = UsageEvent.objects.filter(id__gt=watermark())
+    oldest_waiting = waiting.order_by("id").values_list("ingested_at", flat=True).first()
+    if oldest_waiting is None:
+        return IngestionLag(pending_events=0, seconds=0.0)
+    return IngestionLag(
+        pending_events=waiting.count(),
+        seconds=max((now - oldest_waiting).total_seconds(), 0.0),
+    )
+
+
 def rebuild_rollups(*, organization=None, since: datetime | None = None) -> int:
     """Recompute the rollups of the selection from raw events, in one transaction that holds
     the watermark lock (so no incremental step runs meanwhile). Rows deleted and rewritten."""

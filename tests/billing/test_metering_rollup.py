@@ -192,3 +192,14 @@ def test_any_interleaving_gives_rollups_equal_to_raw_totals(world, actions):
     assert sum(r[0] for r in rollup_totals().values()) == len(
         {rid for k, a in actions if k == "ingest" for rid, *_ in a}
     )
+
+
+def test_ingestion_lag_is_the_wait_of_the_oldest_event_not_yet_rolled_up(world):
+    assert metering.ingestion_lag() == metering.IngestionLag(pending_events=0, seconds=0.0)
+    metering.ingest_usage(events=[world.event(at=NOW), world.event(key="b", at=NOW)])
+    first_ingested = UsageEvent.objects.order_by("id").first().ingested_at
+    lag = metering.ingestion_lag(now=first_ingested + timedelta(seconds=90))
+    assert lag.pending_events == 2
+    assert lag.seconds == pytest.approx(90, abs=1)
+    metering.roll_up()
+    assert metering.ingestion_lag() == metering.IngestionLag(pending_events=0, seconds=0.0)
