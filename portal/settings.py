@@ -175,6 +175,7 @@ MFA_TOTP_ISSUER = "Token Portal"
 # Accept the previous and next 30-second code too: phone clocks drift.
 MFA_TOTP_TOLERANCE = 1
 HEADLESS_CLIENTS = ("browser", "app")
+HEADLESS_ADAPTER = "accounts.adapter.HeadlessAdapter"
 # Email links of headless clients lead to the portal's own allauth pages (no
 # HEADLESS_FRONTEND_URLS); the headless API's OpenAPI description is at /_allauth/openapi.html.
 HEADLESS_SERVE_SPECIFICATION = True
