@@ -222,3 +222,20 @@ def test_a_real_worker_builds_the_export(
     assert export.row_counts["usage_rollups.csv"] == 1
     archive = zip_of(client_of(admin).get(f"/api/v1/exports/{export.public_id}/download/"))
     assert len(csv_rows(archive, "usage_rollups.csv")) == 1
+
+
+def test_an_export_that_cannot_be_stored_fails_and_says_so(
+    data, client_of, tmp_path, monkeypatch, django_capture_on_commit_callbacks
+):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the storage wants a folder")
+    field = DataExport._meta.get_field("file")
+    monkeypatch.setattr(field, "storage", FileSystemStorage(location=blocked))
+    export = request_and_build(client_of(data.members["owner"]), django_capture_on_commit_callbacks)
+    assert export.status == DataExport.Status.FAILED
+    assert not export.file
+    notice = Notification.objects.get(event_type="export.failed")
+    assert notice.user == data.members["owner"].user
+    # A new request is possible at once: a failed export is not "being built".
+    actor = Actor(user=data.members["owner"].user, membership=data.members["owner"])
+    assert exports.request_export(actor=actor) != export

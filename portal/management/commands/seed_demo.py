@@ -126,7 +126,7 @@ class Command(BaseCommand):
         CatalogModel.objects.filter(model_id__in=DEMO_FILED_MODELS).update(is_filed=True)
         self.shown_token = None
         with transaction.atomic():
-            owner = self._user(DEMO_OWNER, "张伟 (Owner)")
+            owner = self._user(DEMO_OWNER, "Demo Owner")
             self._user(DEMO_STAFF, "Demo Staff", is_staff=True, is_superuser=True)
             organization = self._organization()
             membership = self._member(organization, owner, Role.OWNER, None)
