@@ -85,7 +85,14 @@ def _department_rows(organization) -> Iterable[tuple]:
 
 
 def tables() -> list[Table]:
-    from billing.models import Invoice, InvoiceLine, LedgerEntry, Quota, UsageRollup
+    from billing.models import (
+        Invoice,
+        InvoiceLine,
+        LedgerEntry,
+        Quota,
+        QuotaPeriod,
+        UsageRollup,
+    )
     from projects.models import ApiKey, Project
 
     return [
@@ -185,6 +192,14 @@ def tables() -> list[Table]:
                     "on_exceed",
                     "created_at",
                 ),
+            },
+        ),
+        Table(
+            "quota_periods.csv",
+            QuotaPeriod.objects.for_org,
+            {
+                "quota_id": "quota__public_id",
+                **_same("period_start", "period_end", "consumed_tokens", "consumed_amount"),
             },
         ),
         Table(
@@ -357,9 +372,24 @@ def write_archive(organization, target, *, now: datetime) -> dict[str, int]:
             "generated_at": now.astimezone(UTC).isoformat(),
             "rows": counts,
         }
+        counts["invoices/"] = _write_invoice_pdfs(archive, organization)
         archive.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2))
         archive.writestr("README.txt", render_to_string("accounts/export_readme.txt"))
     return counts
+
+
+def _write_invoice_pdfs(archive: zipfile.ZipFile, organization) -> int:
+    """invoices/<number>.pdf: every issued document (invoices and credit notes), as the
+    invoice page serves it. Drafts have no number and change until issued: not included."""
+    from billing import documents
+    from billing.models import Invoice
+
+    issued = Invoice.objects.for_org(organization).exclude(status=Invoice.Status.DRAFT)
+    count = 0
+    for invoice in issued.order_by("pk").iterator(chunk_size=100):
+        archive.writestr(f"invoices/{invoice.number}.pdf", documents.invoice_pdf(invoice))
+        count += 1
+    return count
 
 
 def build_export(*, export_id: int) -> DataExport | None:

@@ -15,8 +15,8 @@ from accounts import exports
 from accounts.models import AuditEvent, DataExport
 from accounts.permissions import Role
 from accounts.services import Actor
-from billing import invoicing, metering
-from billing.models import Notification
+from billing import invoicing, metering, quotas
+from billing.models import Notification, Quota
 from portal.celery import app as celery_app
 from projects import services as projects_services
 from tests.billing.metering_world import build_world
@@ -43,8 +43,10 @@ def data(db, export_dir, django_capture_on_commit_callbacks):
     world.org.legal_name = "示例科技有限公司"
     world.org.save(update_fields=["legal_name"])
     owner = world.members["owner"]
+    actor = projects_services.Actor(user=owner.user, membership=owner)
+    quotas.create_quota(actor=actor, scope=Quota.Scope.ORGANIZATION, limit=10**9)
     key, token = projects_services.create_api_key(
-        actor=projects_services.Actor(user=owner.user, membership=owner),
+        actor=actor,
         project=world.projects["a"],
         name="secret-holder",
     )
@@ -124,7 +126,13 @@ def test_owner_exports_everything_and_no_secret(
     assert organization["legal_name"] == "示例科技有限公司"
     assert organization["uscc"] == data.org.uscc
     assert "README.txt" in archive.namelist()
+    assert manifest["rows"]["invoices/"] == 1
+    assert archive.read(f"invoices/{data.invoice.number}.pdf").startswith(b"%PDF")
 
+    (period,) = csv_rows(archive, "quota_periods.csv")
+    assert int(period["consumed_tokens"]) == sum(
+        int(row[name]) for row in rollups for name in ("input_tokens", "output_tokens")
+    )
     everything = b"".join(archive.read(name) for name in archive.namelist())
     for secret in {data.token, data.secret_key.digest, *(k.digest for k in data.keys.values())}:
         assert secret.encode() not in everything
