@@ -344,3 +344,58 @@ class Invitation(models.Model):
     @property
     def is_usable(self) -> bool:
         return self.status == self.Status.PENDING and not self.is_expired
+
+
+def export_storage():
+    """Where finished data exports are kept (settings.STORAGES["exports"])."""
+    from django.core.files.storage import storages
+
+    return storages["exports"]
+
+
+class DataExport(models.Model):
+    """A ZIP of everything an organization owns, built by a worker (accounts.exports).
+
+    The file is served only through the organization-scoped download view and API, never by
+    its path; it is deleted when the export expires (the row stays, as history).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        RUNNING = "running", _("Being built")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
+        EXPIRED = "expired", _("Expired")
+
+    public_id = PublicIdField(prefix="exp")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="data_exports"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.PENDING
+    )
+    file = models.FileField(_("file"), storage=export_storage, blank=True, max_length=200)
+    size = models.PositiveBigIntegerField(_("size (bytes)"), default=0)
+    row_counts = models.JSONField(_("rows per file"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("requested at"), default=timezone.now)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("data export")
+        verbose_name_plural = _("data exports")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "expires_at"])]
+
+    def __str__(self):
+        return f"{self.organization} {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_ready(self) -> bool:
+        return self.status == self.Status.READY

@@ -29,6 +29,7 @@ class Action(models.TextChoices):
     MANAGE_OWNERS = "manage_owners", _("Grant or remove the owner role")
     MANAGE_DEPARTMENTS = "manage_departments", _("Create, move and delete departments")
     VIEW_AUDIT = "view_audit", _("Browse and export the audit log")
+    EXPORT_DATA = "export_data", _("Export all of the organization's data")
     VIEW_PROJECTS = "view_projects", _("View projects and API keys")
     MANAGE_PROJECTS = "manage_projects", _("Create, edit and archive projects")
     MANAGE_KEYS = "manage_keys", _("Create, rotate and revoke API keys")
@@ -48,6 +49,7 @@ PERMISSIONS: dict[Action, set[Role]] = {
     Action.MANAGE_OWNERS: {Role.OWNER},
     Action.MANAGE_DEPARTMENTS: {Role.OWNER, Role.ADMIN},
     Action.VIEW_AUDIT: {Role.OWNER, Role.ADMIN},
+    Action.EXPORT_DATA: {Role.OWNER, Role.ADMIN},
     Action.VIEW_PROJECTS: _ALL_ROLES,
     Action.MANAGE_PROJECTS: {Role.OWNER, Role.ADMIN},
     Action.MANAGE_KEYS: {Role.OWNER, Role.ADMIN, Role.DEVELOPER},

@@ -3,12 +3,13 @@
 import csv
 import json
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import Count
-from django.http import HttpResponseBadRequest, StreamingHttpResponse
+from django.http import FileResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
@@ -18,7 +19,7 @@ from django.views.generic import FormView, ListView
 from django.views.generic.detail import SingleObjectMixin
 from django_filters.views import FilterView
 
-from accounts import services
+from accounts import exports, services
 from accounts.filters import AuditEventFilter
 from accounts.forms import (
     ConfirmForm,
@@ -29,9 +30,10 @@ from accounts.forms import (
     OrganizationSettingsForm,
     SwitchOrganizationForm,
 )
-from accounts.models import AuditEvent, Department, Invitation, Membership
+from accounts.models import AuditEvent, DataExport, Department, Invitation, Membership
 from accounts.permissions import Action, can
 from accounts.selectors import department_tree, find_invitation, invitations_for, memberships_of
+from accounts.services import Actor
 from portal.mixins import OrganizationMixin
 from portal.tenancy import choose_organization
 
@@ -421,3 +423,47 @@ class AuditExportView(OrganizationMixin, View):
         response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="audit-log.csv"'
         return response
+
+
+class DataExportListView(OrganizationMixin, ListView):
+    """Request an export of all the organization's data; list earlier ones with their links."""
+
+    action = Action.EXPORT_DATA
+    model = DataExport
+    template_name = "accounts/export_list.html"
+    paginate_by = 20
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("requested_by")
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(retention_days=settings.EXPORT_RETENTION_DAYS, **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        exports.request_export(actor=Actor.from_request(request, self.membership))
+        messages.success(
+            request, _("Your export is being prepared. We will notify you when it is ready.")
+        )
+        return redirect("accounts:exports")
+
+
+class DataExportDownloadView(OrganizationMixin, SingleObjectMixin, View):
+    """The ZIP of a ready export of the current organization (another's is a 404)."""
+
+    action = Action.EXPORT_DATA
+    model = DataExport
+    slug_field = slug_url_kwarg = "export"
+
+    def get_object(self, queryset=None):
+        queryset = self.get_queryset().filter(status=DataExport.Status.READY)
+        return get_object_or_404(queryset, public_id=self.kwargs["export"])
+
+    def get(self, request, *args, **kwargs):
+        export = self.get_object()
+        exports.record_download(actor=Actor.from_request(request, self.membership), export=export)
+        return FileResponse(
+            export.file.open("rb"),
+            as_attachment=True,
+            filename=exports.download_name(export),
+            content_type="application/zip",
+        )

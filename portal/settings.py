@@ -194,8 +194,16 @@ BUSINESS_TIME_ZONE = env.str("BUSINESS_TIME_ZONE", default=TIME_ZONE)
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Organization data exports (accounts.exports): ZIP files served only through the portal.
+EXPORT_DIR = Path(env.str("EXPORT_DIR", default=str(VAR_DIR / "exports")))
+EXPORT_RETENTION_DAYS = env.int("EXPORT_RETENTION_DAYS", default=7)
+EXPORT_TIME_LIMIT_SECONDS = env.int("EXPORT_TIME_LIMIT_SECONDS", default=3600)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "exports": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": EXPORT_DIR, "base_url": None},
+    },
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if PRODUCTION
@@ -255,6 +263,8 @@ CELERY_BEAT_SCHEDULE = {
     "usage-purge": {"task": "billing.tasks.purge_usage_events", "schedule": 86400.0},
     # Closes last month once its grace period is over, issues, sends due/overdue notices.
     "billing-day": {"task": "billing.tasks.run_billing_day", "schedule": 3600.0},
+    # Deletes the files of data exports past EXPORT_RETENTION_DAYS.
+    "export-purge": {"task": "accounts.tasks.purge_expired_exports", "schedule": 3600.0},
 }
 
 # --- API ------------------------------------------------------------------------------

@@ -37,8 +37,16 @@ from django.urls import URLResolver, get_resolver
 from django.utils import timezone
 from django.utils.regex_helper import normalize
 
-from accounts import services
-from accounts.models import AuditEvent, Department, Invitation, Membership, Organization, User
+from accounts import exports, services
+from accounts.models import (
+    AuditEvent,
+    DataExport,
+    Department,
+    Invitation,
+    Membership,
+    Organization,
+    User,
+)
 from accounts.permissions import Role
 from billing import quotas, webhooks
 from billing import services as billing_services
@@ -82,6 +90,13 @@ OBJECT_KWARGS = {
     "webhook": lambda a: a.webhook.public_id,
     "delivery": lambda a: a.delivery.public_id,
     "key": lambda a: a.api_key.public_id,
+    "export": lambda a: (
+        exports.build_export(
+            export_id=exports.request_export(
+                actor=services.Actor(user=a.owner.user, membership=a.owner)
+            ).pk
+        ).public_id
+    ),
     "policy": lambda a: (
         billing_services.save_model_policy(
             membership=a.owner,
@@ -267,6 +282,8 @@ def world(db):
     outsider = MembershipFactory(role=Role.OWNER, user=VerifiedUserFactory())
     yield SimpleNamespace(a=a, values=values, outsider=outsider)
     cache.clear()  # allauth's rate-limit counters
+    for export in DataExport.objects.exclude(file=""):
+        export.file.delete(save=False)
 
 
 def secrets_of(world, snapshot) -> tuple[set[str], set[str]]:

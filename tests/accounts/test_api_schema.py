@@ -16,6 +16,9 @@ def test_the_schema_describes_the_accounts_api(client):
         "/api/v1/departments/": {"get", "post"},
         "/api/v1/departments/{department}/": {"get", "patch", "delete"},
         "/api/v1/audit-events/": {"get"},
+        "/api/v1/exports/": {"get", "post"},
+        "/api/v1/exports/{export}/": {"get"},
+        "/api/v1/exports/{export}/download/": {"get"},
     }.items():
         assert methods <= set(paths[path]), path
     audit_params = {p["name"] for p in paths["/api/v1/audit-events/"]["get"]["parameters"]}

@@ -1,0 +1,461 @@
+"""Organization data export: everything an organization owns, as a ZIP of CSV files.
+
+`request_export()` records the request (audited) and enqueues `accounts.tasks.build_export`
+after commit; the worker calls `build_export()`, which streams each table from the database
+(`.iterator()`) through csv.writer into a zip member written to a temporary file, then saves
+the file to the "exports" storage: memory stays flat whatever the number of rollup rows.
+`purge_expired()` (beat) deletes files past EXPORT_RETENTION_DAYS.
+
+The archive holds one UTF-8 (with BOM, so that Excel reads Chinese) CSV per table, a
+manifest.json (format version, organization, generation time, row counts) and a README.txt.
+Objects are named by their public ids; money is a Decimal string; times are ISO 8601 UTC.
+API keys are exported as metadata only: never their digest or token.
+"""
+
+import csv
+import io
+import json
+import logging
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.files import File
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import format_lazy, slugify
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import AuditEvent, DataExport, Department, Membership, Organization
+from accounts.services import Actor, record_actor_event, record_audit_event
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+ACTIVE = (DataExport.Status.PENDING, DataExport.Status.RUNNING)
+
+
+@dataclass(frozen=True)
+class Table:
+    """One CSV file: its columns (header -> lookup) and the queryset of an organization's rows."""
+
+    name: str
+    rows_of: Callable[[Organization], object]
+    columns: dict[str, str] = field(default_factory=dict)
+
+    def rows(self, organization) -> Iterable[tuple]:
+        """The rows as tuples, streamed from the database in chunks."""
+        rows = self.rows_of(organization)
+        if isinstance(rows, QuerySet):
+            lookups = self.columns.values()
+            return rows.order_by("pk").values_list(*lookups).iterator(chunk_size=5000)
+        return rows
+
+
+def _same(*lookups: str) -> dict[str, str]:
+    return {lookup: lookup for lookup in lookups}
+
+
+def _department_rows(organization) -> Iterable[tuple]:
+    """id, code, name, parent id, path ("Head office / Research / NLP"), created_at."""
+    departments = list(
+        Department.objects.for_org(organization)
+        .order_by("pk")
+        .values_list("pk", "parent_id", "public_id", "code", "name", "created_at")
+    )
+    by_pk = {row[0]: row for row in departments}
+
+    def path(pk) -> str:
+        names = []
+        while pk is not None:
+            names.append(by_pk[pk][4])
+            pk = by_pk[pk][1]
+        return " / ".join(reversed(names))
+
+    for pk, parent_id, public_id, code, name, created_at in departments:
+        parent = by_pk[parent_id][2] if parent_id else ""
+        yield public_id, code, name, parent, path(pk), created_at
+
+
+def tables() -> list[Table]:
+    from billing.models import (
+        Invoice,
+        InvoiceLine,
+        LedgerEntry,
+        Quota,
+        QuotaPeriod,
+        UsageRollup,
+    )
+    from projects.models import ApiKey, Project
+
+    return [
+        Table(
+            "organization.csv",
+            lambda org: Organization.objects.filter(pk=org.pk),
+            {
+                "id": "public_id",
+                **_same(
+                    "kind",
+                    "name",
+                    "legal_name",
+                    "uscc",
+                    "contact_name",
+                    "contact_phone",
+                    "address",
+                    "billing_email",
+                    "status",
+                    "payment_mode",
+                    "credit_limit_amount",
+                    "currency",
+                    "created_at",
+                ),
+                **{
+                    f"fapiao_{name}": f"fapiao_profile__{name}"
+                    for name in (
+                        "title",
+                        "taxpayer_id",
+                        "bank_name",
+                        "bank_account",
+                        "registered_address",
+                        "registered_phone",
+                        "fapiao_type",
+                    )
+                },
+            },
+        ),
+        Table(
+            "members.csv",
+            Membership.objects.for_org,
+            {
+                "id": "public_id",
+                "email": "user__email",
+                "full_name": "user__full_name",
+                "role": "role",
+                "department_id": "department__public_id",
+                "department": "department__name",
+                "joined_at": "created_at",
+            },
+        ),
+        Table(
+            "departments.csv",
+            _department_rows,
+            _same("id", "code", "name", "parent_id", "path", "created_at"),
+        ),
+        Table(
+            "projects.csv",
+            Project.objects.for_org,
+            {
+                "id": "public_id",
+                **_same("name", "description", "status"),
+                "department_id": "department__public_id",
+                "created_by": "created_by__email",
+                **_same("created_at", "archived_at"),
+            },
+        ),
+        Table(
+            "api_keys.csv",
+            ApiKey.objects.for_org,
+            {
+                "id": "public_id",
+                "project_id": "project__public_id",
+                **_same(
+                    "name", "prefix", "allowed_models", "ip_allowlist", "rpm_limit", "tpm_limit"
+                ),
+                "created_by": "created_by__email",
+                **_same("created_at", "expires_at", "last_used_at", "revoked_at"),
+                "rotated_from_id": "rotated_from__public_id",
+            },
+        ),
+        Table(
+            "quotas.csv",
+            Quota.objects.for_org,
+            {
+                "id": "public_id",
+                "scope": "scope",
+                "department_id": "department__public_id",
+                "project_id": "project__public_id",
+                "api_key_id": "api_key__public_id",
+                **_same(
+                    "metric",
+                    "period",
+                    "start_date",
+                    "end_date",
+                    "limit",
+                    "thresholds",
+                    "on_exceed",
+                    "created_at",
+                ),
+            },
+        ),
+        Table(
+            "quota_periods.csv",
+            QuotaPeriod.objects.for_org,
+            {
+                "quota_id": "quota__public_id",
+                **_same("period_start", "period_end", "consumed_tokens", "consumed_amount"),
+            },
+        ),
+        Table(
+            "usage_rollups.csv",
+            UsageRollup.objects.for_org,
+            {
+                "hour_utc": "hour",
+                "department_id": "department__public_id",
+                "project_id": "project__public_id",
+                "api_key_id": "api_key__public_id",
+                "model": "model__model_id",
+                **_same(
+                    "requests",
+                    "input_tokens",
+                    "output_tokens",
+                    "cached_input_tokens",
+                    "cache_write_tokens",
+                    "cost_amount",
+                    "currency",
+                ),
+            },
+        ),
+        Table(
+            "invoices.csv",
+            Invoice.objects.for_org,
+            {
+                "id": "public_id",
+                **_same(
+                    "kind",
+                    "number",
+                    "status",
+                    "period_start",
+                    "period_end",
+                    "currency",
+                    "subtotal_amount",
+                    "tax_rate",
+                    "tax_amount",
+                    "total_amount",
+                ),
+                "credited_invoice": "credited_invoice__number",
+                **_same("issued_at", "due_at", "paid_at", "voided_at", "void_reason", "note"),
+            },
+        ),
+        Table(
+            "invoice_lines.csv",
+            lambda org: InvoiceLine.objects.filter(invoice__in=Invoice.objects.for_org(org)),
+            {
+                "invoice_id": "invoice__public_id",
+                "invoice_number": "invoice__number",
+                **_same("position", "service_month"),
+                "department": "department_label",
+                "project": "project_label",
+                "model": "model__model_id",
+                **_same(
+                    "description",
+                    "requests",
+                    "input_tokens",
+                    "output_tokens",
+                    "cached_input_tokens",
+                    "discount_percent",
+                    "amount",
+                ),
+            },
+        ),
+        Table(
+            "ledger_entries.csv",
+            LedgerEntry.objects.for_org,
+            {
+                "id": "public_id",
+                **_same("created_at", "kind", "amount", "currency", "reference", "note"),
+                "invoice": "invoice__number",
+            },
+        ),
+        Table(
+            "audit_events.csv",
+            AuditEvent.objects.for_org,
+            _same(*AuditEvent.PUBLIC_FIELDS),
+        ),
+    ]
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+# --- Requests, downloads ---------------------------------------------------------------
+
+
+def request_export(*, actor: Actor) -> DataExport:
+    """Ask for a new export of the actor's organization; returns the one already being built
+    if there is one. The caller has checked Action.EXPORT_DATA."""
+    from accounts.tasks import build_export as build_task
+
+    organization = actor.organization
+    with transaction.atomic():
+        Organization.objects.select_for_update().filter(pk=organization.pk).first()
+        export = DataExport.objects.for_org(organization).filter(status__in=ACTIVE).first()
+        if export is not None:
+            return export
+        export = DataExport.objects.create(organization=organization, requested_by=actor.user)
+        record_actor_event(actor=actor, action="organization.export_requested", target=export)
+        transaction.on_commit(lambda: build_task.delay(export.pk))
+    return export
+
+
+def record_download(*, actor: Actor, export: DataExport) -> None:
+    record_actor_event(
+        actor=actor,
+        action="organization.export_downloaded",
+        target=export,
+        changes={"size": export.size},
+    )
+
+
+def download_name(export: DataExport) -> str:
+    slug = slugify(export.organization.name) or export.organization.public_id
+    return f"{slug}-export-{export.created_at:%Y%m%d-%H%M}.zip"
+
+
+# --- Building (worker) -----------------------------------------------------------------
+
+
+def _claim(export_id: int) -> DataExport | None:
+    """Take a pending export (or one whose worker died mid-build) for this worker."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.EXPORT_TIME_LIMIT_SECONDS + 60)
+    claimable = Q(status=DataExport.Status.PENDING) | Q(
+        status=DataExport.Status.RUNNING, started_at__lt=stale
+    )
+    claimed = (
+        DataExport.objects.filter(claimable, pk=export_id)
+        .update(status=DataExport.Status.RUNNING, started_at=now)
+    )  # fmt: skip
+    return DataExport.objects.select_related("organization").get(pk=export_id) if claimed else None
+
+
+def write_archive(organization, target, *, now: datetime) -> dict[str, int]:
+    """Write the export ZIP of `organization` into the binary file `target`; returns the
+    rows per CSV file."""
+    counts: dict[str, int] = {}
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for table in tables():
+            with (
+                archive.open(table.name, "w", force_zip64=True) as member,
+                io.TextIOWrapper(member, encoding="utf-8-sig", newline="") as text,
+            ):
+                writer = csv.writer(text)
+                writer.writerow(list(table.columns))
+                count = 0
+                for row in table.rows(organization):
+                    writer.writerow([_cell(value) for value in row])
+                    count += 1
+                counts[table.name] = count
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "organization": {
+                "id": organization.public_id,
+                "name": organization.name,
+                "legal_name": organization.legal_name,
+                "uscc": organization.uscc,
+            },
+            "generated_at": now.astimezone(UTC).isoformat(),
+            "rows": counts,
+        }
+        counts["invoices/"] = _write_invoice_pdfs(archive, organization)
+        archive.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2))
+        archive.writestr("README.txt", render_to_string("accounts/export_readme.txt"))
+    return counts
+
+
+def _write_invoice_pdfs(archive: zipfile.ZipFile, organization) -> int:
+    """invoices/<number>.pdf: every issued document (invoices and credit notes), as the
+    invoice page serves it. Drafts have no number and change until issued: not included."""
+    from billing import documents
+    from billing.models import Invoice
+
+    issued = Invoice.objects.for_org(organization).exclude(status=Invoice.Status.DRAFT)
+    count = 0
+    for invoice in issued.order_by("pk").iterator(chunk_size=100):
+        archive.writestr(f"invoices/{invoice.number}.pdf", documents.invoice_pdf(invoice))
+        count += 1
+    return count
+
+
+def build_export(*, export_id: int) -> DataExport | None:
+    """Build the ZIP of a pending export, store it, tell the requester. Idempotent: an export
+    already built (or being built by a live worker) is left alone."""
+    export = _claim(export_id)
+    if export is None:
+        return None
+    try:
+        with tempfile.TemporaryFile(suffix=".zip") as scratch:
+            counts = write_archive(export.organization, scratch, now=export.started_at)
+            scratch.seek(0)
+            name = f"{export.organization.public_id}/{export.public_id}.zip"
+            export.file.save(name, File(scratch), save=False)
+    except Exception:
+        logger.exception("data export %s failed", export.public_id)
+        _finish(export, DataExport.Status.FAILED, counts={})
+        return export
+    _finish(export, DataExport.Status.READY, counts=counts)
+    return export
+
+
+def _finish(export: DataExport, status: str, *, counts: dict) -> None:
+    from billing.notifications import notify
+
+    now = timezone.now()
+    export.status, export.finished_at, export.row_counts = status, now, counts
+    if status == DataExport.Status.READY:
+        export.size = export.file.size
+        export.expires_at = now + timedelta(days=settings.EXPORT_RETENTION_DAYS)
+    with transaction.atomic():
+        export.save(
+            update_fields=["status", "finished_at", "row_counts", "file", "size", "expires_at"]
+        )
+        if export.requested_by is None:
+            return
+        ready = status == DataExport.Status.READY
+        notify(
+            organization=export.organization,
+            event_type="export.ready" if ready else "export.failed",
+            subject=_("Your data export is ready") if ready else _("Your data export failed"),
+            message=format_lazy(
+                _("Download it from the Data export page within {days} days."),
+                days=settings.EXPORT_RETENTION_DAYS,
+            )
+            if ready
+            else _("Please request a new export; if it fails again, contact support."),
+            data={"export_id": export.public_id, "status": status},
+            recipients=[export.requested_by],
+            link=reverse("accounts:exports"),
+        )
+
+
+def purge_expired(*, now: datetime | None = None) -> int:
+    """Delete the files of exports past their expiry; returns how many were purged."""
+    now = now or timezone.now()
+    purged = 0
+    expired = DataExport.objects.filter(
+        status=DataExport.Status.READY, expires_at__lte=now
+    ).select_related("organization")
+    for export in expired.iterator():
+        export.file.delete(save=False)
+        export.status, export.size = DataExport.Status.EXPIRED, 0
+        export.save(update_fields=["status", "file", "size"])
+        record_audit_event(
+            organization=export.organization, action="organization.export_purged", target=export
+        )
+        purged += 1
+    return purged
