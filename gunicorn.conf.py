@@ -27,7 +27,7 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 
 if os.environ.get("LOG_FORMAT", "json") == "json":
     # gunicorn's own lines (and uvicorn's, which reuse its handlers) as JSON too.
-    logconfig_dict = {
+    logconfig_dict = {  # replaces gunicorn's defaults key by key: all four are needed
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {
@@ -38,13 +38,19 @@ if os.environ.get("LOG_FORMAT", "json") == "json":
             }
         },
         "handlers": {
+            "console": {"class": "logging.StreamHandler", "formatter": "json"},
             "error_console": {"class": "logging.StreamHandler", "formatter": "json"},
         },
+        "root": {"level": loglevel.upper(), "handlers": ["console"]},
         "loggers": {
-            "gunicorn.error": {"handlers": ["error_console"], "level": loglevel.upper()},
+            "gunicorn.error": {
+                "level": loglevel.upper(),
+                "handlers": ["error_console"],
+                "propagate": False,
+                "qualname": "gunicorn.error",
+            },
         },
     }
-
 
 def on_starting(server):
     """Prometheus multiprocess mode: start from an empty folder (files of earlier runs would
@@ -53,4 +59,7 @@ def on_starting(server):
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
         for entry in Path(folder).iterdir():
-            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()

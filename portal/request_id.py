@@ -12,6 +12,8 @@ from contextvars import ContextVar
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from celery._state import get_current_task
+from django.core.signals import request_finished
+from django.dispatch import receiver
 
 HEADER = "X-Request-Id"
 # What we accept from a proxy or a client: a short token, nothing that could forge log lines.
@@ -30,8 +32,9 @@ class RequestIdMiddleware:
     """Sets request.request_id and the ContextVar; adds X-Request-Id to the response.
 
     Sync and async: an async view (the relay's streaming views) is not pushed into a thread.
-    Under ASGI each request runs in a task of its own, so the value set there ends with it
-    (and stays set while a streamed body is sent); under WSGI it is reset after the request.
+    The id stays set until the response is closed (request_finished), so Django's own
+    "Not Found" / "Internal Server Error" lines, logged after the middleware returned, and a
+    streamed body's log lines carry it too.
     """
 
     sync_capable = True
@@ -45,24 +48,27 @@ class RequestIdMiddleware:
     def __call__(self, request):
         if iscoroutinefunction(self):
             return self.__acall__(request)
-        token = REQUEST_ID.set(self._start(request))
-        try:
-            response = self.get_response(request)
-        finally:
-            REQUEST_ID.reset(token)
-        response[HEADER] = request.request_id
-        return response
+        self._start(request)
+        return self._finish(request, self.get_response(request))
 
     async def __acall__(self, request):
-        REQUEST_ID.set(self._start(request))
-        response = await self.get_response(request)
+        self._start(request)
+        return self._finish(request, await self.get_response(request))
+
+    @staticmethod
+    def _start(request) -> None:
+        request.request_id = request_id_for(request)
+        REQUEST_ID.set(request.request_id)
+
+    @staticmethod
+    def _finish(request, response):
         response[HEADER] = request.request_id
         return response
 
-    @staticmethod
-    def _start(request) -> str:
-        request.request_id = request_id_for(request)
-        return request.request_id
+
+@receiver(request_finished)
+def forget_request_id(**kwargs) -> None:
+    REQUEST_ID.set(None)
 
 
 class RequestIdFilter(logging.Filter):
