@@ -52,6 +52,7 @@ if os.environ.get("LOG_FORMAT", "json") == "json":
         },
     }
 
+
 def on_starting(server):
     """Prometheus multiprocess mode: start from an empty folder (files of earlier runs would
     be added to this run's figures). It may be a mount point: only its contents go."""

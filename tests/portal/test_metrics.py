@@ -3,6 +3,7 @@ ingestion and task failures; the rollup lag is read when scraped."""
 
 import asyncio
 import json
+
 import pytest
 from django.http import HttpResponse
 from django.test import RequestFactory
