@@ -25,7 +25,9 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = None
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 
-if os.environ.get("LOG_FORMAT", "json") == "json":
+# JSON by default in production, as the portal's own lines (LOG_FORMAT in portal/settings.py).
+_production = os.environ.get("DJANGO_ENV") == "production"
+if os.environ.get("LOG_FORMAT", "json" if _production else "text") == "json":
     # gunicorn's own lines (and uvicorn's, which reuse its handlers) as JSON too.
     logconfig_dict = {  # replaces gunicorn's defaults key by key: all four are needed
         "version": 1,

@@ -30,8 +30,8 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 HTTP_REQUEST_DURATION = Histogram(
     "portal_http_request_duration_seconds",
-    "Time to answer an HTTP request, by method, URL route (the pattern, not the path) and "
-    "status class.",
+    "Time until an HTTP response is ready (a streamed body: until it starts), by method, URL "
+    "route (the pattern, not the path) and status class.",
     ["method", "route", "status"],
 )
 AUTHORIZE_DECISIONS = Counter(
