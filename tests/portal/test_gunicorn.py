@@ -8,6 +8,7 @@ import sys
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ROOT, database_url_for_subprocess, wait_for
 
@@ -78,13 +79,14 @@ def test_gunicorn_serves_the_asgi_app_with_json_logs_and_shared_metrics(server):
         scrape = http.get("/metrics", headers={"authorization": f"Bearer {TOKEN}"})
     assert scrape.status_code == 200
     # Ten probes (plus the one that waited for start-up), answered by two worker processes.
-    count = next(
-        line
-        for line in scrape.text.splitlines()
-        if line.startswith("portal_http_request_duration_seconds_count")
-        and 'route="healthz"' in line
+    answered = sum(
+        sample.value
+        for family in text_string_to_metric_families(scrape.text)
+        for sample in family.samples
+        if sample.name == "portal_http_request_duration_seconds_count"
+        and sample.labels == {"method": "GET", "route": "healthz", "status": "2xx"}
     )
-    assert float(count.rsplit(" ", 1)[1]) >= 11
+    assert answered >= 11
     logged = records(log_path)
     assert any(r["logger"] == "uvicorn.error" for r in logged)  # ASGI, by uvicorn workers
     assert any(r["logger"] == "gunicorn.error" for r in logged)
