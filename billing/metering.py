@@ -40,6 +40,7 @@ from billing.models import (
 )
 from billing.pricing import cost_of, effective_price
 from billing.selectors import resolve_models
+from portal import metrics
 from portal.periods import local_midnight
 from projects.models import ApiKey
 
@@ -261,7 +262,9 @@ def _insert(rows: list[dict]) -> IngestResult:
         # What the new events consume, in the same transaction: nothing counted twice or lost.
         quotas.record_usage(new)
         ledger.charge_usage(new)
-    return IngestResult(accepted=len(new), duplicates=len(rows) - len(new), events=new)
+    result = IngestResult(accepted=len(new), duplicates=len(rows) - len(new), events=new)
+    metrics.record_ingestion(result)
+    return result
 
 
 # --- Rollups ------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from billing.ledger import check_balance
 from billing.models import CatalogModel
 from billing.quotas import check_quota
 from billing.selectors import model_policy_snapshot
+from portal import metrics
 from projects import tokens
 from projects.models import ApiKey, GatewayCredential
 
@@ -260,6 +261,7 @@ CHECKS = [
 ]
 
 
+@metrics.counts_authorize_decisions
 def authorize(
     *, credential: str, api_key: str, model: str, client_ip: str
 ) -> tuple[bool, dict] | None:

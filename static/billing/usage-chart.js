@@ -7,7 +7,8 @@
   var chart = window.echarts.init(element);
   function draw(metric) {
     chart.setOption({
-      tooltip: { trigger: "axis" },
+      // Drawn on the canvas: the HTML tooltip carries style attributes the CSP refuses.
+      tooltip: { trigger: "axis", renderMode: "richText" },
       legend: { type: "scroll", bottom: 0 },
       grid: { left: 8, right: 8, top: 16, bottom: 40, containLabel: true },
       xAxis: { type: "category", data: data.days },

@@ -76,3 +76,23 @@ def test_production_refuses_debug():
     result = run("pass", **PRODUCTION, DEBUG="true")
     assert result.returncode != 0
     assert "DEBUG cannot be on" in result.stderr
+
+
+def test_production_turns_on_secure_cookies_hsts_and_json_logs():
+    result = run(
+        "from django.conf import settings as s; print(s.SESSION_COOKIE_SECURE, "
+        "s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, "
+        "s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.X_FRAME_OPTIONS, s.SECURE_REFERRER_POLICY, "
+        "s.LOGGING['handlers']['console']['formatter'])",
+        **PRODUCTION,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "True", "True", "True", "31536000", "True", "DENY", "same-origin", "json",
+    ]  # fmt: skip
+
+
+def test_a_log_format_typo_stops_startup():
+    result = run("pass", LOG_FORMAT="yaml")
+    assert result.returncode != 0
+    assert "LOG_FORMAT must be json or text" in result.stderr

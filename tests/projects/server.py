@@ -16,8 +16,11 @@ def gunicorn(port: int, *, workers: int = 1, log_path=None):
     env = {**os.environ, "DJANGO_ENV": "test", "DATABASE_URL": database_url_for_subprocess()}
     log = open(log_path or os.devnull, "w")  # noqa: SIM115 (closed below)
     process = subprocess.Popen(
+        # WSGI with sync workers, as the benchmarks were measured. gunicorn still reads
+        # ./gunicorn.conf.py (production: uvicorn workers on ASGI, tests/portal/test_gunicorn.py);
+        # the command line overrides the application and the worker class.
         [sys.executable, "-m", "gunicorn", "portal.wsgi", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--log-level", "warning"],
+         "--worker-class", "sync", "--workers", str(workers), "--log-level", "warning"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
