@@ -31,13 +31,14 @@ def chromium():
 
 @pytest.fixture
 def journey(request, chromium, live_server):
-    """journey(language="en", viewport=None) -> a Journey on a fresh browser context (its
-    own cookies: one per user). Screenshots of all of them go to one folder per test."""
+    """journey(language="en", viewport=None, audit=False) -> a Journey on a fresh browser
+    context (its own cookies: one per user). Screenshots of all of them go to one folder per
+    test; `audit` runs axe-core at every step."""
     folder = folder_for(request.node.name)
     counter = [0]
     contexts, journeys = [], []
 
-    def open_journey(language="en", viewport=None):
+    def open_journey(language="en", viewport=None, audit=False):
         context = chromium.new_context(
             base_url=live_server.url,
             locale="zh-CN" if language == "zh-hans" else "en-US",
@@ -46,7 +47,7 @@ def journey(request, chromium, live_server):
         )
         context.set_default_timeout(15_000)
         contexts.append(context)
-        journeys.append(Journey(context.new_page(), folder, language, counter))
+        journeys.append(Journey(context.new_page(), folder, language, counter, audit))
         return journeys[-1]
 
     yield open_journey

@@ -35,8 +35,9 @@ class Journey:
     uncaught exception, a failed request, a response >= 400 that is not listed in
     `expected_statuses` as (url regex, status)) fails the next step()."""
 
-    def __init__(self, page: Page, folder: Path, language: str = "en", counter=None):
+    def __init__(self, page: Page, folder: Path, language="en", counter=None, audit=False):
         self.page = page
+        self.audit = audit
         self.folder = folder
         self.language = language
         self.counter = counter if counter is not None else [0]
@@ -89,11 +90,15 @@ class Journey:
         expect(self.page.get_by_role("heading", level=1)).to_have_text(self.t(message))
 
     def step(self, name: str):
-        """Screenshot the whole page as NN-name.png; fail on what the browser reported."""
+        """Screenshot the whole page as NN-name.png; fail on what the browser reported and,
+        when the journey audits, on the page's serious and critical axe-core violations."""
         self.counter[0] += 1
         slug = re.sub(r"[^\w-]+", "-", name.lower()).strip("-")
         self.page.screenshot(path=self.folder / f"{self.counter[0]:02d}-{slug}.png", full_page=True)
         self.assert_no_problems()
+        if self.audit:
+            violations = accessibility_violations(self.page)
+            assert not violations, f"{name} ({self.page.url}): {violations}"
 
     def press(self, label: str):
         """Click the button of the page's main content that says `label` (translated)."""

@@ -67,7 +67,7 @@ def test_customer_journey(language, journey, worker, priced_model, live_server, 
             "to the one SQLite file at once"
         )
     email = f"founder-{language}@acme.example"
-    customer = journey(language)
+    customer = journey(language, audit=True)  # axe-core at every customer step
     page, t = customer.page, customer.t
 
     # --- Sign up, in the journey's language ------------------------------------------------
