@@ -68,7 +68,9 @@ class Journey:
 
     def _response(self, response):
         if response.status >= 400 and not self._is_expected(response.url, response.status):
-            self.problems.append(f"HTTP {response.status}: {response.request.method} {response.url}")
+            self.problems.append(
+                f"HTTP {response.status}: {response.request.method} {response.url}"
+            )
 
     def assert_no_problems(self):
         problems, self.problems = self.problems, []
