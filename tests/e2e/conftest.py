@@ -7,26 +7,23 @@ import os
 import pytest
 from playwright.sync_api import sync_playwright
 
-from portal.celery import app as celery_app
-from tests.conftest import start_celery_worker, stop_celery_worker
 from tests.e2e.journey import AXE, CHROMIUM, CHROMIUM_ARGS, Journey, folder_for
 
 
-@pytest.fixture(scope="session")
-def chromium():
+@pytest.fixture
+def chromium(monkeypatch):
+    """Debian's Chromium, launched for one test: Playwright's sync API keeps an event loop
+    in this thread while it runs, which Django's async-safety check would see in every later
+    test of the session."""
     assert os.path.exists(CHROMIUM), f"{CHROMIUM} is missing: apt-get install chromium"
     assert AXE.exists(), f"{AXE} is missing: npm ci (make test does it)"
-    # Playwright's sync API runs an event loop in this thread; Django refuses ORM calls
-    # from a thread with a running loop unless told that this one is safe (it is: the loop
-    # only drives the browser).
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            yield browser
-            browser.close()
-    finally:
-        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+    # Django refuses ORM calls from a thread with a running event loop unless told that it is
+    # safe: it is, the loop only drives the browser.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
 
 
 @pytest.fixture
@@ -62,12 +59,7 @@ def journey(request, chromium, live_server):
 
 
 @pytest.fixture
-def worker(transactional_db, tmp_path, monkeypatch):
-    """A real Celery worker process (tests/conftest.py) whose billing day closes last month
-    without waiting for the grace days. Yields the folder its email backend writes to."""
-    process, _ = start_celery_worker(tmp_path, INVOICE_GRACE_DAYS="0")
-    try:
-        monkeypatch.setattr(celery_app.conf, "task_always_eager", False)
-        yield tmp_path / "mail"
-    finally:
-        stop_celery_worker(process)
+def celery_worker_env():
+    """The journeys' worker closes last month on its billing day without waiting for the
+    grace days, whatever today's date."""
+    return {"INVOICE_GRACE_DAYS": "0"}

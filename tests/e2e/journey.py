@@ -106,6 +106,12 @@ class Journey:
         """Click the button of the page's main content that says `label` (translated)."""
         self.page.locator("main").get_by_role("button", name=self.t(label), exact=True).click()
 
+    def choose_language(self):
+        """Switch to the journey's language with the switcher in the top bar."""
+        self.page.locator("#language-select").select_option(self.language)
+        self.page.locator("form.language button[type=submit]").click()
+        expect(self.page.locator("html")).to_have_attribute("lang", self.language)
+
     def goto(self, path: str):
         response = self.page.goto(path)
         assert response is not None and response.ok, f"{path}: {response and response.status}"

@@ -115,9 +115,7 @@ def test_pages_fit_a_phone_and_pass_axe(language, journey, customer_world, empty
     visitor = journey(language, viewport=PHONE)
     if language != "en":
         visitor.goto("/")
-        visitor.page.locator("#language-select").select_option(language)
-        visitor.page.locator("form.language button[type=submit]").click()
-        visitor.heading("Token Portal")
+        visitor.choose_language()
     problems = walk(visitor, PUBLIC_PAGES)
 
     visitor.goto("/accounts/login/")
