@@ -1,7 +1,5 @@
 from django.contrib import admin
-from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from billing.urls import api_urlpatterns as billing_api_urls
@@ -10,8 +8,7 @@ from portal import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
-    # Browsers ask every site for /favicon.ico, the staff console's pages included.
-    path("favicon.ico", RedirectView.as_view(url=static("portal/favicon.svg"), permanent=True)),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("allauth.urls")),
     path("_allauth/", include("allauth.headless.urls")),

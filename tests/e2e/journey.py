@@ -87,6 +87,11 @@ class Journey:
             assert CHINESE.search(text), f"no Chinese translation of {message!r}"
         return text
 
+    def assert_in_language(self, text: str):
+        """Text made elsewhere (a worker's notification) is in this journey's language."""
+        if self.language.startswith("zh"):
+            assert CHINESE.search(text), f"not in Chinese: {text!r}"
+
     def heading(self, message: str):
         """The page's h1 says `message`, translated."""
         expect(self.page.get_by_role("heading", level=1)).to_have_text(self.t(message))
