@@ -18,7 +18,12 @@ run: $(BIN)/.installed  ## web + worker + beat on http://127.0.0.1:8000 (Ctrl-C 
 	@echo "Portal: http://127.0.0.1:8000  (staff console: /admin/, API docs: /api/docs/)"
 	PATH="$(CURDIR)/$(BIN):$$PATH" DEBUG=$${DEBUG:-true} $(BIN)/honcho start -f Procfile.dev
 
-test: $(BIN)/.installed  ## the whole suite (PostgreSQL when DATABASE_URL is set, else SQLite)
+# axe-core for the browser tests (tests/e2e), from package-lock.json.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+test: $(BIN)/.installed node_modules/.installed  ## the whole suite (PostgreSQL when DATABASE_URL is set, else SQLite)
 	DJANGO_ENV=test $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed

@@ -6,6 +6,15 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import AuditEvent
 
 
+class DateRangeWidget(django_filters.widgets.DateRangeWidget):
+    """Two date inputs under one label: each gets its own accessible name as well."""
+
+    def __init__(self):
+        super().__init__(attrs={"type": "date"})
+        for widget, name in zip(self.widgets, (_("From"), _("To")), strict=True):
+            widget.attrs["aria-label"] = name
+
+
 class AuditEventFilter(django_filters.FilterSet):
     action = django_filters.CharFilter(
         label=_("Action"), lookup_expr="startswith", help_text=_("e.g. member or member.removed")
@@ -19,7 +28,7 @@ class AuditEventFilter(django_filters.FilterSet):
     created = django_filters.DateFromToRangeFilter(
         label=_("Date (from, to)"),
         field_name="created_at",
-        widget=django_filters.widgets.DateRangeWidget(attrs={"type": "date"}),
+        widget=DateRangeWidget(),
     )
 
     class Meta:

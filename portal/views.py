@@ -1,5 +1,6 @@
 from django.http import JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -14,6 +15,13 @@ def home(request):
     if request.user.is_authenticated and current_membership(request) is None:
         context["invitations"] = invitations_for(request.user)
     return render(request, "portal/home.html", context)
+
+
+@require_GET
+def favicon(request):
+    """Browsers ask every site for /favicon.ico, the staff console's pages included. The
+    static URL is looked up per request: in production it names a hashed file."""
+    return redirect(static("portal/favicon.svg"))
 
 
 @never_cache

@@ -80,12 +80,19 @@ def stop_celery_worker(worker: subprocess.Popen) -> None:
 
 
 @pytest.fixture
-def celery_worker(transactional_db, tmp_path, monkeypatch):
+def celery_worker_env():
+    """Environment variables (settings) of the `celery_worker` fixture's process; a test
+    folder overrides this fixture to change them."""
+    return {}
+
+
+@pytest.fixture
+def celery_worker(transactional_db, tmp_path, monkeypatch, celery_worker_env):
     """A real Celery worker process on the configured broker, using the test database.
 
     Yields the folder where the worker's file email backend writes messages.
     """
-    worker, _ = start_celery_worker(tmp_path)
+    worker, _ = start_celery_worker(tmp_path, **celery_worker_env)
     try:
         monkeypatch.setattr(celery_app.conf, "task_always_eager", False)
         yield tmp_path / "mail"

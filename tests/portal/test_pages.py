@@ -27,3 +27,11 @@ def test_admin_login_leads_to_the_portal_sign_in(client):
     response = client.get("/admin/login/", follow=True)
     assert response.status_code == 200
     assert b'name="password"' in response.content
+
+
+def test_favicon_leads_to_the_static_icon(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 302
+    icon = client.get(response["Location"])
+    assert icon.status_code == 200
+    assert b"<svg" in b"".join(icon.streaming_content)
