@@ -18,6 +18,14 @@ from accounts.mfa import has_second_factor, session_passed_mfa
 
 
 class StaffAdminSite(admin.AdminSite):
+    index_template = "admin/staff_index.html"
+
+    def index(self, request, extra_context=None):
+        """The index opens with the staff dashboard (billing/selectors_staff.py)."""
+        from billing.selectors_staff import staff_dashboard  # billing builds on accounts
+
+        return super().index(request, {"dashboard": staff_dashboard(), **(extra_context or {})})
+
     def has_permission(self, request):
         return (
             super().has_permission(request)
