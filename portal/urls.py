@@ -1,10 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-
-from billing.urls import api_urlpatterns as billing_api_urls
-from accounts.hijack import AcquireView
 from hijack.views import ReleaseUserView
+
+from accounts.hijack import AcquireView
+from billing.urls import api_urlpatterns as billing_api_urls
 from portal import views
 
 urlpatterns = [
