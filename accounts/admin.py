@@ -4,6 +4,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
 from accounts import services
+from accounts.admin_site import AuditedAdmin, ReadOnlyAdmin
 from accounts.forms import StatusNoteForm
 from accounts.hijack import may_hijack
 from accounts.models import AuditEvent, Department, Invitation, Membership, Organization, User
@@ -26,7 +27,7 @@ class ViewAsMixin:
 
 
 @admin.register(User)
-class UserAdmin(ViewAsMixin, DjangoUserAdmin):
+class UserAdmin(ViewAsMixin, AuditedAdmin, DjangoUserAdmin):
     ordering = ("email",)
     list_display = ("email", "full_name", "is_staff", "is_active", "date_joined")
     list_filter = ("is_staff", "is_superuser", "is_active")
@@ -42,19 +43,6 @@ class UserAdmin(ViewAsMixin, DjangoUserAdmin):
         (_("Important dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Staff look; changes go through the portal's services (which audit them)."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Organization)
@@ -156,6 +144,7 @@ class MembershipAdmin(ViewAsMixin, ReadOnlyAdmin):
 @admin.register(Department)
 class DepartmentAdmin(ReadOnlyAdmin):
     list_display = ("code", "name", "organization", "parent")
+    list_filter = (("parent", admin.EmptyFieldListFilter),)
     search_fields = ("code", "name", "organization__name", "public_id")
     list_select_related = ("organization", "parent")
 
