@@ -304,6 +304,8 @@ class FapiaoDecisionForm(forms.ModelForm):
             data.get("fapiao_number") and data.get("fapiao_date")
         ):
             raise forms.ValidationError(_("An issued fapiao needs its number and date."))
+        if data.get("status") == FapiaoRequest.Status.REJECTED and not data.get("staff_note"):
+            raise forms.ValidationError(_("Say why the request is rejected."))
         return data
 
 
