@@ -4,9 +4,10 @@ Rules: only active staff who are superusers or hold the "hijack_user" permission
 session that passed their own second factor (the same test as the staff console); never
 another staff member or superuser; start and release are audited in each organization of the
 member; while it lasts every portal page shows a banner with a Release button, and the
-session is read-only: any unsafe request other than the release is refused, so support never
-changes a customer's data in their name. Release signs the staff member back in with a fresh
-session (no second-factor record): the console asks for their code again.
+session is read-only: any unsafe request but the release (and the language switch) is
+refused, so support never changes a customer's data in their name. Release signs the staff
+member back in with a fresh session (no second-factor record): the console asks for their
+code again.
 """
 
 from django.core.exceptions import PermissionDenied
@@ -44,7 +45,7 @@ class AcquireView(AcquireUserView):
 
 
 class ReadOnlyWhileHijackedMiddleware:
-    """Refuses unsafe requests in a support session, except the release itself."""
+    """Refuses unsafe requests in a support session, except the release and the language."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -56,8 +57,10 @@ class ReadOnlyWhileHijackedMiddleware:
         if request.method in SAFE_METHODS or not getattr(request.user, "is_hijacked", False):
             return None
         match = request.resolver_match
-        if "hijack" in match.namespaces and match.url_name == "release":
-            return None
+        if match.url_name == "set_language" or (
+            "hijack" in match.namespaces and match.url_name == "release"
+        ):
+            return None  # the release itself, and the language of the pages
         message = _("This support session is read-only. Release it to act as yourself.")
         if request.path.startswith("/api/"):
             error = {"code": "read_only_support_session", "message": message}

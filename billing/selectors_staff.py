@@ -6,7 +6,7 @@ events the rollup has not reached yet are shown as the ingestion lag next to the
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import F, Sum
@@ -30,7 +30,7 @@ class Money:
 
 @dataclass
 class StaffDashboard:
-    month_start: datetime
+    month: date  # the first day of the business month shown
     pending_reviews: int
     oldest_pending: list  # Organizations waiting for review, oldest first
     overdue_count: int
@@ -57,7 +57,7 @@ def staff_dashboard(now: datetime | None = None) -> StaffDashboard:
         status=WebhookDelivery.Status.FAILED, created_at__gte=now - FAILED_DELIVERIES_SINCE
     )
     return StaffDashboard(
-        month_start=start,
+        month=start.date(),
         pending_reviews=pending.count(),
         oldest_pending=list(pending.order_by("created_at")[:TOP]),
         overdue_count=overdue.count(),
