@@ -5,12 +5,16 @@ from datetime import UTC, timedelta
 from decimal import Decimal
 
 import pytest
+from django.apps import apps
+from django.contrib import admin
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Organization
 from billing import invoicing, metering, notifications, webhooks
 from billing.metering import month_start
+from billing.models import InvoiceLine, ModelAlias
 from billing.selectors_staff import staff_dashboard
 from tests.billing.invoicing_data import customer, rollup
 from tests.billing.metering_world import build_world
@@ -118,3 +122,25 @@ def test_an_empty_platform_shows_zeros(client, staff_user):
     response = client.get("/admin/")
     assert response.status_code == 200
     assert "No usage this month yet." in response.content.decode()
+
+
+def test_every_model_of_ours_is_listed_filtered_searchable_and_shown(client, staff_user, platform):
+    ours = {"accounts", "billing", "portal", "projects"}
+    registered = {model: model_admin for model, model_admin in admin.site._registry.items()}
+    for model in apps.get_models():
+        if model._meta.app_label not in ours or model._meta.auto_created:
+            continue
+        inline = model in (ModelAlias, InvoiceLine)  # shown inline on their model / invoice
+        assert model in registered or inline, f"{model._meta.label} is not in the console"
+    for model, model_admin in registered.items():
+        if model._meta.app_label not in ours:
+            continue
+        label = model._meta.label
+        assert model_admin.list_filter and model_admin.search_fields, label
+        prefix = f"admin:{model._meta.app_label}_{model._meta.model_name}"
+        response = client.get(reverse(f"{prefix}_changelist"), {"q": "a"})
+        assert response.status_code == 200, label
+        obj = model._default_manager.first()
+        if obj is not None:
+            page = client.get(reverse(f"{prefix}_change", args=[obj.pk]))
+            assert page.status_code == 200, label
