@@ -1,5 +1,8 @@
+import dataclasses
+
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core import context as allauth_context
+from allauth.headless.adapter import DefaultHeadlessAdapter
 from django.contrib.sites.shortcuts import get_current_site
 
 from portal.mail import send_email_later
@@ -17,3 +20,22 @@ class AccountAdapter(DefaultAccountAdapter):
             **context,
         }
         send_email_later(self.render_mail(template_prefix, email, context))
+
+
+class HeadlessAdapter(DefaultHeadlessAdapter):
+    """The headless API's user payload carries the opaque public id, never the primary key
+    (the OpenAPI description follows, so the id is typed as a string there too)."""
+
+    def get_user_dataclass(self):
+        fields = [
+            (
+                f.name,
+                str | None if f.name == "id" else f.type,
+                dataclasses.field(metadata=f.metadata),
+            )
+            for f in dataclasses.fields(super().get_user_dataclass())
+        ]
+        return dataclasses.make_dataclass("User", fields)
+
+    def user_as_dataclass(self, user):
+        return dataclasses.replace(super().user_as_dataclass(user), id=user.public_id or None)

@@ -92,11 +92,22 @@ def role_allows(role: str, action: Action) -> bool:
 
 
 def scope_for(membership, action: Action) -> Everywhere | frozenset[int]:
-    """Where `membership` may take `action`: EVERYWHERE or a set of department ids (maybe empty)."""
-    from accounts.selectors import department_subtree_ids, managed_department_ids
+    """Where `membership` may take `action`: EVERYWHERE or a set of department ids (maybe empty).
 
+    Remembered on the membership object (one per request) for its current role and home
+    department: a page asks several times, and a department scope costs tree queries."""
     if membership is None:
         return frozenset()
+    remembered = membership.__dict__.setdefault("_scopes", {})
+    key = (action, membership.role, membership.department_id)
+    if key not in remembered:
+        remembered[key] = _scope_for(membership, action)
+    return remembered[key]
+
+
+def _scope_for(membership, action: Action) -> Everywhere | frozenset[int]:
+    from accounts.selectors import department_subtree_ids, managed_department_ids
+
     departments: set[int] = set()
     if role_allows(membership.role, action):
         if membership.role in ORG_WIDE_ROLES or membership.department_id is None:

@@ -22,14 +22,14 @@ from decimal import ROUND_CEILING, Decimal
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import OuterRef, Subquery, Sum
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Organization
 from accounts.services import record_audit_event
 from billing import invoicing
-from billing.models import LedgerEntry
+from billing.models import LedgerBalance, LedgerEntry
 
 MICRO = Decimal("0.000001")
 ZERO = Decimal(0)
@@ -39,8 +39,23 @@ def balance(organization) -> Decimal:
     """The sum of the organization's ledger: positive is money in its favour."""
     if hasattr(organization, "ledger_balance"):  # annotated by cached_headroom_micros()
         return organization.ledger_balance or ZERO
-    total = LedgerEntry.objects.for_org(organization).aggregate(total=Sum("amount"))["total"]
-    return total or ZERO
+    running = LedgerBalance.objects.filter(organization=organization)
+    return running.values_list("amount", flat=True).first() or ZERO
+
+
+def unbalanced_organizations() -> list[tuple[int, Decimal, Decimal]]:
+    """(organization id, running balance, sum of entries) wherever the two disagree: the
+    running balance is a cache of the sum, and this is how operators check it. Summed in
+    Python, exactly: SQLite's SUM() of a decimal column is a float."""
+    sums = defaultdict(Decimal)
+    for org_id, amount in LedgerEntry.objects.values_list("organization", "amount").iterator():
+        sums[org_id] += amount
+    running = dict(LedgerBalance.objects.values_list("organization", "amount"))
+    return [
+        (org_id, running.get(org_id, ZERO), sums.get(org_id, ZERO))
+        for org_id in sorted(sums.keys() | running.keys())
+        if running.get(org_id, ZERO) != sums.get(org_id, ZERO)
+    ]
 
 
 # --- Recording money in ------------------------------------------------------------------
@@ -140,8 +155,7 @@ def charge_usage(events) -> None:
             )
             if charged.exists():
                 continue
-            before = balance(organization)
-            LedgerEntry.objects.create(
+            entry = LedgerEntry.objects.create(
                 organization=organization,
                 kind=LedgerEntry.Kind.USAGE_CHARGE,
                 amount=-cost,
@@ -149,7 +163,8 @@ def charge_usage(events) -> None:
                 reference=reference,
                 note=_("%(count)s calls") % {"count": len(batch)},
             )
-            _alert_if_low(organization, before=before, after=before - cost)
+            after = entry.balance_after
+            _alert_if_low(organization, before=after + cost, after=after)
         _decrease_headroom(org_id, cost)
 
 
@@ -197,10 +212,10 @@ def cached_headroom_micros(org_id: int) -> int:
     value = cache.get(_headroom_key(org_id))
     if value is None:
         # One query for a prepaid organization: the balance comes with the organization.
-        sums = LedgerEntry.objects.filter(organization=OuterRef("pk")).values("organization")
-        organization = Organization.objects.annotate(
-            ledger_balance=Subquery(sums.annotate(total=Sum("amount")).values("total"))
-        ).get(pk=org_id)
+        running = LedgerBalance.objects.filter(organization=OuterRef("pk")).values("amount")
+        organization = Organization.objects.annotate(ledger_balance=Subquery(running)).get(
+            pk=org_id
+        )
         value = _micros(headroom(organization))
         cache.set(_headroom_key(org_id), value, settings.BILLING_HEADROOM_CACHE_SECONDS)
     return value

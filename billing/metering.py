@@ -247,7 +247,9 @@ def _insert(rows: list[dict]) -> IngestResult:
     unique: dict[str, dict] = {}
     for row in rows:
         unique.setdefault(row["request_id"], row)
-    batch = list(unique.values())
+    # Inserted in request id order: batches that share ids (a gateway's retries racing) take
+    # their unique-index locks in one global order, so they wait for each other, never deadlock.
+    batch = sorted(unique.values(), key=lambda row: row["request_id"])
     new: list[UsageEvent] = []
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":

@@ -97,6 +97,14 @@ def _require_member(actor: Actor, organization_id: int) -> None:
 SETTINGS = ("metric", "period", "start_date", "end_date", "limit", "thresholds", "on_exceed")
 
 
+def follow_project(project) -> None:
+    """A project moved department: its quotas and its keys' quotas now belong to the new one
+    (whose managers manage them; the old department's no longer do)."""
+    Quota.objects.filter(Q(project=project) | Q(api_key__project=project)).update(
+        owner_department=project.department
+    )
+
+
 def _target_fields(organization, scope: str, target) -> dict:
     fields = {"department": None, "project": None, "api_key": None, "owner_department": None}
     if scope == Quota.Scope.ORGANIZATION:

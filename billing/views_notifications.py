@@ -1,6 +1,7 @@
 """The notifications page (the bell's target) and webhook endpoints with their delivery log."""
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.generic import FormView, ListView, TemplateView, View
@@ -61,7 +62,11 @@ class WebhookCreateView(WebhookMixin, FormView):
     form_class = WebhookEndpointForm
 
     def form_valid(self, form):
-        endpoint, secret = webhooks.create_endpoint(actor=self.actor(), **form.cleaned_data)
+        try:
+            endpoint, secret = webhooks.create_endpoint(actor=self.actor(), **form.cleaned_data)
+        except ValidationError as error:
+            form.add_error(None, error)
+            return self.form_invalid(form)
         return render(
             self.request,
             "billing/notifications/webhook_created.html",

@@ -8,12 +8,19 @@ A delivery is claimed with a conditional UPDATE (pending and due -> sending) bef
 sent, so two workers never send the same attempt. A failed attempt is retried after
 settings.WEBHOOK_RETRY_DELAYS (seconds; by default 1 min, 5 min, 30 min, 2 h, 6 h, 12 h,
 24 h: eight attempts over about 45 hours), by the beat task that sends due deliveries.
+
+A customer's URL is a request our servers make: unless WEBHOOK_ALLOW_PRIVATE_NETWORKS is on
+(development and tests), an endpoint must resolve to public addresses only, checked when it
+is saved and again at every delivery, which then connects to the address it checked (the
+host name still goes in the Host header and TLS SNI), so DNS cannot be switched in between.
 """
 
 import base64
 import hashlib
+import ipaddress
 import json
 import secrets
+import socket
 import time
 from datetime import timedelta
 
@@ -52,6 +59,37 @@ def signing_secret(endpoint: WebhookEndpoint) -> str:
     return _fernet().decrypt(endpoint.secret_encrypted.encode()).decode()
 
 
+class UnsafeDestination(Exception):
+    """A webhook URL that does not lead to the public internet."""
+
+
+def public_address(url: str) -> str | None:
+    """The public address to connect to for `url`, or None when private networks are allowed.
+    Raises UnsafeDestination for anything else: a host that does not resolve, or resolves to
+    any loopback, private, link-local or otherwise non-global address."""
+    if settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS:
+        return None
+    parsed = httpx.URL(url)
+    if parsed.scheme != "https":
+        raise UnsafeDestination(_("Webhook URLs must use https."))
+    try:
+        found = socket.getaddrinfo(parsed.host, parsed.port or 443, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise UnsafeDestination(_("The host name does not resolve.")) from None
+    addresses = [ipaddress.ip_address(info[4][0]) for info in found]
+    if not all(address.is_global for address in addresses):
+        raise UnsafeDestination(_("The URL must lead to a public internet address."))
+    return str(addresses[0])
+
+
+def _clean_url(url: str) -> str:
+    try:
+        public_address(url)
+    except UnsafeDestination as error:
+        raise ValidationError({"url": str(error)}) from None
+    return url
+
+
 def _clean_event_types(event_types) -> list[str]:
     chosen = [event for event in EVENT_TYPES if event in set(event_types or ())]
     if not chosen or len(chosen) != len(set(event_types)):
@@ -69,7 +107,7 @@ def create_endpoint(*, actor, url: str, event_types, description: str = ""):
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     endpoint = WebhookEndpoint(
         organization=actor.organization,
-        url=url,
+        url=_clean_url(url),
         description=description,
         event_types=_clean_event_types(event_types),
         secret_encrypted=_fernet().encrypt(secret.encode()).decode(),
@@ -153,14 +191,18 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str, int]:
         "user-agent": "TokenPortal-Webhooks/1",
     }
     started = time.monotonic()
+    url, extensions = httpx.URL(delivery.endpoint.url), {}
     try:
-        response = httpx.post(
-            delivery.endpoint.url,
-            content=body.encode(),
-            headers=headers,
-            timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
-            follow_redirects=False,
-        )
+        address = public_address(str(url))
+    except UnsafeDestination as error:
+        return None, f"refused: {error}", _elapsed(started)
+    if address is not None:  # connect to the address checked; TLS still verifies the name
+        headers["host"] = url.netloc.decode("ascii")
+        extensions["sni_hostname"] = url.host
+        url = url.copy_with(host=address)
+    try:
+        with httpx.Client(timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as http:
+            response = http.post(url, content=body.encode(), headers=headers, extensions=extensions)
     except httpx.TimeoutException:
         return None, "timeout", _elapsed(started)
     except httpx.HTTPError as error:

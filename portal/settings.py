@@ -183,6 +183,7 @@ MFA_TOTP_ISSUER = "Token Portal"
 # Accept the previous and next 30-second code too: phone clocks drift.
 MFA_TOTP_TOLERANCE = 1
 HEADLESS_CLIENTS = ("browser", "app")
+HEADLESS_ADAPTER = "accounts.adapter.HeadlessAdapter"
 # Email links of headless clients lead to the portal's own allauth pages (no
 # HEADLESS_FRONTEND_URLS); the headless API's OpenAPI description is at /_allauth/openapi.html.
 HEADLESS_SERVE_SPECIFICATION = True
@@ -370,3 +371,5 @@ WEBHOOK_RETRY_DELAYS = env.list(
     "WEBHOOK_RETRY_DELAYS", cast=int, default=[60, 300, 1800, 7200, 21600, 43200, 86400]
 )
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# Off in production: customers' webhook URLs may then reach public https addresses only.
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", not PRODUCTION)

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from accounts.permissions import Action
 from accounts.services import Actor, record_actor_event
+from billing import quotas
 from billing.selectors import resolve_model
 from projects import gateway
 from projects.models import ApiKey, GatewayCredential, Project, parse_ip_allowlist
@@ -101,6 +102,7 @@ def update_project(
         project.department = department
         changes["department"] = [str(old_department or ""), str(department or "")]
         gateway.API_KEYS.invalidate(project.api_keys.values_list("prefix", flat=True))
+        quotas.follow_project(project)
     if changes:
         project.full_clean()
         project.save()

@@ -15,7 +15,7 @@ from billing.models.invoices import (
     InvoiceLine,
     InvoiceNumberCounter,
 )
-from billing.models.ledger import LedgerEntry
+from billing.models.ledger import LedgerBalance, LedgerEntry
 from billing.models.metering import RollupWatermark, UsageEvent, UsageRollup
 from billing.models.notifications import Notification, WebhookDelivery, WebhookEndpoint
 from billing.models.policy import ModelPolicy
@@ -31,6 +31,7 @@ __all__ = [
     "Invoice",
     "InvoiceLine",
     "InvoiceNumberCounter",
+    "LedgerBalance",
     "LedgerEntry",
     "ModelAlias",
     "ModelPolicy",

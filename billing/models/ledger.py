@@ -2,13 +2,16 @@
 
 Sign convention: a positive amount is in the customer's favour (top-up, payment, credit
 note), a negative amount is owed by the customer (usage charge, invoice). The balance is
-the sum. A prepaid organization's usage draws its balance down batch by batch
-(usage_charge); a postpaid organization owes its issued invoices (invoice) until it pays
-(payment), so its balance is minus what it owes.
+the sum, kept as a running figure (LedgerBalance) moved by every entry as it is saved. A
+prepaid organization's usage draws its balance down batch by batch (usage_charge); a
+postpaid organization owes its issued invoices (invoice) until it pays (payment), so its
+balance is minus what it owes.
 """
 
+from decimal import Decimal
+
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -21,6 +24,9 @@ APPEND_ONLY = "Ledger entries are append-only."
 class LedgerEntryQuerySet(TenantQuerySet):
     def update(self, **kwargs):
         raise TypeError(APPEND_ONLY)
+
+    def bulk_create(self, *args, **kwargs):
+        raise TypeError("Create ledger entries one by one: each moves the running balance.")
 
     def delete(self):
         raise TypeError(APPEND_ONLY)
@@ -84,7 +90,39 @@ class LedgerEntry(models.Model):
     def save(self, *args, **kwargs):
         if self.pk is not None:
             raise TypeError(APPEND_ONLY)
-        super().save(*args, **kwargs)
+        with transaction.atomic(savepoint=False):
+            super().save(*args, **kwargs)
+            self.balance_after = LedgerBalance.move(self.organization_id, self.amount)
 
     def delete(self, *args, **kwargs):
         raise TypeError(APPEND_ONLY)
+
+
+class LedgerBalance(models.Model):
+    """The running sum of an organization's ledger, moved in the transaction that appends
+    each entry: reading a balance costs one row, not a sum over every entry. The row lock
+    also serializes concurrent entries of one organization, so each sees the balance
+    before it exactly (one low-balance alert, not two)."""
+
+    organization = models.OneToOneField(
+        "accounts.Organization", on_delete=models.PROTECT, primary_key=True, related_name="+"
+    )
+    amount = models.DecimalField(_("balance"), max_digits=28, decimal_places=10, default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("ledger balance")
+        verbose_name_plural = _("ledger balances")
+
+    def __str__(self):
+        return str(self.amount)
+
+    @classmethod
+    def move(cls, organization_id: int, amount) -> Decimal:
+        """Add `amount` (inside the caller's transaction); returns the balance after it."""
+        row, _created = cls.objects.select_for_update().get_or_create(
+            organization_id=organization_id
+        )
+        row.amount += amount
+        row.save(update_fields=["amount", "updated_at"])
+        return row.amount

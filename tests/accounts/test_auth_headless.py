@@ -127,3 +127,13 @@ def test_the_headless_api_specification_is_served(client):
     assert response.status_code == 200
     assert "/_allauth/{client}/v1/auth/login" in response.json()["paths"]
     assert client.get("/_allauth/openapi.html").status_code == 200
+
+
+def test_the_headless_api_names_the_user_by_public_id_never_by_primary_key(client):
+    user = verified_user("dev@example.com")
+    response = post(Client(), "/auth/login", {"email": "dev@example.com", "password": PASSWORD})
+    assert response.status_code == 200
+    assert response.json()["data"]["user"]["id"] == user.public_id
+    assert user.public_id.startswith("usr_")
+    schema = client.get("/_allauth/openapi.json").json()
+    assert schema["components"]["schemas"]["User"]["properties"]["id"]["type"] == "string"

@@ -48,7 +48,7 @@ def test_staff_view_as_a_member_with_a_banner_and_it_is_audited(client, staff_us
 
     [started] = audit("support.view_as_started")
     assert (started.organization, started.actor, started.target_id) == (
-        customer.organization, staff_user, str(customer.user.pk),
+        customer.organization, staff_user, customer.user.public_id,
     )  # fmt: skip
 
 

@@ -5,10 +5,11 @@ from decimal import Decimal
 import pytest
 from django.core import mail
 from django.core.cache import cache
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from billing import ledger
-from billing.models import LedgerEntry
+from billing.models import LedgerBalance, LedgerEntry
 from projects import gateway
 from projects import services as project_services
 from tests.billing.invoicing_data import customer, event, rollup, top_up
@@ -40,6 +41,26 @@ def test_a_staff_top_up_is_recorded_audited_and_refused_twice(staff_user):
         ledger.record_top_up(
             organization=c.organization, amount=Decimal("-1"), reference="x", actor=staff_user
         )
+
+
+def test_the_running_balance_is_the_sum_of_the_entries_and_costs_one_query(
+    django_assert_num_queries,
+):
+    c = customer(payment_mode="prepaid")
+    top_up(c, "1000")
+    ledger.charge_usage([event(c, cost="0.0123456789"), event(c, key="web", cost="1.5")])
+    ledger.charge_usage([event(c, cost="3")])
+    with pytest.raises(TypeError):
+        LedgerEntry.objects.bulk_create([LedgerEntry(organization=c.organization, amount=1)])
+    call_command("verify_ledger")  # raises CommandError on a mismatch
+    LedgerBalance.objects.filter(organization=c.organization).update(amount=0)
+    with pytest.raises(CommandError, match="1 running balance"):
+        call_command("verify_ledger")
+    LedgerBalance.objects.filter(organization=c.organization).update(
+        amount=Decimal("995.4876543211")
+    )
+    with django_assert_num_queries(1):
+        assert ledger.balance(c.organization) == Decimal("995.4876543211")
 
 
 def test_usage_of_a_prepaid_organization_is_charged_once_per_batch():

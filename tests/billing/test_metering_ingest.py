@@ -201,10 +201,12 @@ def test_a_batch_runs_a_bounded_number_of_queries(world, size):
     # (organization, model, business day, version) = 2 here: effective_price's version and
     # discount queries; the savepoint pair (the test runs inside a transaction); the ingest
     # lock on PostgreSQL; one INSERT per 1,000 events; the quotas lookup (none apply here);
-    # the prepaid organization's draw-down (4, billing.ledger.charge_usage).
+    # the prepaid organization's draw-down (billing.ledger.charge_usage: organization, "already
+    # charged?", the entry, its running balance locked and updated: 5; this first entry of
+    # the organization also creates the balance row in a savepoint: 3 more).
     chunks = -(-size // metering.INSERT_CHUNK)
     lock = 1 if connection.vendor == "postgresql" else 0
-    assert len(queries) == 3 + 2 * 2 + 2 + lock + chunks + 1 + 4
+    assert len(queries) == 3 + 2 * 2 + 2 + lock + chunks + 1 + 5 + 3
 
 
 def test_ingestion_feeds_quotas_and_the_prepaid_balance_exactly_once(world, client):

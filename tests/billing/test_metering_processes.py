@@ -4,11 +4,13 @@ import os
 import signal
 import subprocess
 import sys
+from decimal import Decimal
 
 import pytest
 
-from billing import metering
-from billing.models import UsageEvent
+from accounts.models import Organization
+from billing import ledger, metering
+from billing.models import LedgerEntry, Notification, UsageEvent
 from billing.tasks import roll_up_usage
 from portal.celery import app as celery_app
 from tests.billing.metering_world import build_world, raw_totals, rollup_totals
@@ -21,8 +23,13 @@ from tests.conftest import (
 )
 
 
-def _child(*args):
-    env = {**os.environ, "DJANGO_ENV": "test", "DATABASE_URL": database_url_for_subprocess()}
+def _child(*args, **extra_env):
+    env = {
+        **os.environ,
+        "DJANGO_ENV": "test",
+        "DATABASE_URL": database_url_for_subprocess(),
+        **extra_env,
+    }
     return subprocess.Popen(
         [sys.executable, "-m", "tests.billing.metering_procs", *args], cwd=ROOT, env=env
     )
@@ -45,6 +52,27 @@ def test_concurrent_ingestion_from_several_processes_while_rollups_run(tmp_path)
     assert UsageEvent.objects.count() == len(set(UsageEvent.objects.values_list("request_id")))
     assert rollup_totals() == raw_totals()
     assert sum(row[0] for row in rollup_totals().values()) == UsageEvent.objects.count()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_prepaid_ingestion_keeps_the_running_balance_exact_and_alerts_once():
+    world = build_world()
+    Organization.objects.filter(pk=world.org.pk).update(payment_mode="prepaid")
+    LedgerEntry.objects.create(
+        organization=world.org, kind="top_up", amount=Decimal(10**9), currency="CNY"
+    )
+    # Every batch could be the one that crosses the threshold: exactly one may say so.
+    threshold = str(Decimal(10**9) - Decimal("0.000001"))
+    low = {"LOW_BALANCE_ALERT_AMOUNT": threshold}
+    ingesters = [
+        _child("ingest", world.keys["abn"[i % 3]].public_id, str(i), "6", **low) for i in range(4)
+    ]
+    assert [p.wait(timeout=120) for p in ingesters] == [0] * 4
+    spent = sum(UsageEvent.objects.values_list("cost_amount", flat=True))
+    assert ledger.balance(world.org) == Decimal(10**9) - spent
+    assert ledger.unbalanced_organizations() == []
+    alerts = Notification.objects.filter(organization=world.org, event_type="balance.low")
+    assert alerts.count() == 1  # one owner, one crossing
 
 
 @pytest.mark.worker

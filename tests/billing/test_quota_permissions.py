@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied
 
 from billing import quotas
 from billing.models import Quota, QuotaIncreaseRequest
+from projects import services
 from tests.billing.quota_fixtures import as_actor
 
 pytestmark = pytest.mark.django_db
@@ -140,3 +141,19 @@ def test_viewers_and_developers_of_other_departments_may_not_ask(
 def test_asking_for_less_is_refused(developer, project_quota):
     with pytest.raises(quotas.ValidationError):
         ask(developer, project_quota, new_limit=10)
+
+
+def test_quotas_follow_their_project_to_its_new_department(
+    owner, manager, deps, project_a1, key_a1
+):
+    project_quota = create(manager, Scope.PROJECT, project_a1)
+    key_quota = create(manager, Scope.API_KEY, key_a1[0])
+    services.update_project(
+        actor=as_actor(owner), project=project_a1, name=project_a1.name, description="",
+        department=deps["B"],
+    )  # fmt: skip
+    for quota in (project_quota, key_quota):
+        quota.refresh_from_db()
+        assert quota.owner_department == deps["B"]
+        with pytest.raises(PermissionDenied):  # A's manager no longer manages them
+            quotas.update_quota(actor=as_actor(manager), quota=quota, limit=Decimal(5))

@@ -142,7 +142,7 @@ def test_granting_the_view_as_permission_is_audited(client, staff_user):
     response = client.post(url, data)
     assert response.status_code == 302, response.context["adminform"].form.errors
     assert support.has_perm("accounts.hijack_user")
-    assert audited("admin.user_changed", staff_user, target_id=str(support.pk))
+    assert audited("admin.user_changed", staff_user, target_id=support.public_id)
 
 
 def test_history_is_read_only(client, staff_user, issued):

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -148,3 +149,62 @@ def test_a_delivery_left_sending_by_a_dead_worker_is_sent_again(organization, en
         retry_due()
     delivery.refresh_from_db()
     assert delivery.status == Status.SUCCEEDED and len(received) == 2
+
+
+# --- Where webhooks may go (production: public https addresses only) ----------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1/hook",
+        "https://localhost/hook",
+        "https://10.1.2.3/hook",
+        "https://169.254.169.254/latest/meta-data",  # cloud metadata
+        "https://[::1]/hook",
+        "https://[::ffff:192.168.0.1]/hook",
+        "http://93.184.216.34/hook",  # public, but not https
+    ],
+)
+def test_production_refuses_webhook_urls_that_do_not_lead_to_the_public_internet(
+    settings, admin, url
+):
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = False
+    with pytest.raises(ValidationError) as refused:
+        webhooks.create_endpoint(actor=as_actor(admin), url=url, event_types=["quota.exceeded"])
+    assert "url" in refused.value.message_dict
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_a_public_address_is_the_one_connected_to(settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = False
+    assert webhooks.public_address("https://93.184.216.34:8443/hook") == "93.184.216.34"
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
+    assert webhooks.public_address("http://127.0.0.1/hook") is None  # no check, no pinning
+
+
+def test_a_delivery_to_an_address_that_became_private_is_refused_and_retried(
+    settings, organization, endpoint
+):
+    """The check runs again at delivery: DNS may now answer with an internal address."""
+    endpoint, secret = endpoint
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = False
+    with receiver(PORT, lambda: secret) as received:
+        announce(organization)
+    assert received == []
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == Status.PENDING
+    assert delivery.last_error.startswith("refused:")
+
+
+def test_the_form_and_the_api_answer_an_unsafe_url_with_a_field_error(settings, client, admin):
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = False
+    client.force_login(admin.user)
+    data = {"url": "https://127.0.0.1/hook", "event_types": ["quota.exceeded"]}
+    page = client.post("/organization/webhooks/new/", data)
+    assert page.status_code == 200
+    assert "url" in page.context["form"].errors
+    api = client.post("/api/v1/webhook-endpoints", data, content_type="application/json")
+    assert api.status_code == 400
+    assert "url" in api.json()["error"]["fields"]
+    assert not WebhookEndpoint.objects.exists()

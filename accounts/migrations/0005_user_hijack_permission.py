@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0003_auditevent_append_only'),
+        ('accounts', '0004_user_public_id'),
     ]
 
     operations = [
