@@ -21,6 +21,7 @@ from billing.models import (
     Invoice,
     InvoiceLine,
     InvoiceNumberCounter,
+    LedgerBalance,
     LedgerEntry,
 )
 
@@ -339,6 +340,16 @@ class FapiaoProfileAdmin(AuditedAdmin):
     search_fields = ("title", "taxpayer_id", "organization__name")
     list_select_related = ("organization",)
     raw_id_fields = ("organization",)
+
+
+@admin.register(LedgerBalance)
+class LedgerBalanceAdmin(ReadOnlyAdmin):
+    """The running sum of each organization's ledger, moved only with each new entry."""
+
+    list_display = ("organization", "amount", "updated_at")
+    list_filter = ("updated_at",)
+    search_fields = ("organization__name", "organization__legal_name")
+    list_select_related = ("organization",)
 
 
 @admin.register(InvoiceNumberCounter)
