@@ -4,12 +4,30 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
 from accounts import services
+from accounts.admin_site import AuditedAdmin, ReadOnlyAdmin
 from accounts.forms import StatusNoteForm
+from accounts.hijack import may_hijack
 from accounts.models import AuditEvent, Department, Invitation, Membership, Organization, User
 
 
+class ViewAsMixin:
+    """A "View the portal as" button on the change page of a member (accounts/hijack.py)."""
+
+    change_form_template = "admin/accounts/view_as_change_form.html"
+
+    def view_as_user(self, obj):
+        return obj
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        user = self.view_as_user(obj) if obj is not None else None
+        may = user is not None and may_hijack(hijacker=request.user, hijacked=user)
+        extra_context = {"view_as": user if may else None, **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(ViewAsMixin, AuditedAdmin, DjangoUserAdmin):
     ordering = ("email",)
     list_display = ("email", "full_name", "is_staff", "is_active", "date_joined")
     list_filter = ("is_staff", "is_superuser", "is_active")
@@ -25,19 +43,6 @@ class UserAdmin(DjangoUserAdmin):
         (_("Important dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Staff look; changes go through the portal's services (which audit them)."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Organization)
@@ -126,16 +131,20 @@ class OrganizationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(ReadOnlyAdmin):
+class MembershipAdmin(ViewAsMixin, ReadOnlyAdmin):
     list_display = ("user", "organization", "role", "department", "created_at")
     list_filter = ("role",)
     search_fields = ("user__email", "organization__name", "public_id")
     list_select_related = ("user", "organization", "department")
 
+    def view_as_user(self, obj):
+        return obj.user
+
 
 @admin.register(Department)
 class DepartmentAdmin(ReadOnlyAdmin):
     list_display = ("code", "name", "organization", "parent")
+    list_filter = (("parent", admin.EmptyFieldListFilter),)
     search_fields = ("code", "name", "organization__name", "public_id")
     list_select_related = ("organization", "parent")
 

@@ -18,6 +18,14 @@ from accounts.mfa import has_second_factor, session_passed_mfa
 
 
 class StaffAdminSite(admin.AdminSite):
+    index_template = "admin/staff_index.html"
+
+    def index(self, request, extra_context=None):
+        """The index opens with the staff dashboard (billing/selectors_staff.py)."""
+        from billing.selectors_staff import staff_dashboard  # billing builds on accounts
+
+        return super().index(request, {"dashboard": staff_dashboard(), **(extra_context or {})})
+
     def has_permission(self, request):
         return (
             super().has_permission(request)
@@ -44,3 +52,51 @@ class StaffAdminSite(admin.AdminSite):
             )
             return redirect("mfa_index")
         return redirect_to_login(next_url, reverse("mfa_reauthenticate"))
+
+
+class ReadOnlyMixin:
+    """Staff look; history does not change here (changes go through audited services)."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    pass
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    """For admins that save with the plain ModelAdmin save (no service of ours behind it):
+    each add, change and delete is also an AuditEvent, in the object's organization if it
+    has one. Admins whose writes go through a service leave the audit to that service."""
+
+    def log_addition(self, request, obj, message):
+        self._audit(request, obj, "added", message)
+        return super().log_addition(request, obj, message)
+
+    def log_change(self, request, obj, message):
+        self._audit(request, obj, "changed", message)
+        return super().log_change(request, obj, message)
+
+    def log_deletions(self, request, queryset):
+        for obj in queryset:
+            self._audit(request, obj, "deleted", [])
+        return super().log_deletions(request, queryset)
+
+    def _audit(self, request, obj, verb, message):
+        from accounts.services import record_audit_event  # services import the admin's models
+
+        record_audit_event(
+            organization=getattr(obj, "organization", None),
+            actor=request.user,
+            action=f"admin.{obj._meta.model_name}_{verb}",
+            target=obj,
+            changes={"admin": message},
+            request=request,
+        )

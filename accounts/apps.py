@@ -7,6 +7,9 @@ class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = _("Accounts")
 
+    def ready(self):
+        from accounts import hijack  # noqa: F401  (audits the start and end of support sessions)
+
 
 class StaffAdminConfig(admin_apps.AdminConfig):
     """django.contrib.admin whose default site (admin.site) demands MFA of staff."""

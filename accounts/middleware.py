@@ -4,7 +4,8 @@ A member whose current organization requires MFA and who has no second factor ye
 from every page to the MFA setup page (API calls get 403 "mfa_required") until they add
 one. What they need on the way stays open: the MFA pages, re-authentication (activating
 TOTP may ask for it), sign-out, the language switch, allauth's headless API (where app
-clients set up MFA) and the health check. Static files never reach this middleware.
+clients set up MFA) and the health check. Static files never reach this middleware. Staff
+viewing the portal as a member (accounts/hijack.py) pass: they proved their own factor.
 """
 
 import copy
@@ -30,7 +31,10 @@ class OrganizationMFAMiddleware:
         return self.get_response(request)
 
     def process_view(self, request, view_func, view_args, view_kwargs):
-        if is_open(request.resolver_match):
+        if is_open(request.resolver_match) or getattr(request.user, "is_hijacked", False):
+            # A support session (accounts/hijack.py) is started only by staff who passed
+            # their own second factor, and is read-only: it neither needs the member's
+            # factor nor may set one up for them.
             return None
         is_api = request.path.startswith(API_PREFIX)
         if is_api:

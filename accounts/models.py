@@ -57,6 +57,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     class Meta:
         verbose_name = _("user")
         verbose_name_plural = _("users")
+        permissions = [("hijack_user", _("Can view the portal as a customer's member"))]
 
     def __str__(self):
         return self.email

@@ -10,6 +10,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts.admin_site import AuditedAdmin
 from billing import catalog_import, services
 from billing.models import (
     PRICE_FIELDS,
@@ -22,7 +23,7 @@ from billing.models import (
 
 
 @admin.register(Provider)
-class ProviderAdmin(admin.ModelAdmin):
+class ProviderAdmin(AuditedAdmin):
     list_display = ("name", "slug", "region", "status")
     list_filter = ("region", "status")
     search_fields = ("name", "slug")
@@ -75,7 +76,7 @@ class ImportFileForm(forms.Form):
 
 
 @admin.register(CatalogModel)
-class CatalogModelAdmin(admin.ModelAdmin):
+class CatalogModelAdmin(AuditedAdmin):
     list_display = ("model_id", "display_name", "provider", "kind", "status", "is_filed")
     list_filter = ("status", "kind", "is_filed", "provider__region", "provider")
     search_fields = ("model_id", "display_name", "aliases__alias")
@@ -160,15 +161,15 @@ class CatalogModelAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Mark as filed with the regulator"))
     def mark_filed(self, request, queryset):
-        queryset.update(is_filed=True)
+        services.set_filed(models=queryset, filed=True, actor=request.user)
 
     @admin.action(description=_("Mark as not filed"))
     def mark_not_filed(self, request, queryset):
-        queryset.update(is_filed=False)
+        services.set_filed(models=queryset, filed=False, actor=request.user)
 
 
 @admin.register(PriceVersion)
-class PriceVersionAdmin(admin.ModelAdmin):
+class PriceVersionAdmin(AuditedAdmin):
     """Started versions are read-only: "edit" is a new version from a date."""
 
     list_display = ("model", "effective_from", *PRICE_FIELDS, "currency", "source")
@@ -191,7 +192,7 @@ class PriceVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(ContractDiscount)
-class ContractDiscountAdmin(admin.ModelAdmin):
+class ContractDiscountAdmin(AuditedAdmin):
     list_display = ("organization", "percent", "provider", "model", "valid_from", "valid_to")
     list_filter = ("provider",)
     search_fields = ("organization__name", "note")
@@ -199,6 +200,6 @@ class ContractDiscountAdmin(admin.ModelAdmin):
     raw_id_fields = ("organization",)
 
 
-# Invoices, ledger, credit terms and the fapiao queue; quotas, alerts and webhook
-# deliveries: each area registers its admin classes in its own module.
-from billing import admin_billing, admin_quotas  # noqa: E402, F401
+# Invoices, ledger, credit terms and the fapiao queue; quotas, policies, notifications and
+# webhooks; metering: each area registers its admin classes in its own module.
+from billing import admin_billing, admin_metering, admin_quotas  # noqa: E402, F401

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from accounts.admin_site import AuditedAdmin, ReadOnlyAdmin, ReadOnlyMixin
 from billing import documents, invoicing, ledger
 from billing.models import (
     BillingAccount,
@@ -19,19 +20,10 @@ from billing.models import (
     FapiaoRequest,
     Invoice,
     InvoiceLine,
+    InvoiceNumberCounter,
+    LedgerBalance,
     LedgerEntry,
 )
-
-
-class ReadOnlyMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class InvoiceLineInline(ReadOnlyMixin, admin.TabularInline):
@@ -313,6 +305,8 @@ class FapiaoDecisionForm(forms.ModelForm):
             data.get("fapiao_number") and data.get("fapiao_date")
         ):
             raise forms.ValidationError(_("An issued fapiao needs its number and date."))
+        if data.get("status") == FapiaoRequest.Status.REJECTED and not data.get("staff_note"):
+            raise forms.ValidationError(_("Say why the request is rejected."))
         return data
 
 
@@ -340,6 +334,28 @@ class FapiaoRequestAdmin(admin.ModelAdmin):
 
 
 @admin.register(FapiaoProfile)
-class FapiaoProfileAdmin(admin.ModelAdmin):
+class FapiaoProfileAdmin(AuditedAdmin):
     list_display = ("title", "organization", "taxpayer_id", "fapiao_type")
-    search_fields = ("title", "taxpayer_id")
+    list_filter = ("fapiao_type",)
+    search_fields = ("title", "taxpayer_id", "organization__name")
+    list_select_related = ("organization",)
+    raw_id_fields = ("organization",)
+
+
+@admin.register(LedgerBalance)
+class LedgerBalanceAdmin(ReadOnlyAdmin):
+    """The running sum of each organization's ledger, moved only with each new entry."""
+
+    list_display = ("organization", "amount", "updated_at")
+    list_filter = ("updated_at",)
+    search_fields = ("organization__name", "organization__legal_name")
+    list_select_related = ("organization",)
+
+
+@admin.register(InvoiceNumberCounter)
+class InvoiceNumberCounterAdmin(ReadOnlyAdmin):
+    """Gapless numbering: the last number given in each year, never edited by hand."""
+
+    list_display = ("year", "last_number")
+    list_filter = ("year",)
+    search_fields = ("year",)

@@ -87,6 +87,16 @@ class ImportSummary:
     versions_unchanged: int = 0
     skipped: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
 
+    def counts(self) -> dict[str, int]:
+        return {
+            "providers_created": self.providers_created,
+            "models_created": self.models_created,
+            "models_updated": self.models_updated,
+            "versions_created": self.versions_created,
+            "versions_unchanged": self.versions_unchanged,
+            "skipped": sum(len(ids) for ids in self.skipped.values()),
+        }
+
     def lines(self) -> list[str]:
         lines = [
             f"Providers created: {self.providers_created}",
@@ -450,6 +460,14 @@ def import_catalog(
     ModelAlias.objects.bulk_create(new_aliases)
     PriceVersion.objects.bulk_create(new_versions)
     summary.versions_created = len(new_versions)
+    from accounts.services import record_audit_event  # accounts' services build on its models
+
+    record_audit_event(
+        organization=None,
+        actor=created_by,
+        action="catalog.imported",
+        changes={"source": source, "effective_from": effective_from, **summary.counts()},
+    )
     return summary
 
 

@@ -9,6 +9,7 @@ from billing.models import PRICE_FIELDS, CatalogModel, ModelPolicy, PriceVersion
 from billing.selectors import bump_policy_cache_version
 
 
+@transaction.atomic
 def add_price_version(
     *, model: CatalogModel, effective_from, prices: dict, user=None
 ) -> PriceVersion:
@@ -22,7 +23,36 @@ def add_price_version(
     )
     version.full_clean()
     version.save()
+    record_audit_event(
+        organization=None,
+        actor=user,
+        action="catalog.price_added",
+        target=version,
+        changes={
+            "model": model.model_id,
+            "effective_from": effective_from,
+            **{name: prices[name] for name in PRICE_FIELDS},
+        },
+    )
     return version
+
+
+@transaction.atomic
+def set_filed(*, models, filed: bool, actor) -> int:
+    """Staff: whether each model is filed with the regulator (算法备案); audited per model."""
+    changed = 0
+    for model in models:
+        if model.is_filed != filed:
+            CatalogModel.objects.filter(pk=model.pk).update(is_filed=filed)
+            record_audit_event(
+                organization=None,
+                actor=actor,
+                action="catalog.model_filed" if filed else "catalog.model_not_filed",
+                target=model,
+                changes={"before": {"is_filed": model.is_filed}, "after": {"is_filed": filed}},
+            )
+            changed += 1
+    return changed
 
 
 def validate_model_policy(*, policy: ModelPolicy, catalog_models, providers) -> None:

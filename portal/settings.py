@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI's files, served from our static files (no CDN)
     "csp",
     "django_celery_beat",
+    "hijack",
     "portal",
     "accounts",
     "projects",
@@ -77,12 +78,19 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "hijack.middleware.HijackUserMiddleware",  # request.user.is_hijacked
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
     "accounts.middleware.OrganizationMFAMiddleware",
+    "accounts.hijack.ReadOnlyWhileHijackedMiddleware",
 ]
+
+# Staff view the portal as a customer's member (accounts/hijack.py): who may, and the banner
+# is rendered by templates/base.html rather than injected.
+HIJACK_PERMISSION_CHECK = "accounts.hijack.may_hijack"
+HIJACK_INSERT_BEFORE = None
 
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"

@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from hijack.views import ReleaseUserView
 
+from accounts.hijack import AcquireView
 from billing.urls import api_urlpatterns as billing_api_urls
 from portal import metrics, views
 
@@ -13,6 +15,18 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("_allauth/", include("allauth.headless.urls")),
     path("admin/", admin.site.urls),
+    path(
+        "support/",
+        include(
+            (
+                [
+                    path("view-as/", AcquireView.as_view(), name="acquire"),
+                    path("release/", ReleaseUserView.as_view(), name="release"),
+                ],
+                "hijack",
+            )
+        ),
+    ),
     path("", include("billing.urls")),
     path("api/v1/", include((billing_api_urls, "billing-api"))),
     path("", include("projects.urls")),

@@ -21,6 +21,9 @@ class ProjectAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False
+
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
@@ -33,7 +36,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "expires_at",
         "revoked_at",
     )
-    search_fields = ("name", "prefix", "public_id", "project__name")
+    list_filter = (
+        ("revoked_at", admin.EmptyFieldListFilter),
+        ("expires_at", admin.EmptyFieldListFilter),
+    )
+    search_fields = ("name", "prefix", "public_id", "project__name", "project__organization__name")
     list_select_related = ("project",)
     exclude = ("digest", "pepper_id")
 
@@ -43,12 +50,17 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoked, never deleted: usage events point at it
+
 
 @admin.register(GatewayCredential)
 class GatewayCredentialAdmin(admin.ModelAdmin):
     """Staff issue credentials here; the token is shown once, on the page after creation."""
 
     list_display = ("name", "prefix", "created_at", "last_used_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    search_fields = ("name", "prefix")
     fields = ("name", "prefix", "created_at", "last_used_at", "revoked_at")
     readonly_fields = ("prefix", "created_at", "last_used_at", "revoked_at")
     actions = ["revoke"]

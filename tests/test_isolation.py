@@ -115,6 +115,8 @@ SHARED_KWARGS = {
     "verdict": lambda a: "approve",
     "model_id": lambda a: CatalogModelFactory(model_id="shared/isolation-model").model_id,
     "pk": lambda a: str(CatalogModelFactory(model_id="shared/isolation-model").pk),
+    # Admin change pages with a view of ours (accounts.admin.ViewAsMixin): staff only.
+    "object_id": lambda a: str(a.owner.user_id),
 }
 THIRD_PARTY_KWARGS = {
     "key": lambda a: "not-a-key",  # allauth confirmation and password reset keys
