@@ -7,7 +7,15 @@ from accounts import services
 from accounts.admin_site import AuditedAdmin, ReadOnlyAdmin
 from accounts.forms import StatusNoteForm
 from accounts.hijack import may_hijack
-from accounts.models import AuditEvent, Department, Invitation, Membership, Organization, User
+from accounts.models import (
+    AuditEvent,
+    DataExport,
+    Department,
+    Invitation,
+    Membership,
+    Organization,
+    User,
+)
 
 
 class ViewAsMixin:
@@ -156,6 +164,17 @@ class InvitationAdmin(ReadOnlyAdmin):
     search_fields = ("email", "organization__name", "public_id")
     list_select_related = ("organization",)
     exclude = ("token_digest",)
+
+
+@admin.register(DataExport)
+class DataExportAdmin(ReadOnlyAdmin):
+    """Customers' exports: staff see who asked and when, never the file (customer data)."""
+
+    list_display = ("public_id", "organization", "requested_by", "status", "size", "created_at")
+    list_filter = ("status",)
+    search_fields = ("public_id", "organization__name", "requested_by__email")
+    list_select_related = ("organization", "requested_by")
+    exclude = ("file",)
 
 
 @admin.register(AuditEvent)
