@@ -14,6 +14,10 @@ from gateway.models import Channel, ChannelModel
 
 
 class ChannelForm(forms.ModelForm):
+    base_url = forms.URLField(
+        label=_("base URL"), max_length=500, assume_scheme="https",
+        help_text=Channel._meta.get_field("base_url").help_text,
+    )  # fmt: skip
     credential = forms.CharField(
         label=_("API key"),
         required=False,

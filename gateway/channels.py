@@ -108,10 +108,14 @@ for _sender in (Channel, ChannelModel, CatalogModel):
 
 def served_models() -> list[str]:
     """The catalog ids that at least one enabled channel serves."""
-    return sorted(_routes_table(cache.get(ROUTES_STAMP)))
+    return sorted(_routes_table())
 
 
-def _routes_table(stamp) -> dict[str, list[Route]]:
+def _routes_table() -> dict[str, list[Route]]:
+    stamp = cache.get(ROUTES_STAMP)
+    if stamp is None:  # the cache lost it: start a new one, so that every process reloads
+        cache.add(ROUTES_STAMP, secrets.token_hex(8), timeout=None)
+        stamp = cache.get(ROUTES_STAMP)
     if _table.stamp != stamp:
         _table.by_model, _table.stamp = _load_table(), stamp
     return _table.by_model
@@ -133,14 +137,13 @@ def ordered(routes: list[Route]) -> list[Route]:
 @dataclass(frozen=True, slots=True)
 class Candidate:
     route: Route
-    failing: bool  # the breaker had failures: report a success so that it resets
+    failing: bool  # the breaker had failures or is probing: a success resets it
 
 
 def candidates(model_id: str) -> tuple[list[Candidate], bool]:
     """(the channels to try for `model_id` in order, whether any channel serves it at all).
     Channels whose breaker is open are left out; after the cool-down one caller probes."""
-    stamp = cache.get(ROUTES_STAMP)
-    routes = _routes_table(stamp).get(model_id, [])
+    routes = _routes_table().get(model_id, [])
     if not routes:
         return [], False
     states = cache.get_many([_breaker_key(r.channel_pk) for r in routes])
@@ -152,7 +155,8 @@ def candidates(model_id: str) -> tuple[list[Candidate], bool]:
             cooling = now < state["open_until"]
             if cooling or not cache.add(_probe_key(route.channel_pk), 1, _probe_seconds()):
                 continue
-        chosen.append(Candidate(route=route, failing=bool(state and state["failures"])))
+        failing = bool(state and (state["failures"] or state["open_until"] is not None))
+        chosen.append(Candidate(route=route, failing=failing))
     return chosen, True
 
 
@@ -210,9 +214,6 @@ def health() -> list[Health]:
             "recent": [],
         }
         open_until = state["open_until"]
-        if open_until is None:
-            label = "closed"
-        else:
-            label = "open" if now < open_until else "half-open"
+        label = "closed" if open_until is None else "open" if now < open_until else "half-open"
         found.append(Health(channel, label, state["failures"], open_until, state["recent"]))
     return found

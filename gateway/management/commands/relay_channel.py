@@ -29,7 +29,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, name, base_url, model, priority, weight, **options):
         credential = os.environ.get("RELAY_CHANNEL_API_KEY") or getpass.getpass("API key: ")
-        models = dict((item.split("=", 1) + [""])[:2] for item in model)
+        models = dict([*item.split("=", 1), ""][:2] for item in model)
         try:
             channel = services.configure_channel(
                 name=name, base_url=base_url, credential=credential, models=models,
