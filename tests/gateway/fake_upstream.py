@@ -66,8 +66,8 @@ class FakeUpstream:
     def answer(self, path: str, body: dict, usage: bool) -> dict:
         model = body.get("model")
         if path == "/embeddings":
-            answer = {"object": "list", "model": model,
-                      "data": [{"object": "embedding", "index": 0, "embedding": EMBEDDING}]}  # fmt: skip
+            data = [{"object": "embedding", "index": 0, "embedding": EMBEDDING}]
+            answer = {"object": "list", "model": model, "data": data}
             if usage:
                 answer["usage"] = {"prompt_tokens": PROMPT_TOKENS, "total_tokens": PROMPT_TOKENS}
             return answer
