@@ -1,11 +1,12 @@
 """The OpenAI-compatible relay: authorize a portal key, pick an upstream channel, pass the
 call through (streams included) and bill it as one usage event.
 
-Per call, the event loop leaves for a worker thread twice: once before the upstream call
+Per call, the event loop leaves for a worker thread once before the upstream call
 (`prepare`: projects.gateway.authorize_key, the route table and the breaker states, all from
-the cache when warm) and once after it (`record`: the breaker's outcome and
-billing.metering.ingest_usage). Billing runs in a task of its own after the answer is sent, so
-it adds nothing to the caller's latency; `drain()` waits for the pending ones at shutdown.
+the cache when warm). After it, the breaker's outcome and the usage event are queued and
+recorded in batches (billing.metering.ingest_usage, at most every BILL_EVERY_SECONDS), off the
+caller's path: ingestion is built for batches, and one per call would cost more than the
+relay itself. `drain()` records what is pending at shutdown (ASGI lifespan, portal/asgi.py).
 
 Usage comes from the upstream's usage object (for streams the relay asks for it in the final
 chunk with stream_options.include_usage, and drops that chunk again if the caller did not ask).
@@ -151,17 +152,8 @@ class Usage:
         return cls(prompt - cached, int(usage.get("completion_tokens") or 0), cached)
 
 
-def _record(plan: Plan, outcomes: list[tuple[int, str | None]], usage: Usage | None) -> None:
-    """Breaker outcomes [(channel pk, error or None)] in order, then the usage event."""
-    close_old_connections()
-    for channel_pk, error in outcomes:
-        if error is None:
-            channels.record_success(channel_pk)
-        else:
-            channels.record_failure(channel_pk, error)
-    if usage is None:
-        return
-    event = {
+def _event(plan: Plan, usage: Usage) -> dict:
+    return {
         "request_id": plan.request_id,
         "key_id": plan.key_id,
         "model": plan.model,
@@ -171,23 +163,81 @@ def _record(plan: Plan, outcomes: list[tuple[int, str | None]], usage: Usage | N
         "estimated": usage.estimated,
         "occurred_at": plan.occurred_at,
     }
-    try:
-        ingest_usage(events=[event])
-    except InvalidBatch as error:
-        logger.error("relay call %s not billed: %s %s", plan.request_id, error.errors, event)
 
 
-_record_async = sync_to_async(_record, thread_sensitive=False)
-_pending: set[asyncio.Task] = set()
+def _record(outcomes: list[tuple[int, str | None]], events: list[dict]) -> None:
+    """Breaker outcomes [(channel pk, error or None)] in order, then the usage events in one
+    batch; events the batch refuses (a model without a price ...) are logged and left out."""
+    close_old_connections()
+    for channel_pk, error in outcomes:
+        if error is None:
+            channels.record_success(channel_pk)
+        else:
+            channels.record_failure(channel_pk, error)
+    while events:
+        try:
+            ingest_usage(events=events)
+            return
+        except InvalidBatch as error:
+            refused = {e["index"] for e in error.errors}
+            logger.error("relay calls not billed: %s", [(events[i], error.errors) for i in refused])
+            events = [e for i, e in enumerate(events) if i not in refused and None not in refused]
+
+
+class _Recorder:
+    """Outcomes and usage events of this event loop's calls, recorded in batches: one
+    ingest_usage() per RELAY_BILL_EVERY_SECONDS at most, off the event loop."""
+
+    def __init__(self):
+        self.outcomes: list = []
+        self.events: list[dict] = []
+        self.flushing: asyncio.Task | None = None
+        self.running: set[asyncio.Task] = set()
+
+    def add(self, outcomes: list, event: dict | None) -> None:
+        self.outcomes.extend(outcomes)
+        if event is not None:
+            self.events.append(event)
+        if self.flushing is None:
+            self.flushing = asyncio.ensure_future(self._flush_soon())
+
+    async def _flush_soon(self):
+        await asyncio.sleep(BILL_EVERY_SECONDS)
+        task = asyncio.ensure_future(self.flush())
+        self.running.add(task)
+        task.add_done_callback(self.running.discard)
+
+    async def flush(self):
+        self.flushing = None
+        outcomes, events, self.outcomes, self.events = self.outcomes, self.events, [], []
+        if outcomes or events:
+            await sync_to_async(_record, thread_sensitive=False)(outcomes, events)
+
+    async def drain(self):
+        if self.flushing is not None:
+            self.flushing.cancel()
+        await asyncio.gather(*self.running, return_exceptions=True)
+        await self.flush()
+
+
+BILL_EVERY_SECONDS = 0.05
+_recorders: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Recorder]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _recorder() -> _Recorder:
+    loop = asyncio.get_running_loop()
+    found = _recorders.get(loop)
+    if found is None:
+        found = _recorders[loop] = _Recorder()
+    return found
 
 
 def record_later(plan: Plan, outcomes: list, usage: Usage | None) -> None:
     """Record in the background: the caller has its answer already (or has hung up)."""
-    if usage is None and not outcomes:
-        return
-    task = asyncio.ensure_future(_record_async(plan, outcomes, usage))
-    _pending.add(task)
-    task.add_done_callback(_pending.discard)
+    if usage is not None or outcomes:
+        _recorder().add(outcomes, _event(plan, usage) if usage is not None else None)
 
 
 # --- The HTTP client ---------------------------------------------------------------------------
@@ -211,9 +261,10 @@ def client() -> httpx.AsyncClient:
 
 
 async def drain() -> None:
-    """At shutdown: wait for pending bills, close this loop's client."""
-    if _pending:
-        await asyncio.gather(*_pending, return_exceptions=True)
+    """At shutdown: record what is pending, close this loop's client."""
+    recorder = _recorders.pop(asyncio.get_running_loop(), None)
+    if recorder is not None:
+        await recorder.drain()
     found = _clients.pop(asyncio.get_running_loop(), None)
     if found is not None:
         await found.aclose()

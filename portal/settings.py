@@ -79,6 +79,13 @@ MIDDLEWARE = [
     "accounts.middleware.OrganizationMFAMiddleware",
 ]
 
+# The relay's /v1/ routes (portal/asgi.py): API-key calls need none of the session, cookie,
+# CSRF or static-file layers, and every member here runs async.
+RELAY_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+]
+
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"
 
@@ -366,6 +373,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # httpx logs every request at INFO: one line per relay call.
+    "loggers": {"httpx": {"level": "WARNING"}},
 }
 
 # --- Notifications and webhooks (billing.notifications, billing.webhooks) ----------------

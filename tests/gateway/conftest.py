@@ -84,6 +84,11 @@ class World:
 
 @pytest.fixture
 def world(relay):
+    return build_world(relay)
+
+
+def build_world(relay: str) -> World:
+    """A priced chat and embedding model, a funded organization with a project."""
     provider = ProviderFactory(slug="deepseek", name="DeepSeek")
     model = CatalogModelFactory(model_id=MODEL, provider=provider)
     PriceVersionFactory(model=model, effective_from=datetime(2026, 1, 1, tzinfo=UTC))

@@ -266,7 +266,12 @@ def test_5xx_timeouts_and_refused_connections_fail_over_in_priority_order(
     world.channel("dead", dead, priority=9)
     assert client.chat.completions.create(model=MODEL, messages=MESSAGES).id == "a-1"
 
-    failures = {h.channel.name: h for h in channels.health()}
+    def by_name():
+        """the dead channel's failure is recorded (after the answer)"""
+        found = {h.channel.name: h for h in channels.health()}
+        return found if found["dead"].failures else None
+
+    failures = wait_for(by_name, timeout=10, interval=0.05)
     assert failures["dead"].failures == 1 and "connection" in failures["dead"].recent[0][1]
     assert failures["a"].failures == 0  # its last call succeeded
     assert [error.split(":")[0] for _, error in failures["a"].recent] == ["timeout", "HTTP 500"]
