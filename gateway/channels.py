@@ -2,8 +2,10 @@
 
 Routes. The table of enabled channels by catalog model is loaded in one query and kept in
 process memory under a stamp held in the shared cache; any change of a channel, a served
-model or the catalog sets a new stamp after commit, so every process reloads on its next
-call. Order: higher priority first; within one priority, a weighted random order (each
+model or the catalog sets a new stamp after commit. A process reads the stamp and every
+breaker in one cache round trip at most once a second (VIEW_SECONDS; at once after it changed
+them itself), so a change reaches every process within a second and a call costs no round
+trip for routing. Order: higher priority first; within one priority, a weighted random order (each
 channel's turn drawn with probability proportional to its weight), the rest as fail-over.
 
 Breaker. Its state lives in the shared cache (Redis in production), one entry per channel:
@@ -64,12 +66,23 @@ def set_credential(channel: Channel, credential: str) -> None:
     channel.credential_encrypted = crypto.encrypt(credential)
 
 
-class _Table:
+class _View:
+    """This process's view of the shared state, re-read at most every VIEW_SECONDS (and at
+    once after this process changed it): the route table's stamp and every breaker."""
+
     stamp: object = object()  # never equal to a cached stamp: the first call loads
     by_model: dict[str, list[Route]] = {}
+    states: dict[str, dict] = {}
+    until: float = 0.0
 
 
-_table = _Table()
+VIEW_SECONDS = 1.0
+_view = _View()
+
+
+def refresh() -> None:
+    """Re-read the shared state on the next call (this process changed it)."""
+    _view.until = 0.0
 
 
 def _load_table() -> dict[str, list[Route]]:
@@ -96,7 +109,11 @@ def _load_table() -> dict[str, list[Route]]:
 
 
 def invalidate_routes(**kwargs) -> None:
-    transaction.on_commit(lambda: cache.set(ROUTES_STAMP, secrets.token_hex(8), timeout=None))
+    def new_stamp():
+        cache.set(ROUTES_STAMP, secrets.token_hex(8), timeout=None)
+        refresh()
+
+    transaction.on_commit(new_stamp)
 
 
 for _sender in (Channel, ChannelModel, CatalogModel):
@@ -108,17 +125,25 @@ for _sender in (Channel, ChannelModel, CatalogModel):
 
 def served_models() -> list[str]:
     """The catalog ids that at least one enabled channel serves."""
-    return sorted(_routes_table())
+    return sorted(_shared_view().by_model)
 
 
-def _routes_table() -> dict[str, list[Route]]:
+def _shared_view() -> _View:
+    """One cache round trip a second at most: the stamp and the breakers; the table is
+    reloaded (one query) only when the stamp changed."""
+    now = time.monotonic()
+    if now < _view.until:
+        return _view
     stamp = cache.get(ROUTES_STAMP)
     if stamp is None:  # the cache lost it: start a new one, so that every process reloads
         cache.add(ROUTES_STAMP, secrets.token_hex(8), timeout=None)
         stamp = cache.get(ROUTES_STAMP)
-    if _table.stamp != stamp:
-        _table.by_model, _table.stamp = _load_table(), stamp
-    return _table.by_model
+    if _view.stamp != stamp:
+        _view.by_model, _view.stamp = _load_table(), stamp
+    pks = {route.channel_pk for routes in _view.by_model.values() for route in routes}
+    _view.states = cache.get_many([_breaker_key(pk) for pk in pks])
+    _view.until = now + VIEW_SECONDS
+    return _view
 
 
 def _breaker_key(channel_pk: int) -> str:
@@ -143,10 +168,10 @@ class Candidate:
 def candidates(model_id: str) -> tuple[list[Candidate], bool]:
     """(the channels to try for `model_id` in order, whether any channel serves it at all).
     Channels whose breaker is open are left out; after the cool-down one caller probes."""
-    routes = _routes_table().get(model_id, [])
+    view = _shared_view()
+    routes, states = view.by_model.get(model_id, []), view.states
     if not routes:
         return [], False
-    states = cache.get_many([_breaker_key(r.channel_pk) for r in routes])
     now = time.time()
     chosen = []
     for route in ordered(routes):
@@ -179,6 +204,7 @@ def record_failure(channel_pk: int, error: str) -> None:
         state["open_until"] = now + settings.RELAY_BREAKER_COOLDOWN_SECONDS
     cache.set(key, state, timeout=None)
     cache.delete(_probe_key(channel_pk))
+    refresh()
 
 
 def record_success(channel_pk: int) -> None:
@@ -190,6 +216,7 @@ def record_success(channel_pk: int) -> None:
             logger.info("relay channel %s: breaker closed", channel_pk)
         cache.set(key, {**state, "failures": 0, "open_until": None}, timeout=None)
     cache.delete(_probe_key(channel_pk))
+    refresh()
 
 
 @dataclass(frozen=True)
