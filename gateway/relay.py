@@ -180,8 +180,13 @@ def _record(outcomes: list[tuple[int, str | None]], events: list[dict]) -> None:
             return
         except InvalidBatch as error:
             refused = {e["index"] for e in error.errors}
-            logger.error("relay calls not billed: %s", [(events[i], error.errors) for i in refused])
-            events = [e for i, e in enumerate(events) if i not in refused and None not in refused]
+            for index in sorted(refused - {None}):
+                problems = [e for e in error.errors if e["index"] == index]
+                logger.error("relay call not billed: %s %s", events[index], problems)
+            if None in refused:
+                logger.error("relay batch not billed: %s", error.errors)
+                return
+            events = [event for index, event in enumerate(events) if index not in refused]
 
 
 class _Recorder:

@@ -369,3 +369,21 @@ def test_usage_event_time_is_the_call_time(world, upstreams):
     event = usage_event(raw.headers["x-request-id"])
     assert before <= event.occurred_at <= timezone.now()
     assert event.cost_amount > Decimal(0)
+
+
+def test_an_unbillable_event_does_not_cost_the_rest_of_its_batch(transactional_db, caplog):
+    from gateway import relay
+    from tests.gateway.conftest import build_world
+
+    world = build_world(relay="")
+    world.key()
+    key = world.project.api_keys.get()
+    plan = relay.Plan("req_good", key.public_id, MODEL, [])
+    usage = relay.Usage(input_tokens=100, output_tokens=10)
+    good = relay._event(plan, usage)
+    unpriced = {**good, "request_id": "req_unpriced", "model": "no/such-model"}
+
+    relay._record([], [unpriced, good])
+
+    assert list(UsageEvent.objects.values_list("request_id", flat=True)) == ["req_good"]
+    assert "req_unpriced" in caplog.text
