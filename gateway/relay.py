@@ -145,6 +145,11 @@ class Usage:
     estimated: bool = False
 
     @classmethod
+    def estimate(cls, body: dict, reply: str) -> "Usage":
+        """Counted with the tokenizer: in the recording thread, never on the event loop."""
+        return cls(estimate.prompt_tokens(body), estimate.count(reply), estimated=True)
+
+    @classmethod
     def from_upstream(cls, usage: dict) -> "Usage":
         prompt = int(usage.get("prompt_tokens") or 0)
         details = usage.get("prompt_tokens_details") or {}
@@ -152,7 +157,18 @@ class Usage:
         return cls(prompt - cached, int(usage.get("completion_tokens") or 0), cached)
 
 
-def _event(plan: Plan, usage: Usage) -> dict:
+@dataclass(frozen=True)
+class Unreported:
+    """A call whose upstream reported no usage (or that the caller left): what was asked and
+    what was delivered, counted when recorded."""
+
+    body: dict
+    reply: str
+
+
+def _event(plan: Plan, usage: "Usage | Unreported") -> dict:
+    if isinstance(usage, Unreported):
+        usage = Usage.estimate(usage.body, usage.reply)
     return {
         "request_id": plan.request_id,
         "key_id": plan.key_id,
@@ -165,7 +181,7 @@ def _event(plan: Plan, usage: Usage) -> dict:
     }
 
 
-def _record(outcomes: list[tuple[int, str | None]], events: list[dict]) -> None:
+def _record(outcomes: list[tuple[int, str | None]], calls: list[tuple]) -> None:
     """Breaker outcomes [(channel pk, error or None)] in order, then the usage events in one
     batch; events the batch refuses (a model without a price ...) are logged and left out."""
     close_old_connections()
@@ -174,6 +190,7 @@ def _record(outcomes: list[tuple[int, str | None]], events: list[dict]) -> None:
             channels.record_success(channel_pk)
         else:
             channels.record_failure(channel_pk, error)
+    events = [_event(plan, usage) for plan, usage in calls]
     while events:
         try:
             ingest_usage(events=events)
@@ -195,14 +212,14 @@ class _Recorder:
 
     def __init__(self):
         self.outcomes: list = []
-        self.events: list[dict] = []
+        self.events: list[tuple] = []  # (plan, usage)
         self.flushing: asyncio.Task | None = None
         self.running: set[asyncio.Task] = set()
 
-    def add(self, outcomes: list, event: dict | None) -> None:
+    def add(self, outcomes: list, call: tuple | None) -> None:
         self.outcomes.extend(outcomes)
-        if event is not None:
-            self.events.append(event)
+        if call is not None:
+            self.events.append(call)
         if self.flushing is None:
             self.flushing = asyncio.ensure_future(self._flush_soon())
 
@@ -239,10 +256,10 @@ def _recorder() -> _Recorder:
     return found
 
 
-def record_later(plan: Plan, outcomes: list, usage: Usage | None) -> None:
+def record_later(plan: Plan, outcomes: list, usage: "Usage | Unreported | None") -> None:
     """Record in the background: the caller has its answer already (or has hung up)."""
     if usage is not None or outcomes:
-        _recorder().add(outcomes, _event(plan, usage) if usage is not None else None)
+        _recorder().add(outcomes, (plan, usage) if usage is not None else None)
 
 
 # --- The HTTP client ---------------------------------------------------------------------------
@@ -332,11 +349,11 @@ async def call(*, path: str, body: dict, plan: Plan) -> Answer:
         if candidate.failing:
             outcomes.append((route.channel_pk, None))
         if response.status_code >= 400 or not streaming:
-            return await _whole(response, plan, body, outcomes)
+            return await _whole(response, plan, body, outcomes, route.channel_pk)
         return Answer(
             200,
             plan.request_id,
-            stream=_relay_stream(response, plan, body, outcomes, wants_usage),
+            stream=_relay_stream(response, plan, body, outcomes, route.channel_pk, wants_usage),
         )
     record_later(plan, outcomes, None)
     logger.warning("relay call %s failed on every channel: %s", plan.request_id, outcomes)
@@ -352,12 +369,12 @@ async def _read(response: httpx.Response) -> bytes:
         await response.aclose()
 
 
-async def _whole(response, plan, body, outcomes) -> Answer:
+async def _whole(response, plan, body, outcomes, channel_pk) -> Answer:
     try:
         content = await _read(response)
         answer = json.loads(content)
     except (httpx.HTTPError, ValueError) as error:
-        outcomes.append((outcomes[-1][0] if outcomes else 0, f"bad answer: {error}"))
+        outcomes.append((channel_pk, f"bad answer: {error}"))
         record_later(plan, outcomes, None)
         raise RelayError(502, "The upstream sent an unreadable answer.", "server_error",
                          "upstream_error") from error  # fmt: skip
@@ -366,9 +383,7 @@ async def _whole(response, plan, body, outcomes) -> Answer:
         if isinstance(answer.get("usage"), dict):
             usage = Usage.from_upstream(answer["usage"])
         else:
-            usage = Usage(
-                estimate.prompt_tokens(body), estimate.count(_reply_text(answer)), estimated=True
-            )
+            usage = Unreported(body, _reply_text(answer))
     record_later(plan, outcomes, usage)
     return Answer(response.status_code, plan.request_id, body=answer)
 
@@ -381,7 +396,7 @@ def _reply_text(answer: dict) -> str:
     return "".join(part for part in parts if isinstance(part, str))
 
 
-async def _relay_stream(response, plan, body, outcomes, wants_usage):
+async def _relay_stream(response, plan, body, outcomes, channel_pk, wants_usage):
     """Pass the upstream's SSE events through as they come; bill when the stream ends, or
     what was delivered when the caller hangs up."""
     usage, delivered, buffer = None, [], b""
@@ -398,17 +413,14 @@ async def _relay_stream(response, plan, body, outcomes, wants_usage):
         if buffer.strip():
             yield buffer + b"\n\n"
     except httpx.HTTPError as error:
-        outcomes.append((outcomes[-1][0] if outcomes else plan.candidates[0].route.channel_pk,
-                         f"stream broken: {type(error).__name__}"))  # fmt: skip
+        outcomes.append((channel_pk, f"stream broken: {type(error).__name__}"))
         message = {"error": {"message": "The upstream stream broke off.", "type": "server_error",
                              "code": "upstream_error"}}  # fmt: skip
         yield b"data: " + json.dumps(message).encode() + b"\n\n"
     finally:
         await response.aclose()
         if usage is None:
-            usage = Usage(
-                estimate.prompt_tokens(body), estimate.count("".join(delivered)), estimated=True
-            )
+            usage = Unreported(body, "".join(delivered))
         record_later(plan, outcomes, usage)
 
 

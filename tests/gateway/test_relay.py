@@ -380,10 +380,9 @@ def test_an_unbillable_event_does_not_cost_the_rest_of_its_batch(transactional_d
     key = world.project.api_keys.get()
     plan = relay.Plan("req_good", key.public_id, MODEL, [])
     usage = relay.Usage(input_tokens=100, output_tokens=10)
-    good = relay._event(plan, usage)
-    unpriced = {**good, "request_id": "req_unpriced", "model": "no/such-model"}
+    unpriced = relay.Plan("req_unpriced", key.public_id, "no/such-model", [])
 
-    relay._record([], [unpriced, good])
+    relay._record([], [(unpriced, usage), (plan, usage)])
 
     assert list(UsageEvent.objects.values_list("request_id", flat=True)) == ["req_good"]
     assert "req_unpriced" in caplog.text
