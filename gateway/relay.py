@@ -303,11 +303,12 @@ def _timeout() -> httpx.Timeout:
 
 @dataclass
 class Answer:
-    """What the view sends: a JSON body, or an SSE stream."""
+    """What the view sends: the upstream's body, or an SSE stream."""
 
     status: int
     request_id: str
-    body: dict | None = None
+    content: bytes = b""
+    content_type: str = "application/json"
     stream: AsyncIterator[bytes] | None = None
 
 
@@ -370,22 +371,26 @@ async def _read(response: httpx.Response) -> bytes:
 
 
 async def _whole(response, plan, body, outcomes, channel_pk) -> Answer:
+    """The upstream's answer, byte for byte; a success is billed from its usage."""
+    usage = None
     try:
         content = await _read(response)
-        answer = json.loads(content)
+        if response.status_code < 400:
+            answer = json.loads(content)
+            if not isinstance(answer, dict):
+                raise ValueError("not a JSON object")
+            if isinstance(answer.get("usage"), dict):
+                usage = Usage.from_upstream(answer["usage"])
+            else:
+                usage = Unreported(body, _reply_text(answer))
     except (httpx.HTTPError, ValueError) as error:
         outcomes.append((channel_pk, f"bad answer: {error}"))
         record_later(plan, outcomes, None)
         raise RelayError(502, "The upstream sent an unreadable answer.", "server_error",
                          "upstream_error") from error  # fmt: skip
-    usage = None
-    if response.status_code < 400 and isinstance(answer, dict):
-        if isinstance(answer.get("usage"), dict):
-            usage = Usage.from_upstream(answer["usage"])
-        else:
-            usage = Unreported(body, _reply_text(answer))
     record_later(plan, outcomes, usage)
-    return Answer(response.status_code, plan.request_id, body=answer)
+    content_type = response.headers.get("content-type", "application/json")
+    return Answer(response.status_code, plan.request_id, content, content_type)
 
 
 def _reply_text(answer: dict) -> str:

@@ -86,7 +86,7 @@ def _endpoint(path: str):
             response["X-Accel-Buffering"] = "no"
         else:
             response = HttpResponse(
-                json.dumps(answer.body), status=answer.status, content_type="application/json"
+                answer.content, status=answer.status, content_type=answer.content_type
             )
         response["X-Request-Id"] = answer.request_id
         return response

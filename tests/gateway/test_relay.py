@@ -1,5 +1,6 @@
 """The relay through the official openai client, against fake upstreams on 127.0.0.1."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import httpx
@@ -150,13 +151,20 @@ def test_the_model_list_holds_the_served_models_the_key_may_use(world, upstreams
 # --- Refusals -------------------------------------------------------------------------------
 
 
-def suspend(world):
-    Organization.objects.filter(pk=world.organization.pk).update(
-        status=Organization.Status.SUSPENDED
-    )
-    from projects import gateway
+def set_status(world, status):
+    from projects import services as projects_services
 
-    gateway.API_KEYS.invalidate([k.prefix for k in world.project.api_keys.all()])
+    Organization.objects.filter(pk=world.organization.pk).update(status=status)
+    projects_services.invalidate_organization_keys(organization_id=world.organization.pk)
+
+
+def expire_keys(world):
+    from projects import gateway
+    from projects.models import ApiKey
+
+    keys = ApiKey.objects.filter(project=world.project)
+    keys.update(expires_at=timezone.now() - timedelta(minutes=1))
+    gateway.API_KEYS.invalidate([key.prefix for key in keys])
 
 
 def spend_the_balance(world):
@@ -171,6 +179,10 @@ def spend_the_balance(world):
 REFUSALS = [
     # (how the key or world is made, the openai exception, status, code)
     ("invalid", openai.AuthenticationError, 401, "invalid_api_key"),
+    ("revoked", openai.AuthenticationError, 401, "invalid_api_key"),
+    ("expired", openai.AuthenticationError, 401, "invalid_api_key"),
+    ("archived", openai.PermissionDeniedError, 403, "project_archived"),
+    ("unverified", openai.PermissionDeniedError, 403, "organization_unverified"),
     ("other_model", openai.PermissionDeniedError, 403, "model_not_allowed"),
     ("ip", openai.PermissionDeniedError, 403, "ip_not_allowed"),
     ("suspended", openai.PermissionDeniedError, 403, "organization_suspended"),
@@ -193,12 +205,20 @@ def test_every_refusal_in_openai_shape_and_nothing_reaches_the_upstream(
         "other_model": lambda: world.key(allowed_models=[EMBEDDING_MODEL]),
         "ip": lambda: world.key(ip_allowlist=["203.0.113.0/24"]),
     }.get(case, world.key)()
+    actor = projects_services.Actor(user=world.owner.user, membership=world.owner)
     if case == "suspended":
-        suspend(world)
+        set_status(world, Organization.Status.SUSPENDED)
+    elif case == "unverified":
+        set_status(world, Organization.Status.PENDING)
+    elif case == "revoked":
+        projects_services.revoke_api_key(actor=actor, key=world.project.api_keys.get())
+    elif case == "expired":
+        expire_keys(world)
+    elif case == "archived":
+        projects_services.archive_project(actor=actor, project=world.project)
     elif case == "balance":
         spend_the_balance(world)
     elif case == "quota":
-        actor = projects_services.Actor(user=world.owner.user, membership=world.owner)
         quota = quotas.create_quota(
             actor=actor, scope=Quota.Scope.ORGANIZATION, limit=Decimal(10),
             on_exceed=Quota.OnExceed.BLOCK,
