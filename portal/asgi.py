@@ -29,6 +29,12 @@ class RelayHandler(ASGIHandler):
         with override_settings(MIDDLEWARE=settings.RELAY_MIDDLEWARE):
             super().load_middleware(is_async=is_async)
 
+    async def __call__(self, scope, receive, send):
+        # Without Django's ThreadSensitiveContext: the relay runs no thread-sensitive code of
+        # its own, so the request cycle's few sync steps (signal receivers, response.close)
+        # share asgiref's one thread instead of starting a thread per call.
+        await self.handle(scope, receive, send)
+
 
 django_application = ASGIHandler()
 relay_application = RelayHandler()
