@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
 
-.PHONY: run test lint fmt migrate worker messages schema clean vendor bench-metering
+.PHONY: run test lint fmt migrate worker messages schema clean vendor bench-metering bench-relay
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,9 @@ vendor:  ## fetch the pinned front-end libraries (package.json) and copy them to
 
 bench-metering: $(BIN)/.installed  ## metering benchmarks (PostgreSQL: set DATABASE_URL)
 	DJANGO_ENV=test $(BIN)/pytest tests/benchmarks/test_metering_bench.py -s $(PYTEST_ARGS)
+
+bench-relay: $(BIN)/.installed  ## relay vs direct upstream: added latency, throughput ratio
+	DJANGO_ENV=test $(BIN)/pytest tests/benchmarks/test_relay_bench.py -s $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var

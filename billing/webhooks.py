@@ -1,8 +1,8 @@
 """Webhook endpoints and their deliveries, in the Standard Webhooks format.
 
 Signing needs the endpoint's secret itself (HMAC-SHA256 over id.timestamp.body), so it
-cannot be kept as a one-way digest like API keys: it is stored encrypted with Fernet under
-a key derived from SECRET_KEY, and shown to the customer once, at creation.
+cannot be kept as a one-way digest like API keys: it is stored encrypted (portal.crypto),
+and shown to the customer once, at creation.
 
 A delivery is claimed with a conditional UPDATE (pending and due -> sending) before it is
 sent, so two workers never send the same attempt. A failed attempt is retried after
@@ -16,7 +16,6 @@ host name still goes in the Host header and TLS SNI), so DNS cannot be switched 
 """
 
 import base64
-import hashlib
 import ipaddress
 import json
 import secrets
@@ -25,7 +24,6 @@ import time
 from datetime import timedelta
 
 import httpx
-from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -34,6 +32,7 @@ from django.utils.translation import gettext as _
 from standardwebhooks.webhooks import Webhook
 
 from billing.models import WebhookDelivery, WebhookEndpoint
+from portal import crypto
 
 Status = WebhookDelivery.Status
 
@@ -50,13 +49,8 @@ EVENT_TYPES = [
 ]
 
 
-def _fernet() -> Fernet:
-    key = hashlib.sha256(f"webhook-secrets:{settings.SECRET_KEY}".encode()).digest()
-    return Fernet(base64.urlsafe_b64encode(key))
-
-
 def signing_secret(endpoint: WebhookEndpoint) -> str:
-    return _fernet().decrypt(endpoint.secret_encrypted.encode()).decode()
+    return crypto.decrypt(endpoint.secret_encrypted)
 
 
 class UnsafeDestination(Exception):
@@ -110,7 +104,7 @@ def create_endpoint(*, actor, url: str, event_types, description: str = ""):
         url=_clean_url(url),
         description=description,
         event_types=_clean_event_types(event_types),
-        secret_encrypted=_fernet().encrypt(secret.encode()).decode(),
+        secret_encrypted=crypto.encrypt(secret),
     )
     endpoint.full_clean()
     endpoint.save()

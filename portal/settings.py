@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "accounts",
     "projects",
     "billing",
+    "gateway",
 ]
 
 MIDDLEWARE = [
@@ -91,6 +92,13 @@ MIDDLEWARE = [
 # is rendered by templates/base.html rather than injected.
 HIJACK_PERMISSION_CHECK = "accounts.hijack.may_hijack"
 HIJACK_INSERT_BEFORE = None
+# The relay's /v1/ routes (portal/asgi.py): API-key calls need none of the session, cookie,
+# CSRF or static-file layers, and every member here runs async.
+RELAY_MIDDLEWARE = [
+    "portal.metrics.RequestMetricsMiddleware",  # the relay sets its own X-Request-Id
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+]
 
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"
@@ -362,6 +370,21 @@ API_KEY_PEPPER_ID = env.str("API_KEY_PEPPER_ID", default=list(API_KEY_PEPPERS)[-
 if API_KEY_PEPPER_ID not in API_KEY_PEPPERS or not all(API_KEY_PEPPERS.values()):
     raise ImproperlyConfigured("API_KEY_PEPPER_ID must name a non-empty pepper of API_KEY_PEPPERS.")
 
+# --- Encryption of stored secrets (portal.crypto) ---------------------------------------
+# Fernet keys (Fernet.generate_key()), comma-separated: the first encrypts, all decrypt.
+# Empty: a key derived from SECRET_KEY.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+
+# --- OpenAI-compatible relay (gateway/) --------------------------------------------------
+RELAY_CONNECT_TIMEOUT_SECONDS = env.float("RELAY_CONNECT_TIMEOUT_SECONDS", default=5.0)
+# Between two bytes of an upstream's answer (a stream may last longer in total).
+RELAY_READ_TIMEOUT_SECONDS = env.float("RELAY_READ_TIMEOUT_SECONDS", default=120.0)
+RELAY_MAX_CONNECTIONS = env.int("RELAY_MAX_CONNECTIONS", default=200)
+# Circuit breaker: this many failures in a row open a channel for the cool-down, then one
+# probe call decides whether it closes again.
+RELAY_BREAKER_FAILURES = env.int("RELAY_BREAKER_FAILURES", default=5)
+RELAY_BREAKER_COOLDOWN_SECONDS = env.float("RELAY_BREAKER_COOLDOWN_SECONDS", default=30.0)
+
 # --- Security -------------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
@@ -424,6 +447,8 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["ids"]}
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # httpx logs every request at INFO: one line per relay call.
+    "loggers": {"httpx": {"level": "WARNING"}},
 }
 
 # --- Notifications and webhooks (billing.notifications, billing.webhooks) ----------------

@@ -271,16 +271,33 @@ def authorize(
     if credential_prefix is None:
         return None
     prefix = tokens.API_KEY.prefix_of(api_key)  # malformed or mistyped: None, no lookup
-    model_key = _model_key(model)
-    wanted = [*API_KEYS.keys(prefix), model_key, CATALOG_STAMP] if prefix else []
-    credential_snapshot, found = CREDENTIALS.fetch(credential_prefix, *wanted)
+    credential_snapshot, found = CREDENTIALS.fetch(credential_prefix, *_wanted(prefix, model))
     if not _live_credential(credential, credential_prefix, credential_snapshot, found):
         return None
+    allowed, body, _ = _decide(api_key, prefix, model, client_ip, found)
+    return allowed, body
+
+
+@metrics.counts_authorize_decisions
+def authorize_key(*, api_key: str, model: str, client_ip: str) -> tuple[bool, dict, str | None]:
+    """The same decision for the portal's own relay (gateway/), which needs no gateway
+    credential: (allowed, body, the catalog model id `model` names, or None if unknown)."""
+    prefix = tokens.API_KEY.prefix_of(api_key)
+    found = cache.get_many(_wanted(prefix, model)) if prefix else {}
+    return _decide(api_key, prefix, model, client_ip, found)
+
+
+def _wanted(prefix: str | None, model: str) -> list[str]:
+    return [*API_KEYS.keys(prefix), _model_key(model), CATALOG_STAMP] if prefix else []
+
+
+def _decide(api_key, prefix, model, client_ip, found) -> tuple[bool, dict, str | None]:
     if prefix is None:
-        return False, {"allowed": False, "reason": "invalid_key"}
+        return False, {"allowed": False, "reason": "invalid_key"}, None
     snapshot = API_KEYS.snapshot_in(prefix, found)
     if not API_KEYS.verify(api_key, snapshot):
-        return False, {"allowed": False, "reason": "invalid_key"}
+        return False, {"allowed": False, "reason": "invalid_key"}, None
+    model_key = _model_key(model)
     entry, catalog_stamp = found.get(model_key), found.get(CATALOG_STAMP)
     if entry is None or entry["stamp"] != catalog_stamp:
         entry = _load_catalog(model, catalog_stamp)
@@ -291,9 +308,9 @@ def authorize(
     for check in CHECKS:
         reason = check(call)
         if reason is not None:
-            return False, {"allowed": False, "reason": reason}
+            return False, {"allowed": False, "reason": reason}, entry["model_id"]
     API_KEYS.touch(prefix, snapshot, found)
-    return True, snapshot["body"]
+    return True, snapshot["body"], entry["model_id"]
 
 
 def _live_credential(token: str, prefix: str, snapshot: Snapshot, found: dict) -> bool:

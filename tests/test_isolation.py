@@ -70,7 +70,7 @@ from tests.factories import (
 )
 
 MARKER = "zqxjk"  # in every name of organization A's objects; never in B's pages
-OUR_APPS = {"accounts", "billing", "portal", "projects"}
+OUR_APPS = {"accounts", "billing", "gateway", "portal", "projects"}
 METHODS = ["get", "post", "put", "patch", "delete"]
 
 # kwarg -> a function of the world `a` returning the value for the URL (see the docstring).

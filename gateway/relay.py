@@ -1,0 +1,448 @@
+"""The OpenAI-compatible relay: authorize a portal key, pick an upstream channel, pass the
+call through (streams included) and bill it as one usage event.
+
+Per call, the event loop leaves for a worker thread once before the upstream call
+(`prepare`: projects.gateway.authorize_key, the route table and the breaker states, all from
+the cache when warm). After it, the breaker's outcome and the usage event are queued and
+recorded in batches (billing.metering.ingest_usage, at most every BILL_EVERY_SECONDS), off the
+caller's path: ingestion is built for batches, and one per call would cost more than the
+relay itself. `drain()` records what is pending at shutdown (ASGI lifespan, portal/asgi.py).
+
+Usage comes from the upstream's usage object (for streams the relay asks for it in the final
+chunk with stream_options.include_usage, and drops that chunk again if the caller did not ask).
+Without one, or when the caller hangs up mid-stream, the relay counts with gateway.estimate
+what was asked and what was delivered, and marks the event estimated.
+"""
+
+import asyncio
+import json
+import logging
+import secrets
+import weakref
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import httpx
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+
+from billing.metering import InvalidBatch, ingest_usage
+from gateway import channels, estimate
+from projects import gateway
+
+logger = logging.getLogger(__name__)
+
+
+# --- Errors in OpenAI's shape ----------------------------------------------------------------
+
+
+class RelayError(Exception):
+    """An answer in OpenAI's error shape: {"error": {"message", "type", "code"}}."""
+
+    def __init__(self, status: int, message: str, type_: str, code: str):
+        super().__init__(message)
+        self.status, self.message, self.type, self.code = status, message, type_, code
+
+    def body(self) -> dict:
+        return {
+            "error": {"message": self.message, "type": self.type, "code": self.code, "param": None}
+        }
+
+
+# authorize()'s refusal reasons -> (status, type, message)
+REFUSALS = {
+    "invalid_key": (401, "invalid_request_error", "Incorrect API key provided."),
+    "key_revoked": (401, "invalid_request_error", "This API key has been revoked."),
+    "key_expired": (401, "invalid_request_error", "This API key has expired."),
+    "project_archived": (403, "permission_error", "The key's project is archived."),
+    "organization_unverified": (403, "permission_error", "The organization is not verified yet."),
+    "organization_suspended": (403, "permission_error", "The organization is suspended."),
+    "model_not_allowed": (403, "permission_error", "This key may not use the model."),
+    "ip_not_allowed": (403, "permission_error", "This key may not be used from this address."),
+    "quota_exceeded": (429, "insufficient_quota", "A quota of this key is used up."),
+    "insufficient_balance": (429, "insufficient_quota", "The prepaid balance is used up."),
+}
+# Refusals that concern the key itself rather than one model.
+KEY_REFUSALS = {
+    "invalid_key", "key_revoked", "key_expired", "project_archived", "organization_unverified",
+    "organization_suspended", "ip_not_allowed",
+}  # fmt: skip
+
+
+def refusal(reason: str) -> RelayError:
+    status, type_, message = REFUSALS[reason]
+    code = "invalid_api_key" if status == 401 else reason
+    return RelayError(status, message, type_, code)
+
+
+def bad_request(message: str, code: str = "invalid_request") -> RelayError:
+    return RelayError(400, message, "invalid_request_error", code)
+
+
+# --- Before the call: authorize and choose channels --------------------------------------------
+
+
+@dataclass
+class Plan:
+    request_id: str
+    key_id: str
+    model: str  # the catalog id
+    candidates: list
+    occurred_at: str = field(default_factory=lambda: timezone.now().isoformat())
+
+
+def _prepare(*, api_key: str, model: str, client_ip: str) -> Plan:
+    close_old_connections()
+    allowed, body, model_id = gateway.authorize_key(
+        api_key=api_key, model=model, client_ip=client_ip
+    )
+    if not allowed:
+        raise refusal(body["reason"])
+    candidates, served = channels.candidates(model_id)
+    if not served:
+        raise RelayError(
+            404, f"The model {model} is not served by this relay.", "invalid_request_error",
+            "model_not_found",
+        )  # fmt: skip
+    if not candidates:
+        raise RelayError(
+            503, "Every upstream channel of this model is failing; retry later.",
+            "server_error", "upstream_unavailable",
+        )  # fmt: skip
+    return Plan(f"req_{secrets.token_hex(12)}", body["key_id"], model_id, candidates)
+
+
+prepare = sync_to_async(_prepare, thread_sensitive=False)
+
+
+def _listable(*, api_key: str, client_ip: str) -> list[str]:
+    """The served models the key may use; a refusal of the key itself raises."""
+    close_old_connections()
+    allowed_models = []
+    for model in channels.served_models() or [""]:
+        allowed, body, _ = gateway.authorize_key(api_key=api_key, model=model, client_ip=client_ip)
+        reason = None if allowed else body["reason"]
+        if reason in KEY_REFUSALS:
+            raise refusal(reason)
+        if model and reason != "model_not_allowed":
+            allowed_models.append(model)
+    return allowed_models
+
+
+listable_models = sync_to_async(_listable, thread_sensitive=False)
+
+
+# --- After the call: the breaker and the bill --------------------------------------------------
+
+
+@dataclass
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    estimated: bool = False
+
+    @classmethod
+    def estimate(cls, body: dict, reply: str) -> "Usage":
+        """Counted with the tokenizer: in the recording thread, never on the event loop."""
+        return cls(estimate.prompt_tokens(body), estimate.count(reply), estimated=True)
+
+    @classmethod
+    def from_upstream(cls, usage: dict) -> "Usage":
+        prompt = int(usage.get("prompt_tokens") or 0)
+        details = usage.get("prompt_tokens_details") or {}
+        cached = min(int(details.get("cached_tokens") or 0), prompt)
+        return cls(prompt - cached, int(usage.get("completion_tokens") or 0), cached)
+
+
+@dataclass(frozen=True)
+class Unreported:
+    """A call whose upstream reported no usage (or that the caller left): what was asked and
+    what was delivered, counted when recorded."""
+
+    body: dict
+    reply: str
+
+
+def _event(plan: Plan, usage: "Usage | Unreported") -> dict:
+    if isinstance(usage, Unreported):
+        usage = Usage.estimate(usage.body, usage.reply)
+    return {
+        "request_id": plan.request_id,
+        "key_id": plan.key_id,
+        "model": plan.model,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cached_input_tokens": usage.cached_input_tokens,
+        "estimated": usage.estimated,
+        "occurred_at": plan.occurred_at,
+    }
+
+
+def _record(outcomes: list[tuple[int, str | None]], calls: list[tuple]) -> None:
+    """Breaker outcomes [(channel pk, error or None)] in order, then the usage events in one
+    batch; events the batch refuses (a model without a price ...) are logged and left out."""
+    close_old_connections()
+    for channel_pk, error in outcomes:
+        if error is None:
+            channels.record_success(channel_pk)
+        else:
+            channels.record_failure(channel_pk, error)
+    events = [_event(plan, usage) for plan, usage in calls]
+    while events:
+        try:
+            ingest_usage(events=events)
+            return
+        except InvalidBatch as error:
+            refused = {e["index"] for e in error.errors}
+            for index in sorted(refused - {None}):
+                problems = [e for e in error.errors if e["index"] == index]
+                logger.error("relay call not billed: %s %s", events[index], problems)
+            if None in refused:
+                logger.error("relay batch not billed: %s", error.errors)
+                return
+            events = [event for index, event in enumerate(events) if index not in refused]
+
+
+class _Recorder:
+    """Outcomes and usage events of this event loop's calls, recorded in batches: one
+    ingest_usage() per RELAY_BILL_EVERY_SECONDS at most, off the event loop."""
+
+    def __init__(self):
+        self.outcomes: list = []
+        self.events: list[tuple] = []  # (plan, usage)
+        self.flushing: asyncio.Task | None = None
+        self.running: set[asyncio.Task] = set()
+
+    def add(self, outcomes: list, call: tuple | None) -> None:
+        self.outcomes.extend(outcomes)
+        if call is not None:
+            self.events.append(call)
+        if self.flushing is None:
+            self.flushing = asyncio.ensure_future(self._flush_soon())
+
+    async def _flush_soon(self):
+        await asyncio.sleep(BILL_EVERY_SECONDS)
+        task = asyncio.ensure_future(self.flush())
+        self.running.add(task)
+        task.add_done_callback(self.running.discard)
+
+    async def flush(self):
+        self.flushing = None
+        outcomes, events, self.outcomes, self.events = self.outcomes, self.events, [], []
+        if outcomes or events:
+            await sync_to_async(_record, thread_sensitive=False)(outcomes, events)
+
+    async def drain(self):
+        if self.flushing is not None:
+            self.flushing.cancel()
+        await asyncio.gather(*self.running, return_exceptions=True)
+        await self.flush()
+
+
+BILL_EVERY_SECONDS = 0.05
+_recorders: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Recorder]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _recorder() -> _Recorder:
+    loop = asyncio.get_running_loop()
+    found = _recorders.get(loop)
+    if found is None:
+        found = _recorders[loop] = _Recorder()
+    return found
+
+
+def record_later(plan: Plan, outcomes: list, usage: "Usage | Unreported | None") -> None:
+    """Record in the background: the caller has its answer already (or has hung up)."""
+    if usage is not None or outcomes:
+        _recorder().add(outcomes, (plan, usage) if usage is not None else None)
+
+
+# --- The HTTP client ---------------------------------------------------------------------------
+
+_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def client() -> httpx.AsyncClient:
+    """One pooled client per event loop (a worker process has one loop)."""
+    loop = asyncio.get_running_loop()
+    found = _clients.get(loop)
+    if found is None:
+        limits = httpx.Limits(
+            max_connections=settings.RELAY_MAX_CONNECTIONS,
+            max_keepalive_connections=settings.RELAY_MAX_CONNECTIONS,
+        )
+        found = _clients[loop] = httpx.AsyncClient(limits=limits, trust_env=False)
+    return found
+
+
+async def drain() -> None:
+    """At shutdown: record what is pending, close this loop's client."""
+    recorder = _recorders.pop(asyncio.get_running_loop(), None)
+    if recorder is not None:
+        await recorder.drain()
+    found = _clients.pop(asyncio.get_running_loop(), None)
+    if found is not None:
+        await found.aclose()
+
+
+def _timeout() -> httpx.Timeout:
+    return httpx.Timeout(
+        settings.RELAY_READ_TIMEOUT_SECONDS, connect=settings.RELAY_CONNECT_TIMEOUT_SECONDS
+    )
+
+
+# --- The call ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Answer:
+    """What the view sends: the upstream's body, or an SSE stream."""
+
+    status: int
+    request_id: str
+    content: bytes = b""
+    content_type: str = "application/json"
+    stream: AsyncIterator[bytes] | None = None
+
+
+async def call(*, path: str, body: dict, plan: Plan) -> Answer:
+    """Try the plan's channels in order until one answers; fail over on connection errors,
+    timeouts and 5xx. An upstream 4xx is the caller's answer (and no channel's fault)."""
+    streaming = body.get("stream") is True
+    wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    outcomes: list[tuple[int, str | None]] = []
+    timed_out = True
+    for candidate in plan.candidates:
+        route = candidate.route
+        upstream_body = {**body, "model": route.upstream_model}
+        if streaming:
+            upstream_body["stream_options"] = {
+                **(body.get("stream_options") or {}), "include_usage": True
+            }  # fmt: skip
+        request = client().build_request(
+            "POST",
+            route.base_url + path,
+            json=upstream_body,
+            headers={"authorization": f"Bearer {route.credential}"},
+            timeout=_timeout(),
+        )
+        try:
+            response = await client().send(request, stream=True)
+        except httpx.TimeoutException as error:
+            outcomes.append((route.channel_pk, f"timeout: {type(error).__name__}"))
+            continue
+        except httpx.TransportError as error:
+            timed_out = False
+            outcomes.append((route.channel_pk, f"connection: {type(error).__name__}: {error}"))
+            continue
+        if response.status_code >= 500:
+            timed_out = False
+            detail = (await _read(response))[:200].decode(errors="replace")
+            outcomes.append((route.channel_pk, f"HTTP {response.status_code}: {detail}"))
+            continue
+        if candidate.failing:
+            outcomes.append((route.channel_pk, None))
+        if response.status_code >= 400 or not streaming:
+            return await _whole(response, plan, body, outcomes, route.channel_pk)
+        return Answer(
+            200,
+            plan.request_id,
+            stream=_relay_stream(response, plan, body, outcomes, route.channel_pk, wants_usage),
+        )
+    record_later(plan, outcomes, None)
+    logger.warning("relay call %s failed on every channel: %s", plan.request_id, outcomes)
+    if timed_out:
+        raise RelayError(504, "The upstream timed out.", "server_error", "upstream_timeout")
+    raise RelayError(502, "The upstream failed.", "server_error", "upstream_error")
+
+
+async def _read(response: httpx.Response) -> bytes:
+    try:
+        return await response.aread()
+    finally:
+        await response.aclose()
+
+
+async def _whole(response, plan, body, outcomes, channel_pk) -> Answer:
+    """The upstream's answer, byte for byte; a success is billed from its usage."""
+    usage = None
+    try:
+        content = await _read(response)
+        if response.status_code < 400:
+            answer = json.loads(content)
+            if not isinstance(answer, dict):
+                raise ValueError("not a JSON object")
+            if isinstance(answer.get("usage"), dict):
+                usage = Usage.from_upstream(answer["usage"])
+            else:
+                usage = Unreported(body, _reply_text(answer))
+    except (httpx.HTTPError, ValueError) as error:
+        outcomes.append((channel_pk, f"bad answer: {error}"))
+        record_later(plan, outcomes, None)
+        raise RelayError(502, "The upstream sent an unreadable answer.", "server_error",
+                         "upstream_error") from error  # fmt: skip
+    record_later(plan, outcomes, usage)
+    content_type = response.headers.get("content-type", "application/json")
+    return Answer(response.status_code, plan.request_id, content, content_type)
+
+
+def _reply_text(answer: dict) -> str:
+    parts = []
+    for choice in answer.get("choices") or []:
+        message = choice.get("message") or choice.get("delta") or {}
+        parts.append(choice.get("text") or message.get("content") or "")
+    return "".join(part for part in parts if isinstance(part, str))
+
+
+async def _relay_stream(response, plan, body, outcomes, channel_pk, wants_usage):
+    """Pass the upstream's SSE events through as they come; bill when the stream ends, or
+    what was delivered when the caller hangs up."""
+    usage, delivered, buffer = None, [], b""
+    try:
+        async for chunk in response.aiter_bytes():
+            buffer += chunk.replace(b"\r\n", b"\n")
+            *events, buffer = buffer.split(b"\n\n")
+            for event in events:
+                forward, found_usage, text = _inspect(event, wants_usage)
+                usage = found_usage or usage
+                if forward is not None:
+                    yield forward
+                    delivered.append(text)
+        if buffer.strip():
+            yield buffer + b"\n\n"
+    except httpx.HTTPError as error:
+        outcomes.append((channel_pk, f"stream broken: {type(error).__name__}"))
+        message = {"error": {"message": "The upstream stream broke off.", "type": "server_error",
+                             "code": "upstream_error"}}  # fmt: skip
+        yield b"data: " + json.dumps(message).encode() + b"\n\n"
+    finally:
+        await response.aclose()
+        if usage is None:
+            usage = Unreported(body, "".join(delivered))
+        record_later(plan, outcomes, usage)
+
+
+def _inspect(event: bytes, wants_usage: bool):
+    """(the event to forward or None, its Usage or None, its text) for one SSE event. Events
+    pass byte for byte; only the usage chunk the relay asked for on its own is dropped."""
+    forward = event + b"\n\n"
+    data = b"\n".join(line[5:].lstrip() for line in event.split(b"\n") if line.startswith(b"data:"))
+    if not data or data == b"[DONE]":
+        return forward, None, ""
+    try:
+        chunk = json.loads(data)
+    except ValueError:
+        return forward, None, ""
+    if not isinstance(chunk, dict):
+        return forward, None, ""
+    usage = Usage.from_upstream(chunk["usage"]) if isinstance(chunk.get("usage"), dict) else None
+    if usage is not None and not chunk.get("choices") and not wants_usage:
+        return None, usage, ""
+    return forward, usage, _reply_text(chunk)

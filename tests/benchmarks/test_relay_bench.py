@@ -1,0 +1,132 @@
+"""Benchmark: the relay against calling the fake upstream directly, same load client, same run.
+
+    make bench-relay        (PostgreSQL + Redis: set DATABASE_URL and REDIS_URL)
+
+The fake upstream (tests/gateway/fake_upstream.py) and the relay (portal.asgi under uvicorn,
+one process, as `make run` serves it) run as processes of their own on 127.0.0.1; the load
+client is one asyncio httpx client in the test process. For non-streaming and streaming chat:
+  latency   LATENCY_CALLS calls one after another: p50 and p99, direct and through the relay;
+  throughput  THROUGHPUT_CALLS calls, CONCURRENCY at a time: calls per second.
+Every relay call is authorized, routed and billed (one usage event each), as in production.
+It prints the added p50/p99 and the throughput ratio; the figures go to README.
+"""
+
+import asyncio
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from billing.models import UsageEvent
+from tests.conftest import ROOT, database_url_for_subprocess, wait_for
+from tests.gateway.conftest import MODEL, build_world
+
+RELAY_PORT, UPSTREAM_PORT = 18200, 18201
+LATENCY_CALLS = int(os.environ.get("BENCH_LATENCY_CALLS", 400))
+THROUGHPUT_CALLS = int(os.environ.get("BENCH_THROUGHPUT_CALLS", 2000))
+CONCURRENCY = 16
+BODY = {"model": MODEL, "messages": [{"role": "user", "content": "Say hello to the world."}]}
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@contextlib.contextmanager
+def uvicorn(target: str, port: int, *extra: str):
+    env = {**os.environ, "DJANGO_ENV": "test", "DATABASE_URL": database_url_for_subprocess()}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
+         "--no-access-log", "--log-level", "warning", *extra],
+        cwd=ROOT, env=env,
+    )  # fmt: skip
+
+    def serving():
+        """uvicorn answers"""
+        if process.poll() is not None:
+            raise RuntimeError(f"uvicorn {target} exited with {process.returncode}")
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+            return True
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_for(serving, timeout=30)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+async def one(client, url, headers, stream) -> float:
+    body = {**BODY, "stream": True} if stream else BODY
+    started = time.perf_counter()
+    if stream:
+        async with client.stream("POST", url, json=body, headers=headers) as response:
+            async for _ in response.aiter_bytes():
+                pass
+    else:
+        response = await client.post(url, json=body, headers=headers)
+    assert response.status_code == 200, response.status_code
+    return time.perf_counter() - started
+
+
+async def measure(base: str, key: str, stream: bool) -> dict:
+    url, headers = f"{base}/chat/completions", {"authorization": f"Bearer {key}"}
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        for _ in range(20):  # warm up connections and caches
+            await one(client, url, headers, stream)
+        latencies = sorted([await one(client, url, headers, stream) for _ in range(LATENCY_CALLS)])
+        remaining = THROUGHPUT_CALLS
+
+        async def worker():
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                await one(client, url, headers, stream)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        elapsed = time.perf_counter() - started
+    quantiles = statistics.quantiles(latencies, n=100)
+    return {"p50": quantiles[49] * 1000, "p99": quantiles[98] * 1000,
+            "rps": THROUGHPUT_CALLS / elapsed}  # fmt: skip
+
+
+def test_relay_overhead():
+    upstream_cmd = ("tests.gateway.fake_upstream:FakeUpstream", UPSTREAM_PORT, "--factory")
+    with (
+        uvicorn(*upstream_cmd) as upstream,
+        uvicorn("portal.asgi:application", RELAY_PORT) as relay,
+    ):
+        world = build_world(relay)
+        world.channel("bench", type("Upstream", (), {"url": upstream}))
+        key = world.key()
+        lines = [
+            f"relay benchmark: {LATENCY_CALLS} sequential calls, then {THROUGHPUT_CALLS} "
+            f"at concurrency {CONCURRENCY}; {os.environ.get('DATABASE_URL', 'sqlite')[:8]}"
+        ]
+        for stream in (False, True):
+            direct = asyncio.run(measure(upstream, key, stream))
+            relayed = asyncio.run(measure(relay, key, stream))
+            kind = "streaming" if stream else "non-streaming"
+            lines.append(
+                f"{kind:>14}: direct p50 {direct['p50']:.2f} ms p99 {direct['p99']:.2f} ms "
+                f"{direct['rps']:.0f}/s | relay p50 {relayed['p50']:.2f} ms p99 "
+                f"{relayed['p99']:.2f} ms {relayed['rps']:.0f}/s | added p50 "
+                f"{relayed['p50'] - direct['p50']:.2f} ms p99 {relayed['p99'] - direct['p99']:.2f}"
+                f" ms, throughput x{relayed['rps'] / direct['rps']:.2f}"
+            )
+        calls = 2 * (20 + LATENCY_CALLS + THROUGHPUT_CALLS)
+
+        def billed():
+            """every relay call has its usage event"""
+            return UsageEvent.objects.count() >= calls
+
+        wait_for(billed, timeout=120)
+    print("\n".join(lines))

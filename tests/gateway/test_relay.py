@@ -1,0 +1,408 @@
+"""The relay through the official openai client, against fake upstreams on 127.0.0.1."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import httpx
+import openai
+import pytest
+from django.utils import timezone
+
+from accounts.models import Organization
+from billing.models import LedgerEntry, UsageEvent
+from billing.pricing import cost_of, effective_price
+from gateway import channels, estimate
+from gateway.models import Channel
+from portal import crypto
+from tests.conftest import wait_for
+from tests.gateway.conftest import CLOSED_PORT, EMBEDDING_MODEL, MODEL, usage_event
+from tests.gateway.fake_upstream import CACHED_TOKENS, CONTENT, PROMPT_TOKENS
+
+MESSAGES = [{"role": "user", "content": "Say hello to the world."}]
+
+
+def assert_billed(world, event, *, input_tokens, output_tokens, cached=0, estimated=False):
+    assert (event.input_tokens, event.output_tokens, event.cached_input_tokens) == (
+        input_tokens, output_tokens, cached,
+    )  # fmt: skip
+    assert event.estimated is estimated
+    assert event.api_key.project == world.project
+    price = effective_price(
+        organization=world.organization, model=event.model, at=event.occurred_at
+    )
+    assert event.cost_amount == cost_of(
+        price=price, input_tokens=input_tokens, output_tokens=output_tokens,
+        cached_input_tokens=cached,
+    )  # fmt: skip
+    assert event.cost_amount > 0
+
+
+def test_a_chat_completion_is_relayed_with_the_channel_credential_and_billed_exactly(
+    world, upstreams
+):
+    world.channel("a", upstreams.a)
+    client = world.client(world.key())
+
+    raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES)
+    completion = raw.parse()
+
+    assert completion.choices[0].message.content == "".join(CONTENT)
+    assert completion.usage.prompt_tokens == PROMPT_TOKENS
+    [call] = upstreams.a.received
+    assert call["authorization"] == "Bearer sk-a-secret"  # never the caller's key
+    assert call["body"]["model"] == "deepseek-chat"  # the upstream's own name
+    assert call["body"]["messages"] == MESSAGES
+    event = usage_event(raw.headers["x-request-id"])
+    assert event.model == world.model
+    assert_billed(
+        world, event, input_tokens=PROMPT_TOKENS - CACHED_TOKENS, output_tokens=len(CONTENT),
+        cached=CACHED_TOKENS,
+    )  # fmt: skip
+
+
+def test_a_model_alias_reaches_the_catalog_model(world, upstreams):
+    world.model.aliases.create(alias="deepseek-v3")
+    world.channel("a", upstreams.a)
+    raw = world.client(world.key()).chat.completions.with_raw_response.create(
+        model="deepseek-v3", messages=MESSAGES
+    )
+    assert usage_event(raw.headers["x-request-id"]).model == world.model
+
+
+def test_a_stream_is_passed_through_and_billed_from_the_final_usage_chunk(world, upstreams):
+    world.channel("a", upstreams.a)
+    client = world.client(world.key())
+
+    with client.chat.completions.with_streaming_response.create(
+        model=MODEL, messages=MESSAGES, stream=True
+    ) as response:
+        chunks = list(response.parse())
+        request_id = response.headers["x-request-id"]
+
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "".join(CONTENT)
+    assert all(c.choices for c in chunks), "the relay's own usage request stays hidden"
+    # The relay asked the upstream for usage in the final chunk.
+    assert upstreams.a.received[0]["body"]["stream_options"] == {"include_usage": True}
+    assert_billed(
+        world, usage_event(request_id), input_tokens=PROMPT_TOKENS - CACHED_TOKENS,
+        output_tokens=len(CONTENT), cached=CACHED_TOKENS,
+    )  # fmt: skip
+
+
+def test_a_caller_who_asks_for_stream_usage_gets_it(world, upstreams):
+    world.channel("a", upstreams.a)
+    stream = world.client(world.key()).chat.completions.create(
+        model=MODEL, messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(stream)
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage.completion_tokens == len(CONTENT)
+
+
+def test_without_upstream_usage_the_relay_counts_and_marks_the_event_estimated(world, upstreams):
+    world.channel("a", upstreams.a)
+    upstreams.a.default = "no_usage"
+    client = world.client(world.key())
+
+    raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES)
+    with client.chat.completions.with_streaming_response.create(
+        model=MODEL, messages=MESSAGES, stream=True
+    ) as response:
+        list(response.parse())
+        stream_id = response.headers["x-request-id"]
+
+    prompt = estimate.count(MESSAGES[0]["content"]) + 3 + 3
+    reply = estimate.count("".join(CONTENT))
+    for request_id in (raw.headers["x-request-id"], stream_id):
+        assert_billed(
+            world, usage_event(request_id), input_tokens=prompt, output_tokens=reply,
+            estimated=True,
+        )  # fmt: skip
+
+
+def test_embeddings_and_completions(world, upstreams):
+    world.channel("a", upstreams.a)
+    client = world.client(world.key())
+
+    raw = client.embeddings.with_raw_response.create(model=EMBEDDING_MODEL, input="some text")
+    assert raw.parse().data[0].embedding == [0.25, -0.5, 0.125]
+    assert upstreams.a.received[-1]["body"]["model"] == EMBEDDING_MODEL  # same name upstream
+    event = usage_event(raw.headers["x-request-id"])
+    assert event.model == world.embedding_model
+    assert_billed(world, event, input_tokens=PROMPT_TOKENS, output_tokens=0)
+
+    raw = client.completions.with_raw_response.create(model=MODEL, prompt="Say hello")
+    assert raw.parse().choices[0].text == "".join(CONTENT)
+    assert upstreams.a.received[-1]["path"] == "/completions"
+    assert usage_event(raw.headers["x-request-id"]).output_tokens == len(CONTENT)
+
+
+def test_the_model_list_holds_the_served_models_the_key_may_use(world, upstreams):
+    world.channel("a", upstreams.a)
+    everything = world.client(world.key()).models.list()
+    assert sorted(m.id for m in everything) == sorted([MODEL, EMBEDDING_MODEL])
+    only_chat = world.client(world.key(allowed_models=[MODEL])).models.list()
+    assert [m.id for m in only_chat] == [MODEL]
+    with pytest.raises(openai.AuthenticationError):
+        world.client("tp-not-a-key").models.list()
+
+
+# --- Refusals -------------------------------------------------------------------------------
+
+
+def set_status(world, status):
+    from projects import services as projects_services
+
+    Organization.objects.filter(pk=world.organization.pk).update(status=status)
+    projects_services.invalidate_organization_keys(organization_id=world.organization.pk)
+
+
+def expire_keys(world):
+    from projects import gateway
+    from projects.models import ApiKey
+
+    keys = ApiKey.objects.filter(project=world.project)
+    keys.update(expires_at=timezone.now() - timedelta(minutes=1))
+    gateway.API_KEYS.invalidate([key.prefix for key in keys])
+
+
+def spend_the_balance(world):
+    from billing import ledger
+
+    LedgerEntry.objects.create(
+        organization=world.organization, kind="adjustment", amount=-1_000_000, currency="CNY"
+    )
+    ledger.invalidate_headroom(world.organization.pk)
+
+
+REFUSALS = [
+    # (how the key or world is made, the openai exception, status, code)
+    ("invalid", openai.AuthenticationError, 401, "invalid_api_key"),
+    ("revoked", openai.AuthenticationError, 401, "invalid_api_key"),
+    ("expired", openai.AuthenticationError, 401, "invalid_api_key"),
+    ("archived", openai.PermissionDeniedError, 403, "project_archived"),
+    ("unverified", openai.PermissionDeniedError, 403, "organization_unverified"),
+    ("other_model", openai.PermissionDeniedError, 403, "model_not_allowed"),
+    ("ip", openai.PermissionDeniedError, 403, "ip_not_allowed"),
+    ("suspended", openai.PermissionDeniedError, 403, "organization_suspended"),
+    ("quota", openai.RateLimitError, 429, "quota_exceeded"),
+    ("balance", openai.RateLimitError, 429, "insufficient_balance"),
+]
+
+
+@pytest.mark.parametrize(("case", "exception", "status", "code"), REFUSALS)
+def test_every_refusal_in_openai_shape_and_nothing_reaches_the_upstream(
+    world, upstreams, case, exception, status, code
+):
+    from billing import quotas
+    from billing.models import Quota
+    from projects import services as projects_services
+
+    world.channel("a", upstreams.a)
+    key = {
+        "invalid": lambda: "tp-invalid-key",
+        "other_model": lambda: world.key(allowed_models=[EMBEDDING_MODEL]),
+        "ip": lambda: world.key(ip_allowlist=["203.0.113.0/24"]),
+    }.get(case, world.key)()
+    actor = projects_services.Actor(user=world.owner.user, membership=world.owner)
+    if case == "suspended":
+        set_status(world, Organization.Status.SUSPENDED)
+    elif case == "unverified":
+        set_status(world, Organization.Status.PENDING)
+    elif case == "revoked":
+        projects_services.revoke_api_key(actor=actor, key=world.project.api_keys.get())
+    elif case == "expired":
+        expire_keys(world)
+    elif case == "archived":
+        projects_services.archive_project(actor=actor, project=world.project)
+    elif case == "balance":
+        spend_the_balance(world)
+    elif case == "quota":
+        quota = quotas.create_quota(
+            actor=actor, scope=Quota.Scope.ORGANIZATION, limit=Decimal(10),
+            on_exceed=Quota.OnExceed.BLOCK,
+        )  # fmt: skip
+        world.client(key).chat.completions.create(model=MODEL, messages=MESSAGES)
+        wait_for(lambda: quota.periods.filter(consumed_tokens__gte=10).exists(), timeout=15)
+        upstreams.a.received.clear()
+
+    events_before = UsageEvent.objects.count()
+
+    with pytest.raises(exception) as raised:
+        world.client(key).chat.completions.create(model=MODEL, messages=MESSAGES)
+
+    assert raised.value.status_code == status
+    assert raised.value.code == code
+    assert set(raised.value.body) >= {"message", "type", "code"}
+    assert upstreams.a.received == []
+    assert UsageEvent.objects.count() == events_before
+
+
+def test_a_model_no_channel_serves_and_bad_requests(world, upstreams):
+    client = world.client(world.key())
+    with pytest.raises(openai.NotFoundError) as raised:
+        client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    assert raised.value.code == "model_not_found"
+    no_key = httpx.post(f"{world.relay}/chat/completions", json={"model": MODEL})
+    assert no_key.status_code == 401
+    assert no_key.json()["error"]["code"] == "missing_api_key"
+    headers = {"authorization": f"Bearer {world.key()}"}
+    for body, code in [(b"{not json", "invalid_json"), (b'{"messages": []}', "missing_model")]:
+        answer = httpx.post(f"{world.relay}/chat/completions", content=body, headers=headers)
+        assert (answer.status_code, answer.json()["error"]["code"]) == (400, code)
+
+
+# --- Upstream failures: fail-over, timeouts, the breaker -----------------------------------------
+
+
+def test_an_upstream_4xx_is_the_callers_answer_without_failover(world, upstreams):
+    world.channel("a", upstreams.a, priority=2)
+    world.channel("b", upstreams.b, priority=1)
+    upstreams.a.plan = ["400"]
+    with pytest.raises(openai.BadRequestError) as raised:
+        world.client(world.key()).chat.completions.create(model=MODEL, messages=MESSAGES)
+    assert raised.value.code == "fake_400"
+    assert upstreams.b.received == []
+    assert UsageEvent.objects.count() == 0
+
+
+def test_5xx_timeouts_and_refused_connections_fail_over_in_priority_order(
+    world, upstreams, relay_settings
+):
+    relay_settings.RELAY_BREAKER_FAILURES = 5
+    first = world.channel("a", upstreams.a, priority=3)
+    world.channel("b", upstreams.b, priority=2)
+    client = world.client(world.key())
+
+    upstreams.a.plan = ["500"]
+    assert client.chat.completions.create(model=MODEL, messages=MESSAGES).id == "b-1"
+    upstreams.a.plan = ["slow"]
+    assert client.chat.completions.create(model=MODEL, messages=MESSAGES).id == "b-1"
+    assert [len(upstreams.a.received), len(upstreams.b.received)] == [2, 2]
+
+    # A dead channel ahead of both: the connection is refused, the call goes on.
+    dead = type("Dead", (), {"url": f"http://127.0.0.1:{CLOSED_PORT}/v1"})
+    world.channel("dead", dead, priority=9)
+    assert client.chat.completions.create(model=MODEL, messages=MESSAGES).id == "a-1"
+
+    def by_name():
+        """the dead channel's failure is recorded (after the answer)"""
+        found = {h.channel.name: h for h in channels.health()}
+        return found if found["dead"].failures else None
+
+    failures = wait_for(by_name, timeout=10, interval=0.05)
+    assert failures["dead"].failures == 1 and "connection" in failures["dead"].recent[0][1]
+    assert failures["a"].failures == 0  # its last call succeeded
+    assert [error.split(":")[0] for _, error in failures["a"].recent] == ["timeout", "HTTP 500"]
+    assert first.pk == failures["a"].channel.pk
+
+
+def test_every_channel_failing_is_502_and_a_timeout_504(world, upstreams):
+    world.channel("a", upstreams.a)
+    client = world.client(world.key())
+    upstreams.a.plan = ["500"]
+    with pytest.raises(openai.InternalServerError) as raised:
+        client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    assert (raised.value.status_code, raised.value.code) == (502, "upstream_error")
+    upstreams.a.plan = ["slow"]
+    with pytest.raises(openai.InternalServerError) as raised:
+        client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    assert (raised.value.status_code, raised.value.code) == (504, "upstream_timeout")
+    assert UsageEvent.objects.count() == 0
+
+
+def test_the_breaker_opens_after_repeated_failures_and_a_probe_closes_it(
+    world, upstreams, relay_settings
+):
+    channel = world.channel("a", upstreams.a, priority=2)
+    world.channel("b", upstreams.b, priority=1)
+    client = world.client(world.key())
+    upstreams.a.default = "500"
+
+    for _ in range(2):  # RELAY_BREAKER_FAILURES
+        assert client.chat.completions.create(model=MODEL, messages=MESSAGES).id == "b-1"
+    wait_for(lambda: channels.health()[0].state == "open", timeout=10)
+    client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    assert len(upstreams.a.received) == 2, "an open channel gets no calls"
+
+    # The cool-down ends (moved into the past): one call probes; a failure opens it again.
+    def end_cooldown():
+        key = f"relay:breaker:{channel.pk}"
+        state = channels.cache.get(key)
+        channels.cache.set(key, {**state, "open_until": 1.0}, timeout=None)
+        channels.refresh()  # as every process does within channels.VIEW_SECONDS
+
+    end_cooldown()
+    assert channels.health()[0].state == "half-open"
+    assert client.chat.completions.create(model=MODEL, messages=MESSAGES).id == "b-1"
+    assert len(upstreams.a.received) == 3
+    wait_for(lambda: channels.health()[0].state == "open", timeout=10)
+
+    end_cooldown()
+    upstreams.a.default = "ok"
+    assert client.chat.completions.create(model=MODEL, messages=MESSAGES).id == "a-1"
+    wait_for(lambda: channels.health()[0].state == "closed", timeout=10)
+    assert client.chat.completions.create(model=MODEL, messages=MESSAGES).id == "a-1"
+
+
+def test_a_caller_hanging_up_mid_stream_pays_for_what_was_delivered(world, upstreams):
+    world.channel("a", upstreams.a)
+    upstreams.a.plan = ["trickle"]  # one content chunk, then a pause
+    body = {"model": MODEL, "messages": MESSAGES, "stream": True}
+    headers = {"authorization": f"Bearer {world.key()}"}
+
+    with httpx.stream(
+        "POST", f"{world.relay}/chat/completions", json=body, headers=headers, timeout=10
+    ) as response:
+        request_id = response.headers["x-request-id"]
+        received = b""
+        for chunk in response.iter_bytes():
+            received += chunk
+            if CONTENT[0].encode() in received:
+                break  # hang up
+
+    event = usage_event(request_id)
+    prompt = estimate.count(MESSAGES[0]["content"]) + 6
+    assert_billed(
+        world, event, input_tokens=prompt, output_tokens=estimate.count(CONTENT[0]),
+        estimated=True,
+    )  # fmt: skip
+
+
+# --- Channels: credentials at rest ---------------------------------------------------------------
+
+
+def test_the_channel_credential_is_stored_encrypted(world, upstreams):
+    channel = world.channel("a", upstreams.a)
+    stored = Channel.objects.get(pk=channel.pk).credential_encrypted
+    assert "sk-a-secret" not in stored
+    assert crypto.decrypt(stored) == "sk-a-secret"
+
+
+def test_usage_event_time_is_the_call_time(world, upstreams):
+    world.channel("a", upstreams.a)
+    before = timezone.now()
+    raw = world.client(world.key()).chat.completions.with_raw_response.create(
+        model=MODEL, messages=MESSAGES
+    )
+    event = usage_event(raw.headers["x-request-id"])
+    assert before <= event.occurred_at <= timezone.now()
+    assert event.cost_amount > Decimal(0)
+
+
+def test_an_unbillable_event_does_not_cost_the_rest_of_its_batch(transactional_db, caplog):
+    from gateway import relay
+    from tests.gateway.conftest import build_world
+
+    world = build_world(relay="")
+    world.key()
+    key = world.project.api_keys.get()
+    plan = relay.Plan("req_good", key.public_id, MODEL, [])
+    usage = relay.Usage(input_tokens=100, output_tokens=10)
+    unpriced = relay.Plan("req_unpriced", key.public_id, "no/such-model", [])
+
+    relay._record([], [(unpriced, usage), (plan, usage)])
+
+    assert list(UsageEvent.objects.values_list("request_id", flat=True)) == ["req_good"]
+    assert "req_unpriced" in caplog.text
