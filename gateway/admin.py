@@ -9,6 +9,7 @@ from django.shortcuts import render
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
+from accounts.admin_site import ReadOnlyAdmin
 from gateway import channels, services
 from gateway.models import Channel, ChannelModel
 
@@ -98,3 +99,21 @@ class ChannelAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
         }
         return render(request, "admin/gateway/channel/health.html", context)
+
+
+@admin.register(ChannelModel)
+class ChannelModelAdmin(ReadOnlyAdmin):
+    """Which channels serve which model, across channels (edited on the channel's page)."""
+
+    list_display = ("model", "upstream_model", "channel", "channel_priority", "channel_enabled")
+    list_filter = ("channel", "channel__is_enabled")
+    search_fields = ("model__model_id", "upstream_model", "channel__name")
+    list_select_related = ("model", "channel")
+
+    @admin.display(description=_("priority"), ordering="channel__priority")
+    def channel_priority(self, served):
+        return served.channel.priority
+
+    @admin.display(boolean=True, description=_("enabled"), ordering="channel__is_enabled")
+    def channel_enabled(self, served):
+        return served.channel.is_enabled
