@@ -24,8 +24,8 @@ recount first takes the exclusive lock (metering.exclude_ingestion), held to its
   events are inserted after the recount's SELECT (not in the sum) and its `record_usage`
   reads the quotas after the commit (sees the quota and adds them): counted once, there.
 The lock is taken before any row is written or locked, so it cannot deadlock with a batch.
-SQLite has one writer at a time: the recount's transaction writes the quota before reading,
-so no batch is in flight while it reads, and later batches see the committed quota.
+SQLite opens every writing transaction with BEGIN IMMEDIATE (one writer at a time): no
+batch is in flight while the recount reads, and later batches see the committed quota.
 
 Enforcement. `check_quota` (projects.gateway.CHECKS) reads only the cache: the
 organization's blocking quotas (a compact index, rebuilt in one query after every quota
