@@ -9,7 +9,7 @@ zero by construction. Tokens count input + output + cached input + cache write.
 
 Usage before the quota. A quota counts the usage of its whole running period, also what was
 recorded before it existed: creating a quota, or changing its period or dates, sets the
-running period's row to the sum of the UsageEvents already recorded in it for the quota's
+running period's row to the usage already recorded in it (`_usage_in`) for the quota's
 scope (`_recount`, the same scope rule as `record_usage`), alerts at once for the highest
 threshold already crossed and publishes the counter after commit, so a blocking quota
 created over its limit refuses the next call.
@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import DecimalField, F, Q, Sum
+from django.db.models import F, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
@@ -68,7 +68,15 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Department, Membership, User
 from accounts.permissions import EVERYWHERE, Action, Role, scope_for
 from accounts.services import record_actor_event
-from billing.models import Quota, QuotaAlert, QuotaIncreaseRequest, QuotaPeriod, UsageEvent
+from billing.models import (
+    Quota,
+    QuotaAlert,
+    QuotaIncreaseRequest,
+    QuotaPeriod,
+    RollupWatermark,
+    UsageEvent,
+    UsageRollup,
+)
 from billing.models.metering import TOKEN_FIELDS
 from billing.models.quotas import parse_thresholds
 from billing.notifications import notify
@@ -503,31 +511,60 @@ def _scope_filter(quota: Quota) -> Q:
     return Q()
 
 
+def _usage_in(quota: Quota, start: datetime, end: datetime) -> tuple[int, Decimal]:
+    """Tokens and cost of the quota's scope in [start, end), exact.
+
+    Whole UTC hours (every period of a whole-hour business zone): the hourly rollups plus
+    the events above the watermark, in ONE statement (UNION ALL, the watermark a subquery),
+    so one snapshot sees each event either rolled up or in the tail (billing.usage does the
+    same); bounded by the rollup rows and the unrolled tail, and exact also where old raw
+    events were purged. Otherwise (a zone with a half-hour offset) the raw events."""
+    scope = Q(organization_id=quota.organization_id) & _scope_filter(quota)
+    tokens = Sum(sum((F(field) for field in TOKEN_FIELDS[1:]), F(TOKEN_FIELDS[0])))
+
+    def totals(queryset, time_field):
+        return (
+            queryset.filter(scope, **{f"{time_field}__gte": start, f"{time_field}__lt": end})
+            .order_by()
+            .values("organization_id")
+            .annotate(tokens=tokens, amount=Sum("cost_amount"))
+            .values_list("tokens", "amount")
+        )
+
+    from billing import metering  # metering calls record_usage: imported late
+
+    events = UsageEvent.objects.all()
+    if all(at.timestamp() % 3600 == 0 for at in (start, end)):
+        mark = RollupWatermark.objects.filter(name=metering.WATERMARK).values("last_event_id")
+        # The value read first is a lower bound of the subquery's (the watermark only moves
+        # forward): it lets the planner walk the primary key, not the month's events.
+        tail = events.filter(id__gt=metering.watermark()).filter(
+            id__gt=Coalesce(Subquery(mark), Value(0))
+        )
+        rows = totals(UsageRollup.objects.all(), "hour").union(
+            totals(tail, "occurred_at"), all=True
+        )
+    else:
+        rows = totals(events, "occurred_at")
+    found = list(rows)
+    return sum(t for t, _a in found), sum((a for _t, a in found), Decimal(0))
+
+
 def _recount(quota: Quota, now: datetime | None = None) -> QuotaPeriod | None:
-    """Set the running period's consumption to the usage recorded in it, from the raw
-    events (exact: the running day or month is never purged; the rollups trail ingestion).
+    """Set the running period's consumption to the usage recorded in it (`_usage_in`).
     The caller holds `_exclude_ingestion()` (module doc). None when the quota does not run
     now (a date range) or nothing was used yet (no row)."""
     bounds = quota.bounds_at(now or timezone.now())
     if bounds is None:
         return None
     start, end = bounds
-    events = UsageEvent.objects.filter(
-        _scope_filter(quota),
-        organization_id=quota.organization_id,
-        occurred_at__gte=start,
-        occurred_at__lt=end,
-    )
-    totals = events.aggregate(
-        tokens=Coalesce(Sum(sum((F(field) for field in TOKEN_FIELDS[1:]), F(TOKEN_FIELDS[0]))), 0),
-        amount=Coalesce(Sum("cost_amount"), Decimal(0), output_field=DecimalField()),
-    )
-    if totals["tokens"] or totals["amount"]:  # else, as ever, the first event creates it
+    tokens, amount = _usage_in(quota, start, end)
+    if tokens or amount:  # else, as ever, the first event creates the row
         QuotaPeriod.objects.bulk_create(
             [QuotaPeriod(quota=quota, period_start=start, period_end=end)], ignore_conflicts=True
         )
     rows = QuotaPeriod.objects.filter(quota=quota, period_start=start)
-    rows.update(period_end=end, consumed_tokens=totals["tokens"], consumed_amount=totals["amount"])
+    rows.update(period_end=end, consumed_tokens=tokens, consumed_amount=amount)
     return rows.first()
 
 

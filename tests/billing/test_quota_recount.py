@@ -275,3 +275,26 @@ def test_a_batch_started_during_creation_counts_once(postgresql, owner, key_a1, 
     assert not ingestion_errors and not creation_errors
     assert ingested["result"].accepted == 2
     assert running(quota["quota"]).consumed_tokens == 123
+
+
+@pytest.mark.django_db
+def test_rolled_up_hours_and_the_unrolled_tail_count_once(create, record, key_a1, usage):
+    key = key_a1[0]
+    record([usage(key, tokens=100), usage(key, tokens=20)])
+    metering.roll_up()
+    record([usage(key, tokens=3)])  # above the watermark
+    quota = create(Scope.API_KEY, key)
+    assert running(quota).consumed_tokens == 123
+
+
+@pytest.mark.django_db
+def test_a_half_hour_zone_counts_the_raw_events(create, record, key_a1, usage, settings):
+    """Kolkata's days start at hh:30 UTC: an hour bucket would straddle the start."""
+    settings.BUSINESS_TIME_ZONE = "Asia/Kolkata"
+    key = key_a1[0]
+    day_start = periods.period_bounds(periods.DAY, timezone.now())[0]
+    record([usage(key, tokens=7, at=day_start - timedelta(minutes=10))])  # yesterday
+    record([usage(key, tokens=5, at=day_start + timedelta(minutes=10))])
+    metering.roll_up()  # both in the same UTC hour bucket
+    quota = create(Scope.API_KEY, key, period=Quota.Period.DAY)
+    assert running(quota).consumed_tokens == 5
