@@ -308,12 +308,20 @@ def _lock_watermark(cursor) -> int:
     return cursor.fetchone()[0]
 
 
+def exclude_ingestion(cursor) -> None:
+    """Until the current transaction ends, no ingestion batch is in flight: waits for every
+    batch holding the shared lock to commit, and makes new batches wait for this commit.
+
+    PostgreSQL only: on SQLite there is one writer at a time, so a transaction that has
+    written excludes ingestion already."""
+    if connection.vendor == "postgresql":
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [INGEST_LOCK])
+
+
 def safe_upper_bound() -> int:
     """The highest event id below which no event can still be committed."""
     with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # Waits for every ingestion holding the shared lock, released at this commit.
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [INGEST_LOCK])
+        exclude_ingestion(cursor)
         cursor.execute("SELECT COALESCE(MAX(id), 0) FROM billing_usageevent")
         return cursor.fetchone()[0]
 

@@ -7,6 +7,26 @@ the organization's) with F() updates in a fixed order (no deadlocks between batc
 period's row is created at zero when its first event arrives, so a new period starts at
 zero by construction. Tokens count input + output + cached input + cache write.
 
+Usage before the quota. A quota counts the usage of its whole running period, also what was
+recorded before it existed: creating a quota, or changing its period or dates, sets the
+running period's row to the usage already recorded in it (`_usage_in`) for the quota's
+scope (`_recount`, the same scope rule as `record_usage`), alerts at once for the highest
+threshold already crossed and publishes the counter after commit, so a blocking quota
+created over its limit refuses the next call.
+
+Why every event counts exactly once (PostgreSQL, READ COMMITTED): ingestion inserts its
+events and runs `record_usage` while holding the shared INGEST_LOCK until it commits. The
+recount first takes the exclusive lock (metering.exclude_ingestion), held to its commit:
+- a batch in flight when the lock is asked for commits before the lock is granted; the
+  recount's SELECT, a later statement, sees its events, while its `record_usage` ran before
+  the quota was committed and so did not see the quota: counted once, by the recount;
+- a batch that starts later waits for the shared lock until the recount committed; its
+  events are inserted after the recount's SELECT (not in the sum) and its `record_usage`
+  reads the quotas after the commit (sees the quota and adds them): counted once, there.
+The lock is taken before any row is written or locked, so it cannot deadlock with a batch.
+SQLite opens every writing transaction with BEGIN IMMEDIATE (one writer at a time): no
+batch is in flight while the recount reads, and later batches see the committed quota.
+
 Enforcement. `check_quota` (projects.gateway.CHECKS) reads only the cache: the
 organization's blocking quotas (a compact index, rebuilt in one query after every quota
 change, which sets a new stamp) and one real-time counter per quota and period, incremented
@@ -37,8 +57,9 @@ from typing import TYPE_CHECKING
 
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
+from django.db.models import F, Q, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import format_lazy
@@ -47,7 +68,15 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Department, Membership, User
 from accounts.permissions import EVERYWHERE, Action, Role, scope_for
 from accounts.services import record_actor_event
-from billing.models import Quota, QuotaAlert, QuotaIncreaseRequest, QuotaPeriod
+from billing.models import (
+    Quota,
+    QuotaAlert,
+    QuotaIncreaseRequest,
+    QuotaPeriod,
+    RollupWatermark,
+    UsageEvent,
+    UsageRollup,
+)
 from billing.models.metering import TOKEN_FIELDS
 from billing.models.quotas import parse_thresholds
 from billing.notifications import notify
@@ -95,6 +124,8 @@ def _require_member(actor: Actor, organization_id: int) -> None:
 # --- Quota settings -----------------------------------------------------------------------
 
 SETTINGS = ("metric", "period", "start_date", "end_date", "limit", "thresholds", "on_exceed")
+# Settings that change which usage a period counts. (Both metrics are kept on every row.)
+RECOUNTED = {"period", "start_date", "end_date"}
 
 
 def follow_project(project) -> None:
@@ -148,6 +179,7 @@ def _watchers(organization, users) -> list:
 
 @transaction.atomic
 def create_quota(*, actor: Actor, scope: str, target=None, watchers=(), **values) -> Quota:
+    """A new quota counts the usage already recorded in its running period (module doc)."""
     organization = actor.organization
     if organization is None:
         raise PermissionDenied
@@ -159,12 +191,14 @@ def create_quota(*, actor: Actor, scope: str, target=None, watchers=(), **values
     if not may_manage(actor.membership, scope=scope, department_id=quota.owner_department_id):
         raise PermissionDenied
     _clean(quota)
+    _exclude_ingestion()
     quota.save()
     quota.watchers.set(_watchers(organization, watchers))
     record_actor_event(
         actor=actor, action="quota.created", target=quota,
         changes={field: [None, _jsonable(getattr(quota, field))] for field in SETTINGS},
     )  # fmt: skip
+    _settle(quota, _recount(quota))
     invalidate(organization.pk)
     return quota
 
@@ -175,9 +209,14 @@ def _jsonable(value):
 
 @transaction.atomic
 def update_quota(*, actor: Actor, quota: Quota, watchers=None, **values) -> Quota:
+    """A new period or new dates recount the running period from the usage recorded in it;
+    any change alerts at once for the highest threshold newly crossed (module doc)."""
     _require_member(actor, quota.organization_id)
     if not may_manage(actor.membership, scope=quota.scope, department_id=quota.owner_department_id):
         raise PermissionDenied
+    recount = bool(RECOUNTED.intersection(values))
+    if recount:  # before locking the row: a batch creating a period row waits for the row
+        _exclude_ingestion()
     quota = Quota.objects.select_for_update().get(pk=quota.pk)
     before = {field: _jsonable(getattr(quota, field)) for field in SETTINGS}
     for field, value in values.items():
@@ -193,6 +232,11 @@ def update_quota(*, actor: Actor, quota: Quota, watchers=None, **values) -> Quot
         if before[field] != _jsonable(getattr(quota, field))
     }
     record_actor_event(actor=actor, action="quota.updated", target=quota, changes=changes)
+    if recount and RECOUNTED.intersection(changes):
+        period = _recount(quota)
+    else:
+        period = current_periods([quota]).get(quota.pk)
+    _settle(quota, period)
     invalidate(quota.organization_id)
     return quota
 
@@ -218,8 +262,10 @@ def _stamp_key(organization_id: int) -> str:
     return f"quota:stamp:{organization_id}"
 
 
-def counter_key(quota_id: int, period_start: datetime) -> str:
-    return f"quota:used:{quota_id}:{int(period_start.timestamp())}"
+def counter_key(quota_id: int, metric: str, period_start: datetime) -> str:
+    """The metric is part of the key: a quota switched to another metric never reads a
+    counter kept in the other metric's units."""
+    return f"quota:used:{quota_id}:{metric}:{int(period_start.timestamp())}"
 
 
 def invalidate(organization_id: int) -> None:
@@ -262,6 +308,7 @@ def _load_index(organization_id: int, stamp) -> dict:
     for quota in quotas:
         entry = {
             "id": quota.pk,
+            "metric": quota.metric,
             "period": quota.period,
             "range": None,
             "limit": _units(quota.metric, quota.limit, quota.limit),
@@ -308,15 +355,19 @@ def check_quota(call) -> str | None:
     limits = {}
     for entry in index["quotas"]:
         if _covers(entry, call.key) and (start := _period_start(entry, at)) is not None:
-            limits[counter_key(entry["id"], start)] = entry["limit"]
+            limits[counter_key(entry["id"], entry["metric"], start)] = entry["limit"]
     if not limits:
         return None
     used = cache.get_many(list(limits))
     return "quota_exceeded" if any(used.get(k, 0) >= v for k, v in limits.items()) else None
 
 
+def _counter_timeout(period_end: datetime) -> int:
+    return max(int((period_end - timezone.now()).total_seconds()) + 86_400, 3600)
+
+
 def _bump_counter(key: str, total: int, delta: int, period_end: datetime) -> None:
-    timeout = max(int((period_end - timezone.now()).total_seconds()) + 86_400, 3600)
+    timeout = _counter_timeout(period_end)
     if not cache.add(key, total, timeout):
         try:
             cache.incr(key, delta)
@@ -394,7 +445,7 @@ def record_usage(events) -> list[int]:
             tokens, amount = deltas[(row.quota_id, row.period_start, row.period_end)]
             bumps.append(
                 (
-                    counter_key(quota.pk, row.period_start),
+                    counter_key(quota.pk, quota.metric, row.period_start),
                     _units(quota.metric, row.consumed_tokens, row.consumed_amount),
                     _units(quota.metric, tokens, amount),
                     row.period_end,
@@ -423,7 +474,7 @@ def reconcile_counters() -> int:
         quota__on_exceed=Quota.OnExceed.BLOCK, period_start__lte=now, period_end__gt=now
     ).select_related("quota")
     wanted = {
-        counter_key(row.quota_id, row.period_start): (
+        counter_key(row.quota_id, row.quota.metric, row.period_start): (
             _units(row.quota.metric, row.consumed_tokens, row.consumed_amount),
             row.period_end,
         )
@@ -433,10 +484,112 @@ def reconcile_counters() -> int:
     corrected = 0
     for key, (units, period_end) in wanted.items():
         if cached.get(key, -1) < units:
-            timeout = max(int((period_end - now).total_seconds()) + 86_400, 3600)
-            cache.set(key, units, timeout)
+            cache.set(key, units, _counter_timeout(period_end))
             corrected += 1
     return corrected
+
+
+def _exclude_ingestion() -> None:
+    from billing import metering  # metering calls record_usage: imported late
+
+    with connection.cursor() as cursor:
+        metering.exclude_ingestion(cursor)
+
+
+def _scope_filter(quota: Quota) -> Q:
+    """The events `_applies` adds to the quota (a department quota: its subtree's)."""
+    if quota.scope == Quota.Scope.API_KEY:
+        return Q(api_key_id=quota.api_key_id)
+    if quota.scope == Quota.Scope.PROJECT:
+        return Q(project_id=quota.project_id)
+    if quota.scope == Quota.Scope.DEPARTMENT:
+        children: dict[int, list[int]] = defaultdict(list)
+        tree = Department.objects.filter(organization_id=quota.organization_id)
+        for department_id, parent_id in tree.values_list("id", "parent_id"):
+            children[parent_id].append(department_id)
+        return Q(department_id__in=_subtree(children, quota.department_id))
+    return Q()
+
+
+def _usage_in(quota: Quota, start: datetime, end: datetime) -> tuple[int, Decimal]:
+    """Tokens and cost of the quota's scope in [start, end), exact.
+
+    Whole UTC hours (every period of a whole-hour business zone): the hourly rollups plus
+    the events above the watermark, in ONE statement (UNION ALL, the watermark a subquery),
+    so one snapshot sees each event either rolled up or in the tail (billing.usage does the
+    same); bounded by the rollup rows and the unrolled tail, and exact also where old raw
+    events were purged. Otherwise (a zone with a half-hour offset) the raw events."""
+    scope = Q(organization_id=quota.organization_id) & _scope_filter(quota)
+    tokens = Sum(sum((F(field) for field in TOKEN_FIELDS[1:]), F(TOKEN_FIELDS[0])))
+
+    def totals(queryset, time_field):
+        return (
+            queryset.filter(scope, **{f"{time_field}__gte": start, f"{time_field}__lt": end})
+            .order_by()
+            .values("organization_id")
+            .annotate(tokens=tokens, amount=Sum("cost_amount"))
+            .values_list("tokens", "amount")
+        )
+
+    from billing import metering  # metering calls record_usage: imported late
+
+    events = UsageEvent.objects.all()
+    if all(at.timestamp() % 3600 == 0 for at in (start, end)):
+        mark = RollupWatermark.objects.filter(name=metering.WATERMARK).values("last_event_id")
+        # The value read first is a lower bound of the subquery's (the watermark only moves
+        # forward): it lets the planner walk the primary key, not the month's events.
+        tail = events.filter(id__gt=metering.watermark()).filter(
+            id__gt=Coalesce(Subquery(mark), Value(0))
+        )
+        rows = totals(UsageRollup.objects.all(), "hour").union(
+            totals(tail, "occurred_at"), all=True
+        )
+    else:
+        rows = totals(events, "occurred_at")
+    found = list(rows)
+    return sum(t for t, _a in found), sum((a for _t, a in found), Decimal(0))
+
+
+def _recount(quota: Quota, now: datetime | None = None) -> QuotaPeriod | None:
+    """Set the running period's consumption to the usage recorded in it (`_usage_in`).
+    The caller holds `_exclude_ingestion()` (module doc). None when the quota does not run
+    now (a date range) or nothing was used yet (no row)."""
+    bounds = quota.bounds_at(now or timezone.now())
+    if bounds is None:
+        return None
+    start, end = bounds
+    tokens, amount = _usage_in(quota, start, end)
+    if tokens or amount:  # else, as ever, the first event creates the row
+        QuotaPeriod.objects.bulk_create(
+            [QuotaPeriod(quota=quota, period_start=start, period_end=end)], ignore_conflicts=True
+        )
+    rows = QuotaPeriod.objects.filter(quota=quota, period_start=start)
+    rows.update(period_end=end, consumed_tokens=tokens, consumed_amount=amount)
+    return rows.first()
+
+
+def _settle(quota: Quota, period: QuotaPeriod | None) -> None:
+    """After a quota's settings or consumption were set: alert for the thresholds already
+    crossed, and, after commit, bring a blocking quota's counter up to the period's row."""
+    if period is None:
+        return
+    period.quota = quota
+    _alert_crossed(period, highest_only=True)
+    if not quota.blocks:
+        return
+    key = counter_key(quota.pk, quota.metric, period.period_start)
+
+    def publish():
+        row = QuotaPeriod.objects.filter(pk=period.pk).first()
+        if row is None:
+            return
+        units = _units(quota.metric, row.consumed_tokens, row.consumed_amount)
+        # Raise only, like reconcile_counters: a higher counter holds increments of batches
+        # committed since; a lower one (or none) would let calls through.
+        if cache.get(key, -1) < units:
+            cache.set(key, units, _counter_timeout(row.period_end))
+
+    transaction.on_commit(publish)
 
 
 # --- Alerts -------------------------------------------------------------------------------
@@ -481,19 +634,31 @@ def evaluate_alerts(period_ids) -> list[QuotaAlert]:
         "quota__organization", "quota__department", "quota__project", "quota__api_key"
     )
     for period in rows:
-        quota = period.quota
-        for threshold in quota.thresholds:
-            if period.percent < threshold:
-                break
-            with transaction.atomic():
-                alert, created = QuotaAlert.objects.get_or_create(
-                    quota_period=period, threshold=threshold,
-                    defaults={"consumed": period.consumed},
-                )  # fmt: skip
-                if created:
-                    _announce(alert, quota, period)
-                    fired.append(alert)
+        fired.extend(_alert_crossed(period))
     return fired
+
+
+def _alert_crossed(period: QuotaPeriod, *, highest_only: bool = False) -> list[QuotaAlert]:
+    """Record (once) every threshold the period reached; announce each new one, or, with
+    `highest_only` (a quota created or changed past several thresholds at once), only the
+    highest new one: the lower ones are recorded silently, so they never fire later."""
+    quota = period.quota
+    new = []
+    for threshold in quota.thresholds:
+        if period.percent < threshold:
+            break
+        with transaction.atomic():
+            alert, created = QuotaAlert.objects.get_or_create(
+                quota_period=period, threshold=threshold, defaults={"consumed": period.consumed}
+            )
+            if created and not highest_only:
+                _announce(alert, quota, period)
+        if created:
+            new.append(alert)
+    if highest_only and new:
+        _announce(new[-1], quota, period)
+        return new[-1:]
+    return new
 
 
 def _announce(alert: QuotaAlert, quota: Quota, period: QuotaPeriod) -> None:

@@ -92,7 +92,7 @@ def test_counters_follow_the_commit_and_a_rollback_records_nothing(make_quota, k
     with transaction.atomic():
         quotas.record_usage([usage(key, tokens=40)])
     period = QuotaPeriod.objects.get(quota=quota)
-    assert cache.get(quotas.counter_key(quota.pk, period.period_start)) == 40
+    assert cache.get(quotas.counter_key(quota.pk, quota.metric, period.period_start)) == 40
 
 
 def test_record_usage_costs_a_fixed_number_of_queries(
@@ -119,5 +119,5 @@ def test_reconciliation_raises_a_lost_counter_to_the_database(make_quota, key_a1
     period = QuotaPeriod.objects.get(quota=quota)
     cache.clear()
     assert quotas.reconcile_counters() == 1
-    assert cache.get(quotas.counter_key(quota.pk, period.period_start)) == 70
+    assert cache.get(quotas.counter_key(quota.pk, quota.metric, period.period_start)) == 70
     assert quotas.reconcile_counters() == 0
