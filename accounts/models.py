@@ -7,6 +7,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 from stdnum.cn import uscc
 
+from accounts.audit_actions import action_label
 from accounts.permissions import Role
 from portal.ids import PublicIdField
 from portal.tenancy import TenantQuerySet
@@ -285,6 +286,10 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise TypeError("Audit events are append-only.")
+
+    @property
+    def action_label(self):
+        return action_label(self.action)
 
 
 class Invitation(models.Model):
