@@ -4,11 +4,19 @@ from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core import context as allauth_context
 from allauth.headless.adapter import DefaultHeadlessAdapter
 from django.contrib.sites.shortcuts import get_current_site
+from django.utils import translation
 
+from accounts.languages import supported
 from portal.mail import send_email_later
 
 
 class AccountAdapter(DefaultAccountAdapter):
+    def save_user(self, request, user, form, commit=True):
+        """A new user's language is the one they signed up in (the switcher's, or the
+        browser's Accept-Language as LocaleMiddleware resolved it)."""
+        user.language = supported(translation.get_language())
+        return super().save_user(request, user, form, commit=commit)
+
     def send_mail(self, template_prefix, email, context):
         """allauth's send_mail, but delivered from a worker: rendered here, in the request's
         language and for its site (allauth's templates use `current_site`)."""

@@ -135,10 +135,13 @@ class DepartmentSerializer(serializers.ModelSerializer):
 
 class AuditEventSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id", read_only=True)
+    action_label = serializers.CharField(
+        read_only=True, help_text="The action in the request's language; `action` is the code."
+    )
 
     class Meta:
         model = AuditEvent
-        fields = ("id", *AuditEvent.PUBLIC_FIELDS)
+        fields = ("id", *AuditEvent.PUBLIC_FIELDS, "action_label")
         read_only_fields = fields
 
 

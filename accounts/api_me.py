@@ -1,11 +1,13 @@
 """GET /api/v1/me: who the credential (browser session or allauth session token) belongs to."""
 
+from django.conf import settings
 from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
+from accounts.languages import remember_language
 from accounts.mfa import has_second_factor
 from accounts.selectors import memberships_of
 
@@ -18,10 +20,14 @@ class MyOrganizationSerializer(serializers.Serializer):
 
 
 class MeSerializer(serializers.Serializer):
-    email = serializers.EmailField()
-    full_name = serializers.CharField()
-    mfa_enabled = serializers.BooleanField()
-    organizations = MyOrganizationSerializer(many=True)
+    email = serializers.EmailField(read_only=True)
+    full_name = serializers.CharField(read_only=True)
+    language = serializers.ChoiceField(
+        choices=settings.LANGUAGES,
+        help_text="Language of what the portal sends you (blank: not chosen yet).",
+    )
+    mfa_enabled = serializers.BooleanField(read_only=True)
+    organizations = MyOrganizationSerializer(many=True, read_only=True)
 
 
 class MeView(GenericAPIView):
@@ -29,14 +35,25 @@ class MeView(GenericAPIView):
 
     @extend_schema(operation_id="me", summary="The signed-in user and their organizations")
     def get(self, request):
-        user = request.user
-        me = {
-            "email": user.email,
-            "full_name": user.full_name,
-            "mfa_enabled": has_second_factor(user),
-            "organizations": memberships_of(user).order_by("created_at"),
-        }
-        return Response(self.get_serializer(me).data)
+        return Response(self.get_serializer(_me(request.user)).data)
+
+    @extend_schema(operation_id="me_update", summary="Choose your language")
+    def patch(self, request):
+        serializer = self.get_serializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        if "language" in serializer.validated_data:
+            remember_language(request.user, serializer.validated_data["language"])
+        return Response(self.get_serializer(_me(request.user)).data)
+
+
+def _me(user) -> dict:
+    return {
+        "email": user.email,
+        "full_name": user.full_name,
+        "language": user.language,
+        "mfa_enabled": has_second_factor(user),
+        "organizations": memberships_of(user).order_by("created_at"),
+    }
 
 
 urlpatterns = [path("me", MeView.as_view(), name="api-me")]

@@ -7,6 +7,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 from stdnum.cn import uscc
 
+from accounts.audit_actions import action_label
 from accounts.permissions import Role
 from portal.ids import PublicIdField
 from portal.tenancy import TenantQuerySet
@@ -47,6 +48,13 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     is_active = models.BooleanField(_("active"), default=True)
     date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        blank=True,
+        choices=settings.LANGUAGES,
+        help_text=_("Language of the texts sent to this user; blank until they choose one."),
+    )
 
     objects = UserManager()
 
@@ -278,6 +286,10 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise TypeError("Audit events are append-only.")
+
+    @property
+    def action_label(self):
+        return action_label(self.action)
 
 
 class Invitation(models.Model):

@@ -66,13 +66,14 @@ def find_invitation(token: str) -> Invitation | None:
     )
 
 
-def owner_emails(organization: Organization) -> list[str]:
-    return list(
-        Membership.objects.for_org(organization)
+def active_owners(organization: Organization) -> list:
+    return [
+        membership.user
+        for membership in Membership.objects.for_org(organization)
         .filter(role=Role.OWNER, user__is_active=True)
+        .select_related("user")
         .order_by("user__email")
-        .values_list("user__email", flat=True)
-    )
+    ]
 
 
 def department_tree(departments) -> list[tuple[Department, int]]:

@@ -18,9 +18,10 @@ from django.db import models, transaction
 from django.db.models.deletion import ProtectedError, RestrictedError
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from accounts.languages import by_language
 from accounts.models import (
     AuditEvent,
     Department,
@@ -30,7 +31,7 @@ from accounts.models import (
     User,
 )
 from accounts.permissions import Action, Role, can
-from accounts.selectors import department_subtree_ids, owner_emails, verified_emails
+from accounts.selectors import active_owners, department_subtree_ids, verified_emails
 from portal.mail import render_email, send_email_later
 
 INVITATION_LIFETIME = timedelta(days=7)
@@ -240,12 +241,16 @@ def _set_status(organization, status, staff, note, request) -> Organization:
         changes=changes,
         request=request,
     )
-    recipients = owner_emails(organization)
-    if recipients:
-        context = {"organization": organization, "note": organization.status_note}
-        send_email_later(
-            render_email("accounts/email/organization_status", to=recipients, context=context)
-        )
+    context = {"organization": organization, "note": organization.status_note}
+    for language, owners in by_language(active_owners(organization)).items():
+        with translation.override(language):
+            send_email_later(
+                render_email(
+                    "accounts/email/organization_status",
+                    to=[owner.email for owner in owners],
+                    context=context,
+                )
+            )
     return organization
 
 

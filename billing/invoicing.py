@@ -14,6 +14,7 @@ each of the last ADJUSTMENT_MONTHS invoiced months, the rounded rollup cost now,
 non-void invoices already billed for it.
 """
 
+import operator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -24,9 +25,12 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.db.models import F, Min, Q, Sum
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.functional import lazy
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from accounts.languages import organization_language
 from accounts.models import Department, Membership, Organization
 from accounts.permissions import Role
 from accounts.services import record_audit_event
@@ -304,7 +308,7 @@ def issue_invoice(*, invoice: Invoice, actor=None) -> Invoice:
             changes={"number": invoice.number, "total": str(invoice.total_amount)},
         )
         ledger.invalidate_headroom(organization.pk)
-        _announce_invoice(invoice, "invoice.issued", _("Invoice %(number)s issued"))
+        _announce_invoice(invoice, "invoice.issued", gettext_lazy("Invoice %(number)s issued"))
     return invoice
 
 
@@ -324,7 +328,7 @@ def mark_paid(*, invoice: Invoice) -> None:
     )
     if claimed:
         invoice.refresh_from_db()
-        _announce_invoice(invoice, "invoice.paid", _("Invoice %(number)s paid"))
+        _announce_invoice(invoice, "invoice.paid", gettext_lazy("Invoice %(number)s paid"))
 
 
 def void_invoice(*, invoice: Invoice, reason: str, actor) -> Invoice:
@@ -404,9 +408,9 @@ def send_invoice_notices(*, now: datetime) -> None:
     soon = now + timedelta(days=settings.INVOICE_DUE_SOON_DAYS)
     notices = [
         ("due_soon_sent_at", Q(due_at__gt=now, due_at__lte=soon), "invoice.due_soon",
-         _("Invoice %(number)s is due soon")),
+         gettext_lazy("Invoice %(number)s is due soon")),
         ("overdue_sent_at", Q(due_at__lte=now), "invoice.overdue",
-         _("Invoice %(number)s is overdue")),
+         gettext_lazy("Invoice %(number)s is overdue")),
     ]  # fmt: skip
     for column, when, event_type, subject in notices:
         for invoice in owed.filter(when, **{f"{column}__isnull": True}):
@@ -461,8 +465,13 @@ def suspend_for_overdue(*, organization, actor) -> None:
 # --- The one way billing speaks to customers (routed through notifications at merge) --------
 
 
-def _announce(*, organization, event_type: str, subject: str, message: str, data: dict) -> None:
-    """Tell owners and billing members (bell, email, webhooks) and the billing mailbox."""
+# "%"-interpolation of a lazy text, itself lazy: rendered in each recipient's language.
+_interpolate_lazy = lazy(operator.mod, str)
+
+
+def _announce(*, organization, event_type: str, subject, message, data: dict) -> None:
+    """Tell owners and billing members (bell, email, webhooks) each in their language, and
+    the billing mailbox in the organization's (accounts/languages.py)."""
     members = (
         Membership.objects.for_org(organization)
         .filter(role__in=[Role.OWNER, Role.BILLING])
@@ -477,20 +486,21 @@ def _announce(*, organization, event_type: str, subject: str, message: str, data
         recipients=[membership.user for membership in members],
     )
     # The finance mailbox is no user of the portal: it gets the email alone.
-    context = {"organization": organization, "message": message, "data": data}
-    email = EmailMultiAlternatives(
-        subject=subject,
-        body=render_to_string("billing/email/announcement.txt", context),
-        to=[organization.billing_email],
-        headers={"X-Token-Portal-Event": event_type},
-    )
-    email.attach_alternative(
-        render_to_string("billing/email/announcement.html", context), "text/html"
-    )
+    with translation.override(organization_language(organization)):
+        context = {"organization": organization, "message": str(message), "data": data}
+        email = EmailMultiAlternatives(
+            subject=str(subject),
+            body=render_to_string("billing/email/announcement.txt", context),
+            to=[organization.billing_email],
+            headers={"X-Token-Portal-Event": event_type},
+        )
+        email.attach_alternative(
+            render_to_string("billing/email/announcement.html", context), "text/html"
+        )
     send_email_later(email)
 
 
-def _announce_invoice(invoice: Invoice, event_type: str, subject: str) -> None:
+def _announce_invoice(invoice: Invoice, event_type: str, subject) -> None:
     values = {
         "number": invoice.number,
         "total": invoice.total_amount,
@@ -500,8 +510,10 @@ def _announce_invoice(invoice: Invoice, event_type: str, subject: str) -> None:
     _announce(
         organization=invoice.organization,
         event_type=event_type,
-        subject=subject % values,
-        message=_("Invoice %(number)s: %(total)s %(currency)s, due %(due)s.") % values,
+        subject=_interpolate_lazy(subject, values),
+        message=_interpolate_lazy(
+            gettext_lazy("Invoice %(number)s: %(total)s %(currency)s, due %(due)s."), values
+        ),
         data={"invoice_id": invoice.public_id, **{k: str(v) for k, v in values.items()}},
     )
 

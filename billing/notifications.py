@@ -5,9 +5,10 @@ Reused by every area that announces something (quotas now, invoices later):
     notify(organization=org, event_type="quota.threshold_reached",
            subject=..., message=..., data={...}, recipients=[user, ...], link="/path/")
 
-- subject / message may be lazy translations (gettext_lazy, format_lazy): they are rendered
-  in settings.NOTIFICATION_LANGUAGE, because users have no language of their own yet and
-  notifications are mostly sent by workers, outside any request;
+- subject / message should be lazy translations (gettext_lazy, format_lazy): they are
+  rendered once per recipient language (User.language, else settings.NOTIFICATION_LANGUAGE;
+  see accounts/languages.py), since notifications are mostly sent by workers, outside any
+  request, and each member reads their own language;
 - each recipient gets a Notification row (the bell) and an email rendered from the first
   existing template triad billing/email/<event>{_subject.txt,.txt,.html} (dots become
   underscores), then the event's family ("quota"), then "notification";
@@ -25,6 +26,7 @@ from django.template.loader import select_template
 from django.utils import timezone, translation
 from django.utils.functional import SimpleLazyObject
 
+from accounts.languages import by_language
 from billing import webhooks
 from billing.models import Notification, WebhookDelivery, WebhookEndpoint
 from portal.ids import new_public_id
@@ -45,26 +47,31 @@ def notify(
     """Announce an event; returns its event id (the webhook-id of its deliveries)."""
     recipients = list({user.pk: user for user in recipients if user.is_active}.values())
     event_id = new_public_id("msg")
-    with translation.override(settings.NOTIFICATION_LANGUAGE):
-        subject, message = str(subject), str(message)
-        Notification.objects.bulk_create(
-            Notification(
-                organization=organization, user=user, event_type=event_type,
-                subject=subject[:200], message=message, data=data, link=link,
-            )
-            for user in recipients
-        )  # fmt: skip
-        context = {
-            "organization": organization,
-            "subject": subject,
-            "message": message,
-            "data": data,
-            "url": f"{settings.PORTAL_BASE_URL.rstrip('/')}{link}" if link else "",
-        }
-        for user in recipients:
-            send_email_later(_email(event_type, {**context, "user": user}, user.email))
+    for language, users in by_language(recipients).items():
+        with translation.override(language):
+            _tell(organization, event_type, str(subject), str(message), data, users, link)
     _queue_webhooks(organization, event_type, event_id, data)
     return event_id
+
+
+def _tell(organization, event_type, subject, message, data, users, link) -> None:
+    """Bell rows and emails for `users`, in the active language."""
+    Notification.objects.bulk_create(
+        Notification(
+            organization=organization, user=user, event_type=event_type,
+            subject=subject[:200], message=message, data=data, link=link,
+        )
+        for user in users
+    )  # fmt: skip
+    context = {
+        "organization": organization,
+        "subject": subject,
+        "message": message,
+        "data": data,
+        "url": f"{settings.PORTAL_BASE_URL.rstrip('/')}{link}" if link else "",
+    }
+    for user in users:
+        send_email_later(_email(event_type, {**context, "user": user}, user.email))
 
 
 def _templates(event_type: str, suffix: str) -> list[str]:

@@ -208,6 +208,7 @@ HEADLESS_SPECIFICATION_TEMPLATE_NAME = "portal/allauth_openapi.html"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+FORMAT_MODULE_PATH = ["portal.formats"]  # zh-Hans groups thousands with commas (portal/formats)
 USE_I18N = True
 USE_TZ = True
 # Stored times are UTC; pages show and periods are cut in the business time zone.

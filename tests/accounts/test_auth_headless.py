@@ -90,6 +90,7 @@ def test_me_describes_the_user_and_only_their_organizations(client, django_asser
     assert response.json() == {
         "email": "anna@example.com",
         "full_name": "Anna Li",
+        "language": "",
         "mfa_enabled": False,
         "organizations": [
             {"public_id": org.public_id, "name": "Alpha", "role": "admin", "require_mfa": False}

@@ -62,6 +62,8 @@ def test_a_support_session_is_read_only(client, staff_user, customer):
     assert not Project.objects.exists()
     assert client.post("/accounts/logout/").status_code == 403  # release, not sign out
     assert client.post("/i18n/setlang/", {"language": "zh-hans"}).status_code == 302
+    customer.user.refresh_from_db()
+    assert customer.user.language == ""  # the staff member's language is not the customer's
 
 
 def test_release_is_audited_and_the_console_asks_for_the_code_again(client, staff_user, customer):

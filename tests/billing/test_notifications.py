@@ -35,10 +35,10 @@ def test_notify_writes_one_row_and_one_email_per_recipient(
     assert message.alternatives[0][1] == "text/html"
 
 
-def test_emails_are_in_the_notification_language(
+def test_emails_fall_back_to_the_notification_language(
     organization, owner, settings, django_capture_on_commit_callbacks
 ):
-    settings.NOTIFICATION_LANGUAGE = "zh-hans"
+    settings.NOTIFICATION_LANGUAGE = "zh-hans"  # the owner never chose a language
     with django_capture_on_commit_callbacks(execute=True):
         send(organization, [owner.user])
     assert "已达到的阈值" in mail.outbox[0].body

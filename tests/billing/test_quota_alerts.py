@@ -137,10 +137,12 @@ def test_thresholds_fire_exactly_once_under_concurrent_ingestion_from_processes(
 
 
 @pytest.mark.django_db
-def test_alerts_are_written_in_the_notification_language(
+def test_alerts_fall_back_to_the_notification_language(
     make_quota, deps, key_a1, usage, record, owner, settings
 ):
+    """The owner never chose a language: NOTIFICATION_LANGUAGE applies."""
     settings.NOTIFICATION_LANGUAGE = "zh-hans"
+    assert owner.user.language == ""
     make_quota(Scope.DEPARTMENT, deps["A"], limit=100, thresholds=[50])
     record([usage(key_a1[0], tokens=60)])
     notification = Notification.objects.get(user=owner.user)

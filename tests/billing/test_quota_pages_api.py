@@ -263,3 +263,16 @@ def test_staff_see_quotas_and_deliveries_read_only(client, staff_user, dept_quot
     for name in ("quota", "quotaalert", "webhookdelivery"):
         assert client.get(f"/admin/billing/{name}/").status_code == 200
     assert client.get("/admin/billing/quota/add/").status_code == 403
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_token_figures_on_the_quota_page_are_grouped_in_both_languages(
+    client, owner, make_quota, deps, key_a1, usage, language
+):
+    quota = make_quota(Scope.DEPARTMENT, deps["A"], limit=5_000_000)
+    quotas.record_usage([usage(key_a1[0], tokens=500_000)])
+    client.cookies["django_language"] = language
+    client.force_login(owner.user)
+    page = client.get(f"/organization/quotas/{quota.public_id}/").content.decode()
+    assert "<strong>5,000,000</strong>" in page
+    assert "<td>500,000</td>" in page  # this period's consumption

@@ -89,3 +89,12 @@ def test_an_outsider_gets_404_on_the_projects_and_keys_of_another_organization(c
 
 def test_signed_out_goes_to_sign_in(client, used):
     assert client.get("/usage/").status_code == 302
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_token_figures_are_grouped_by_thousands_in_both_languages(client, used, language):
+    client.cookies["django_language"] = language
+    html = page(client, used.members["owner"]).content.decode()
+    assert '<p class="figure">1,001,100</p>' in html
+    assert "<td>1,000,100</td>" in html  # the top keys table
+    assert f'<html lang="{language}"' in html

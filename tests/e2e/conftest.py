@@ -59,14 +59,8 @@ def journey(request, chromium, live_server):
 
 
 @pytest.fixture
-def language():
-    """The language a test's customer uses; the journeys parametrize it."""
-    return "en"
-
-
-@pytest.fixture
-def celery_worker_env(language):
+def celery_worker_env():
     """The journeys' worker closes last month on its billing day without waiting for the
-    grace days, whatever today's date, and writes notifications in the customer's language
-    (NOTIFICATION_LANGUAGE: users have no language of their own yet)."""
-    return {"INVOICE_GRACE_DAYS": "0", "NOTIFICATION_LANGUAGE": language}
+    grace days, whatever today's date. It writes each customer's notifications in the
+    language they signed up in (User.language): no language setting for the worker."""
+    return {"INVOICE_GRACE_DAYS": "0"}
