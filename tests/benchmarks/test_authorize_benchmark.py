@@ -123,8 +123,8 @@ def run_wrk(base, token, path, *, bodies=(), rate=None, script_path=None):
     output = subprocess.run([*command, base + path], capture_output=True, text=True, check=True)
     text = output.stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-    p50 = parse_ms(re.search(r"50%\s+(\S+)", text).group(1))
-    p99 = parse_ms(re.search(r"99%\s+(\S+)", text).group(1))
+    p50 = parse_ms(re.search(r"^\s*50%\s+(\S+)", text, re.M).group(1))
+    p99 = parse_ms(re.search(r"^\s*99%\s+(\S+)", text, re.M).group(1))
     refused = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     return rate, p50, p99, int(refused.group(1)) if refused else 0
 
