@@ -50,5 +50,7 @@ def test_warm_authorize_in_process():
     elapsed = time.perf_counter() - started
     after = commands()
     spent = {name: (after.get(name, 0) - before.get(name, 0)) / CALLS for name in after}
-    per_call = ", ".join(f"{name} {count:.2f}" for name, count in sorted(spent.items()) if count >= 0.01)
+    per_call = ", ".join(
+        f"{name} {count:.2f}" for name, count in sorted(spent.items()) if count >= 0.01
+    )
     print(f"\nwarm authorize_key: {elapsed / CALLS * 1e6:.0f} us a call; Redis: {per_call}")
