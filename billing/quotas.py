@@ -342,13 +342,20 @@ def _period_start(entry: dict, at: datetime) -> datetime | None:
     return datetime.fromtimestamp(start, UTC) if start <= at.timestamp() < end else None
 
 
-def check_quota(call) -> str | None:
-    """quota_exceeded when any blocking quota covering the call is used up. Cache only:
-    one round trip for the index, one for the counters (none without applicable quotas)."""
+def quota_cache_keys(call) -> list[str]:
     organization_id = call.key["organization_pk"]
-    index_key, stamp_key = _index_key(organization_id), _stamp_key(organization_id)
-    found = cache.get_many([index_key, stamp_key])
-    index, stamp = found.get(index_key), found.get(stamp_key)
+    return [_index_key(organization_id), _stamp_key(organization_id)]
+
+
+def check_quota(call, found=cache) -> str | None:
+    """quota_exceeded when any blocking quota covering the call is used up. Cache only:
+    the index, then the counters of the quotas that apply (none without). `found` is
+    anything with `get_many(keys)`: the cache, or the gateway's entries, which hold both
+    when warm (the counters' keys come from the index: the gateway remembers them)."""
+    organization_id = call.key["organization_pk"]
+    index_key, stamp_key = quota_cache_keys(call)
+    entries = found.get_many([index_key, stamp_key])
+    index, stamp = entries.get(index_key), entries.get(stamp_key)
     if index is None or index["stamp"] != stamp:
         index = _load_index(organization_id, stamp)
     at = datetime.fromtimestamp(call.now, UTC)
@@ -358,8 +365,11 @@ def check_quota(call) -> str | None:
             limits[counter_key(entry["id"], entry["metric"], start)] = entry["limit"]
     if not limits:
         return None
-    used = cache.get_many(list(limits))
+    used = found.get_many(list(limits))
     return "quota_exceeded" if any(used.get(k, 0) >= v for k, v in limits.items()) else None
+
+
+check_quota.cache_keys = quota_cache_keys
 
 
 def _counter_timeout(period_end: datetime) -> int:

@@ -71,8 +71,8 @@ class PolicyRule:
 class ModelPolicySnapshot:
     """The rules that apply to one department (or the organization): all must allow.
 
-    Small, picklable and cacheable; the authorize call keeps it under
-    `policy_cache_version(organization_id)`.
+    Small, picklable and cacheable; the authorize call keeps it with the
+    `policy_cache_version(organization_id)` it was loaded under.
     """
 
     rules: tuple[PolicyRule, ...] = ()
@@ -85,32 +85,49 @@ def _version_key(organization_id: int) -> str:
     return f"billing:model-policy-version:{organization_id}"
 
 
+def _new_version() -> str:
+    return secrets.token_hex(8)
+
+
 def policy_cache_version(organization_id: int) -> str:
     """A token that changes whenever a policy of the organization changes.
 
     Random rather than a counter: if the cache loses the key, the new token never
     matches a snapshot cached before, so a stale policy is never served.
     """
-    return cache.get_or_set(_version_key(organization_id), lambda: secrets.token_hex(8), None)
+    return cache.get_or_set(_version_key(organization_id), _new_version, None)
 
 
 def bump_policy_cache_version(organization_id: int) -> None:
-    cache.set(_version_key(organization_id), secrets.token_hex(8), None)
+    cache.set(_version_key(organization_id), _new_version(), None)
 
 
-def model_policy_snapshot(organization_id: int, department_id: int | None) -> ModelPolicySnapshot:
+def policy_cache_keys(organization_id: int, department_id: int | None) -> list[str]:
+    """The cache entries model_policy_snapshot() reads: the version, then the snapshot."""
+    return [
+        _version_key(organization_id),
+        f"billing:model-policy:{organization_id}:{department_id}",
+    ]
+
+
+def model_policy_snapshot(
+    organization_id: int, department_id: int | None, found=cache
+) -> ModelPolicySnapshot:
     """The effective model policy for a key of `department_id` (None: organization level).
 
-    Served from the cache under the organization's current policy version, so it is fresh
-    the moment a policy changes.
+    Cached with the organization's policy version read BEFORE the database, and believed
+    only while that version is current, so it is fresh the moment a policy changes.
+    `found` is anything with `get_many(keys)`: the cache, or entries the caller already
+    fetched (the gateway's one round trip).
     """
-    key = f"billing:model-policy:{organization_id}:{department_id}:" + policy_cache_version(
-        organization_id
-    )
-    snapshot = cache.get(key)
-    if snapshot is None:
-        snapshot = _load_snapshot(organization_id, department_id)
-        cache.set(key, snapshot, 3600)
+    version_key, key = policy_cache_keys(organization_id, department_id)
+    entries = found.get_many([version_key, key])
+    version = entries.get(version_key) or policy_cache_version(organization_id)
+    cached = entries.get(key)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    snapshot = _load_snapshot(organization_id, department_id)
+    cache.set(key, (version, snapshot), 3600)
     return snapshot
 
 

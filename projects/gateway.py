@@ -1,8 +1,15 @@
 """The gateway's hot path: is this credential ours, and may this key call this model from here?
 
 Cost. Everything the decision needs is cached in compact snapshots, fetched with ONE cache
-round trip (get_many): the gateway credential's and the key's snapshots, stamps and
-last-used markers, the catalog entry of the requested model and the catalog stamp. A hit
+round trip (get_many) when warm: the gateway credential's and the key's snapshots, stamps and
+last-used markers, the catalog entry of the requested model and the catalog stamp, and what
+the checks read (policy, quota index and counters, balance headroom). A check declares its
+entries from the Call (`check.cache_keys(call)`), which needs the key's snapshot, so they
+cannot be named before the first read: the process remembers, per key prefix, what the
+checks read last time and fetches it up front with the rest. The first decision for a key
+in a process, or one whose entries changed (a new period, another department), costs one
+or two more round trips; a check reads through `found.get_many`, which fetches only what
+was not fetched yet, and falls back to its loading path on a miss. A hit
 runs no query; a key miss runs one (key + project + organization + department in one
 select_related query). The catalog is loaded whole, in one query, only after it changed.
 last_used_at is written at most once a minute per key: a cache marker, then a conditional
@@ -15,6 +22,8 @@ reload that raced with the change is never believed. Time-based expiry needs not
 snapshot holds the times.
 
 The decision runs CHECKS in order; the first reason wins. Quotas and billing add theirs.
+A prefetched entry is as fresh as one read by the check itself: the same stamps, versions
+and counters are compared, only read a little earlier in the same call.
 """
 
 import ipaddress
@@ -22,7 +31,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from django.core.cache import cache
 from django.db import transaction
@@ -33,7 +42,7 @@ from accounts.models import Organization
 from billing.ledger import check_balance
 from billing.models import CatalogModel
 from billing.quotas import check_quota
-from billing.selectors import model_policy_snapshot
+from billing.selectors import model_policy_snapshot, policy_cache_keys
 from portal import metrics
 from projects import tokens
 from projects.models import ApiKey, GatewayCredential
@@ -42,6 +51,7 @@ SNAPSHOT_SECONDS = 300  # a backstop only: invalidation is explicit
 CATALOG_SECONDS = 3600
 TOUCH_EVERY_SECONDS = 60
 CATALOG_STAMP = "gw:catalog:stamp"
+REMEMBERED_KEYS = 10_000  # key prefixes whose checks' cache entries a process remembers
 
 Snapshot = dict[str, Any]
 
@@ -199,7 +209,7 @@ class Call:
     now: float
 
 
-def check_key_active(call: Call) -> str | None:
+def check_key_active(call: Call, found) -> str | None:
     if call.key["revoked_at"] is not None and call.key["revoked_at"] <= call.now:
         return "key_revoked"
     if call.key["expires_at"] is not None and call.key["expires_at"] <= call.now:
@@ -207,7 +217,7 @@ def check_key_active(call: Call) -> str | None:
     return None
 
 
-def check_project_active(call: Call) -> str | None:
+def check_project_active(call: Call, found) -> str | None:
     return "project_archived" if call.key["project_archived"] else None
 
 
@@ -217,38 +227,52 @@ ORGANIZATION_REFUSALS = {
 }
 
 
-def check_organization_active(call: Call) -> str | None:
+def check_organization_active(call: Call, found) -> str | None:
     return ORGANIZATION_REFUSALS.get(call.key["organization_status"])
 
 
-def check_model_available(call: Call) -> str | None:
+def check_model_available(call: Call, found) -> str | None:
     return None if call.model["model_id"] and call.model["callable"] else "model_not_allowed"
 
 
-def check_key_allows_model(call: Call) -> str | None:
+def check_key_allows_model(call: Call, found) -> str | None:
     allowed = call.key["allowed_models"]
     return "model_not_allowed" if allowed and call.model["model_id"] not in allowed else None
 
 
-def check_organization_policy(call: Call) -> str | None:
+def policy_keys(call: Call) -> list[str]:
+    return policy_cache_keys(call.key["organization_pk"], call.key["department_pk"])
+
+
+def check_organization_policy(call: Call, found) -> str | None:
     """The organization's and its departments' allow/deny lists and "filed models only"."""
-    policy = model_policy_snapshot(call.key["organization_pk"], call.key["department_pk"])
+    policy = model_policy_snapshot(call.key["organization_pk"], call.key["department_pk"], found)
     model = call.model
     allowed = policy.allows(model["model_id"], model["provider"], model["is_filed"])
     return None if allowed else "model_not_allowed"
 
 
-def check_client_ip(call: Call) -> str | None:
+check_organization_policy.cache_keys = policy_keys
+
+
+def check_client_ip(call: Call, found) -> str | None:
     allowlist = call.key["ip_allowlist"]
     if not allowlist or any(call.client_ip in ipaddress.ip_network(n) for n in allowlist):
         return None
     return "ip_not_allowed"
 
 
-# Run in order; each returns a refusal reason or None. A check must stay within the budget:
-# read only the Call, or the cache. quota_exceeded and insufficient_balance (quotas,
-# billing) are appended at the end.
-CHECKS = [
+class Check(Protocol):
+    """Returns a refusal reason or None. It must stay within the budget: read only the Call,
+    or the cache through `found.get_many(keys)` (the entries authorize fetched, and anything
+    else in one more round trip). An optional `cache_keys(call) -> list[str]` attribute names
+    the entries it reads, so that authorize fetches them with the others."""
+
+    def __call__(self, call: Call, found: "Found") -> str | None: ...
+
+
+# Run in order. quota_exceeded and insufficient_balance (quotas, billing) are at the end.
+CHECKS: list[Check] = [
     check_key_active,
     check_project_active,
     check_organization_active,
@@ -261,6 +285,43 @@ CHECKS = [
 ]
 
 
+def _declared(call: Call) -> list[str]:
+    return [key for check in CHECKS for key in getattr(check, "cache_keys", _none)(call)]
+
+
+def _none(call: Call) -> list[str]:
+    return []
+
+
+class Found:
+    """The cache entries of one decision: fetched together in its first round trip; an entry
+    asked for that was not fetched costs one more round trip (all such entries of one ask
+    together). `read` is every key the checks asked for."""
+
+    def __init__(self, keys: list[str]):
+        self.entries = cache.get_many(keys) if keys else {}
+        self.fetched, self.read = set(keys), set()
+
+    def get_many(self, keys) -> dict:
+        self.read.update(keys)
+        if missing := [key for key in keys if key not in self.fetched]:
+            self.entries.update(cache.get_many(missing))
+            self.fetched.update(missing)
+        return {key: self.entries[key] for key in keys if key in self.entries}
+
+
+# Per key prefix, the cache keys its checks read last time in this process: fetched up front
+# next time. Only a hint: a key missing from it is fetched when asked for, and one too many
+# costs nothing but its bytes. Bounded: forgotten all at once when full.
+_read_by_checks: dict[str, tuple[str, ...]] = {}
+
+
+def _remember(prefix: str, found: Found) -> None:
+    if len(_read_by_checks) >= REMEMBERED_KEYS:
+        _read_by_checks.clear()
+    _read_by_checks[prefix] = tuple(found.read)
+
+
 @metrics.counts_authorize_decisions
 def authorize(
     *, credential: str, api_key: str, model: str, client_ip: str
@@ -271,8 +332,9 @@ def authorize(
     if credential_prefix is None:
         return None
     prefix = tokens.API_KEY.prefix_of(api_key)  # malformed or mistyped: None, no lookup
-    credential_snapshot, found = CREDENTIALS.fetch(credential_prefix, *_wanted(prefix, model))
-    if not _live_credential(credential, credential_prefix, credential_snapshot, found):
+    found = Found([*CREDENTIALS.keys(credential_prefix), *_wanted(prefix, model)])
+    credential_snapshot = CREDENTIALS.snapshot_in(credential_prefix, found.entries)
+    if not _live_credential(credential, credential_prefix, credential_snapshot, found.entries):
         return None
     allowed, body, _ = _decide(api_key, prefix, model, client_ip, found)
     return allowed, body
@@ -283,33 +345,41 @@ def authorize_key(*, api_key: str, model: str, client_ip: str) -> tuple[bool, di
     """The same decision for the portal's own relay (gateway/), which needs no gateway
     credential: (allowed, body, the catalog model id `model` names, or None if unknown)."""
     prefix = tokens.API_KEY.prefix_of(api_key)
-    found = cache.get_many(_wanted(prefix, model)) if prefix else {}
-    return _decide(api_key, prefix, model, client_ip, found)
+    return _decide(api_key, prefix, model, client_ip, Found(_wanted(prefix, model)))
 
 
 def _wanted(prefix: str | None, model: str) -> list[str]:
-    return [*API_KEYS.keys(prefix), _model_key(model), CATALOG_STAMP] if prefix else []
+    """The first round trip's keys: the key's, the catalog's, what its checks read last time."""
+    if prefix is None:
+        return []
+    return [
+        *API_KEYS.keys(prefix),
+        _model_key(model),
+        CATALOG_STAMP,
+        *_read_by_checks.get(prefix, ()),
+    ]
 
 
-def _decide(api_key, prefix, model, client_ip, found) -> tuple[bool, dict, str | None]:
+def _decide(api_key, prefix, model, client_ip, found: Found) -> tuple[bool, dict, str | None]:
     if prefix is None:
         return False, {"allowed": False, "reason": "invalid_key"}, None
-    snapshot = API_KEYS.snapshot_in(prefix, found)
+    snapshot = API_KEYS.snapshot_in(prefix, found.entries)
     if not API_KEYS.verify(api_key, snapshot):
         return False, {"allowed": False, "reason": "invalid_key"}, None
     model_key = _model_key(model)
-    entry, catalog_stamp = found.get(model_key), found.get(CATALOG_STAMP)
+    entry, catalog_stamp = found.entries.get(model_key), found.entries.get(CATALOG_STAMP)
     if entry is None or entry["stamp"] != catalog_stamp:
         entry = _load_catalog(model, catalog_stamp)
     address = ipaddress.ip_address(client_ip)
     if address.version == 6 and address.ipv4_mapped:
         address = address.ipv4_mapped
     call = Call(key=snapshot, model=entry, client_ip=address, now=time.time())
-    for check in CHECKS:
-        reason = check(call)
-        if reason is not None:
-            return False, {"allowed": False, "reason": reason}, entry["model_id"]
-    API_KEYS.touch(prefix, snapshot, found)
+    found.get_many(_declared(call))  # no round trip when the hint covered them
+    reason = next(filter(None, (check(call, found) for check in CHECKS)), None)
+    _remember(prefix, found)
+    if reason is not None:
+        return False, {"allowed": False, "reason": reason}, entry["model_id"]
+    API_KEYS.touch(prefix, snapshot, found.entries)
     return True, snapshot["body"], entry["model_id"]
 
 

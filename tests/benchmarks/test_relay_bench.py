@@ -26,7 +26,8 @@ from billing.models import UsageEvent
 from tests.conftest import ROOT, database_url_for_subprocess, wait_for
 from tests.gateway.conftest import MODEL, build_world
 
-RELAY_PORT, UPSTREAM_PORT = 18200, 18201
+RELAY_PORT = int(os.environ.get("BENCH_PORT", 18200))  # UPSTREAM_PORT is the next one
+UPSTREAM_PORT = RELAY_PORT + 1
 LATENCY_CALLS = int(os.environ.get("BENCH_LATENCY_CALLS", 400))
 THROUGHPUT_CALLS = int(os.environ.get("BENCH_THROUGHPUT_CALLS", 2000))
 CONCURRENCY = 16

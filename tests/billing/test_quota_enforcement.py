@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from django.core.cache import caches
 from django.db import connection, transaction
 
 from billing import quotas
@@ -202,3 +203,54 @@ def test_a_live_server_keeps_the_overshoot_bound(make_quota, gateway_credential,
     used = QuotaPeriod.objects.get(quota=quota).consumed_tokens
     assert LIMIT <= used < LIMIT + WORKERS * TOKENS_PER_CALL
     assert set(refused) == {"quota_exceeded"}
+
+
+CACHE_CALLS = ("get", "get_many", "get_or_set", "has_key", "set", "set_many", "add", "incr")
+
+
+@pytest.fixture
+def cache_calls(monkeypatch):
+    """[(method, first argument)] of every call on the real cache object (Django's, whatever
+    the backend) from the moment the fixture is used; calls a backend makes to itself (the
+    local-memory cache's get_many calls get) are not counted."""
+    real, calls, inside = caches["default"], [], []
+    for name in CACHE_CALLS:
+        method = getattr(real, name)
+
+        def counted(*args, _name=name, _method=method, **kwargs):
+            if not inside:
+                calls.append((_name, args[0] if args else None))
+            inside.append(_name)
+            try:
+                return _method(*args, **kwargs)
+            finally:
+                inside.pop()
+
+        monkeypatch.setattr(real, name, counted)
+    return calls
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_warm_authorize_is_one_cache_round_trip(
+    make_quota, deps, project_a1, key_a1, usage, authorize, django_assert_num_queries, request
+):
+    """Credential, key, catalog, policy, quota index and counters, balance: one get_many.
+    The counters' keys come from the index, so the process remembers them from the call
+    before; without that memory the same call costs three (key, checks, counters)."""
+    key, plaintext = key_a1
+    make_quota(Scope.DEPARTMENT, deps["ROOT"], limit=10**6)
+    make_quota(Scope.PROJECT, project_a1, limit=10**6)
+    record([usage(key, tokens=5)])
+    assert authorize(plaintext) == "allowed"  # warms the cache and this process's memory
+    calls = request.getfixturevalue("cache_calls")
+    with django_assert_num_queries(0):
+        assert authorize(plaintext) == "allowed"
+    assert [name for name, _ in calls] == ["get_many"]
+    fetched = " ".join(calls[0][1])
+    assert all(part in fetched for part in ("quota:used:", "billing:headroom:", "model-policy"))
+
+    calls.clear()
+    gateway._read_by_checks.clear()  # a process that has not seen the key yet
+    with django_assert_num_queries(0):
+        assert authorize(plaintext) == "allowed"
+    assert [name for name, _ in calls] == ["get_many"] * 3

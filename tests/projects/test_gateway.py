@@ -184,7 +184,7 @@ def test_added_checks_run_after_the_built_in_ones(gateway, key_a, monkeypatch):
     """The hook the quota and billing issues use: a check appended to CHECKS."""
     seen = []
 
-    def check_quota(call):
+    def check_quota(call, found):
         seen.append(call.key["organization_pk"])
         return "quota_exceeded"
 
