@@ -11,7 +11,6 @@ import os
 import time
 from functools import wraps
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from celery import signals
 from django.conf import settings
 from django.http import Http404, HttpResponse, HttpResponseForbidden
@@ -27,6 +26,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from portal.middleware import AroundViewMiddleware
 
 HTTP_REQUEST_DURATION = Histogram(
     "portal_http_request_duration_seconds",
@@ -69,28 +70,13 @@ def _observe(request, response, started: float) -> None:
     ).observe(time.perf_counter() - started)
 
 
-class RequestMetricsMiddleware:
-    """Times every request; sync and async, so async views stay on the event loop."""
+class RequestMetricsMiddleware(AroundViewMiddleware):
+    """Times every request (sync and async)."""
 
-    sync_capable = True
-    async_capable = True
+    def before(self, request):
+        return time.perf_counter()
 
-    def __init__(self, get_response):
-        self.get_response = get_response
-        if iscoroutinefunction(get_response):
-            markcoroutinefunction(self)
-
-    def __call__(self, request):
-        if iscoroutinefunction(self):
-            return self.__acall__(request)
-        started = time.perf_counter()
-        response = self.get_response(request)
-        _observe(request, response, started)
-        return response
-
-    async def __acall__(self, request):
-        started = time.perf_counter()
-        response = await self.get_response(request)
+    def after(self, request, response, started):
         _observe(request, response, started)
         return response
 

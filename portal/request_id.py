@@ -10,10 +10,11 @@ import re
 import uuid
 from contextvars import ContextVar
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from celery._state import get_current_task
 from django.core.signals import request_finished
 from django.dispatch import receiver
+
+from portal.middleware import AroundViewMiddleware
 
 HEADER = "X-Request-Id"
 # What we accept from a proxy or a client: a short token, nothing that could forge log lines.
@@ -28,40 +29,18 @@ def request_id_for(request) -> str:
     return given if VALID.fullmatch(given) else uuid.uuid4().hex
 
 
-class RequestIdMiddleware:
-    """Sets request.request_id and the ContextVar; adds X-Request-Id to the response.
-
-    Sync and async: an async view (the relay's streaming views) is not pushed into a thread.
-    The id stays set until the response is closed (request_finished), so Django's own
-    "Not Found" / "Internal Server Error" lines, logged after the middleware returned, and a
-    streamed body's log lines carry it too.
+class RequestIdMiddleware(AroundViewMiddleware):
+    """Sets request.request_id and the ContextVar; adds X-Request-Id to the response (sync
+    and async). The id stays set until the response is closed (request_finished), so
+    Django's own "Not Found" / "Internal Server Error" lines, logged after the middleware
+    returned, and a streamed body's log lines carry it too.
     """
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        if iscoroutinefunction(get_response):
-            markcoroutinefunction(self)
-
-    def __call__(self, request):
-        if iscoroutinefunction(self):
-            return self.__acall__(request)
-        self._start(request)
-        return self._finish(request, self.get_response(request))
-
-    async def __acall__(self, request):
-        self._start(request)
-        return self._finish(request, await self.get_response(request))
-
-    @staticmethod
-    def _start(request) -> None:
+    def before(self, request):
         request.request_id = request_id_for(request)
         REQUEST_ID.set(request.request_id)
 
-    @staticmethod
-    def _finish(request, response):
+    def after(self, request, response, state):
         response[HEADER] = request.request_id
         return response
 
