@@ -4,9 +4,10 @@ call through (streams included) and bill it as one usage event.
 Per call, the event loop leaves for a worker thread once before the upstream call
 (`prepare`: projects.gateway.authorize_key, the route table and the breaker states, all from
 the cache when warm). After it, the breaker's outcome and the usage event are queued and
-recorded in batches (billing.metering.ingest_usage, at most every BILL_EVERY_SECONDS), off the
-caller's path: ingestion is built for batches, and one per call would cost more than the
-relay itself. `drain()` records what is pending at shutdown (ASGI lifespan, portal/asgi.py).
+recorded in batches (billing.metering.ingest_usage, at most once per
+RELAY_BILL_EVERY_SECONDS), off the caller's path: ingestion is built for batches, and one per
+call would cost more than the relay itself. `drain()` records what is pending at shutdown
+(ASGI lifespan, portal/asgi.py).
 
 Usage comes from the upstream's usage object (for streams the relay asks for it in the final
 chunk with stream_options.include_usage, and drops that chunk again if the caller did not ask).
@@ -22,7 +23,7 @@ import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-import httpx
+import aiohttp
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
@@ -224,7 +225,7 @@ class _Recorder:
             self.flushing = asyncio.ensure_future(self._flush_soon())
 
     async def _flush_soon(self):
-        await asyncio.sleep(BILL_EVERY_SECONDS)
+        await asyncio.sleep(settings.RELAY_BILL_EVERY_SECONDS)
         task = asyncio.ensure_future(self.flush())
         self.running.add(task)
         task.add_done_callback(self.running.discard)
@@ -242,7 +243,6 @@ class _Recorder:
         await self.flush()
 
 
-BILL_EVERY_SECONDS = 0.05
 _recorders: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Recorder]" = (
     weakref.WeakKeyDictionary()
 )
@@ -264,38 +264,38 @@ def record_later(plan: Plan, outcomes: list, usage: "Usage | Unreported | None")
 
 # --- The HTTP client ---------------------------------------------------------------------------
 
-_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = (
+_sessions: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession]" = (
     weakref.WeakKeyDictionary()
 )
 
 
-def client() -> httpx.AsyncClient:
-    """One pooled client per event loop (a worker process has one loop)."""
+def session() -> aiohttp.ClientSession:
+    """One pooled session per event loop (a worker process has one loop). aiohttp rather
+    than httpx: its C parser makes an upstream call about a third of httpx's CPU, which the
+    relay benchmark measures (README, "Relay benchmark")."""
     loop = asyncio.get_running_loop()
-    found = _clients.get(loop)
+    found = _sessions.get(loop)
     if found is None:
-        limits = httpx.Limits(
-            max_connections=settings.RELAY_MAX_CONNECTIONS,
-            max_keepalive_connections=settings.RELAY_MAX_CONNECTIONS,
+        connector = aiohttp.TCPConnector(limit=settings.RELAY_MAX_CONNECTIONS)
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            sock_connect=settings.RELAY_CONNECT_TIMEOUT_SECONDS,
+            sock_read=settings.RELAY_READ_TIMEOUT_SECONDS,
         )
-        found = _clients[loop] = httpx.AsyncClient(limits=limits, trust_env=False)
+        found = _sessions[loop] = aiohttp.ClientSession(
+            connector=connector, timeout=timeout, trust_env=False, skip_auto_headers={"User-Agent"}
+        )
     return found
 
 
 async def drain() -> None:
-    """At shutdown: record what is pending, close this loop's client."""
+    """At shutdown: record what is pending, close this loop's upstream connections."""
     recorder = _recorders.pop(asyncio.get_running_loop(), None)
     if recorder is not None:
         await recorder.drain()
-    found = _clients.pop(asyncio.get_running_loop(), None)
+    found = _sessions.pop(asyncio.get_running_loop(), None)
     if found is not None:
-        await found.aclose()
-
-
-def _timeout() -> httpx.Timeout:
-    return httpx.Timeout(
-        settings.RELAY_READ_TIMEOUT_SECONDS, connect=settings.RELAY_CONNECT_TIMEOUT_SECONDS
-    )
+        await found.close()
 
 
 # --- The call ----------------------------------------------------------------------------------
@@ -326,30 +326,27 @@ async def call(*, path: str, body: dict, plan: Plan) -> Answer:
             upstream_body["stream_options"] = {
                 **(body.get("stream_options") or {}), "include_usage": True
             }  # fmt: skip
-        request = client().build_request(
-            "POST",
-            route.base_url + path,
-            json=upstream_body,
-            headers={"authorization": f"Bearer {route.credential}"},
-            timeout=_timeout(),
-        )
         try:
-            response = await client().send(request, stream=True)
-        except httpx.TimeoutException as error:
+            response = await session().post(
+                route.base_url + path,
+                json=upstream_body,
+                headers={"authorization": f"Bearer {route.credential}"},
+            )
+        except TimeoutError as error:
             outcomes.append((route.channel_pk, f"timeout: {type(error).__name__}"))
             continue
-        except httpx.TransportError as error:
+        except aiohttp.ClientError as error:
             timed_out = False
             outcomes.append((route.channel_pk, f"connection: {type(error).__name__}: {error}"))
             continue
-        if response.status_code >= 500:
+        if response.status >= 500:
             timed_out = False
             detail = (await _read(response))[:200].decode(errors="replace")
-            outcomes.append((route.channel_pk, f"HTTP {response.status_code}: {detail}"))
+            outcomes.append((route.channel_pk, f"HTTP {response.status}: {detail}"))
             continue
         if candidate.failing:
             outcomes.append((route.channel_pk, None))
-        if response.status_code >= 400 or not streaming:
+        if response.status >= 400 or not streaming:
             return await _whole(response, plan, body, outcomes, route.channel_pk)
         return Answer(
             200,
@@ -363,11 +360,11 @@ async def call(*, path: str, body: dict, plan: Plan) -> Answer:
     raise RelayError(502, "The upstream failed.", "server_error", "upstream_error")
 
 
-async def _read(response: httpx.Response) -> bytes:
+async def _read(response: aiohttp.ClientResponse) -> bytes:
     try:
-        return await response.aread()
+        return await response.read()
     finally:
-        await response.aclose()
+        response.release()
 
 
 async def _whole(response, plan, body, outcomes, channel_pk) -> Answer:
@@ -375,7 +372,7 @@ async def _whole(response, plan, body, outcomes, channel_pk) -> Answer:
     usage = None
     try:
         content = await _read(response)
-        if response.status_code < 400:
+        if response.status < 400:
             answer = json.loads(content)
             if not isinstance(answer, dict):
                 raise ValueError("not a JSON object")
@@ -383,14 +380,14 @@ async def _whole(response, plan, body, outcomes, channel_pk) -> Answer:
                 usage = Usage.from_upstream(answer["usage"])
             else:
                 usage = Unreported(body, _reply_text(answer))
-    except (httpx.HTTPError, ValueError) as error:
+    except (aiohttp.ClientError, TimeoutError, ValueError) as error:
         outcomes.append((channel_pk, f"bad answer: {error}"))
         record_later(plan, outcomes, None)
         raise RelayError(502, "The upstream sent an unreadable answer.", "server_error",
                          "upstream_error") from error  # fmt: skip
     record_later(plan, outcomes, usage)
-    content_type = response.headers.get("content-type", "application/json")
-    return Answer(response.status_code, plan.request_id, content, content_type)
+    content_type = response.headers.get("Content-Type", "application/json")
+    return Answer(response.status, plan.request_id, content, content_type)
 
 
 def _reply_text(answer: dict) -> str:
@@ -406,7 +403,7 @@ async def _relay_stream(response, plan, body, outcomes, channel_pk, wants_usage)
     what was delivered when the caller hangs up."""
     usage, delivered, buffer = None, [], b""
     try:
-        async for chunk in response.aiter_bytes():
+        async for chunk in response.content.iter_any():
             buffer += chunk.replace(b"\r\n", b"\n")
             *events, buffer = buffer.split(b"\n\n")
             for event in events:
@@ -417,13 +414,13 @@ async def _relay_stream(response, plan, body, outcomes, channel_pk, wants_usage)
                     delivered.append(text)
         if buffer.strip():
             yield buffer + b"\n\n"
-    except httpx.HTTPError as error:
+    except (aiohttp.ClientError, TimeoutError) as error:
         outcomes.append((channel_pk, f"stream broken: {type(error).__name__}"))
         message = {"error": {"message": "The upstream stream broke off.", "type": "server_error",
                              "code": "upstream_error"}}  # fmt: skip
         yield b"data: " + json.dumps(message).encode() + b"\n\n"
     finally:
-        await response.aclose()
+        response.release()
         if usage is None:
             usage = Unreported(body, "".join(delivered))
         record_later(plan, outcomes, usage)

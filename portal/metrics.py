@@ -61,12 +61,10 @@ METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 # --- Web requests ---------------------------------------------------------------------------
 
 
-def _observe(request, response, started: float) -> None:
-    match = getattr(request, "resolver_match", None)
+def observe_request(method: str, route: str, status: int, started: float) -> None:
+    """One request's latency (Django's middleware below, the relay's app in gateway/app.py)."""
     HTTP_REQUEST_DURATION.labels(
-        method=request.method if request.method in METHODS else "other",
-        route=match.route if match is not None else "unmatched",
-        status=f"{response.status_code // 100}xx",
+        method=method if method in METHODS else "other", route=route, status=f"{status // 100}xx"
     ).observe(time.perf_counter() - started)
 
 
@@ -77,7 +75,9 @@ class RequestMetricsMiddleware(AroundViewMiddleware):
         return time.perf_counter()
 
     def after(self, request, response, started):
-        _observe(request, response, started)
+        match = getattr(request, "resolver_match", None)
+        route = match.route if match is not None else "unmatched"
+        observe_request(request.method, route, response.status_code, started)
         return response
 
 

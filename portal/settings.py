@@ -92,14 +92,6 @@ MIDDLEWARE = [
 # is rendered by templates/base.html rather than injected.
 HIJACK_PERMISSION_CHECK = "accounts.hijack.may_hijack"
 HIJACK_INSERT_BEFORE = None
-# The relay's /v1/ routes (portal/asgi.py): API-key calls need none of the session, cookie,
-# CSRF or static-file layers, and every member here runs async.
-RELAY_MIDDLEWARE = [
-    "portal.metrics.RequestMetricsMiddleware",  # the relay sets its own X-Request-Id
-    "django.middleware.security.SecurityMiddleware",
-    "django.middleware.common.CommonMiddleware",
-]
-
 ROOT_URLCONF = "portal.urls"
 WSGI_APPLICATION = "portal.wsgi.application"
 
@@ -385,6 +377,9 @@ RELAY_MAX_CONNECTIONS = env.int("RELAY_MAX_CONNECTIONS", default=200)
 # probe call decides whether it closes again.
 RELAY_BREAKER_FAILURES = env.int("RELAY_BREAKER_FAILURES", default=5)
 RELAY_BREAKER_COOLDOWN_SECONDS = env.float("RELAY_BREAKER_COOLDOWN_SECONDS", default=30.0)
+# Relay calls are billed in batches, one ingest_usage() per this interval and worker process at
+# most: ingestion's queries are per batch, so shorter intervals cost the relay throughput.
+RELAY_BILL_EVERY_SECONDS = env.float("RELAY_BILL_EVERY_SECONDS", default=0.5)
 
 # --- Security -------------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

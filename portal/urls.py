@@ -34,7 +34,6 @@ urlpatterns = [
     path("api/v1/", include("accounts.api_me")),
     path("organization/", include("accounts.urls")),
     path("api/v1/", include("accounts.api_urls")),
-    path("v1/", include("gateway.urls")),  # the OpenAI-compatible relay
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its start-up script as a file of its own: nothing inline (CSP).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

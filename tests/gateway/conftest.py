@@ -35,6 +35,7 @@ def relay_settings(settings, empty_cache):
     settings.RELAY_CONNECT_TIMEOUT_SECONDS = 1.0
     settings.RELAY_BREAKER_FAILURES = 2
     settings.RELAY_BREAKER_COOLDOWN_SECONDS = 60
+    settings.RELAY_BILL_EVERY_SECONDS = 0.05
     yield settings
     cache.clear()
 

@@ -7,6 +7,7 @@ import httpx
 import openai
 import pytest
 from django.utils import timezone
+from prometheus_client import REGISTRY
 
 from accounts.models import Organization
 from billing.models import LedgerEntry, UsageEvent
@@ -251,6 +252,43 @@ def test_a_model_no_channel_serves_and_bad_requests(world, upstreams):
     for body, code in [(b"{not json", "invalid_json"), (b'{"messages": []}', "missing_model")]:
         answer = httpx.post(f"{world.relay}/chat/completions", content=body, headers=headers)
         assert (answer.status_code, answer.json()["error"]["code"]) == (400, code)
+
+
+def test_unknown_paths_wrong_methods_hosts_and_oversized_bodies_in_openai_shape(
+    world, upstreams, settings
+):
+    headers = {"authorization": f"Bearer {world.key()}"}
+    unknown = httpx.post(f"{world.relay}/images/generations", json={}, headers=headers)
+    assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "not_found")
+    wrong_method = httpx.get(f"{world.relay}/chat/completions", headers=headers)
+    assert (wrong_method.status_code, wrong_method.json()["error"]["code"]) == (
+        405, "method_not_allowed",
+    )  # fmt: skip
+    assert wrong_method.headers["allow"] == "POST"
+    other_host = httpx.get(f"{world.relay}/models", headers={**headers, "host": "evil.example"})
+    assert (other_host.status_code, other_host.json()["error"]["code"]) == (400, "invalid_host")
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "x" * 1000}]}
+    too_large = httpx.post(f"{world.relay}/chat/completions", json=body, headers=headers)
+    assert (too_large.status_code, too_large.json()["error"]["code"]) == (413, "request_too_large")
+    assert too_large.headers["x-content-type-options"] == "nosniff"
+    assert upstreams.a.received == []
+
+
+def test_relay_latency_is_measured_by_route(world, upstreams):
+    world.channel("a", upstreams.a)
+    client = world.client(world.key())
+
+    def count(route, status):
+        labels = {"method": "POST", "route": route, "status": status}
+        return REGISTRY.get_sample_value("portal_http_request_duration_seconds_count", labels) or 0
+
+    route = "v1/chat/completions"
+    before = count(route, "2xx"), count(route, "4xx")
+    client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    with pytest.raises(openai.PermissionDeniedError):
+        client.chat.completions.create(model="no/such-model", messages=MESSAGES)
+    assert (count(route, "2xx"), count(route, "4xx")) == (before[0] + 1, before[1] + 1)
 
 
 # --- Upstream failures: fail-over, timeouts, the breaker -----------------------------------------
