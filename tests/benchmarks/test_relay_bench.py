@@ -29,7 +29,7 @@ from tests.gateway.conftest import MODEL, build_world
 RELAY_PORT = int(os.environ.get("BENCH_PORT", 18200))  # UPSTREAM_PORT is the next one
 UPSTREAM_PORT = RELAY_PORT + 1
 LATENCY_CALLS = int(os.environ.get("BENCH_LATENCY_CALLS", 400))
-THROUGHPUT_CALLS = int(os.environ.get("BENCH_THROUGHPUT_CALLS", 2000))
+THROUGHPUT_CALLS = int(os.environ.get("BENCH_THROUGHPUT_CALLS", 4000))
 CONCURRENCY = 16
 BODY = {"model": MODEL, "messages": [{"role": "user", "content": "Say hello to the world."}]}
 
