@@ -115,6 +115,12 @@ async def _http_error(request: Request, error: HTTPException) -> Response:
     return response
 
 
+async def _server_error(request: Request, error: Exception) -> Response:
+    """A fault of ours, in OpenAI's shape; Starlette logs it with its traceback afterwards."""
+    message = "The relay failed on its side; the call was not billed. Retry later."
+    return _error(relay.RelayError(500, message, "server_error", "internal_error"))
+
+
 ROUTES = [
     Route(f"{PREFIX}/models", models, methods=["GET"]),
     Route(f"{PREFIX}/chat/completions", _endpoint("/chat/completions"), methods=["POST"]),
@@ -155,4 +161,5 @@ def _host_allowed(host: str) -> bool:
     return bool(domain) and validate_host(domain, allowed)
 
 
-application = _Guard(Starlette(routes=ROUTES, exception_handlers={HTTPException: _http_error}))
+handlers = {HTTPException: _http_error, Exception: _server_error}
+application = _Guard(Starlette(routes=ROUTES, exception_handlers=handlers))

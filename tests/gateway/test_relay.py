@@ -6,6 +6,7 @@ from decimal import Decimal
 import httpx
 import openai
 import pytest
+from cryptography.fernet import Fernet
 from django.utils import timezone
 from prometheus_client import REGISTRY
 
@@ -272,6 +273,17 @@ def test_unknown_paths_wrong_methods_hosts_and_oversized_bodies_in_openai_shape(
     too_large = httpx.post(f"{world.relay}/chat/completions", json=body, headers=headers)
     assert (too_large.status_code, too_large.json()["error"]["code"]) == (413, "request_too_large")
     assert too_large.headers["x-content-type-options"] == "nosniff"
+    assert upstreams.a.received == []
+
+
+def test_a_fault_of_the_relay_is_a_500_in_openai_shape(world, upstreams, settings):
+    world.channel("a", upstreams.a)
+    key = world.key()
+    # A key rotation that dropped the key the channel's credential was encrypted with.
+    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    with pytest.raises(openai.InternalServerError) as raised:
+        world.client(key).chat.completions.create(model=MODEL, messages=MESSAGES)
+    assert raised.value.code == "internal_error"
     assert upstreams.a.received == []
 
 
