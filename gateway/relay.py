@@ -118,18 +118,22 @@ def _prepare(*, api_key: str, model: str, client_ip: str) -> Plan:
 prepare = sync_to_async(_prepare, thread_sensitive=False)
 
 
-def _listable(*, api_key: str, client_ip: str) -> list[str]:
-    """The served models the key may use; a refusal of the key itself raises."""
+def _listable(*, api_key: str, client_ip: str, model: str | None = None) -> list[str]:
+    """The served models the key may use, or of them only the one `model` names (a catalog id
+    or an alias); a refusal of the key itself raises."""
     close_old_connections()
-    allowed_models = []
-    for model in channels.served_models() or [""]:
-        allowed, body, _ = gateway.authorize_key(api_key=api_key, model=model, client_ip=client_ip)
+    served = channels.served_models()
+    usable = []
+    for name in (served if model is None else [model]) or [""]:  # "": the key is checked
+        allowed, body, model_id = gateway.authorize_key(
+            api_key=api_key, model=name, client_ip=client_ip
+        )
         reason = None if allowed else body["reason"]
         if reason in KEY_REFUSALS:
             raise refusal(reason)
-        if model and reason != "model_not_allowed":
-            allowed_models.append(model)
-    return allowed_models
+        if model_id in served and reason != "model_not_allowed":
+            usable.append(model_id)
+    return usable
 
 
 listable_models = sync_to_async(_listable, thread_sensitive=False)

@@ -149,6 +149,49 @@ def test_the_model_list_holds_the_served_models_the_key_may_use(world, upstreams
         world.client("tp-not-a-key").models.list()
 
 
+def test_a_model_is_retrieved_when_the_key_may_use_it_else_404(world, upstreams):
+    from tests.factories import CatalogModelFactory
+
+    world.channel("a", upstreams.a)
+    world.model.aliases.create(alias="deepseek-v3")
+    CatalogModelFactory(model_id="deepseek/unserved", provider=world.model.provider)
+    client = world.client(world.key(allowed_models=[MODEL]))
+
+    def count(status):
+        labels = {"method": "GET", "route": "v1/models/{model:path}", "status": status}
+        return REGISTRY.get_sample_value("portal_http_request_duration_seconds_count", labels) or 0
+
+    before = count("2xx"), count("4xx")
+    found = client.models.retrieve(MODEL)  # the SDK sends deepseek%2Fdeepseek-chat
+    assert (found.id, found.object, found.owned_by) == (MODEL, "model", "token-portal")
+    assert client.models.retrieve("deepseek-v3").id == MODEL  # an alias names the model
+    # The slash as it is (curl, a hand-written URL) reaches the same route.
+    plain = httpx.get(
+        f"{world.relay}/models/{MODEL}", headers={"authorization": f"Bearer {client.api_key}"}
+    )
+    assert (plain.status_code, plain.json()["id"]) == (200, MODEL)
+
+    # Not the key's, served by no channel, not in the catalog, absurdly long: not found.
+    for missing in [EMBEDDING_MODEL, "deepseek/unserved", "no/such-model", "x" * 500]:
+        with pytest.raises(openai.NotFoundError) as raised:
+            client.models.retrieve(missing)
+        assert (raised.value.code, raised.value.type) == (
+            "model_not_found",
+            "invalid_request_error",
+        )
+    assert (count("2xx"), count("4xx")) == (before[0] + 3, before[1] + 4)
+
+    # A refusal of the key itself answers as the list does.
+    with pytest.raises(openai.AuthenticationError):
+        world.client("tp-not-a-key").models.retrieve(MODEL)
+    elsewhere = world.client(world.key(ip_allowlist=["203.0.113.0/24"]))
+    for call in (elsewhere.models.list, lambda: elsewhere.models.retrieve(MODEL)):
+        with pytest.raises(openai.PermissionDeniedError) as raised:
+            call()
+        assert raised.value.code == "ip_not_allowed"
+    assert upstreams.a.received == []
+
+
 # --- Refusals -------------------------------------------------------------------------------
 
 
