@@ -427,6 +427,39 @@ def test_the_breaker_opens_after_repeated_failures_and_a_probe_closes_it(
     assert client.chat.completions.create(model=MODEL, messages=MESSAGES).id == "a-1"
 
 
+def test_a_probe_claimed_by_a_call_that_never_reaches_the_channel_is_released(
+    world, upstreams, relay_settings
+):
+    """A half-open fallback behind a healthy channel: the call that claims its probe is
+    answered by the healthy one; the claim goes back, so the next call that fails over
+    probes it rather than finding it out until the claim expires."""
+    relay_settings.RELAY_BREAKER_COOLDOWN_SECONDS = 0  # open means half-open at once
+    relay_settings.RELAY_READ_TIMEOUT_SECONDS = 60  # an unreleased claim would last 61 s
+    world.channel("b", upstreams.b)
+    client = world.client(world.key())
+    upstreams.b.default = "500"
+    for _ in range(2):  # RELAY_BREAKER_FAILURES
+        with pytest.raises(openai.InternalServerError):
+            client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    wait_for(lambda: channels.health()[0].state == "half-open", timeout=10)
+
+    upstreams.b.default = "ok"
+    world.channel("a", upstreams.a, priority=2)
+    raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES)
+    assert raw.parse().id == "a-1"
+    assert len(upstreams.b.received) == 2, "the fallback was not called"
+    usage_event(raw.headers["x-request-id"])  # recorded in the same batch as the release
+
+    upstreams.a.plan = ["500"]
+    assert client.chat.completions.create(model=MODEL, messages=MESSAGES).id == "b-1"
+
+    def fallback_closed():
+        """the probe's success closed the fallback's breaker"""
+        return {h.channel.name: h.state for h in channels.health()}["b"] == "closed"
+
+    wait_for(fallback_closed, timeout=10)
+
+
 def test_a_caller_hanging_up_mid_stream_pays_for_what_was_delivered(world, upstreams):
     world.channel("a", upstreams.a)
     upstreams.a.plan = ["trickle"]  # one content chunk, then a pause
