@@ -11,31 +11,20 @@ from prometheus_client import REGISTRY
 
 from accounts.models import Organization
 from billing.models import LedgerEntry, UsageEvent
-from billing.pricing import cost_of, effective_price
 from gateway import channels, estimate
 from gateway.models import Channel
 from portal import crypto
 from tests.conftest import wait_for
-from tests.gateway.conftest import CLOSED_PORT, EMBEDDING_MODEL, MODEL, usage_event
+from tests.gateway.conftest import (
+    CLOSED_PORT,
+    EMBEDDING_MODEL,
+    MODEL,
+    assert_billed,
+    usage_event,
+)
 from tests.gateway.fake_upstream import CACHED_TOKENS, CONTENT, PROMPT_TOKENS
 
 MESSAGES = [{"role": "user", "content": "Say hello to the world."}]
-
-
-def assert_billed(world, event, *, input_tokens, output_tokens, cached=0, estimated=False):
-    assert (event.input_tokens, event.output_tokens, event.cached_input_tokens) == (
-        input_tokens, output_tokens, cached,
-    )  # fmt: skip
-    assert event.estimated is estimated
-    assert event.api_key.project == world.project
-    price = effective_price(
-        organization=world.organization, model=event.model, at=event.occurred_at
-    )
-    assert event.cost_amount == cost_of(
-        price=price, input_tokens=input_tokens, output_tokens=output_tokens,
-        cached_input_tokens=cached,
-    )  # fmt: skip
-    assert event.cost_amount > 0
 
 
 def test_a_chat_completion_is_relayed_with_the_channel_credential_and_billed_exactly(
