@@ -18,7 +18,8 @@ run: $(BIN)/.installed  ## web + worker + beat on http://127.0.0.1:8000 (Ctrl-C 
 	@echo "Portal: http://127.0.0.1:8000  (staff console: /admin/, API docs: /api/docs/)"
 	PATH="$(CURDIR)/$(BIN):$$PATH" DEBUG=$${DEBUG:-true} $(BIN)/honcho start -f Procfile.dev
 
-# axe-core for the browser tests (tests/e2e), from package-lock.json.
+# axe-core for the browser tests (tests/e2e) and the openai JavaScript SDK for the relay test
+# (tests/gateway/test_clients.py), from package-lock.json.
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@

@@ -45,19 +45,42 @@ def _client_ip(request: Request) -> str:
     return request.client.host if request.client else "0.0.0.0"  # noqa: S104 (never allowed)
 
 
+async def _usable(request: Request, model: str | None = None) -> list[str]:
+    """The served models the calling key may use (given `model`, only the one it names)."""
+    return await relay.listable_models(
+        api_key=_api_key(request), client_ip=_client_ip(request), model=model
+    )
+
+
+def _model_object(model_id: str) -> dict:
+    return {"id": model_id, "object": "model", "created": 0, "owned_by": "token-portal"}
+
+
 async def models(request: Request) -> Response:
     """GET /v1/models: the models the calling key may use."""
     try:
-        allowed = await relay.listable_models(
-            api_key=_api_key(request), client_ip=_client_ip(request)
-        )
+        allowed = await _usable(request)
     except relay.RelayError as error:
         return _error(error)
-    data = [
-        {"id": model, "object": "model", "created": 0, "owned_by": "token-portal"}
-        for model in allowed
-    ]
+    data = [_model_object(model) for model in allowed]
     return JSONResponse({"object": "list", "data": data}, headers=HEADERS)
+
+
+async def model(request: Request) -> Response:
+    """GET /v1/models/{model} (an id, which holds a slash, or an alias): the model when it is
+    in the key's list, else 404; refusals of the key itself as the list answers them."""
+    name = request.path_params["model"]
+    try:
+        # An over-long name is no model's, but the key is still checked.
+        found = await _usable(request, name if len(name) <= MAX_MODEL_LENGTH else "")
+        if not found:
+            raise relay.RelayError(
+                404, f"The model {name!r} does not exist or this key may not use it.",
+                "invalid_request_error", "model_not_found",
+            )  # fmt: skip
+    except relay.RelayError as error:
+        return _error(error)
+    return JSONResponse(_model_object(found[0]), headers=HEADERS)
 
 
 async def _body(request: Request) -> dict:
@@ -123,11 +146,13 @@ async def _server_error(request: Request, error: Exception) -> Response:
 
 ROUTES = [
     Route(f"{PREFIX}/models", models, methods=["GET"]),
+    Route(f"{PREFIX}/models/{{model:path}}", model, methods=["GET"]),
     Route(f"{PREFIX}/chat/completions", _endpoint("/chat/completions"), methods=["POST"]),
     Route(f"{PREFIX}/completions", _endpoint("/completions"), methods=["POST"]),
     Route(f"{PREFIX}/embeddings", _endpoint("/embeddings"), methods=["POST"]),
 ]
-ROUTE_LABELS = {route.path: route.path.lstrip("/") for route in ROUTES}
+# Metrics labels by endpoint (routing has put it in the scope): one label per route, not per path.
+ROUTE_LABELS = {route.endpoint: route.path.lstrip("/") for route in ROUTES}
 
 
 class _Guard:
@@ -146,7 +171,7 @@ class _Guard:
 
         async def timed_send(message):
             if message["type"] == "http.response.start":
-                route = ROUTE_LABELS.get(scope["path"], "unmatched")
+                route = ROUTE_LABELS.get(scope.get("endpoint"), "unmatched")
                 observe_request(scope["method"], route, message["status"], started)
             await send(message)
 

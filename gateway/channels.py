@@ -12,8 +12,9 @@ Breaker. Its state lives in the shared cache (Redis in production), one entry pe
 consecutive failures, open-until time, last error and the recent failures. RELAY_BREAKER_FAILURES
 failures in a row open the channel for RELAY_BREAKER_COOLDOWN_SECONDS; then one call, and only
 one (cache.add of a probe marker), is let through: success closes the breaker, failure opens it
-for another cool-down. Two processes failing at the same instant may count one failure once:
-the breaker is a guard, not a ledger.
+for another cool-down. A call that claimed the probe but ends without its outcome (an earlier
+channel answered, or the call was cancelled) releases the claim. Two processes failing at the
+same instant may count one failure once: the breaker is a guard, not a ledger.
 """
 
 import logging
@@ -163,6 +164,7 @@ def ordered(routes: list[Route]) -> list[Route]:
 class Candidate:
     route: Route
     failing: bool  # the breaker had failures or is probing: a success resets it
+    probe: bool = False  # this call holds the channel's probe claim (see release_probe)
 
 
 def candidates(model_id: str) -> tuple[list[Candidate], bool]:
@@ -176,16 +178,20 @@ def candidates(model_id: str) -> tuple[list[Candidate], bool]:
     chosen = []
     for route in ordered(routes):
         state = states.get(_breaker_key(route.channel_pk))
-        if state and state["open_until"] is not None:
+        probe = bool(state and state["open_until"] is not None)
+        if probe:
             cooling = now < state["open_until"]
             if cooling or not cache.add(_probe_key(route.channel_pk), 1, _probe_seconds()):
                 continue
-        failing = bool(state and (state["failures"] or state["open_until"] is not None))
-        chosen.append(Candidate(route=route, failing=failing))
+        failing = bool(state and (state["failures"] or probe))
+        chosen.append(Candidate(route=route, failing=failing, probe=probe))
     return chosen, True
 
 
 def _probe_seconds() -> float:
+    """How long a claim outlives a process that died holding it: long enough for a probe
+    that is under way to reach its outcome (a failure takes at most connect + read timeout);
+    a call that ends without one releases the claim at once (release_probe)."""
     return settings.RELAY_CONNECT_TIMEOUT_SECONDS + settings.RELAY_READ_TIMEOUT_SECONDS
 
 
@@ -217,6 +223,12 @@ def record_success(channel_pk: int) -> None:
         cache.set(key, {**state, "failures": 0, "open_until": None}, timeout=None)
     cache.delete(_probe_key(channel_pk))
     refresh()
+
+
+def release_probe(channel_pk: int) -> None:
+    """A call claimed the channel's probe but ended without its outcome: it answered from an
+    earlier channel, or was cancelled before the upstream answered. The next call probes."""
+    cache.delete(_probe_key(channel_pk))
 
 
 @dataclass(frozen=True)

@@ -118,18 +118,22 @@ def _prepare(*, api_key: str, model: str, client_ip: str) -> Plan:
 prepare = sync_to_async(_prepare, thread_sensitive=False)
 
 
-def _listable(*, api_key: str, client_ip: str) -> list[str]:
-    """The served models the key may use; a refusal of the key itself raises."""
+def _listable(*, api_key: str, client_ip: str, model: str | None = None) -> list[str]:
+    """The served models the key may use, or of them only the one `model` names (a catalog id
+    or an alias); a refusal of the key itself raises."""
     close_old_connections()
-    allowed_models = []
-    for model in channels.served_models() or [""]:
-        allowed, body, _ = gateway.authorize_key(api_key=api_key, model=model, client_ip=client_ip)
+    served = channels.served_models()
+    usable = []
+    for name in (served if model is None else [model]) or [""]:  # "": the key is checked
+        allowed, body, model_id = gateway.authorize_key(
+            api_key=api_key, model=name, client_ip=client_ip
+        )
         reason = None if allowed else body["reason"]
         if reason in KEY_REFUSALS:
             raise refusal(reason)
-        if model and reason != "model_not_allowed":
-            allowed_models.append(model)
-    return allowed_models
+        if model_id in served and reason != "model_not_allowed":
+            usable.append(model_id)
+    return usable
 
 
 listable_models = sync_to_async(_listable, thread_sensitive=False)
@@ -182,13 +186,20 @@ def _event(plan: Plan, usage: "Usage | Unreported") -> dict:
     }
 
 
+# In place of an outcome: the call claimed the channel's probe but never reached it.
+UNTRIED = "untried"
+
+
 def _record(outcomes: list[tuple[int, str | None]], calls: list[tuple]) -> None:
-    """Breaker outcomes [(channel pk, error or None)] in order, then the usage events in one
-    batch; events the batch refuses (a model without a price ...) are logged and left out."""
+    """Breaker outcomes [(channel pk, error, None for success, or UNTRIED)] in order, then the
+    usage events in one batch; events the batch refuses (a model without a price ...) are
+    logged and left out."""
     close_old_connections()
     for channel_pk, error in outcomes:
         if error is None:
             channels.record_success(channel_pk)
+        elif error == UNTRIED:
+            channels.release_probe(channel_pk)
         else:
             channels.record_failure(channel_pk, error)
     events = [_event(plan, usage) for plan, usage in calls]
@@ -319,45 +330,61 @@ async def call(*, path: str, body: dict, plan: Plan) -> Answer:
     wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     outcomes: list[tuple[int, str | None]] = []
     timed_out = True
-    for candidate in plan.candidates:
-        route = candidate.route
-        upstream_body = {**body, "model": route.upstream_model}
-        if streaming:
-            upstream_body["stream_options"] = {
-                **(body.get("stream_options") or {}), "include_usage": True
-            }  # fmt: skip
-        try:
-            response = await session().post(
-                route.base_url + path,
-                json=upstream_body,
-                headers={"authorization": f"Bearer {route.credential}"},
+    try:
+        for candidate in plan.candidates:
+            route = candidate.route
+            upstream_body = {**body, "model": route.upstream_model}
+            if streaming:
+                upstream_body["stream_options"] = {
+                    **(body.get("stream_options") or {}), "include_usage": True
+                }  # fmt: skip
+            try:
+                response = await session().post(
+                    route.base_url + path,
+                    json=upstream_body,
+                    headers={"authorization": f"Bearer {route.credential}"},
+                )
+            except TimeoutError as error:
+                outcomes.append((route.channel_pk, f"timeout: {type(error).__name__}"))
+                continue
+            except aiohttp.ClientError as error:
+                timed_out = False
+                outcomes.append((route.channel_pk, f"connection: {type(error).__name__}: {error}"))
+                continue
+            if response.status >= 500:
+                timed_out = False
+                detail = (await _read(response))[:200].decode(errors="replace")
+                outcomes.append((route.channel_pk, f"HTTP {response.status}: {detail}"))
+                continue
+            if candidate.failing:
+                outcomes.append((route.channel_pk, None))
+            if response.status >= 400 or not streaming:
+                return await _whole(response, plan, body, outcomes, route.channel_pk)
+            return Answer(
+                200,
+                plan.request_id,
+                stream=_relay_stream(response, plan, body, outcomes, route.channel_pk, wants_usage),
             )
-        except TimeoutError as error:
-            outcomes.append((route.channel_pk, f"timeout: {type(error).__name__}"))
-            continue
-        except aiohttp.ClientError as error:
-            timed_out = False
-            outcomes.append((route.channel_pk, f"connection: {type(error).__name__}: {error}"))
-            continue
-        if response.status >= 500:
-            timed_out = False
-            detail = (await _read(response))[:200].decode(errors="replace")
-            outcomes.append((route.channel_pk, f"HTTP {response.status}: {detail}"))
-            continue
-        if candidate.failing:
-            outcomes.append((route.channel_pk, None))
-        if response.status >= 400 or not streaming:
-            return await _whole(response, plan, body, outcomes, route.channel_pk)
-        return Answer(
-            200,
-            plan.request_id,
-            stream=_relay_stream(response, plan, body, outcomes, route.channel_pk, wants_usage),
-        )
-    record_later(plan, outcomes, None)
-    logger.warning("relay call %s failed on every channel: %s", plan.request_id, outcomes)
-    if timed_out:
-        raise RelayError(504, "The upstream timed out.", "server_error", "upstream_timeout")
-    raise RelayError(502, "The upstream failed.", "server_error", "upstream_error")
+        record_later(plan, outcomes, None)
+        logger.warning("relay call %s failed on every channel: %s", plan.request_id, outcomes)
+        if timed_out:
+            raise RelayError(504, "The upstream timed out.", "server_error", "upstream_timeout")
+        raise RelayError(502, "The upstream failed.", "server_error", "upstream_error")
+    finally:
+        _release_untried_probes(plan, outcomes)
+
+
+def _release_untried_probes(plan: Plan, outcomes: list) -> None:
+    """Probes this call claimed but never saw the outcome of (an earlier channel answered, or
+    the call was cancelled on the way): released, or they would keep the channel out for
+    channels._probe_seconds()."""
+    reached = {channel_pk for channel_pk, _ in outcomes}
+    untried = [
+        (candidate.route.channel_pk, UNTRIED)
+        for candidate in plan.candidates
+        if candidate.probe and candidate.route.channel_pk not in reached
+    ]
+    record_later(plan, untried, None)
 
 
 async def _read(response: aiohttp.ClientResponse) -> bytes:
@@ -382,10 +409,10 @@ async def _whole(response, plan, body, outcomes, channel_pk) -> Answer:
                 usage = Unreported(body, _reply_text(answer))
     except (aiohttp.ClientError, TimeoutError, ValueError) as error:
         outcomes.append((channel_pk, f"bad answer: {error}"))
-        record_later(plan, outcomes, None)
         raise RelayError(502, "The upstream sent an unreadable answer.", "server_error",
                          "upstream_error") from error  # fmt: skip
-    record_later(plan, outcomes, usage)
+    finally:  # cancelled while reading too: the outcomes stand
+        record_later(plan, outcomes, usage)
     content_type = response.headers.get("Content-Type", "application/json")
     return Answer(response.status, plan.request_id, content, content_type)
 

@@ -12,6 +12,7 @@ from django.core.cache import cache
 
 from accounts.permissions import Role
 from billing.models import LedgerEntry, UsageEvent
+from billing.pricing import cost_of, effective_price
 from gateway import services
 from portal.asgi import application
 from projects import services as projects_services
@@ -113,3 +114,20 @@ def usage_event(request_id: str) -> UsageEvent:
         return UsageEvent.objects.filter(request_id=request_id).first()
 
     return wait_for(billed, timeout=15, interval=0.05)
+
+
+def assert_billed(world, event, *, input_tokens, output_tokens, cached=0, estimated=False):
+    """The event has these tokens, the world's key, and costs exactly what its price says."""
+    assert (event.input_tokens, event.output_tokens, event.cached_input_tokens) == (
+        input_tokens, output_tokens, cached,
+    )  # fmt: skip
+    assert event.estimated is estimated
+    assert event.api_key.project == world.project
+    price = effective_price(
+        organization=world.organization, model=event.model, at=event.occurred_at
+    )
+    assert event.cost_amount == cost_of(
+        price=price, input_tokens=input_tokens, output_tokens=output_tokens,
+        cached_input_tokens=cached,
+    )  # fmt: skip
+    assert event.cost_amount > 0

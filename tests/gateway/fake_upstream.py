@@ -10,8 +10,10 @@ Each call takes the next behaviour of `plan` (then `default`):
 """
 
 import asyncio
+import base64
 import contextlib
 import json
+import struct
 import threading
 import time
 
@@ -66,7 +68,10 @@ class FakeUpstream:
     def answer(self, path: str, body: dict, usage: bool) -> dict:
         model = body.get("model")
         if path == "/embeddings":
-            data = [{"object": "embedding", "index": 0, "embedding": EMBEDDING}]
+            vector = EMBEDDING
+            if body.get("encoding_format") == "base64":  # the JavaScript SDK's default
+                vector = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+            data = [{"object": "embedding", "index": 0, "embedding": vector}]
             answer = {"object": "list", "model": model, "data": data}
             if usage:
                 answer["usage"] = {"prompt_tokens": PROMPT_TOKENS, "total_tokens": PROMPT_TOKENS}

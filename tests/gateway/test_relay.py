@@ -12,31 +12,21 @@ from prometheus_client import REGISTRY
 
 from accounts.models import Organization
 from billing.models import LedgerEntry, UsageEvent
-from billing.pricing import cost_of, effective_price
 from gateway import channels, estimate
 from gateway.models import Channel
 from portal import crypto
 from tests.conftest import wait_for
-from tests.gateway.conftest import CLOSED_PORT, EMBEDDING_MODEL, MODEL, usage_event
+from tests.factories import CatalogModelFactory
+from tests.gateway.conftest import (
+    CLOSED_PORT,
+    EMBEDDING_MODEL,
+    MODEL,
+    assert_billed,
+    usage_event,
+)
 from tests.gateway.fake_upstream import CACHED_TOKENS, CONTENT, PROMPT_TOKENS
 
 MESSAGES = [{"role": "user", "content": "Say hello to the world."}]
-
-
-def assert_billed(world, event, *, input_tokens, output_tokens, cached=0, estimated=False):
-    assert (event.input_tokens, event.output_tokens, event.cached_input_tokens) == (
-        input_tokens, output_tokens, cached,
-    )  # fmt: skip
-    assert event.estimated is estimated
-    assert event.api_key.project == world.project
-    price = effective_price(
-        organization=world.organization, model=event.model, at=event.occurred_at
-    )
-    assert event.cost_amount == cost_of(
-        price=price, input_tokens=input_tokens, output_tokens=output_tokens,
-        cached_input_tokens=cached,
-    )  # fmt: skip
-    assert event.cost_amount > 0
 
 
 def test_a_chat_completion_is_relayed_with_the_channel_credential_and_billed_exactly(
@@ -148,6 +138,47 @@ def test_the_model_list_holds_the_served_models_the_key_may_use(world, upstreams
     assert [m.id for m in only_chat] == [MODEL]
     with pytest.raises(openai.AuthenticationError):
         world.client("tp-not-a-key").models.list()
+
+
+def test_a_model_is_retrieved_when_the_key_may_use_it_else_404(world, upstreams):
+    world.channel("a", upstreams.a)
+    world.model.aliases.create(alias="deepseek-v3")
+    CatalogModelFactory(model_id="deepseek/unserved", provider=world.model.provider)
+    client = world.client(world.key(allowed_models=[MODEL]))
+
+    def count(status):
+        labels = {"method": "GET", "route": "v1/models/{model:path}", "status": status}
+        return REGISTRY.get_sample_value("portal_http_request_duration_seconds_count", labels) or 0
+
+    before = count("2xx"), count("4xx")
+    found = client.models.retrieve(MODEL)  # the SDK sends deepseek%2Fdeepseek-chat
+    assert (found.id, found.object, found.owned_by) == (MODEL, "model", "token-portal")
+    assert client.models.retrieve("deepseek-v3").id == MODEL  # an alias names the model
+    # The slash as it is (curl, a hand-written URL) reaches the same route.
+    plain = httpx.get(
+        f"{world.relay}/models/{MODEL}", headers={"authorization": f"Bearer {client.api_key}"}
+    )
+    assert (plain.status_code, plain.json()["id"]) == (200, MODEL)
+
+    # Not the key's, served by no channel, not in the catalog, absurdly long: not found.
+    for missing in [EMBEDDING_MODEL, "deepseek/unserved", "no/such-model", "x" * 500]:
+        with pytest.raises(openai.NotFoundError) as raised:
+            client.models.retrieve(missing)
+        assert (raised.value.code, raised.value.type) == (
+            "model_not_found",
+            "invalid_request_error",
+        )
+    assert (count("2xx"), count("4xx")) == (before[0] + 3, before[1] + 4)
+
+    # A refusal of the key itself answers as the list does.
+    with pytest.raises(openai.AuthenticationError):
+        world.client("tp-not-a-key").models.retrieve(MODEL)
+    elsewhere = world.client(world.key(ip_allowlist=["203.0.113.0/24"]))
+    for call in (elsewhere.models.list, lambda: elsewhere.models.retrieve(MODEL)):
+        with pytest.raises(openai.PermissionDeniedError) as raised:
+            call()
+        assert raised.value.code == "ip_not_allowed"
+    assert upstreams.a.received == []
 
 
 # --- Refusals -------------------------------------------------------------------------------
@@ -394,6 +425,39 @@ def test_the_breaker_opens_after_repeated_failures_and_a_probe_closes_it(
     assert client.chat.completions.create(model=MODEL, messages=MESSAGES).id == "a-1"
     wait_for(lambda: channels.health()[0].state == "closed", timeout=10)
     assert client.chat.completions.create(model=MODEL, messages=MESSAGES).id == "a-1"
+
+
+def test_a_probe_claimed_by_a_call_that_never_reaches_the_channel_is_released(
+    world, upstreams, relay_settings
+):
+    """A half-open fallback behind a healthy channel: the call that claims its probe is
+    answered by the healthy one; the claim goes back, so the next call that fails over
+    probes it rather than finding it out until the claim expires."""
+    relay_settings.RELAY_BREAKER_COOLDOWN_SECONDS = 0  # open means half-open at once
+    relay_settings.RELAY_READ_TIMEOUT_SECONDS = 60  # an unreleased claim would last 61 s
+    world.channel("b", upstreams.b)
+    client = world.client(world.key())
+    upstreams.b.default = "500"
+    for _ in range(2):  # RELAY_BREAKER_FAILURES
+        with pytest.raises(openai.InternalServerError):
+            client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    wait_for(lambda: channels.health()[0].state == "half-open", timeout=10)
+
+    upstreams.b.default = "ok"
+    world.channel("a", upstreams.a, priority=2)
+    raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES)
+    assert raw.parse().id == "a-1"
+    assert len(upstreams.b.received) == 2, "the fallback was not called"
+    usage_event(raw.headers["x-request-id"])  # recorded in the same batch as the release
+
+    upstreams.a.plan = ["500"]
+    assert client.chat.completions.create(model=MODEL, messages=MESSAGES).id == "b-1"
+
+    def fallback_closed():
+        """the probe's success closed the fallback's breaker"""
+        return {h.channel.name: h.state for h in channels.health()}["b"] == "closed"
+
+    wait_for(fallback_closed, timeout=10)
 
 
 def test_a_caller_hanging_up_mid_stream_pays_for_what_was_delivered(world, upstreams):
