@@ -261,6 +261,7 @@ def tables() -> list[Table]:
                     "cached_input_tokens",
                     "discount_percent",
                     "amount",
+                    "cost_amount",  # unrounded: what a prepaid ledger was charged
                 ),
             },
         ),

@@ -29,7 +29,8 @@ from billing.models import (
 class InvoiceLineInline(ReadOnlyMixin, admin.TabularInline):
     model = InvoiceLine
     fields = ("position", "service_month", "department_label", "description", "requests",
-              "input_tokens", "output_tokens", "discount_percent", "amount")  # fmt: skip
+              "input_tokens", "output_tokens", "discount_percent", "amount",
+              "cost_amount")  # fmt: skip
     readonly_fields = fields
     extra = 0
 

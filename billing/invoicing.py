@@ -7,11 +7,14 @@ Months are cut in settings.BUSINESS_TIME_ZONE: the hours of a month are
 Rounding (docs/architecture.md): a line is the month's rollup cost of one (department,
 project, model), rounded once to the currency's minor unit, half up; the subtotal is the sum
 of the rounded lines; VAT is computed on the subtotal and rounded; total = subtotal + VAT.
+Each line also records the unrounded cost it bills (`cost_amount`): a prepaid organization's
+ledger was charged exactly that as the usage arrived, and issuing posts the difference
+(billing.ledger.post_rounding_adjustment).
 
 Usage that arrives for a month whose invoice was already issued lands on the next invoice
 as adjustment lines labelled with that month: for each (department, project, model) of
 each of the last ADJUSTMENT_MONTHS invoiced months, the rounded rollup cost now, less what
-non-void invoices already billed for it.
+non-void invoices already billed for it (and its unrounded cost now, less what they covered).
 """
 
 import operator
@@ -24,6 +27,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.db.models import F, Min, Q, Sum
+from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.functional import lazy
@@ -117,8 +121,10 @@ def _group(row) -> tuple:
     return (row["department_id"], row["project_id"], row["model_id"])
 
 
-def _billed(organization, month: date) -> dict[tuple, Decimal]:
-    """What issued (non-void) invoices already billed for usage of `month`, per group."""
+def _billed(organization, month: date) -> dict[tuple, tuple[Decimal, Decimal]]:
+    """What issued (non-void) invoices already billed for usage of `month`, per group:
+    (rounded amount, unrounded cost covered; a line without a recorded cost covers its
+    amount)."""
     rows = (
         InvoiceLine.objects.filter(
             invoice__organization=organization,
@@ -127,19 +133,24 @@ def _billed(organization, month: date) -> dict[tuple, Decimal]:
             service_month=month,
         )
         .values("department_id", "project_id", "model_id")
-        .annotate(billed=Sum("amount"))
+        .annotate(billed=Sum("amount"), covered=Sum(Coalesce("cost_amount", "amount")))
     )
-    return {_group(row): row["billed"] for row in rows}
+    return {_group(row): (row["billed"], row["covered"]) for row in rows}
 
 
 def _wanted_lines(organization, month: date, period: date) -> list[dict]:
-    """Line values for usage of `month` on the invoice of `period` (rounded, not billed yet)."""
+    """Line values for usage of `month` on the invoice of `period` (rounded, not billed yet),
+    each with the unrounded cost it newly covers (`cost_amount`)."""
     billed = _billed(organization, month) if month != period else {}
     lines = []
     for row in month_usage(organization, month):
-        amount = round_money(row["cost"], row["currency"]) - billed.get(_group(row), ZERO)
+        before, covered = billed.get(_group(row), (ZERO, ZERO))
+        amount = round_money(row["cost"], row["currency"]) - before
         if amount or (month == period and row["requests"]):
-            lines.append({**row, "amount": amount, "service_month": month})
+            lines.append(
+                {**row, "amount": amount, "cost_amount": row["cost"] - covered,
+                 "service_month": month}
+            )  # fmt: skip
     return lines
 
 
@@ -254,6 +265,7 @@ def _lines(invoice: Invoice, values: list[dict]) -> list[InvoiceLine]:
                 cached_input_tokens=value["cached_input_tokens"],
                 discount_percent=discounts[key],
                 amount=value["amount"],
+                cost_amount=value["cost_amount"],
             )
         )
     return lines
@@ -273,7 +285,8 @@ def next_invoice_number(year: int) -> str:
 
 def issue_invoice(*, invoice: Invoice, actor=None) -> Invoice:
     """Number and freeze a draft; it is then owed (postpaid) or settled from the balance
-    (prepaid: usage was already charged, the ledger takes the VAT)."""
+    (prepaid: usage was already charged, unrounded; the ledger takes the VAT and the rounding
+    difference, so the balance has paid exactly the invoice's total)."""
     with transaction.atomic():
         invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
         if invoice.status != Invoice.Status.DRAFT:
@@ -288,6 +301,7 @@ def issue_invoice(*, invoice: Invoice, actor=None) -> Invoice:
             invoice.due_at = now + timedelta(days=settings.INVOICE_PAYMENT_TERMS_DAYS)
             if prepaid:
                 invoice.status, invoice.paid_at = Invoice.Status.PAID, now
+                invoice.settled_from_balance = True
         invoice.save()
         owed = invoice.tax_amount if prepaid and invoice.kind == Invoice.Kind.INVOICE else None
         LedgerEntry.objects.create(
@@ -300,12 +314,17 @@ def issue_invoice(*, invoice: Invoice, actor=None) -> Invoice:
             created_by=actor,
             note=_("VAT of invoice %(number)s") % {"number": invoice.number} if owed else "",
         )
+        rounding = ledger.post_rounding_adjustment(invoice=invoice, actor=actor)
         record_audit_event(
             actor=actor,
             organization=organization,
             action="billing.invoice_issued",
             target=invoice,
-            changes={"number": invoice.number, "total": str(invoice.total_amount)},
+            changes={
+                "number": invoice.number,
+                "total": str(invoice.total_amount),
+                **({"rounding": str(rounding.amount)} if rounding else {}),
+            },
         )
         ledger.invalidate_headroom(organization.pk)
         _announce_invoice(invoice, "invoice.issued", gettext_lazy("Invoice %(number)s issued"))

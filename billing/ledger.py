@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Organization
 from accounts.services import record_audit_event
 from billing import invoicing
-from billing.models import LedgerBalance, LedgerEntry
+from billing.models import Invoice, InvoiceLine, LedgerBalance, LedgerEntry
 
 MICRO = Decimal("0.000001")
 ZERO = Decimal(0)
@@ -56,6 +56,56 @@ def unbalanced_organizations() -> list[tuple[int, Decimal, Decimal]]:
         for org_id in sorted(sums.keys() | running.keys())
         if running.get(org_id, ZERO) != sums.get(org_id, ZERO)
     ]
+
+
+def unreconciled_invoices() -> list[tuple[Invoice, Decimal, Decimal]]:
+    """(invoice, its total, what the ledger drew for it) for every invoice settled from a
+    prepaid balance where the two differ. What the ledger drew: the usage charges its lines
+    cover (their unrounded cost, charged as the usage arrived) plus the entries posted for
+    it at issue (VAT, rounding). Summed in Python, exactly."""
+    settled = Invoice.objects.filter(settled_from_balance=True)
+    drawn = defaultdict(Decimal)
+    lines = InvoiceLine.objects.filter(invoice__in=settled)
+    for invoice_id, *cost in lines.values_list("invoice", "cost_amount", "amount").iterator():
+        drawn[invoice_id] += _covered(*cost)
+    posted = LedgerEntry.objects.filter(
+        invoice__in=settled, kind__in=[LedgerEntry.Kind.INVOICE, LedgerEntry.Kind.ROUNDING]
+    )
+    for invoice_id, amount in posted.values_list("invoice", "amount").iterator():
+        drawn[invoice_id] -= amount
+    return [
+        (invoice, invoice.total_amount, drawn[invoice.pk])
+        for invoice in settled.order_by("pk")
+        if drawn[invoice.pk] != invoice.total_amount
+    ]
+
+
+def uncharged_settled_usage() -> list[tuple[int, Decimal, Decimal]]:
+    """(organization id, usage its settled invoices bill, usage its ledger charged) wherever
+    invoices settled from the balance bill more usage (unrounded) than the ledger ever
+    charged: usage "paid from the balance" that never drew it down (it happened while the
+    organization was postpaid, say). Less is normal: usage not invoiced yet."""
+    billed, charged = defaultdict(Decimal), defaultdict(Decimal)
+    lines = InvoiceLine.objects.filter(invoice__settled_from_balance=True)
+    for org_id, *cost in lines.values_list(
+        "invoice__organization", "cost_amount", "amount"
+    ).iterator():
+        billed[org_id] += _covered(*cost)
+    usage = LedgerEntry.objects.filter(
+        kind=LedgerEntry.Kind.USAGE_CHARGE, organization__in=list(billed)
+    )
+    for org_id, amount in usage.values_list("organization", "amount").iterator():
+        charged[org_id] -= amount
+    return [
+        (org_id, billed[org_id], charged[org_id])
+        for org_id in sorted(billed)
+        if billed[org_id] > charged[org_id]
+    ]
+
+
+def _covered(cost: Decimal | None, amount: Decimal) -> Decimal:
+    """The unrounded usage an invoice line bills (its amount when no cost was recorded)."""
+    return amount if cost is None else cost
 
 
 # --- Recording money in ------------------------------------------------------------------
@@ -126,6 +176,53 @@ def record_payment(
 
 
 # --- Usage draws the balance down ----------------------------------------------------------
+
+
+def rounding_difference(invoice: Invoice) -> Decimal:
+    """What settling `invoice` from the balance adds to the usage charges its lines cover so
+    that they come to its subtotal: sum(unrounded cost - rounded amount) over its lines;
+    positive (in the customer's favour) when rounding went down."""
+    return sum(
+        (_covered(line.cost_amount, line.amount) - line.amount for line in invoice.lines.all()),
+        ZERO,
+    )
+
+
+def post_rounding_adjustment(*, invoice: Invoice, actor=None) -> LedgerEntry | None:
+    """For an invoice settled from a prepaid balance, the one `rounding` entry (linked to it,
+    referenced "rounding:<number>") after which the balance has paid exactly its subtotal
+    for the usage it bills (and, with the VAT entry, its total). None when the invoice was
+    not settled from the balance or rounding changed nothing. Idempotent: called again it
+    returns the entry already posted (the reference is unique per organization)."""
+    if not invoice.settled_from_balance:
+        return None
+    amount = rounding_difference(invoice)
+    if not amount:
+        return None
+    posted = LedgerEntry.objects.filter(
+        organization_id=invoice.organization_id,
+        kind=LedgerEntry.Kind.ROUNDING,
+        reference=f"rounding:{invoice.number}",
+    )
+    try:
+        with transaction.atomic():
+            entry = posted.first()
+            if entry is None:
+                entry = LedgerEntry.objects.create(
+                    organization_id=invoice.organization_id,
+                    kind=LedgerEntry.Kind.ROUNDING,
+                    amount=amount,
+                    currency=invoice.currency,
+                    reference=f"rounding:{invoice.number}",
+                    invoice=invoice,
+                    created_by=actor,
+                    note=_("Rounding of invoice %(number)s to the minor unit")
+                    % {"number": invoice.number},
+                )
+                invalidate_headroom(invoice.organization_id)
+    except IntegrityError:  # posted meanwhile by a concurrent call
+        entry = posted.get()
+    return entry
 
 
 def charge_usage(events) -> None:

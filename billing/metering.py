@@ -21,6 +21,7 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -54,6 +55,7 @@ WATERMARK = "usage_rollup"
 # Any constant both sides agree on: ingestion shares it, the rollup's bound read excludes.
 INGEST_LOCK = 0x7E7E_0006
 INSERT_CHUNK = 1000
+COST_SCALE = Decimal("1e-10")  # UsageEvent.cost_amount's decimal places
 
 _EVENT_COLUMNS = (
     "request_id", "organization_id", "department_id", "project_id", "api_key_id", "model_id",
@@ -208,7 +210,8 @@ def _row(event, key, model, price, now) -> dict:
         "price_version_id": price.price_version.pk,
         **tokens,
         "discount_percent": price.discount_percent,
-        "cost_amount": cost_of(price=price, **tokens),
+        # At the column's scale, so the ledger charges exactly what the rollups will sum.
+        "cost_amount": cost_of(price=price, **tokens).quantize(COST_SCALE, ROUND_HALF_UP),
         "currency": price.currency,
         "estimated": event.get("estimated", False),
         "occurred_at": event["occurred_at"],

@@ -82,6 +82,8 @@ class Invoice(models.Model):
     tax_amount = models.DecimalField(_("VAT"), max_digits=16, decimal_places=2)
     total_amount = models.DecimalField(_("total"), max_digits=16, decimal_places=2)
     note = models.CharField(_("note"), max_length=300, blank=True)
+    # Prepaid at issue: paid from the balance, which took the VAT and a rounding entry.
+    settled_from_balance = models.BooleanField(_("settled from the prepaid balance"), default=False)
     issued_at = models.DateTimeField(_("issued at"), null=True, blank=True)
     due_at = models.DateTimeField(_("due at"), null=True, blank=True)
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
@@ -192,6 +194,12 @@ class InvoiceLine(models.Model):
         _("contract discount, percent"), max_digits=5, decimal_places=2, default=0
     )
     amount = models.DecimalField(_("amount"), max_digits=16, decimal_places=2)
+    # The exact usage cost this line bills, before rounding: its rollups' cost less what
+    # earlier lines billed for the same month and group. Empty on credit notes (and on lines
+    # built before it was recorded); a prepaid invoice's rounding entry is sum(cost - amount).
+    cost_amount = models.DecimalField(
+        _("unrounded cost"), max_digits=24, decimal_places=10, null=True, blank=True
+    )
 
     objects = InvoiceLineQuerySet.as_manager()
 

@@ -5,7 +5,9 @@ note), a negative amount is owed by the customer (usage charge, invoice). The ba
 the sum, kept as a running figure (LedgerBalance) moved by every entry as it is saved. A
 prepaid organization's usage draws its balance down batch by batch (usage_charge); a
 postpaid organization owes its issued invoices (invoice) until it pays (payment), so its
-balance is minus what it owes.
+balance is minus what it owes. Issuing a prepaid organization's invoice posts its VAT
+(invoice) and one rounding entry (rounding): the usage charges its lines cover, plus the
+rounding, equal its subtotal (billing.ledger.post_rounding_adjustment).
 """
 
 from decimal import Decimal
@@ -40,6 +42,7 @@ class LedgerEntry(models.Model):
         PAYMENT = "payment", _("Payment")
         CREDIT_NOTE = "credit_note", _("Credit note")
         ADJUSTMENT = "adjustment", _("Adjustment")
+        ROUNDING = "rounding", _("Rounding adjustment")
 
     public_id = PublicIdField(prefix="led")
     organization = models.ForeignKey(

@@ -1,4 +1,5 @@
-"""Check every organization's running balance against the sum of its ledger entries."""
+"""Check the ledger: every running balance against the sum of its entries, and every invoice
+settled from a prepaid balance against what the ledger drew for it."""
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -6,12 +7,30 @@ from billing import ledger
 
 
 class Command(BaseCommand):
-    help = "Compare each running ledger balance with the exact sum of its entries."
+    help = (
+        "Compare each running ledger balance with the exact sum of its entries, and each "
+        "prepaid invoice's total with the usage charges, VAT and rounding the ledger drew for it."
+    )
 
     def handle(self, *args, **options):
-        mismatches = ledger.unbalanced_organizations()
-        for org_id, running, total in mismatches:
-            self.stderr.write(f"organization {org_id}: running {running}, entries sum {total}")
-        if mismatches:
-            raise CommandError(f"{len(mismatches)} running balance(s) disagree with the ledger.")
-        self.stdout.write("Every running balance equals the sum of its ledger entries.")
+        problems = []
+        for org_id, running, total in ledger.unbalanced_organizations():
+            problems.append(f"organization {org_id}: running {running}, entries sum {total}")
+        for invoice, total, drawn in ledger.unreconciled_invoices():
+            problems.append(
+                f"invoice {invoice.number} (organization {invoice.organization_id}): "
+                f"total {total}, the ledger drew {drawn}"
+            )
+        for org_id, billed, charged in ledger.uncharged_settled_usage():
+            problems.append(
+                f"organization {org_id}: prepaid invoices bill {billed} of usage, "
+                f"the ledger charged {charged}"
+            )
+        for problem in problems:
+            self.stderr.write(problem)
+        if problems:
+            raise CommandError(f"{len(problems)} ledger mismatch(es), listed above.")
+        self.stdout.write(
+            "Every running balance equals the sum of its ledger entries, and every prepaid "
+            "invoice equals what the ledger drew for it."
+        )
