@@ -104,6 +104,17 @@ async def _body(request: Request) -> dict:
     return body
 
 
+class _Stream(StreamingResponse):
+    """Closes the relay's stream however the response ends: a caller who left before the
+    first event still pays for the prompt, and the upstream connection is released."""
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.body_iterator.close()
+
+
 def _endpoint(path: str):
     async def endpoint(request: Request) -> Response:
         plan = None
@@ -118,7 +129,7 @@ def _endpoint(path: str):
         headers = {**HEADERS, "X-Request-Id": answer.request_id}
         if answer.stream is not None:
             headers.update({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-            return StreamingResponse(answer.stream, media_type="text/event-stream", headers=headers)
+            return _Stream(answer.stream, media_type="text/event-stream", headers=headers)
         return Response(answer.content, answer.status, headers, media_type=answer.content_type)
 
     endpoint.__name__ = endpoint.__qualname__ = path.strip("/").replace("/", "_")

@@ -20,7 +20,6 @@ import json
 import logging
 import secrets
 import weakref
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -320,7 +319,7 @@ class Answer:
     request_id: str
     content: bytes = b""
     content_type: str = "application/json"
-    stream: AsyncIterator[bytes] | None = None
+    stream: "RelayStream | None" = None
 
 
 async def call(*, path: str, body: dict, plan: Plan) -> Answer:
@@ -353,7 +352,10 @@ async def call(*, path: str, body: dict, plan: Plan) -> Answer:
                 continue
             if response.status >= 500:
                 timed_out = False
-                detail = (await _read(response))[:200].decode(errors="replace")
+                try:
+                    detail = (await _read(response))[:200].decode(errors="replace")
+                except (aiohttp.ClientError, TimeoutError) as error:
+                    detail = f"unreadable body: {type(error).__name__}"
                 outcomes.append((route.channel_pk, f"HTTP {response.status}: {detail}"))
                 continue
             if candidate.failing:
@@ -363,7 +365,7 @@ async def call(*, path: str, body: dict, plan: Plan) -> Answer:
             return Answer(
                 200,
                 plan.request_id,
-                stream=_relay_stream(response, plan, body, outcomes, route.channel_pk, wants_usage),
+                stream=RelayStream(response, plan, body, outcomes, route.channel_pk, wants_usage),
             )
         record_later(plan, outcomes, None)
         logger.warning("relay call %s failed on every channel: %s", plan.request_id, outcomes)
@@ -425,32 +427,46 @@ def _reply_text(answer: dict) -> str:
     return "".join(part for part in parts if isinstance(part, str))
 
 
-async def _relay_stream(response, plan, body, outcomes, channel_pk, wants_usage):
-    """Pass the upstream's SSE events through as they come; bill when the stream ends, or
-    what was delivered when the caller hangs up."""
-    usage, delivered, buffer = None, [], b""
-    try:
-        async for chunk in response.content.iter_any():
-            buffer += chunk.replace(b"\r\n", b"\n")
-            *events, buffer = buffer.split(b"\n\n")
-            for event in events:
-                forward, found_usage, text = _inspect(event, wants_usage)
-                usage = found_usage or usage
-                if forward is not None:
-                    yield forward
-                    delivered.append(text)
-        if buffer.strip():
-            yield buffer + b"\n\n"
-    except (aiohttp.ClientError, TimeoutError) as error:
-        outcomes.append((channel_pk, f"stream broken: {type(error).__name__}"))
-        message = {"error": {"message": "The upstream stream broke off.", "type": "server_error",
-                             "code": "upstream_error"}}  # fmt: skip
-        yield b"data: " + json.dumps(message).encode() + b"\n\n"
-    finally:
-        response.release()
-        if usage is None:
-            usage = Unreported(body, "".join(delivered))
-        record_later(plan, outcomes, usage)
+class RelayStream:
+    """The upstream's SSE events, passed through as they come. Billed when the stream ends, or
+    for what was delivered when the caller hangs up: by close(), which the response calls even
+    when the caller left before the first event (the events were then never iterated, and a
+    generator's own `finally` would never run)."""
+
+    def __init__(self, response, plan, body, outcomes, channel_pk, wants_usage):
+        self.response, self.plan, self.body = response, plan, body
+        self.outcomes, self.channel_pk, self.wants_usage = outcomes, channel_pk, wants_usage
+        self.usage, self.delivered, self.closed = None, [], False
+
+    async def __aiter__(self):
+        buffer = b""
+        try:
+            async for chunk in self.response.content.iter_any():
+                buffer += chunk.replace(b"\r\n", b"\n")
+                *events, buffer = buffer.split(b"\n\n")
+                for event in events:
+                    forward, found_usage, text = _inspect(event, self.wants_usage)
+                    self.usage = found_usage or self.usage
+                    if forward is not None:
+                        yield forward
+                        self.delivered.append(text)
+            if buffer.strip():
+                yield buffer + b"\n\n"
+        except (aiohttp.ClientError, TimeoutError) as error:
+            self.outcomes.append((self.channel_pk, f"stream broken: {type(error).__name__}"))
+            message = {"error": {"message": "The upstream stream broke off.",
+                                 "type": "server_error", "code": "upstream_error"}}  # fmt: skip
+            yield b"data: " + json.dumps(message).encode() + b"\n\n"
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.response.release()
+        usage = self.usage or Unreported(self.body, "".join(self.delivered))
+        record_later(self.plan, self.outcomes, usage)
 
 
 def _inspect(event: bytes, wants_usage: bool):

@@ -1,5 +1,7 @@
 """The relay through the official openai client, against fake upstreams on 127.0.0.1."""
 
+import asyncio
+import json
 from datetime import timedelta
 from decimal import Decimal
 
@@ -12,7 +14,8 @@ from prometheus_client import REGISTRY
 
 from accounts.models import Organization
 from billing.models import LedgerEntry, UsageEvent
-from gateway import channels, estimate
+from gateway import channels, estimate, relay
+from gateway.app import application
 from gateway.models import Channel
 from portal import crypto
 from tests.conftest import wait_for
@@ -482,6 +485,40 @@ def test_a_caller_hanging_up_mid_stream_pays_for_what_was_delivered(world, upstr
         world, event, input_tokens=prompt, output_tokens=estimate.count(CONTENT[0]),
         estimated=True,
     )  # fmt: skip
+
+
+def test_a_caller_gone_before_the_first_event_pays_for_the_prompt(world, upstreams):
+    """The stream is never iterated when the server knows of the hang-up before the first event
+    (here an ASGI server whose send yields, as the spec allows): still billed and released."""
+    world.channel("a", upstreams.a)
+    body = json.dumps({"model": MODEL, "messages": MESSAGES, "stream": True}).encode()
+    headers = [(b"host", b"127.0.0.1"), (b"authorization", f"Bearer {world.key()}".encode())]
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
+             "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/v1/chat/completions", "raw_path": b"/v1/chat/completions",
+             "query_string": b"", "root_path": "", "headers": headers,
+             "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80)}  # fmt: skip
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    sent = []
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message):
+        await asyncio.sleep(0)
+        sent.append(message)
+
+    async def call_and_shut_down():
+        await application(scope, receive, send)
+        await relay.drain()  # what the worker's lifespan shutdown does
+
+    asyncio.run(call_and_shut_down())
+
+    assert not any(message.get("body") for message in sent)  # no event reached the caller
+    event = UsageEvent.objects.get(api_key__project=world.project)
+    prompt = estimate.count(MESSAGES[0]["content"]) + 6
+    assert_billed(world, event, input_tokens=prompt, output_tokens=0, estimated=True)
+    assert len(upstreams.a.received) == 1
 
 
 # --- Channels: credentials at rest ---------------------------------------------------------------
