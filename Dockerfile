@@ -19,12 +19,15 @@ RUN apt-get update \
 WORKDIR /app
 COPY . .
 # Static files and the zh-Hans catalog are built into the image. Production settings demand
-# a secret key and peppers: throwaway values, for these two commands only. /run/metrics: the
-# Prometheus multiprocess folder (a volume shared by web and worker in compose.yaml).
+# a secret key, peppers and field encryption keys: throwaway values (the key is 32 zero
+# bytes), for these two commands only. /run/metrics: the Prometheus multiprocess folder (a
+# volume shared by web and worker in compose.yaml).
 RUN pip install . \
     && SECRET_KEY=build-only API_KEY_PEPPERS=build:build-only \
+       FIELD_ENCRYPTION_KEYS=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= \
        python manage.py collectstatic --no-input \
     && SECRET_KEY=build-only API_KEY_PEPPERS=build:build-only \
+       FIELD_ENCRYPTION_KEYS=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= \
        python manage.py compilemessages --locale zh_Hans \
     && mkdir -p /run/metrics \
     && chown portal /run/metrics

@@ -4,7 +4,13 @@
 after commit; the worker calls `build_export()`, which streams each table from the database
 (`.iterator()`) through csv.writer into a zip member written to a temporary file, then saves
 the file to the "exports" storage: memory stays flat whatever the number of rollup rows.
-`purge_expired()` (beat) deletes files past EXPORT_RETENTION_DAYS.
+`purge_expired()` (beat) deletes files past EXPORT_RETENTION_DAYS; `delete_export()` lets
+the organization delete one sooner.
+
+Every table is read in one transaction: on PostgreSQL at REPEATABLE READ (read only), so the
+archive is one snapshot of the organization, and a change committed while it is being built
+(a member's new role and its audit event, say) is in every file or in none. (SQLite: a
+transaction sees one snapshot already.)
 
 The archive holds one UTF-8 (with BOM, so that Excel reads Chinese) CSV per table, a
 manifest.json (format version, organization, generation time, row counts) and a README.txt.
@@ -12,20 +18,22 @@ Objects are named by their public ids; money is a Decimal string; times are ISO 
 API keys are exported as metadata only: never their digest or token.
 """
 
+import contextlib
 import csv
 import io
 import json
 import logging
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files import File
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -323,6 +331,28 @@ def record_download(*, actor: Actor, export: DataExport) -> None:
     )
 
 
+def delete_export(*, actor: Actor, export: DataExport) -> None:
+    """Delete a ready export before it expires: its file goes, the row stays as history
+    (status "deleted"), audited. The caller has checked Action.EXPORT_DATA. An export that is
+    not ready (being built, failed, expired, deleted already) is refused and left as it is."""
+    name = export.file.name
+    with transaction.atomic():
+        deleted = (
+            DataExport.objects.for_org(actor.organization)
+            .filter(pk=export.pk, status=DataExport.Status.READY)
+            .update(status=DataExport.Status.DELETED, file="", size=0)
+        )  # fmt: skip
+        if not deleted:
+            raise ValidationError(_("Only an export that is ready can be deleted."))
+        record_actor_event(
+            actor=actor,
+            action="organization.export_deleted",
+            target=export,
+            changes={"size": export.size},
+        )
+        transaction.on_commit(lambda: export.file.storage.delete(name))
+
+
 def download_name(export: DataExport) -> str:
     slug = slugify(export.organization.name) or export.organization.public_id
     return f"{slug}-export-{export.created_at:%Y%m%d-%H%M}.zip"
@@ -343,6 +373,19 @@ def _claim(export_id: int) -> DataExport | None:
         .update(status=DataExport.Status.RUNNING, started_at=now)
     )  # fmt: skip
     return DataExport.objects.select_related("organization").get(pk=export_id) if claimed else None
+
+
+@contextlib.contextmanager
+def _snapshot() -> Iterator[None]:
+    """One transaction for all the archive's reads; on PostgreSQL a read-only REPEATABLE READ
+    one, whose snapshot is taken by its first query and holds to the last. Inside an outer
+    transaction (tests), that one is used as it is."""
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
 
 
 def write_archive(organization, target, *, now: datetime) -> dict[str, int]:
@@ -401,7 +444,8 @@ def build_export(*, export_id: int) -> DataExport | None:
         return None
     try:
         with tempfile.TemporaryFile(suffix=".zip") as scratch:
-            counts = write_archive(export.organization, scratch, now=export.started_at)
+            with _snapshot():
+                counts = write_archive(export.organization, scratch, now=export.started_at)
             scratch.seek(0)
             name = f"{export.organization.public_id}/{export.public_id}.zip"
             export.file.save(name, File(scratch), save=False)
@@ -452,9 +496,13 @@ def purge_expired(*, now: datetime | None = None) -> int:
         status=DataExport.Status.READY, expires_at__lte=now
     ).select_related("organization")
     for export in expired.iterator():
+        # Conditional: an export the organization deleted meanwhile stays "deleted".
+        claimed = DataExport.objects.filter(pk=export.pk, status=DataExport.Status.READY).update(
+            status=DataExport.Status.EXPIRED, file="", size=0
+        )
+        if not claimed:
+            continue
         export.file.delete(save=False)
-        export.status, export.size = DataExport.Status.EXPIRED, 0
-        export.save(update_fields=["status", "file", "size"])
         record_audit_event(
             organization=export.organization, action="organization.export_purged", target=export
         )

@@ -370,7 +370,8 @@ class DataExport(models.Model):
     """A ZIP of everything an organization owns, built by a worker (accounts.exports).
 
     The file is served only through the organization-scoped download view and API, never by
-    its path; it is deleted when the export expires (the row stays, as history).
+    its path; it is deleted when the export expires or the organization deletes it sooner
+    (the row stays, as history).
     """
 
     class Status(models.TextChoices):
@@ -379,6 +380,7 @@ class DataExport(models.Model):
         READY = "ready", _("Ready")
         FAILED = "failed", _("Failed")
         EXPIRED = "expired", _("Expired")
+        DELETED = "deleted", _("Deleted")
 
     public_id = PublicIdField(prefix="exp")
     organization = models.ForeignKey(

@@ -45,4 +45,9 @@ urlpatterns = [
         views.DataExportDownloadView.as_view(),
         name="export_download",
     ),
+    path(
+        "exports/<str:export>/delete/",
+        views.DataExportDeleteView.as_view(),
+        name="export_delete",
+    ),
 ]

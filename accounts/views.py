@@ -451,6 +451,26 @@ class DataExportListView(OrganizationMixin, ListView):
         return redirect("accounts:exports")
 
 
+class DataExportDeleteView(ObjectFormView):
+    """Delete a ready export's file before it expires, after a confirmation page."""
+
+    action = Action.EXPORT_DATA
+    model = DataExport
+    url_kwarg = "export"
+    form_class = ConfirmForm
+    template_name = "accounts/export_delete.html"
+    success_url_name = "accounts:exports"
+    success_message = gettext_lazy("Data export deleted.")
+
+    def get_queryset(self):
+        return super().get_queryset().filter(status=DataExport.Status.READY)
+
+    def run_service(self, *, form):
+        exports.delete_export(
+            actor=Actor.from_request(self.request, self.membership), export=self.object
+        )
+
+
 class DataExportDownloadView(OrganizationMixin, SingleObjectMixin, View):
     """The ZIP of a ready export of the current organization (another's is a 404)."""
 

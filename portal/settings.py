@@ -8,6 +8,7 @@ import hashlib
 from decimal import Decimal
 from pathlib import Path
 
+from cryptography.fernet import Fernet
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
@@ -365,8 +366,21 @@ if API_KEY_PEPPER_ID not in API_KEY_PEPPERS or not all(API_KEY_PEPPERS.values())
 
 # --- Encryption of stored secrets (portal.crypto) ---------------------------------------
 # Fernet keys (Fernet.generate_key()), comma-separated: the first encrypts, all decrypt.
-# Empty: a key derived from SECRET_KEY.
+# Required in production; elsewhere empty means a key derived from SECRET_KEY (which, like
+# the older derived keys, keeps decrypting after keys are set: see portal/crypto.py).
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+if PRODUCTION and not FIELD_ENCRYPTION_KEYS:
+    raise ImproperlyConfigured(
+        "FIELD_ENCRYPTION_KEYS (or FIELD_ENCRYPTION_KEYS_FILE) is required in production."
+    )
+for _key in FIELD_ENCRYPTION_KEYS:
+    try:
+        Fernet(_key)
+    except ValueError:
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEYS must be Fernet keys (32 url-safe base64-encoded bytes), "
+            "comma-separated."
+        ) from None
 
 # --- OpenAI-compatible relay (gateway/) --------------------------------------------------
 RELAY_CONNECT_TIMEOUT_SECONDS = env.float("RELAY_CONNECT_TIMEOUT_SECONDS", default=5.0)

@@ -1,4 +1,5 @@
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +16,35 @@ from portal.celery import app as celery_app
 from tests.factories import MembershipFactory, OrganizationFactory, VerifiedUserFactory
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing uses now, chosen by the operating system (bind
+    to port 0 and read it back), for a test server started right after. Fixed ports collide
+    when two suites run on one machine; call this as late as possible (in the fixture or the
+    test that starts the server), not at import."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+_HELD_SOCKETS: list[socket.socket] = []
+
+
+def closed_port() -> int:
+    """A TCP port of 127.0.0.1 that refuses connections for the rest of this process: a
+    socket stays bound to it without listening, so no other server (of this or another
+    suite) can take it while tests expect connections to it to fail."""
+    held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    held.bind(("127.0.0.1", 0))
+    _HELD_SOCKETS.append(held)
+    return held.getsockname()[1]
+
+
+@pytest.fixture
+def server_port() -> int:
+    """A free port for the test's own server (see free_port)."""
+    return free_port()
 
 
 def database_url_for_subprocess() -> str:

@@ -4,14 +4,18 @@ download it, and that expired files are purged."""
 import csv
 import io
 import json
+import threading
 import zipfile
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.files.storage import FileSystemStorage
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from accounts import exports
+from accounts import services as account_services
 from accounts.models import AuditEvent, DataExport
 from accounts.permissions import Role
 from accounts.services import Actor
@@ -151,9 +155,11 @@ def test_other_roles_may_not_export(data, client_of, role, django_capture_on_com
     assert client.get("/organization/exports/").status_code == 403
     assert client.post("/organization/exports/").status_code == 403
     assert client.get(f"/organization/exports/{export.public_id}/download/").status_code == 403
+    assert client.post(f"/organization/exports/{export.public_id}/delete/").status_code == 403
     assert client.post("/api/v1/exports/").status_code == 403
     assert client.get(f"/api/v1/exports/{export.public_id}/download/").status_code == 403
     assert DataExport.objects.count() == 1
+    assert DataExport.objects.get().status == DataExport.Status.READY
 
 
 def test_another_organization_cannot_download(
@@ -162,6 +168,8 @@ def test_another_organization_cannot_download(
     export = request_and_build(client_of(data.members["owner"]), django_capture_on_commit_callbacks)
     client = client_of(outsider)
     assert client.get(f"/organization/exports/{export.public_id}/download/").status_code == 404
+    assert client.post(f"/organization/exports/{export.public_id}/delete/").status_code == 404
+    assert DataExport.objects.get().status == DataExport.Status.READY
     headers = {"x-organization": data.org.public_id}
     assert client.get(f"/api/v1/exports/{export.public_id}/", headers=headers).status_code == 404
     assert client.get("/api/v1/exports/").json()["results"] == []
@@ -247,3 +255,114 @@ def test_an_export_that_cannot_be_stored_fails_and_says_so(
     # A new request is possible at once: a failed export is not "being built".
     actor = Actor(user=data.members["owner"].user, membership=data.members["owner"])
     assert exports.request_export(actor=actor) != export
+
+
+# --- Deleting an export before it expires ---------------------------------------------------
+
+
+@pytest.mark.parametrize("role", [Role.OWNER, Role.ADMIN])
+def test_an_owner_or_admin_deletes_an_export_before_it_expires(
+    data, client_of, export_dir, role, django_capture_on_commit_callbacks
+):
+    export = request_and_build(client_of(data.members["owner"]), django_capture_on_commit_callbacks)
+    path = export_dir / export.file.name
+    member = data.members["owner"] if role == Role.OWNER else MembershipFactory(
+        organization=data.org, role=role, user=VerifiedUserFactory()
+    )  # fmt: skip
+    client = client_of(member)
+    delete = f"/organization/exports/{export.public_id}/delete/"
+    assert delete in client.get("/organization/exports/").content.decode()
+    confirm = client.get(delete)
+    assert confirm.status_code == 200 and 'method="post"' in confirm.content.decode()
+    assert path.exists()  # asking is not deleting
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(delete)
+    assert response.status_code == 302 and response["Location"] == "/organization/exports/"
+    export.refresh_from_db()
+    assert (export.status, export.file.name, export.size) == (DataExport.Status.DELETED, "", 0)
+    assert not path.exists()
+    assert client.get(f"/organization/exports/{export.public_id}/download/").status_code == 404
+    assert client.get(delete).status_code == 404
+    page = client.get("/organization/exports/").content.decode()
+    assert delete not in page and "Deleted" in page
+    event = AuditEvent.objects.get(action="organization.export_deleted")
+    assert (event.actor, event.target_id) == (member.user, export.public_id)
+
+    # Expiry later finds nothing to purge: the export stays "deleted", audited once.
+    assert exports.purge_expired(now=export.expires_at + timedelta(minutes=1)) == 0
+    export.refresh_from_db()
+    assert export.status == DataExport.Status.DELETED
+    assert not AuditEvent.objects.filter(action="organization.export_purged").exists()
+
+
+def test_an_export_that_is_not_ready_cannot_be_deleted(data, client_of):
+    owner = data.members["owner"]
+    actor = Actor(user=owner.user, membership=owner)
+    export = exports.request_export(actor=actor)  # pending: its task waits for the commit
+    assert client_of(owner).post(
+        f"/organization/exports/{export.public_id}/delete/"
+    ).status_code == (404)
+    with pytest.raises(ValidationError):
+        exports.delete_export(actor=actor, export=export)
+    export.refresh_from_db()
+    assert export.status == DataExport.Status.PENDING
+    assert not AuditEvent.objects.filter(action="organization.export_deleted").exists()
+
+
+# --- One snapshot -----------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="PostgreSQL only: the build reads at REPEATABLE READ there; SQLite has one writer, "
+    "and its read transaction sees one snapshot already",
+)
+def test_a_change_committed_during_the_build_is_in_no_file_of_it(transactional_db, export_dir):
+    """The builder (its own connection, in a thread) has read members.csv and waits for the
+    audit table, which the test holds locked. A member's role change (membership and its
+    audit event) commits meanwhile; at READ COMMITTED audit_events.csv would show it while
+    members.csv does not."""
+    owner = MembershipFactory(role=Role.OWNER, user=VerifiedUserFactory())
+    viewer = MembershipFactory(organization=owner.organization, role=Role.VIEWER)
+    export = DataExport.objects.create(organization=owner.organization, requested_by=owner.user)
+    audit_table = AuditEvent._meta.db_table
+
+    def build():
+        try:
+            exports.build_export(export_id=export.pk)
+        finally:
+            connections.close_all()
+
+    builder = threading.Thread(target=build)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {audit_table} IN ACCESS EXCLUSIVE MODE")
+        builder.start()
+
+        def builder_waits_for_the_audit_table():
+            """the builder waits for the lock on the audit table"""
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_locks WHERE relation = %s::regclass AND NOT granted",
+                    [audit_table],
+                )
+                return cursor.fetchone()[0]
+
+        wait_for(builder_waits_for_the_audit_table, timeout=30, interval=0.05)
+        account_services.change_member(
+            actor=owner, membership=viewer, role=Role.ADMIN, department=None
+        )
+    builder.join(timeout=60)
+
+    viewer.refresh_from_db()
+    assert viewer.role == Role.ADMIN  # committed during the build
+    assert AuditEvent.objects.filter(action="member.changed").exists()
+    export.refresh_from_db()
+    assert export.status == DataExport.Status.READY
+    with export.file.open("rb") as file:
+        archive = zipfile.ZipFile(io.BytesIO(file.read()))
+    roles = {row["id"]: row["role"] for row in csv_rows(archive, "members.csv")}
+    assert roles[viewer.public_id] == Role.VIEWER
+    actions = {row["action"] for row in csv_rows(archive, "audit_events.csv")}
+    assert "member.changed" not in actions

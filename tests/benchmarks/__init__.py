@@ -1,0 +1,12 @@
+"""Benchmarks: run on demand, not in the suite (see README, Benchmarks)."""
+
+import os
+
+from tests.conftest import free_port
+
+
+def bench_port(offset: int = 0) -> int:
+    """BENCH_PORT (+ `offset`) when set, to measure on a known port; otherwise a free one."""
+    if os.environ.get("BENCH_PORT"):
+        return int(os.environ["BENCH_PORT"]) + offset
+    return free_port()

@@ -26,12 +26,12 @@ import pytest
 from accounts.permissions import Role
 from billing.models import LedgerEntry, Quota
 from projects import services
+from tests.benchmarks import bench_port
 from tests.factories import CatalogModelFactory, DepartmentFactory, MembershipFactory
 from tests.projects.server import gunicorn
 
 DURATION = float(os.environ.get("BENCH_SECONDS", 20))
 CONCURRENCY = 32
-PORT = int(os.environ.get("BENCH_PORT", 8150))
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -144,7 +144,7 @@ def test_authorize_against_the_trivial_view(tmp_path):
     refused = sum(expected != "allowed" for _, _, expected in picks)
 
     workers = os.cpu_count()
-    with gunicorn(PORT, workers=workers, log_path=tmp_path / "gunicorn.log") as base:
+    with gunicorn(bench_port(), workers=workers, log_path=tmp_path / "gunicorn.log") as base:
         with httpx.Client(base_url=base, headers={"authorization": f"Bearer {token}"}) as client:
             for _, body, expected in mix:  # every answer is right, and every entry is cached
                 response = client.post("/api/v1/gateway/authorize", json=body)

@@ -19,6 +19,7 @@ from billing import metering
 from billing.models import RollupWatermark, UsageEvent, UsageRollup
 from projects import services
 from tests.billing.metering_world import build_world
+from tests.conftest import free_port
 from tests.projects.server import gunicorn
 
 pytestmark = [
@@ -30,7 +31,6 @@ pytestmark = [
 ]
 EVENTS = int(os.environ.get("METERING_BENCH_EVENTS", 5_000_000))
 HTTP_EVENTS = int(os.environ.get("METERING_BENCH_HTTP_EVENTS", 50_000))
-PORT = 8351
 BIG_MONTH = datetime(2026, 9, 30, 16, tzinfo=UTC)  # October 2026 in Asia/Shanghai
 SMALL_MONTH = datetime(2026, 8, 31, 16, tzinfo=UTC)  # September 2026
 
@@ -107,7 +107,7 @@ def test_ingestion_over_http_vs_copy(world, tmp_path):
         ]
         for b in range(HTTP_EVENTS // 1000)
     ]
-    with gunicorn(PORT, workers=4, log_path=tmp_path / "gunicorn.log") as base:
+    with gunicorn(free_port(), workers=4, log_path=tmp_path / "gunicorn.log") as base:
 
         def post(batch):
             response = httpx.post(

@@ -23,11 +23,10 @@ import httpx
 import pytest
 
 from billing.models import UsageEvent
+from tests.benchmarks import bench_port
 from tests.conftest import ROOT, database_url_for_subprocess, wait_for
 from tests.gateway.conftest import MODEL, build_world
 
-RELAY_PORT = int(os.environ.get("BENCH_PORT", 18200))  # UPSTREAM_PORT is the next one
-UPSTREAM_PORT = RELAY_PORT + 1
 LATENCY_CALLS = int(os.environ.get("BENCH_LATENCY_CALLS", 400))
 THROUGHPUT_CALLS = int(os.environ.get("BENCH_THROUGHPUT_CALLS", 4000))
 CONCURRENCY = 16
@@ -100,10 +99,10 @@ async def measure(base: str, key: str, stream: bool) -> dict:
 
 
 def test_relay_overhead():
-    upstream_cmd = ("tests.gateway.fake_upstream:FakeUpstream", UPSTREAM_PORT, "--factory")
+    upstream_cmd = ("tests.gateway.fake_upstream:FakeUpstream", bench_port(1), "--factory")
     with (
         uvicorn(*upstream_cmd) as upstream,
-        uvicorn("portal.asgi:application", RELAY_PORT) as relay,
+        uvicorn("portal.asgi:application", bench_port()) as relay,
     ):
         world = build_world(relay)
         world.channel("bench", type("Upstream", (), {"url": upstream}))

@@ -12,11 +12,9 @@ from billing import quotas
 from billing.models import Notification, Quota, WebhookDelivery, WebhookEndpoint
 from tests.billing.webhook_receiver import receiver
 
-PORT = 8432
-
 
 @pytest.mark.django_db(transaction=True)
-def test_done_when(client, admin, manager, deps, key_a1, usage, settings, authorize):
+def test_done_when(client, admin, manager, deps, key_a1, usage, settings, authorize, server_port):
     settings.WEBHOOK_RETRY_DELAYS = [0]
     key, plaintext = key_a1
     client.force_login(admin.user)
@@ -24,7 +22,7 @@ def test_done_when(client, admin, manager, deps, key_a1, usage, settings, author
     # The admin registers a webhook endpoint and keeps the secret shown once.
     response = client.post(
         "/organization/webhooks/new/",
-        {"url": f"http://127.0.0.1:{PORT}/hooks",
+        {"url": f"http://127.0.0.1:{server_port}/hooks",
          "event_types": ["quota.threshold_reached", "quota.exceeded"]},
     )  # fmt: skip
     secret = response.context["secret"]
@@ -44,7 +42,7 @@ def test_done_when(client, admin, manager, deps, key_a1, usage, settings, author
         with transaction.atomic():
             quotas.record_usage([usage(key, tokens=tokens)])
 
-    with receiver(PORT, lambda: secret) as received:
+    with receiver(server_port, lambda: secret) as received:
         assert authorize(plaintext) == "allowed"
         for _ in range(5):
             ingest(110_000)  # 550,000: 50 %

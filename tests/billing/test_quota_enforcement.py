@@ -166,6 +166,7 @@ def test_concurrent_calls_overshoot_by_at_most_the_calls_in_flight(
 def test_a_live_server_keeps_the_overshoot_bound(make_quota, gateway_credential, key_a1, usage):
     """The same race through real HTTP: two gunicorn workers answer authorize from the
     Redis counters that usage recorded in this process increments."""
+    from tests.conftest import free_port
     from tests.projects.server import gunicorn
 
     key, plaintext = key_a1
@@ -173,7 +174,7 @@ def test_a_live_server_keeps_the_overshoot_bound(make_quota, gateway_credential,
     quota = make_quota(Scope.API_KEY, key, limit=LIMIT)
     refused, errors = [], []
 
-    with gunicorn(8441, workers=2) as base:
+    with gunicorn(free_port(), workers=2) as base:
 
         def worker():
             try:

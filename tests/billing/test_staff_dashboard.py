@@ -21,10 +21,11 @@ from billing.selectors_staff import staff_dashboard
 from tests.billing.invoicing_data import customer, rollup
 from tests.billing.metering_world import build_world
 from tests.billing.quota_fixtures import as_actor
+from tests.conftest import closed_port
 from tests.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db
-CLOSED_PORT = 19431  # nothing listens here: deliveries to it fail
+CLOSED_PORT = closed_port()  # nothing listens here: deliveries to it fail
 
 
 def _event(world, now, key, model):

@@ -14,14 +14,13 @@ from tests.billing.quota_fixtures import as_actor
 from tests.billing.webhook_receiver import receiver
 
 pytestmark = pytest.mark.django_db(transaction=True)
-PORT = 8431
 Status = WebhookDelivery.Status
 
 
 @pytest.fixture
-def endpoint(admin):
+def endpoint(admin, server_port):
     return webhooks.create_endpoint(
-        actor=as_actor(admin), url=f"http://127.0.0.1:{PORT}/hooks",
+        actor=as_actor(admin), url=f"http://127.0.0.1:{server_port}/hooks",
         event_types=["quota.threshold_reached"],
     )  # fmt: skip
 
@@ -59,9 +58,9 @@ def test_the_secret_is_stored_encrypted_and_returned_once(endpoint):
     assert webhooks.signing_secret(stored) == secret
 
 
-def test_a_delivery_is_signed_and_verified_by_the_receiver(organization, endpoint):
+def test_a_delivery_is_signed_and_verified_by_the_receiver(organization, endpoint, server_port):
     endpoint, secret = endpoint
-    with receiver(PORT, lambda: secret) as received:
+    with receiver(server_port, lambda: secret) as received:
         event_id = announce(organization)
     ((headers, body, verified),) = received
     assert verified
@@ -83,9 +82,9 @@ def test_other_events_and_organizations_are_not_sent(organization, endpoint, out
     assert not WebhookDelivery.objects.exists()
 
 
-def test_500s_are_retried_until_delivered_with_the_same_id(organization, endpoint):
+def test_500s_are_retried_until_delivered_with_the_same_id(organization, endpoint, server_port):
     endpoint, secret = endpoint
-    with receiver(PORT, lambda: secret, plan=[500, 503]) as received:
+    with receiver(server_port, lambda: secret, plan=[500, 503]) as received:
         announce(organization)
         delivery = WebhookDelivery.objects.get()
         assert (delivery.status, delivery.response_code) == (Status.PENDING, 500)
@@ -101,9 +100,9 @@ def test_500s_are_retried_until_delivered_with_the_same_id(organization, endpoin
     )
 
 
-def test_a_timeout_is_retried(organization, endpoint):
+def test_a_timeout_is_retried(organization, endpoint, server_port):
     endpoint, secret = endpoint
-    with receiver(PORT, lambda: secret, plan=["slow"]) as received:
+    with receiver(server_port, lambda: secret, plan=["slow"]) as received:
         announce(organization)
         delivery = WebhookDelivery.objects.get()
         assert (delivery.status, delivery.last_error) == (Status.PENDING, "timeout")
@@ -112,9 +111,11 @@ def test_a_timeout_is_retried(organization, endpoint):
     assert delivery.status == Status.SUCCEEDED and len(received) == 2
 
 
-def test_after_the_schedule_the_delivery_fails_and_can_be_resent(organization, endpoint, admin):
+def test_after_the_schedule_the_delivery_fails_and_can_be_resent(
+    organization, endpoint, admin, server_port
+):
     endpoint, secret = endpoint
-    with receiver(PORT, lambda: secret, plan=[500, 500, 500, 500]) as received:
+    with receiver(server_port, lambda: secret, plan=[500, 500, 500, 500]) as received:
         announce(organization)
         for _ in range(5):
             retry_due()
@@ -126,9 +127,9 @@ def test_after_the_schedule_the_delivery_fails_and_can_be_resent(organization, e
     assert len(received) == 5
 
 
-def test_a_retry_is_claimed_once(organization, endpoint):
+def test_a_retry_is_claimed_once(organization, endpoint, server_port):
     endpoint, secret = endpoint
-    with receiver(PORT, lambda: secret, plan=[500]) as received:
+    with receiver(server_port, lambda: secret, plan=[500]) as received:
         announce(organization)
         delivery = WebhookDelivery.objects.get()
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
@@ -138,9 +139,11 @@ def test_a_retry_is_claimed_once(organization, endpoint):
         assert len(received) == 1
 
 
-def test_a_delivery_left_sending_by_a_dead_worker_is_sent_again(organization, endpoint):
+def test_a_delivery_left_sending_by_a_dead_worker_is_sent_again(
+    organization, endpoint, server_port
+):
     endpoint, secret = endpoint
-    with receiver(PORT, lambda: secret) as received:
+    with receiver(server_port, lambda: secret) as received:
         announce(organization)
         delivery = WebhookDelivery.objects.get()
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
@@ -184,12 +187,12 @@ def test_a_public_address_is_the_one_connected_to(settings):
 
 
 def test_a_delivery_to_an_address_that_became_private_is_refused_and_retried(
-    settings, organization, endpoint
+    settings, organization, endpoint, server_port
 ):
     """The check runs again at delivery: DNS may now answer with an internal address."""
     endpoint, secret = endpoint
     settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = False
-    with receiver(PORT, lambda: secret) as received:
+    with receiver(server_port, lambda: secret) as received:
         announce(organization)
     assert received == []
     delivery = WebhookDelivery.objects.get()

@@ -16,7 +16,7 @@ from billing.pricing import cost_of, effective_price
 from gateway import services
 from portal.asgi import application
 from projects import services as projects_services
-from tests.conftest import wait_for
+from tests.conftest import closed_port, free_port, wait_for
 from tests.factories import (
     CatalogModelFactory,
     MembershipFactory,
@@ -27,7 +27,7 @@ from tests.gateway.fake_upstream import FakeUpstream, serve
 
 MODEL = "deepseek/deepseek-chat"
 EMBEDDING_MODEL = "baai/bge-m3"
-RELAY_PORT, UPSTREAM_PORTS, CLOSED_PORT = 18100, (18101, 18102), 18109
+CLOSED_PORT = closed_port()  # the relay and the fake upstreams take free ports when they start
 
 
 @pytest.fixture(autouse=True)
@@ -44,7 +44,7 @@ def relay_settings(settings, empty_cache):
 @pytest.fixture
 def relay(transactional_db):
     """The base URL of a live relay: portal.asgi under uvicorn, as in production."""
-    with serve(application, RELAY_PORT, lifespan="on") as base:
+    with serve(application, free_port(), lifespan="on") as base:
         yield base + "/v1"
 
 
@@ -52,7 +52,7 @@ def relay(transactional_db):
 def upstreams():
     """Two fake providers, a and b, on their own ports."""
     a, b = FakeUpstream("a"), FakeUpstream("b")
-    with serve(a, UPSTREAM_PORTS[0]) as url_a, serve(b, UPSTREAM_PORTS[1]) as url_b:
+    with serve(a, free_port()) as url_a, serve(b, free_port()) as url_b:
         a.url, b.url = url_a + "/v1", url_b + "/v1"
         yield SimpleNamespace(a=a, b=b)
 

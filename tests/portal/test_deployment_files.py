@@ -44,3 +44,26 @@ def test_every_variable_the_deployment_files_read_is_documented():
     )
     missing = (portal_env | gunicorn_env) - documented_variables()
     assert missing == set()
+
+
+def production_requires() -> set[str]:
+    """The variables without which production settings refuse to start."""
+    settings = (ROOT / "portal" / "settings.py").read_text()
+    return set(re.findall(r'"([A-Z_]+) \(or \1_FILE\) is required in production', settings))
+
+
+def test_compose_demands_every_variable_production_requires():
+    required = production_requires()
+    assert {"SECRET_KEY", "API_KEY_PEPPERS", "FIELD_ENCRYPTION_KEYS"} <= required
+    compose = (ROOT / "compose.yaml").read_text()
+    for name in required:
+        assert re.search(rf"^  {name}: \$\{{{name}:\?", compose, re.MULTILINE), name
+
+
+def test_the_image_build_passes_every_variable_production_requires():
+    """collectstatic and compilemessages run with production settings in the Dockerfile."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    shell_commands = dockerfile.split("&&")
+    for command in ("collectstatic", "compilemessages"):
+        (line,) = [line for line in shell_commands if f"manage.py {command}" in line]
+        assert {name for name in production_requires() if f"{name}=" not in line} == set()

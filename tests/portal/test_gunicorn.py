@@ -12,12 +12,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import ROOT, database_url_for_subprocess, wait_for
 
-PORT = 21101
 TOKEN = "gunicorn-metrics-token"
 
 
 @pytest.fixture
-def server(transactional_db, tmp_path):
+def server(transactional_db, tmp_path, server_port):
     folder = tmp_path / "prometheus"
     folder.mkdir()
     (folder / "counter_999999.db").write_bytes(b"left over from an earlier run")
@@ -26,7 +25,7 @@ def server(transactional_db, tmp_path):
         **os.environ,
         "DJANGO_ENV": "test",
         "DATABASE_URL": database_url_for_subprocess(),
-        "PORT": str(PORT),
+        "PORT": str(server_port),
         "GUNICORN_BIND": "",
         "WEB_CONCURRENCY": "2",
         "PROMETHEUS_MULTIPROC_DIR": str(folder),
@@ -39,7 +38,7 @@ def server(transactional_db, tmp_path):
             [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
-    base = f"http://127.0.0.1:{PORT}"
+    base = f"http://127.0.0.1:{server_port}"
 
     def serving():
         """gunicorn answers /healthz"""

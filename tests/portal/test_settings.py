@@ -11,6 +11,7 @@ PRODUCTION = {
     "SECRET_KEY": "kq3#v9!mZ2p@x7Lr8sT1wB4nE6yU0cH5jD-fG_aQ+oI*KeW(RhMtYv)uPzXbNcAsdF",
     "ALLOWED_HOSTS": "portal.example.cn",
     "API_KEY_PEPPERS": "1:Hk2pX9vQ7mZ4rT8wL3nB6yC1dF5gJ0sA",
+    "FIELD_ENCRYPTION_KEYS": "3q2-7wX5b8QwK1vZyHn0cLm9pRt4sUe6fGh2jKa3bCd=",
 }
 
 
@@ -47,6 +48,27 @@ def test_production_refuses_to_start_without_a_secret_key():
     result = run("pass", DJANGO_ENV="production", ALLOWED_HOSTS="portal.example.cn")
     assert result.returncode != 0
     assert "SECRET_KEY (or SECRET_KEY_FILE) is required in production" in result.stderr
+
+
+def test_production_refuses_to_start_without_field_encryption_keys():
+    result = run("pass", **{**PRODUCTION, "FIELD_ENCRYPTION_KEYS": ""})
+    assert result.returncode != 0
+    assert "FIELD_ENCRYPTION_KEYS (or FIELD_ENCRYPTION_KEYS_FILE) is required" in result.stderr
+
+
+def test_a_field_encryption_key_that_is_not_a_fernet_key_stops_startup():
+    result = run("pass", FIELD_ENCRYPTION_KEYS="not-a-key")
+    assert result.returncode != 0
+    assert "FIELD_ENCRYPTION_KEYS must be Fernet keys" in result.stderr
+
+
+def test_development_derives_the_field_encryption_key_from_the_secret_key():
+    result = run(
+        "from portal import crypto; print(crypto.decrypt(crypto.encrypt('s')))",
+        FIELD_ENCRYPTION_KEYS="",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "s"
 
 
 def test_a_boolean_typo_stops_startup():

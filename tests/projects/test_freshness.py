@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from projects import services
+from tests.conftest import free_port
 from tests.projects.conftest import actor
 from tests.projects.server import gunicorn
 
@@ -30,7 +31,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def processes(django_db_setup, django_db_blocker):
-    with gunicorn(8101) as first, gunicorn(8102) as second:
+    with gunicorn(free_port()) as first, gunicorn(free_port()) as second:
         yield first, second
 
 

@@ -3,7 +3,8 @@
 One organization (Demo Tech) with a department tree, members of every role, projects and API
 keys, hourly usage of real catalog models from the first day of last month (business time
 zone) up to the last full hour, fed through the real ingestion service and rolled up;
-quotas near their thresholds (so the bell has alerts), last month's invoice issued, and a
+quotas near their thresholds (so the bell has alerts; in a month's first hours, before any
+usage of the month, sized from last month instead), last month's invoice issued, and a
 prepaid balance that covers it all. Plus a staff user and the imported model catalog.
 
 Idempotent and fast on a re-run: what exists is kept; usage continues from the last
@@ -97,7 +98,7 @@ HOUR = timedelta(hours=1)
 # Share of a busy hour's traffic by hour of day (business time zone).
 DAY_SHAPE = [0.05, 0.03, 0.02, 0.02, 0.03, 0.05, 0.1, 0.25, 0.6, 0.9, 1.0, 0.95,
              0.7, 0.85, 1.0, 0.95, 0.85, 0.6, 0.35, 0.3, 0.25, 0.2, 0.12, 0.08]  # fmt: skip
-QUOTA_SHARE = Decimal("0.85")  # the customer service quota is this full this month
+QUOTA_SHARE = Decimal("0.85")  # the customer service quota is this full (customer_service_limit)
 TOP_UPS = [("DEMO-TOPUP-1", Decimal(20000)), ("DEMO-TOPUP-2", Decimal(15000))]
 
 
@@ -283,20 +284,13 @@ class Command(BaseCommand):
         organization = actor.organization
         if Quota.objects.for_org(organization).exists():
             return
-        month_events = [e for e in events if e["at"] >= this_month]
-        ops_tokens = sum(
-            e["input_tokens"] + e["output_tokens"] + e["cached_input_tokens"]
-            for e in month_events
-            if e["stream"].department_code == "OPS"
-        )
-        limit = _round_up(Decimal(ops_tokens) / QUOTA_SHARE) or Decimal(10_000_000)
         quotas.create_quota(
             actor=actor,
             scope=Quota.Scope.DEPARTMENT,
             target=departments["OPS"],
             metric=Quota.Metric.TOKENS,
             period=Quota.Period.MONTH,
-            limit=limit,
+            limit=customer_service_limit(events, this_month),
         )
         last_month = UsageEvent.objects.for_org(organization).filter(
             occurred_at__lt=this_month, occurred_at__gte=this_month - timedelta(days=31)
@@ -342,6 +336,24 @@ class Command(BaseCommand):
                 f"also {logins} with the same password"
             )
         )
+
+
+def customer_service_limit(events: list[dict], this_month: datetime) -> Decimal:
+    """The customer service quota's monthly token limit: this month's usage so far is
+    QUOTA_SHARE of it (the 80 % alert fires). In a month's first hours, before any of its
+    usage, there is nothing to be 85 % of: a month like the last one (its usage, rounded up),
+    so that the quota is not spent on the first day by a made-up limit."""
+
+    def tokens(wanted) -> int:
+        return sum(
+            e["input_tokens"] + e["output_tokens"] + e["cached_input_tokens"]
+            for e in events
+            if e["stream"].department_code == "OPS" and wanted(e["at"])
+        )
+
+    if this := tokens(lambda at: at >= this_month):
+        return _round_up(Decimal(this) / QUOTA_SHARE)
+    return _round_up(Decimal(tokens(lambda at: at < this_month))) or Decimal(10_000_000)
 
 
 def _events_of_hour(streams: list[Stream], hour: datetime) -> list[dict]:
