@@ -313,8 +313,9 @@ def test_unknown_paths_wrong_methods_hosts_and_oversized_bodies_in_openai_shape(
 def test_a_fault_of_the_relay_is_a_500_in_openai_shape(world, upstreams, settings):
     world.channel("a", upstreams.a)
     key = world.key()
-    # A key rotation that dropped the key the channel's credential was encrypted with.
+    # Keys changed without `reencrypt_secrets`: no key decrypts the channel's credential.
     settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    settings.SECRET_KEY = "another-secret-key-than-the-one-the-credential-was-stored-under"
     with pytest.raises(openai.InternalServerError) as raised:
         world.client(key).chat.completions.create(model=MODEL, messages=MESSAGES)
     assert raised.value.code == "internal_error"
