@@ -18,6 +18,7 @@ ACTION_LABELS = {
     "organization.export_requested": _("Data export requested"),
     "organization.export_downloaded": _("Data export downloaded"),
     "organization.export_purged": _("Data export deleted"),
+    "profile.updated": _("Profile changed"),
     "member.changed": _("Member changed"),
     "member.removed": _("Member removed"),
     "invitation.sent": _("Invitation sent"),

@@ -305,7 +305,7 @@ def issue_invoice(*, invoice: Invoice, actor=None) -> Invoice:
             organization=organization,
             action="billing.invoice_issued",
             target=invoice,
-            changes={"number": invoice.number, "total": str(invoice.total_amount)},
+            changes={"after": {"number": invoice.number, "total": str(invoice.total_amount)}},
         )
         ledger.invalidate_headroom(organization.pk)
         _announce_invoice(invoice, "invoice.issued", gettext_lazy("Invoice %(number)s issued"))
@@ -360,7 +360,7 @@ def void_invoice(*, invoice: Invoice, reason: str, actor) -> Invoice:
             organization=invoice.organization,
             action="billing.invoice_voided",
             target=invoice,
-            changes={"reason": reason},
+            changes={"after": {"reason": reason}},
         )
         ledger.invalidate_headroom(invoice.organization_id)
     return invoice
@@ -639,7 +639,7 @@ def save_fapiao_profile(*, profile: FapiaoProfile, actor) -> FapiaoProfile:
             organization=profile.organization,
             action="billing.fapiao_profile_saved",
             target=profile,
-            changes={"title": profile.title, "taxpayer_id": profile.taxpayer_id},
+            changes={"after": {"title": profile.title, "taxpayer_id": profile.taxpayer_id}},
         )
     return profile
 
@@ -666,7 +666,7 @@ def request_fapiao(*, invoice: Invoice, actor) -> FapiaoRequest:
                 organization=invoice.organization,
                 action="billing.fapiao_requested",
                 target=request,
-                changes={"invoice": invoice.number},
+                changes={"after": {"invoice": invoice.number}},
             )
     except IntegrityError:
         raise InvoiceError(_("A fapiao has already been requested for this invoice.")) from None
@@ -688,7 +688,7 @@ def decide_fapiao_request(*, request: FapiaoRequest, actor) -> FapiaoRequest:
             organization=request.invoice.organization,
             action=f"billing.fapiao_{request.status}",
             target=request,
-            changes={"fapiao_number": request.fapiao_number},
+            changes={"after": {"fapiao_number": request.fapiao_number}},
         )
     return request
 
@@ -706,7 +706,9 @@ def set_credit_terms(*, organization, payment_mode: str, credit_limit_amount: De
             organization=organization,
             action="billing.credit_terms_changed",
             target=organization,
-            changes={"payment_mode": payment_mode, "credit_limit": str(credit_limit_amount)},
+            changes={
+                "after": {"payment_mode": payment_mode, "credit_limit": str(credit_limit_amount)}
+            },
         )
         ledger.invalidate_headroom(organization.pk)
 
