@@ -1,10 +1,12 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
 from accounts import services
 from accounts.admin_site import AuditedAdmin, ReadOnlyAdmin
+from accounts.audit_actions import action_label
 from accounts.forms import StatusNoteForm
 from accounts.hijack import may_hijack
 from accounts.models import (
@@ -177,6 +179,20 @@ class DataExportAdmin(ReadOnlyAdmin):
     exclude = ("file",)
 
 
+class ActionFilter(admin.SimpleListFilter):
+    """The recorded actions, by their label in the staff member's language."""
+
+    title = _("action")
+    parameter_name = "action"
+
+    def lookups(self, request, model_admin):
+        codes = AuditEvent.objects.order_by().values_list("action", flat=True).distinct()
+        return sorted(((code, action_label(code)) for code in codes), key=lambda c: str(c[1]))
+
+    def queryset(self, request, queryset):
+        return queryset.filter(action=self.value()) if self.value() else queryset
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
     """Append-only: staff read it, nobody edits or deletes it."""
@@ -185,11 +201,39 @@ class AuditEventAdmin(ReadOnlyAdmin):
         "created_at",
         "organization",
         "actor_label",
-        "action",
+        "action_name",
+        "action_code",
         "target_type",
         "target_label",
     )
-    list_filter = ("action", "target_type")
+    list_filter = (ActionFilter, "target_type")
     search_fields = ("actor_label", "action", "target_id", "target_label", "organization__name")
     list_select_related = ("organization",)
     date_hierarchy = "created_at"
+    fields = (
+        "created_at",
+        "organization",
+        "actor",
+        "actor_label",
+        "action_name",
+        "action_code",
+        "target_type",
+        "target_id",
+        "target_label",
+        "changes_table",
+        "ip_address",
+        "user_agent",
+    )
+    readonly_fields = ("action_name", "action_code", "changes_table")
+
+    @admin.display(description=_("action"), ordering="action")
+    def action_name(self, obj):
+        return obj.action_label
+
+    @admin.display(description=_("action code"), ordering="action")
+    def action_code(self, obj):
+        return obj.action
+
+    @admin.display(description=_("changes"))
+    def changes_table(self, obj):
+        return render_to_string("accounts/_changes.html", {"changes": obj.change_rows})

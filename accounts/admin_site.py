@@ -97,6 +97,6 @@ class AuditedAdmin(admin.ModelAdmin):
             actor=request.user,
             action=f"admin.{obj._meta.model_name}_{verb}",
             target=obj,
-            changes={"admin": message},
+            changes={"after": {"admin": message}},
             request=request,
         )

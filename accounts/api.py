@@ -133,8 +133,18 @@ class DepartmentSerializer(serializers.ModelSerializer):
         validators = []  # code uniqueness is the service's to check, in its transaction
 
 
+class AuditChangesSerializer(serializers.Serializer):
+    before = serializers.DictField(help_text="Values before the event, by field.")
+    after = serializers.DictField(help_text="Values after the event (or recorded with it).")
+
+
 class AuditEventSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id", read_only=True)
+    changes = AuditChangesSerializer(
+        source="normalized_changes",
+        read_only=True,
+        help_text="The fields the event changed; both keys are always present.",
+    )
     action_label = serializers.CharField(
         read_only=True, help_text="The action in the request's language; `action` is the code."
     )

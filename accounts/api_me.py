@@ -7,9 +7,9 @@ from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from accounts.languages import remember_language
 from accounts.mfa import has_second_factor
 from accounts.selectors import memberships_of
+from accounts.services import update_profile
 
 
 class MyOrganizationSerializer(serializers.Serializer):
@@ -21,7 +21,7 @@ class MyOrganizationSerializer(serializers.Serializer):
 
 class MeSerializer(serializers.Serializer):
     email = serializers.EmailField(read_only=True)
-    full_name = serializers.CharField(read_only=True)
+    full_name = serializers.CharField(max_length=150, allow_blank=True)
     language = serializers.ChoiceField(
         choices=settings.LANGUAGES,
         help_text="Language of what the portal sends you (blank: not chosen yet).",
@@ -37,12 +37,11 @@ class MeView(GenericAPIView):
     def get(self, request):
         return Response(self.get_serializer(_me(request.user)).data)
 
-    @extend_schema(operation_id="me_update", summary="Choose your language")
+    @extend_schema(operation_id="me_update", summary="Change your name or language (audited)")
     def patch(self, request):
         serializer = self.get_serializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        if "language" in serializer.validated_data:
-            remember_language(request.user, serializer.validated_data["language"])
+        update_profile(user=request.user, request=request, **serializer.validated_data)
         return Response(self.get_serializer(_me(request.user)).data)
 
 

@@ -19,6 +19,7 @@ ACTION_LABELS = {
     "organization.export_downloaded": _("Data export downloaded"),
     "organization.export_purged": _("Data export deleted"),
     "organization.export_deleted": _("Data export deleted before it expired"),
+    "profile.updated": _("Profile changed"),
     "member.changed": _("Member changed"),
     "member.removed": _("Member removed"),
     "invitation.sent": _("Invitation sent"),

@@ -37,11 +37,13 @@ from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.text import format_lazy, slugify
 from django.utils.translation import gettext_lazy as _
 
+from accounts.languages import language_of, organization_language
 from accounts.models import AuditEvent, DataExport, Department, Membership, Organization
+from accounts.selectors import AUDIT_CSV_HEADER, audit_csv_rows
 from accounts.services import Actor, record_actor_event, record_audit_event
 
 logger = logging.getLogger(__name__)
@@ -284,8 +286,8 @@ def tables() -> list[Table]:
         ),
         Table(
             "audit_events.csv",
-            AuditEvent.objects.for_org,
-            _same(*AuditEvent.PUBLIC_FIELDS),
+            lambda org: audit_csv_rows(AuditEvent.objects.for_org(org).order_by("pk")),
+            _same(*AUDIT_CSV_HEADER),
         ),
     ]
 
@@ -327,7 +329,7 @@ def record_download(*, actor: Actor, export: DataExport) -> None:
         actor=actor,
         action="organization.export_downloaded",
         target=export,
-        changes={"size": export.size},
+        changes={"after": {"size": export.size}},
     )
 
 
@@ -348,7 +350,7 @@ def delete_export(*, actor: Actor, export: DataExport) -> None:
             actor=actor,
             action="organization.export_deleted",
             target=export,
-            changes={"size": export.size},
+            changes={"before": {"size": export.size}},
         )
         transaction.on_commit(lambda: export.file.storage.delete(name))
 
@@ -443,7 +445,10 @@ def build_export(*, export_id: int) -> DataExport | None:
     if export is None:
         return None
     try:
-        with tempfile.TemporaryFile(suffix=".zip") as scratch:
+        with (
+            tempfile.TemporaryFile(suffix=".zip") as scratch,
+            translation.override(_archive_language(export)),
+        ):
             with _snapshot():
                 counts = write_archive(export.organization, scratch, now=export.started_at)
             scratch.seek(0)
@@ -455,6 +460,13 @@ def build_export(*, export_id: int) -> DataExport | None:
         return export
     _finish(export, DataExport.Status.READY, counts=counts)
     return export
+
+
+def _archive_language(export: DataExport) -> str:
+    """Labels in the archive (audit actions) are in the requester's language."""
+    if export.requested_by is not None:
+        return language_of(export.requested_by)
+    return organization_language(export.organization)
 
 
 def _finish(export: DataExport, status: str, *, counts: dict) -> None:

@@ -1,4 +1,6 @@
 from django import forms
+from django.conf import settings
+from django.utils.translation import get_language_info
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Department, Membership, Organization
@@ -109,3 +111,14 @@ class ConfirmForm(forms.Form):
 
     def __init__(self, *args, organization=None, **kwargs):
         super().__init__(*args, **kwargs)
+
+
+class ProfileForm(forms.Form):
+    """What signed-in users change about themselves here (accounts.services.update_profile)."""
+
+    full_name = forms.CharField(label=_("Full name"), max_length=150, required=False)
+    language = forms.ChoiceField(
+        label=_("Language"),
+        choices=[(code, get_language_info(code)["name_local"]) for code, _x in settings.LANGUAGES],
+        help_text=_("The portal's pages, notifications and emails to you are in this language."),
+    )

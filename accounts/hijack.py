@@ -18,7 +18,6 @@ from hijack import signals
 from hijack.views import AcquireUserView
 
 from accounts.mfa import has_second_factor, session_passed_mfa
-from accounts.models import Organization
 
 PERMISSION = "accounts.hijack_user"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -79,15 +78,12 @@ def audit_end(sender, hijacker, hijacked, request, **kwargs):
 
 
 def _audit(action, hijacker, hijacked, request):
-    from accounts.services import record_audit_event  # services import the models this needs
+    from accounts.services import record_user_event  # services import the models this needs
 
-    organizations = list(Organization.objects.filter(memberships__user=hijacked)) or [None]
-    for organization in organizations:
-        record_audit_event(
-            organization=organization,
-            actor=hijacker,
-            action=action,
-            target=hijacked,
-            changes={"member": hijacked.email},
-            request=request,
-        )
+    record_user_event(
+        user=hijacked,
+        action=action,
+        actor=hijacker,
+        changes={"after": {"member": hijacked.email}},
+        request=request,
+    )

@@ -1,8 +1,10 @@
 """Each person's own language for what the portal sends them.
 
 - `User.language` is set when a signed-in user picks a language with the switcher
-  (`set_language` below wraps Django's view), and on sign-up from the request's language;
-  blank means "never chose": such users get settings.NOTIFICATION_LANGUAGE.
+  (`set_language` below wraps Django's view), on their profile page or with PATCH
+  /api/v1/me (all three through accounts.services.update_profile, audited), and on sign-up
+  from the request's language; blank means "never chose": such users get
+  settings.NOTIFICATION_LANGUAGE.
 - Texts addressed to users (bell, email) are rendered per recipient language: callers group
   recipients with `by_language` and render once per group inside `translation.override`.
 - Mail to an organization rather than a person (its billing mailbox) is written in the
@@ -17,7 +19,7 @@ from django.conf import settings
 from django.utils.translation import get_supported_language_variant
 from django.views.i18n import set_language as django_set_language
 
-from accounts.models import Membership, User
+from accounts.models import Membership
 from accounts.permissions import Role
 
 
@@ -55,25 +57,34 @@ def organization_language(organization) -> str:
     return chosen or settings.NOTIFICATION_LANGUAGE
 
 
-def remember_language(user, code: str | None) -> bool:
-    """Store `code` as the user's language when it is one of the portal's; True if stored."""
-    language = supported(code)
-    if not language or user.language == language:
-        return False
-    User.objects.filter(pk=user.pk).update(language=language)
-    user.language = language
-    return True
-
-
 def set_language(request):
-    """Django's set_language, which also remembers a signed-in user's choice (not during a
-    support session: the staff member's choice is not the customer's)."""
+    """Django's set_language, which also remembers a signed-in user's choice through
+    accounts.services.update_profile (audited); not during a support session: the staff
+    member's choice is not the customer's."""
+    from accounts.services import update_profile  # services build on this module
+
     response = django_set_language(request)
     user = request.user
+    language = supported(request.POST.get("language"))
     if (
         request.method == "POST"
+        and language
         and user.is_authenticated
         and not getattr(user, "is_hijacked", False)
     ):
-        remember_language(user, request.POST.get("language"))
+        update_profile(user=user, language=language, request=request)
     return response
+
+
+def set_language_cookie(response, language: str) -> None:
+    """Show the pages in `language` from the next request on, as Django's set_language does."""
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        language,
+        max_age=settings.LANGUAGE_COOKIE_AGE,
+        path=settings.LANGUAGE_COOKIE_PATH,
+        domain=settings.LANGUAGE_COOKIE_DOMAIN,
+        secure=settings.LANGUAGE_COOKIE_SECURE,
+        httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+        samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+    )

@@ -7,6 +7,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 from stdnum.cn import uscc
 
+from accounts.audit import change_rows, normalize_changes
 from accounts.audit_actions import action_label
 from accounts.permissions import Role
 from portal.ids import PublicIdField
@@ -290,6 +291,17 @@ class AuditEvent(models.Model):
     @property
     def action_label(self):
         return action_label(self.action)
+
+    @property
+    def normalized_changes(self) -> dict:
+        """`changes` as {"before": {...}, "after": {...}}, whatever shape the row was written
+        in (accounts/audit.py)."""
+        return normalize_changes(self.changes)
+
+    @property
+    def change_rows(self):
+        """`changes` as lines of field, old value, new value, for pages."""
+        return change_rows(self.changes)
 
 
 class Invitation(models.Model):

@@ -1,8 +1,10 @@
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from django.utils import timezone
 
-from accounts.models import Department, Invitation, Membership, Organization
+from accounts.audit import changes_text
+from accounts.audit_actions import action_label
+from accounts.models import AuditEvent, Department, Invitation, Membership, Organization
 from accounts.permissions import Role
 
 
@@ -89,3 +91,18 @@ def department_tree(departments) -> list[tuple[Department, int]]:
         ordered.append((department, depth))
         stack.extend((child, depth + 1) for child in reversed(children.get(department.id, [])))
     return ordered
+
+
+# The audit log as CSV (the audit page's download and the data export): the action's label in
+# the current language follows its code; `changes` in the one shape (accounts/audit.py).
+AUDIT_CSV_HEADER = (*AuditEvent.PUBLIC_FIELDS[:3], "action_label", *AuditEvent.PUBLIC_FIELDS[3:])
+
+
+def audit_csv_rows(events) -> Iterator[tuple]:
+    """Rows of AUDIT_CSV_HEADER for the AuditEvent queryset `events`, streamed in its order
+    (times as datetimes: each file writes them its way)."""
+    for row in events.values_list(*AuditEvent.PUBLIC_FIELDS).iterator(chunk_size=2000):
+        event = dict(zip(AuditEvent.PUBLIC_FIELDS, row, strict=True))
+        event["action_label"] = str(action_label(event["action"]))
+        event["changes"] = changes_text(event["changes"])
+        yield tuple(event[column] for column in AUDIT_CSV_HEADER)

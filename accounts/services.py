@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
@@ -21,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from accounts import audit
 from accounts.languages import by_language
 from accounts.models import (
     AuditEvent,
@@ -67,9 +69,12 @@ def record_audit_event(
 
     Where the caller has no request, it passes the client's `ip_address` / `user_agent`.
 
-    `changes` is JSON-ready after Decimal/datetime values are turned into strings; by
-    convention {"before": {...}, "after": {...}} with only the fields that changed.
+    `changes` is {"before": {...}, "after": {...}} (accounts/audit.py: `diff()`, `apply()`,
+    `changes()` build it; anything else is refused), JSON-ready after Decimal/datetime values
+    are turned into strings.
     """
+    if changes and not audit.is_canonical(changes):
+        raise ValueError(f'audit changes must be {{"before": ..., "after": ...}}: {changes!r}')
     meta = request.META if request is not None else {}
     return AuditEvent.objects.create(
         organization=organization,
@@ -121,22 +126,63 @@ def record_actor_event(*, actor: Actor, action: str, target, changes: dict | Non
     )
 
 
-def _diff(instance: models.Model, data: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Apply `data` to `instance`; return the changed fields as {"before": ..., "after": ...}."""
-    before, after = {}, {}
-    for field, value in data.items():
-        old = getattr(instance, field)
-        if old != value:
-            before[field], after[field] = _plain(old), _plain(value)
-            setattr(instance, field, value)
-    return {"before": before, "after": after} if after else {}
+def record_user_event(
+    *,
+    user: User,
+    action: str,
+    actor: User | None,
+    changes: Mapping[str, Any] | None = None,
+    request: HttpRequest | None = None,
+) -> list[AuditEvent]:
+    """An event about a person rather than an organization's object (their profile, a support
+    session on them): recorded in each organization they belong to, so that its audit log
+    shows it; in none (staff only) when they belong to none."""
+    organizations = list(Organization.objects.filter(memberships__user=user)) or [None]
+    return [
+        record_audit_event(
+            organization=organization,
+            action=action,
+            actor=actor,
+            target=user,
+            changes=changes,
+            request=request,
+        )
+        for organization in organizations
+    ]
 
 
-def _plain(value):
-    """Related objects are recorded by their public id."""
-    if isinstance(value, models.Model):
-        return getattr(value, "public_id", value.pk)
-    return value
+# --- Profile -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def update_profile(
+    *,
+    user: User,
+    full_name: str | None = None,
+    language: str | None = None,
+    request: HttpRequest | None = None,
+) -> User:
+    """Signed-in users change their own name or language (None: unchanged); the profile page,
+    the language switcher and PATCH /api/v1/me all come here. Email, password and second
+    factors are allauth's. Returns `user` with the new values."""
+    data = {"full_name": full_name, "language": language}
+    data = {field: value for field, value in data.items() if value is not None}
+    if "full_name" in data:
+        data["full_name"] = data["full_name"].strip()
+    if "language" in data and data["language"] not in dict(settings.LANGUAGES):
+        raise ValidationError({"language": _("Choose one of the portal's languages.")})
+    locked = User.objects.select_for_update().get(pk=user.pk)
+    changes = audit.apply(locked, data)
+    if not changes:
+        return user
+    locked.clean_fields(exclude=[f.name for f in User._meta.fields if f.name not in data])
+    locked.save(update_fields=list(changes["after"]))
+    for field in changes["after"]:
+        setattr(user, field, getattr(locked, field))
+    record_user_event(
+        user=locked, action="profile.updated", actor=locked, changes=changes, request=request
+    )
+    return user
 
 
 # --- Organizations ----------------------------------------------------------------------
@@ -192,7 +238,7 @@ def update_organization(
 ) -> Organization:
     """Change fields of the organization. Callers decide which fields the actor may send."""
     organization = Organization.objects.select_for_update().get(pk=organization.pk)
-    changes = _diff(organization, data)
+    changes = audit.apply(organization, data)
     if changes:
         organization.full_clean()
         organization.save(update_fields=list(changes["after"]))
@@ -226,7 +272,7 @@ def _set_status(organization, status, staff, note, request) -> Organization:
     if not note.strip():
         raise ValidationError({"note": _("Give a note for the organization.")})
     organization = Organization.objects.select_for_update().get(pk=organization.pk)
-    changes = _diff(organization, {"status": status, "status_note": note.strip()})
+    changes = audit.apply(organization, {"status": status, "status_note": note.strip()})
     organization.status_changed_at = timezone.now()
     organization.save(update_fields=["status", "status_note", "status_changed_at"])
     # The gateway caches keys with their organization's status: make it re-read them.
@@ -292,7 +338,7 @@ def invite_member(
         actor=actor.user,
         action="invitation.sent",
         target=invitation,
-        changes={"after": {"email": email, "role": role, "department": _plain(department)}},
+        changes={"after": {"email": email, "role": role, "department": audit.plain(department)}},
         request=request,
     )
     _send_invitation(invitation, token, request)
@@ -327,7 +373,7 @@ def revoke_invitation(
     invitation = _lock_invitation(actor, invitation)
     if invitation.status != Invitation.Status.PENDING:
         raise ValidationError(_("Only a pending invitation can be revoked."))
-    changes = _diff(invitation, {"status": Invitation.Status.REVOKED})
+    changes = audit.apply(invitation, {"status": Invitation.Status.REVOKED})
     invitation.save(update_fields=["status"])
     record_audit_event(
         organization=invitation.organization,
@@ -386,7 +432,9 @@ def accept_invitation(
         actor=user,
         action="invitation.accepted",
         target=membership,
-        changes={"after": {"role": membership.role, "department": _plain(invitation.department)}},
+        changes={
+            "after": {"role": membership.role, "department": audit.plain(invitation.department)}
+        },
         request=request,
     )
     return membership
@@ -440,7 +488,7 @@ def change_member(
         if membership.role == Role.OWNER:
             _check_not_last_owner(membership, _("The last owner cannot be demoted."))
     _check_department(actor.organization, department, "department")
-    changes = _diff(membership, {"role": role, "department": department})
+    changes = audit.apply(membership, {"role": role, "department": department})
     if changes:
         membership.save(update_fields=["role", "department"])
         record_audit_event(
@@ -471,7 +519,7 @@ def remove_member(
             "before": {
                 "user": membership.user.email,
                 "role": membership.role,
-                "department": _plain(membership.department),
+                "department": audit.plain(membership.department),
             }
         },
         request=request,
@@ -535,7 +583,7 @@ def create_department(
             "after": {
                 "name": name,
                 "code": code,
-                "parent": _plain(parent),
+                "parent": audit.plain(parent),
                 "managers": sorted(m.email for m in managers),
             }
         },
@@ -561,7 +609,7 @@ def update_department(
         _check_move(department, data["parent"])
     if data.get("code", department.code) != department.code:
         _check_code_free(organization, data["code"])
-    changes = _diff(department, data)
+    changes = audit.apply(department, data)
     if changes:
         department.full_clean(validate_unique=False, validate_constraints=False)
         department.save(update_fields=list(changes["after"]))

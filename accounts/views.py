@@ -1,7 +1,7 @@
-"""Organization pages: a scoped fetch (OrganizationMixin), one service call, a render."""
+"""Organization pages (a scoped fetch (OrganizationMixin), one service call, a render) and the
+signed-in user's profile."""
 
 import csv
-import json
 
 from django.conf import settings
 from django.contrib import messages
@@ -12,15 +12,14 @@ from django.db.models import Count
 from django.http import FileResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
+from django.utils.translation import activate, get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views import View
 from django.views.generic import FormView, ListView
 from django.views.generic.detail import SingleObjectMixin
 from django_filters.views import FilterView
 
 from accounts import exports, services
-from accounts.audit_actions import action_label
 from accounts.filters import AuditEventFilter
 from accounts.forms import (
     ConfirmForm,
@@ -29,11 +28,20 @@ from accounts.forms import (
     MemberForm,
     OrganizationForm,
     OrganizationSettingsForm,
+    ProfileForm,
     SwitchOrganizationForm,
 )
+from accounts.languages import set_language_cookie
 from accounts.models import AuditEvent, DataExport, Department, Invitation, Membership
 from accounts.permissions import Action, can
-from accounts.selectors import department_tree, find_invitation, invitations_for, memberships_of
+from accounts.selectors import (
+    AUDIT_CSV_HEADER,
+    audit_csv_rows,
+    department_tree,
+    find_invitation,
+    invitations_for,
+    memberships_of,
+)
 from accounts.services import Actor
 from portal.mixins import OrganizationMixin
 from portal.tenancy import choose_organization
@@ -87,6 +95,38 @@ class ObjectFormView(ServiceFormView, SingleObjectMixin):
     def post(self, request, *args, **kwargs):
         self.object = self.get_object()
         return super().post(request, *args, **kwargs)
+
+
+# --- Profile ----------------------------------------------------------------------------
+
+
+class ProfileView(LoginRequiredMixin, FormView):
+    """The signed-in user's name and language. Email addresses, password and second factors
+    stay on allauth's pages, linked from here."""
+
+    template_name = "accounts/profile.html"
+    form_class = ProfileForm
+
+    def get_initial(self):
+        user = self.request.user
+        return {"full_name": user.full_name, "language": user.language or get_language()}
+
+    def form_valid(self, form):
+        call_service(
+            form,
+            services.update_profile,
+            user=self.request.user,
+            request=self.request,
+            **form.cleaned_data,
+        )
+        if form.errors:
+            return self.form_invalid(form)
+        language = form.cleaned_data["language"]
+        activate(language)  # the confirmation reads in the language just chosen
+        messages.success(self.request, _("Your profile is saved."))
+        response = redirect("profile")
+        set_language_cookie(response, language)
+        return response
 
 
 # --- Organization -----------------------------------------------------------------------
@@ -404,9 +444,6 @@ class AuditExportView(OrganizationMixin, View):
     """The filtered audit log as CSV, streamed row by row."""
 
     action = Action.VIEW_AUDIT
-    columns = AuditEvent.PUBLIC_FIELDS
-    # The translated label follows the code it explains.
-    header = (*columns[:3], "action_label", *columns[3:])
 
     def get(self, request, *args, **kwargs):
         events = AuditEventFilter(
@@ -417,12 +454,9 @@ class AuditExportView(OrganizationMixin, View):
         writer = csv.writer(Echo())
 
         def lines():
-            yield writer.writerow(self.header)
-            for event in events.qs.values(*self.columns).iterator(chunk_size=2000):
-                event["created_at"] = event["created_at"].isoformat()
-                event["changes"] = json.dumps(event["changes"], ensure_ascii=False)
-                event["action_label"] = action_label(event["action"])
-                yield writer.writerow(event[column] for column in self.header)
+            yield writer.writerow(AUDIT_CSV_HEADER)
+            for row in audit_csv_rows(events.qs):
+                yield writer.writerow((row[0].isoformat(), *row[1:]))
 
         response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="audit-log.csv"'

@@ -466,7 +466,7 @@ def import_catalog(
         organization=None,
         actor=created_by,
         action="catalog.imported",
-        changes={"source": source, "effective_from": effective_from, **summary.counts()},
+        changes={"after": {"source": source, "effective_from": effective_from, **summary.counts()}},
     )
     return summary
 

@@ -321,9 +321,11 @@ def issue_invoice(*, invoice: Invoice, actor=None) -> Invoice:
             action="billing.invoice_issued",
             target=invoice,
             changes={
-                "number": invoice.number,
-                "total": str(invoice.total_amount),
-                **({"rounding": str(rounding.amount)} if rounding else {}),
+                "after": {
+                    "number": invoice.number,
+                    "total": str(invoice.total_amount),
+                    **({"rounding": str(rounding.amount)} if rounding else {}),
+                }
             },
         )
         ledger.invalidate_headroom(organization.pk)
@@ -379,7 +381,7 @@ def void_invoice(*, invoice: Invoice, reason: str, actor) -> Invoice:
             organization=invoice.organization,
             action="billing.invoice_voided",
             target=invoice,
-            changes={"reason": reason},
+            changes={"after": {"reason": reason}},
         )
         ledger.invalidate_headroom(invoice.organization_id)
     return invoice
@@ -658,7 +660,7 @@ def save_fapiao_profile(*, profile: FapiaoProfile, actor) -> FapiaoProfile:
             organization=profile.organization,
             action="billing.fapiao_profile_saved",
             target=profile,
-            changes={"title": profile.title, "taxpayer_id": profile.taxpayer_id},
+            changes={"after": {"title": profile.title, "taxpayer_id": profile.taxpayer_id}},
         )
     return profile
 
@@ -685,7 +687,7 @@ def request_fapiao(*, invoice: Invoice, actor) -> FapiaoRequest:
                 organization=invoice.organization,
                 action="billing.fapiao_requested",
                 target=request,
-                changes={"invoice": invoice.number},
+                changes={"after": {"invoice": invoice.number}},
             )
     except IntegrityError:
         raise InvoiceError(_("A fapiao has already been requested for this invoice.")) from None
@@ -707,7 +709,7 @@ def decide_fapiao_request(*, request: FapiaoRequest, actor) -> FapiaoRequest:
             organization=request.invoice.organization,
             action=f"billing.fapiao_{request.status}",
             target=request,
-            changes={"fapiao_number": request.fapiao_number},
+            changes={"after": {"fapiao_number": request.fapiao_number}},
         )
     return request
 
@@ -725,7 +727,9 @@ def set_credit_terms(*, organization, payment_mode: str, credit_limit_amount: De
             organization=organization,
             action="billing.credit_terms_changed",
             target=organization,
-            changes={"payment_mode": payment_mode, "credit_limit": str(credit_limit_amount)},
+            changes={
+                "after": {"payment_mode": payment_mode, "credit_limit": str(credit_limit_amount)}
+            },
         )
         ledger.invalidate_headroom(organization.pk)
 

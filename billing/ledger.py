@@ -130,7 +130,7 @@ def record_top_up(*, organization, amount: Decimal, reference: str, note: str = 
             organization=organization,
             action="billing.top_up",
             target=entry,
-            changes={"amount": str(amount), "reference": reference},
+            changes={"after": {"amount": str(amount), "reference": reference}},
         )
         invalidate_headroom(organization.pk)
     return entry
@@ -163,7 +163,7 @@ def record_payment(
                 organization=organization,
                 action="billing.payment",
                 target=entry,
-                changes={"amount": str(amount), "reference": full_reference},
+                changes={"after": {"amount": str(amount), "reference": full_reference}},
             )
             if invoice is not None and amount >= invoice.total_amount:
                 invoicing.mark_paid(invoice=invoice)

@@ -65,6 +65,7 @@ from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
+from accounts import audit
 from accounts.models import Department, Membership, User
 from accounts.permissions import EVERYWHERE, Action, Role, scope_for
 from accounts.services import record_actor_event
@@ -196,7 +197,7 @@ def create_quota(*, actor: Actor, scope: str, target=None, watchers=(), **values
     quota.watchers.set(_watchers(organization, watchers))
     record_actor_event(
         actor=actor, action="quota.created", target=quota,
-        changes={field: [None, _jsonable(getattr(quota, field))] for field in SETTINGS},
+        changes={"after": {field: _jsonable(getattr(quota, field)) for field in SETTINGS}},
     )  # fmt: skip
     _settle(quota, _recount(quota))
     invalidate(organization.pk)
@@ -226,13 +227,9 @@ def update_quota(*, actor: Actor, quota: Quota, watchers=None, **values) -> Quot
     quota.save()
     if watchers is not None:
         quota.watchers.set(_watchers(quota.organization, watchers))
-    changes = {
-        field: [before[field], _jsonable(getattr(quota, field))]
-        for field in SETTINGS
-        if before[field] != _jsonable(getattr(quota, field))
-    }
+    changes = audit.diff(before, {field: _jsonable(getattr(quota, field)) for field in SETTINGS})
     record_actor_event(actor=actor, action="quota.updated", target=quota, changes=changes)
-    if recount and RECOUNTED.intersection(changes):
+    if recount and RECOUNTED.intersection(changes.get("after", ())):
         period = _recount(quota)
     else:
         period = current_periods([quota]).get(quota.pk)
@@ -791,7 +788,7 @@ def request_increase(*, actor: Actor, quota: Quota, new_limit: Decimal, reason: 
     )
     record_actor_event(
         actor=actor, action="quota_request.created", target=request,
-        changes={"limit": [str(quota.limit), str(new_limit)]},
+        changes={"before": {"limit": str(quota.limit)}, "after": {"limit": str(new_limit)}},
     )  # fmt: skip
     notify(
         organization=quota.organization,
@@ -830,7 +827,7 @@ def decide_increase(*, actor: Actor, request: QuotaIncreaseRequest, approve: boo
         update_quota(actor=actor, quota=quota, limit=request.new_limit)
     record_actor_event(
         actor=actor, action=f"quota_request.{status}", target=request,
-        changes={"comment": [None, comment]},
+        changes={"after": {"comment": comment}},
     )  # fmt: skip
     verdict = _("approved") if approve else _("rejected")
     notify(

@@ -29,9 +29,11 @@ def add_price_version(
         action="catalog.price_added",
         target=version,
         changes={
-            "model": model.model_id,
-            "effective_from": effective_from,
-            **{name: prices[name] for name in PRICE_FIELDS},
+            "after": {
+                "model": model.model_id,
+                "effective_from": effective_from,
+                **{name: prices[name] for name in PRICE_FIELDS},
+            }
         },
     )
     return version
@@ -87,10 +89,12 @@ def save_model_policy(
         action="model_policy.created" if created else "model_policy.changed",
         policy=policy,
         changes={
-            "mode": policy.mode,
-            "filed_only": policy.filed_only,
-            "models": sorted(m.model_id for m in catalog_models),
-            "providers": sorted(p.slug for p in providers),
+            "after": {
+                "mode": policy.mode,
+                "filed_only": policy.filed_only,
+                "models": sorted(m.model_id for m in catalog_models),
+                "providers": sorted(p.slug for p in providers),
+            }
         },
         request=request,
     )

@@ -2,6 +2,7 @@
 
 from django.db import transaction
 
+from accounts import audit
 from accounts.services import record_audit_event
 from billing.selectors import resolve_model
 from gateway import channels
@@ -19,12 +20,9 @@ def save_channel(*, channel: Channel, credential: str = "", user=None, request=N
     channel.full_clean()
     channel.save()
     after = {name: getattr(channel, name) for name in AUDITED}
-    changes = {
-        "before": {k: v for k, v in (before or {}).items() if after[k] != v},
-        "after": {k: v for k, v in after.items() if not before or before[k] != v},
-    }
+    changes = audit.diff(before or {}, after)
     if credential:
-        changes["after"]["credential"] = "(replaced)"
+        changes.setdefault("after", {})["credential"] = "(replaced)"
     record_audit_event(
         organization=None,
         action="relay_channel.created" if before is None else "relay_channel.changed",

@@ -5,6 +5,7 @@ from hijack.views import ReleaseUserView
 
 from accounts import languages
 from accounts.hijack import AcquireView
+from accounts.views import ProfileView
 from billing.urls import api_urlpatterns as billing_api_urls
 from portal import metrics, views
 
@@ -13,6 +14,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.favicon, name="favicon"),
     path("i18n/setlang/", languages.set_language, name="set_language"),
+    path("accounts/profile/", ProfileView.as_view(), name="profile"),
     path("accounts/", include("allauth.urls")),
     path("_allauth/", include("allauth.headless.urls")),
     path("admin/", admin.site.urls),

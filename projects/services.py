@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts import audit
 from accounts.permissions import Action
 from accounts.services import Actor, record_actor_event
 from billing import quotas
@@ -30,21 +31,6 @@ def _require(actor: Actor, action: Action, obj_organization_id: int, department_
         raise PermissionDenied
     if not may(actor.membership, action, department_id):
         raise PermissionDenied
-
-
-def _jsonable(value):
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
-def _changes(obj, values: dict) -> dict:
-    """{field: [old, new]} for the fields whose value changes; applies the new values."""
-    changes = {}
-    for field, new in values.items():
-        old = getattr(obj, field)
-        if old != new:
-            changes[field] = [_jsonable(old), _jsonable(new)]
-            setattr(obj, field, new)
-    return changes
 
 
 # --- Projects ------------------------------------------------------------------------------
@@ -75,10 +61,7 @@ def create_project(*, actor: Actor, name: str, description: str = "", department
         actor=actor,
         action="project.created",
         target=project,
-        changes={
-            "name": [None, name],
-            "department": [None, str(department) if department else None],
-        },
+        changes={"after": {"name": name, "department": str(department) if department else None}},
     )
     return project
 
@@ -97,10 +80,11 @@ def update_project(
         department.id if department else None,
     )
     old_department = project.department
-    changes = _changes(project, {"name": name, "description": description})
+    changes = audit.apply(project, {"name": name, "description": description})
     if department != old_department:
         project.department = department
-        changes["department"] = [str(old_department or ""), str(department or "")]
+        changes.setdefault("before", {})["department"] = str(old_department or "")
+        changes.setdefault("after", {})["department"] = str(department or "")
         gateway.API_KEYS.invalidate(project.api_keys.values_list("prefix", flat=True))
         quotas.follow_project(project)
     if changes:
@@ -124,7 +108,7 @@ def archive_project(*, actor: Actor, project: Project) -> Project:
         actor=actor,
         action="project.archived",
         target=project,
-        changes={"status": ["active", "archived"]},
+        changes={"before": {"status": "active"}, "after": {"status": "archived"}},
     )
     return project
 
@@ -215,7 +199,7 @@ def create_api_key(
         actor=actor,
         action="api_key.created",
         target=key,
-        changes={field: [None, _jsonable(value)] for field, value in cleaned.items()},
+        changes={"after": {field: value for field, value in cleaned.items()}},
     )
     return key, plaintext
 
@@ -251,7 +235,7 @@ def update_api_key(
         },
         previous_expiry=key.expires_at,  # keeping a past expiry is not choosing it
     )
-    changes = _changes(key, cleaned)
+    changes = audit.apply(key, cleaned)
     if changes:
         key.full_clean()
         key.save()
@@ -274,7 +258,10 @@ def revoke_api_key(*, actor: Actor, key: ApiKey) -> ApiKey:
         actor=actor,
         action="api_key.revoked",
         target=key,
-        changes={"revoked_at": [_jsonable(old), _jsonable(key.revoked_at)]},
+        changes={
+            "before": {"revoked_at": old},
+            "after": {"revoked_at": key.revoked_at},
+        },
     )
     return key
 
@@ -307,10 +294,7 @@ def rotate_api_key(
         actor=actor,
         action="api_key.rotated",
         target=key,
-        changes={
-            "revoked_at": [None, _jsonable(key.revoked_at)],
-            "rotated_to": [None, new_key.public_id],
-        },
+        changes={"after": {"revoked_at": key.revoked_at, "rotated_to": new_key.public_id}},
     )
     return new_key, plaintext
 
@@ -344,7 +328,7 @@ def create_gateway_credential(*, actor: Actor, name: str) -> tuple[GatewayCreden
         actor=actor,
         action="gateway_credential.created",
         target=credential,
-        changes={"name": [None, name]},
+        changes={"after": {"name": name}},
     )
     return credential, plaintext
 

@@ -76,7 +76,7 @@ def test_changes_are_audited(owner, deps):
     from accounts.models import AuditEvent
 
     updated = AuditEvent.objects.get(action="quota.updated")
-    assert updated.changes == {"limit": ["100.00", "500"]}
+    assert updated.changes == {"before": {"limit": "100.00"}, "after": {"limit": "500"}}
 
 
 # --- Increase requests ------------------------------------------------------------------

@@ -55,6 +55,7 @@ CUSTOMER_PAGES = [
     "/organization/audit/",
     "/organization/model-policies/",
     "/organization/webhooks/",
+    "/accounts/profile/",
 ]
 
 

@@ -77,7 +77,7 @@ def test_updating_a_project_is_audited_with_the_changes(owner, project_a, deps):
         actor=actor(owner), project=project_a, name="Renamed", description="", department=deps["A"]
     )
     event = AuditEvent.objects.get(action="project.updated")
-    assert event.changes == {"name": ["Search A", "Renamed"]}
+    assert event.changes == {"before": {"name": "Search A"}, "after": {"name": "Renamed"}}
 
 
 def test_archiving_keeps_the_keys_and_refuses_new_ones(owner, project_a, key_a):
@@ -149,9 +149,8 @@ def test_updating_a_key_is_audited(owner, key_a):
     )  # fmt: skip
     event = AuditEvent.objects.get(action="api_key.updated")
     assert event.changes == {
-        "name": ["A key", "Renamed"],
-        "allowed_models": [[], ["chat-2"]],
-        "rpm_limit": [None, 10],
+        "before": {"name": "A key", "allowed_models": [], "rpm_limit": None},
+        "after": {"name": "Renamed", "allowed_models": ["chat-2"], "rpm_limit": 10},
     }
 
 
@@ -182,7 +181,7 @@ def test_rotation_is_audited_on_both_keys(owner, key_a):
     new, _ = services.rotate_api_key(actor=actor(owner), key=key, grace=timedelta(hours=1))
     rotated = AuditEvent.objects.get(action="api_key.rotated")
     assert rotated.target_id == key.public_id
-    assert rotated.changes["rotated_to"] == [None, new.public_id]
+    assert rotated.changes["after"]["rotated_to"] == new.public_id
     assert AuditEvent.objects.filter(action="api_key.created", target_id=new.public_id).exists()
 
 
