@@ -96,7 +96,7 @@ def test_a_hand_computed_month_with_lines_rounded_up_and_down():
     assert vat.amount == Decimal("-0.25")
     assert ledger.balance(world.org) == Decimal("95.52")  # 100 - 4.48: the statement adds up
     audit = world.org.audit_events.get(action="billing.invoice_issued")
-    assert audit.changes["rounding"] == "-0.0027790000"
+    assert audit.changes["after"]["rounding"] == "-0.0027790000"
     call_command("verify_ledger")
 
 
