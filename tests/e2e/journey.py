@@ -118,6 +118,9 @@ class Journey:
         expect(self.page.locator("html")).to_have_attribute("lang", self.language)
 
     def goto(self, path: str):
+        # Let the current page finish loading first: leaving it mid-load aborts its images,
+        # which the browser reports as failed requests of ours.
+        self.page.wait_for_load_state("load")
         response = self.page.goto(path)
         assert response is not None and response.ok, f"{path}: {response and response.status}"
         return response
