@@ -9,6 +9,8 @@ import os
 import shutil
 from pathlib import Path
 
+from portal.logs import json_formatter
+
 wsgi_app = "portal.asgi:application"
 worker_class = "uvicorn_worker.UvicornWorker"
 bind = os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
@@ -32,13 +34,7 @@ if os.environ.get("LOG_FORMAT", "json" if _production else "text") == "json":
     logconfig_dict = {  # replaces gunicorn's defaults key by key: all four are needed
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {
-            "json": {
-                "()": "pythonjsonlogger.json.JsonFormatter",
-                "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
-                "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
-            }
-        },
+        "formatters": {"json": json_formatter()},
         "handlers": {
             "console": {"class": "logging.StreamHandler", "formatter": "json"},
             "error_console": {"class": "logging.StreamHandler", "formatter": "json"},

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
@@ -89,5 +90,6 @@ def test_gunicorn_serves_the_asgi_app_with_json_logs_and_shared_metrics(server):
     logged = records(log_path)
     assert any(r["logger"] == "uvicorn.error" for r in logged)  # ASGI, by uvicorn workers
     assert any(r["logger"] == "gunicorn.error" for r in logged)
+    assert {datetime.fromisoformat(r["time"]).utcoffset() for r in logged} == {timedelta(0)}
     not_found = [r for r in logged if r["message"] == "Not Found: /no/such/page"]
     assert [(r["level"], r["request_id"]) for r in not_found] == [("WARNING", "lost-1")]

@@ -1,8 +1,12 @@
 """Settings are read from the environment; each case starts a fresh interpreter."""
 
+import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from tests.conftest import ROOT
 
@@ -112,6 +116,19 @@ def test_production_turns_on_secure_cookies_hsts_and_json_logs():
     assert result.stdout.split() == [
         "True", "True", "True", "31536000", "True", "DENY", "same-origin", "json",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_log_lines_are_stamped_in_utc_not_the_business_zone(log_format):
+    """Django makes TIME_ZONE (Asia/Shanghai) the process's local zone; logs stay in UTC."""
+    before = datetime.now(UTC)
+    result = run("import logging; logging.getLogger('probe').warning('x')", LOG_FORMAT=log_format)
+    assert result.returncode == 0, result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    stamp = json.loads(line)["time"] if log_format == "json" else line.split()[0]
+    logged = datetime.fromisoformat(stamp)
+    assert logged.utcoffset() == timedelta(0)
+    assert before - timedelta(seconds=1) <= logged <= datetime.now(UTC)
 
 
 def test_a_log_format_typo_stops_startup():
