@@ -383,6 +383,30 @@ def test_5xx_timeouts_and_refused_connections_fail_over_in_priority_order(
     assert first.pk == failures["a"].channel.pk
 
 
+def test_channels_of_one_priority_share_calls_by_weight(world, upstreams):
+    world.channel("a", upstreams.a, weight=3)
+    world.channel("b", upstreams.b, weight=1)
+    client = world.client(world.key())
+
+    for _ in range(120):
+        client.embeddings.create(model=EMBEDDING_MODEL, input="x", encoding_format="float")
+
+    # Binomial(120, 3/4): 90 expected, standard deviation 4.7; these bounds are 6 of them.
+    assert 62 <= len(upstreams.a.received) <= 118
+    assert len(upstreams.a.received) + len(upstreams.b.received) == 120
+
+
+def test_a_higher_priority_goes_first_whatever_the_weights():
+    def route(pk, priority, weight):
+        return channels.Route(pk, f"c{pk}", "", "", "", priority, weight)
+
+    routes = [route(1, priority=1, weight=1000), route(2, 5, 1), route(3, 5, 9)]
+    orders = [channels.ordered(routes) for _ in range(4000)]
+    assert all(order[2].channel_pk == 1 for order in orders)
+    share_of_3 = sum(order[0].channel_pk == 3 for order in orders) / len(orders)
+    assert 0.87 <= share_of_3 <= 0.93  # 9 / 10, standard deviation 0.005
+
+
 def test_every_channel_failing_is_502_and_a_timeout_504(world, upstreams):
     world.channel("a", upstreams.a)
     client = world.client(world.key())
