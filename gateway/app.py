@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from gateway import relay
 from portal.metrics import observe_request
+from portal.request_id import REQUEST_ID
 
 PREFIX = "/v1"
 MAX_MODEL_LENGTH = 150
@@ -123,6 +124,7 @@ def _endpoint(path: str):
             plan = await relay.prepare(
                 api_key=api_key, model=body["model"], client_ip=_client_ip(request)
             )
+            REQUEST_ID.set(plan.request_id)  # the call's log lines carry its usage event's id
             answer = await relay.call(path=path, body=body, plan=plan)
         except relay.RelayError as error:
             return _error(error, plan.request_id if plan else None)

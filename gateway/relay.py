@@ -368,7 +368,7 @@ async def call(*, path: str, body: dict, plan: Plan) -> Answer:
                 stream=RelayStream(response, plan, body, outcomes, route.channel_pk, wants_usage),
             )
         record_later(plan, outcomes, None)
-        logger.warning("relay call %s failed on every channel: %s", plan.request_id, outcomes)
+        logger.warning("relay call failed on every channel: %s", outcomes)
         if timed_out:
             raise RelayError(504, "The upstream timed out.", "server_error", "upstream_timeout")
         raise RelayError(502, "The upstream failed.", "server_error", "upstream_error")

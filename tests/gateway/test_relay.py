@@ -18,6 +18,7 @@ from gateway import channels, estimate, relay
 from gateway.app import application
 from gateway.models import Channel
 from portal import crypto
+from portal.request_id import RequestIdFilter
 from tests.conftest import wait_for
 from tests.factories import CatalogModelFactory
 from tests.gateway.conftest import (
@@ -407,13 +408,16 @@ def test_a_higher_priority_goes_first_whatever_the_weights():
     assert 0.87 <= share_of_3 <= 0.93  # 9 / 10, standard deviation 0.005
 
 
-def test_every_channel_failing_is_502_and_a_timeout_504(world, upstreams):
+def test_every_channel_failing_is_502_and_a_timeout_504(world, upstreams, caplog):
     world.channel("a", upstreams.a)
     client = world.client(world.key())
     upstreams.a.plan = ["500"]
+    caplog.handler.addFilter(RequestIdFilter())  # as the console handler: the call's id
     with pytest.raises(openai.InternalServerError) as raised:
         client.chat.completions.create(model=MODEL, messages=MESSAGES)
     assert (raised.value.status_code, raised.value.code) == (502, "upstream_error")
+    [failed] = [r for r in caplog.records if "failed on every channel" in r.message]
+    assert failed.request_id == raised.value.response.headers["x-request-id"]
     upstreams.a.plan = ["slow"]
     with pytest.raises(openai.InternalServerError) as raised:
         client.chat.completions.create(model=MODEL, messages=MESSAGES)
