@@ -27,7 +27,9 @@ HEADERS = {"X-Content-Type-Options": "nosniff"}
 
 
 def _error(error: relay.RelayError, request_id: str | None = None) -> JSONResponse:
-    headers = {**HEADERS, "X-Request-Id": request_id} if request_id else HEADERS
+    headers = {**HEADERS, **error.headers}
+    if request_id:
+        headers["X-Request-Id"] = request_id
     return JSONResponse(error.body(), status_code=error.status, headers=headers)
 
 

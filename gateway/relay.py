@@ -29,7 +29,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from billing.metering import InvalidBatch, ingest_usage
-from gateway import channels, estimate
+from gateway import channels, estimate, limits
 from projects import gateway
 
 logger = logging.getLogger(__name__)
@@ -41,9 +41,10 @@ logger = logging.getLogger(__name__)
 class RelayError(Exception):
     """An answer in OpenAI's error shape: {"error": {"message", "type", "code"}}."""
 
-    def __init__(self, status: int, message: str, type_: str, code: str):
+    def __init__(self, status: int, message: str, type_: str, code: str, headers=None):
         super().__init__(message)
         self.status, self.message, self.type, self.code = status, message, type_, code
+        self.headers: dict[str, str] = headers or {}
 
     def body(self) -> dict:
         return {
@@ -81,6 +82,19 @@ def bad_request(message: str, code: str = "invalid_request") -> RelayError:
     return RelayError(400, message, "invalid_request_error", code)
 
 
+def rate_limited(limited: limits.RateLimited) -> RelayError:
+    """As OpenAI's: type "requests" or "tokens", code rate_limit_exceeded, and Retry-After,
+    which the SDKs wait for before they retry."""
+    return RelayError(
+        429,
+        f"Rate limit of this key reached: {limited.limit} {limited.unit} per minute. "
+        f"Try again in {limited.retry_after} s.",
+        limited.unit,
+        "rate_limit_exceeded",
+        headers={"Retry-After": str(limited.retry_after)},
+    )
+
+
 # --- Before the call: authorize and choose channels --------------------------------------------
 
 
@@ -90,6 +104,7 @@ class Plan:
     key_id: str
     model: str  # the catalog id
     candidates: list
+    counts_tokens: bool = False  # the key has a TPM limit
     occurred_at: str = field(default_factory=lambda: timezone.now().isoformat())
 
 
@@ -111,7 +126,12 @@ def _prepare(*, api_key: str, model: str, client_ip: str) -> Plan:
             503, "Every upstream channel of this model is failing; retry later.",
             "server_error", "upstream_unavailable",
         )  # fmt: skip
-    return Plan(f"req_{secrets.token_hex(12)}", body["key_id"], model_id, candidates)
+    try:
+        limits.admit(body["key_id"], body["limits"])
+    except limits.RateLimited as limited:
+        raise rate_limited(limited) from None
+    counts_tokens = body["limits"]["tpm"] is not None
+    return Plan(f"req_{secrets.token_hex(12)}", body["key_id"], model_id, candidates, counts_tokens)
 
 
 prepare = sync_to_async(_prepare, thread_sensitive=False)
@@ -202,6 +222,10 @@ def _record(outcomes: list[tuple[int, str | None]], calls: list[tuple]) -> None:
         else:
             channels.record_failure(channel_pk, error)
     events = [_event(plan, usage) for plan, usage in calls]
+    for (plan, _), event in zip(calls, events, strict=True):
+        if plan.counts_tokens:
+            tokens = event["input_tokens"] + event["output_tokens"] + event["cached_input_tokens"]
+            limits.count_tokens(plan.key_id, tokens)
     while events:
         try:
             ingest_usage(events=events)

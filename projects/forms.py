@@ -49,8 +49,14 @@ class ApiKeyForm(forms.ModelForm):
             )
         }
         help_texts = {
-            "rpm_limit": _("Advisory: passed to the gateway, which enforces it."),
-            "tpm_limit": _("Advisory: passed to the gateway, which enforces it."),
+            "rpm_limit": _(
+                "Requests per minute; further requests are refused until the next minute. "
+                "Empty: no limit."
+            ),
+            "tpm_limit": _(
+                "Tokens per minute; once reached, calls are refused until the next minute. "
+                "Empty: no limit."
+            ),
         }
 
     def __init__(self, *args, **kwargs):
