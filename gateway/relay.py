@@ -18,6 +18,7 @@ what was asked and what was delivered, and marks the event estimated.
 import asyncio
 import json
 import logging
+import re
 import secrets
 import weakref
 from dataclasses import dataclass, field
@@ -243,13 +244,16 @@ def _record(outcomes: list[tuple[int, str | None]], calls: list[tuple]) -> None:
 
 class _Recorder:
     """Outcomes and usage events of this event loop's calls, recorded in batches: one
-    ingest_usage() per RELAY_BILL_EVERY_SECONDS at most, off the event loop."""
+    ingest_usage() per RELAY_BILL_EVERY_SECONDS at most, off the event loop, and one batch at
+    a time: the breaker's state is read, changed and written back, so two batches recording
+    outcomes of one channel at once would lose one of them."""
 
     def __init__(self):
         self.outcomes: list = []
         self.events: list[tuple] = []  # (plan, usage)
         self.flushing: asyncio.Task | None = None
         self.running: set[asyncio.Task] = set()
+        self.one_at_a_time = asyncio.Lock()
 
     def add(self, outcomes: list, call: tuple | None) -> None:
         self.outcomes.extend(outcomes)
@@ -265,10 +269,11 @@ class _Recorder:
         task.add_done_callback(self.running.discard)
 
     async def flush(self):
-        self.flushing = None
-        outcomes, events, self.outcomes, self.events = self.outcomes, self.events, [], []
-        if outcomes or events:
-            await sync_to_async(_record, thread_sensitive=False)(outcomes, events)
+        async with self.one_at_a_time:  # what was added meanwhile goes in this batch
+            self.flushing = None
+            outcomes, events, self.outcomes, self.events = self.outcomes, self.events, [], []
+            if outcomes or events:
+                await sync_to_async(_record, thread_sensitive=False)(outcomes, events)
 
     async def drain(self):
         if self.flushing is not None:
@@ -439,8 +444,23 @@ async def _whole(response, plan, body, outcomes, channel_pk) -> Answer:
                          "upstream_error") from error  # fmt: skip
     finally:  # cancelled while reading too: the outcomes stand
         record_later(plan, outcomes, usage)
+    if response.status < 400:
+        content = _as_in_catalog(content, plan.model)
     content_type = response.headers.get("Content-Type", "application/json")
     return Answer(response.status, plan.request_id, content, content_type)
+
+
+# A "model" member with its string value; a quote inside a JSON string is always escaped, so
+# this never matches in content.
+MODEL_MEMBER = re.compile(rb'("model"\s*:\s*)"(?:[^"\\]|\\.)*"')
+
+
+def _as_in_catalog(data: bytes, model_id: str) -> bytes:
+    """The answer naming the catalog model the caller asked for, not the upstream's own name
+    for it: that differs by channel (and may name a channel's deployment), and callers match
+    answers against the ids of /v1/models and of their bill."""
+    value = json.dumps(model_id).encode()
+    return MODEL_MEMBER.sub(lambda found: found.group(1) + value, data)
 
 
 def _reply_text(answer: dict) -> str:
@@ -472,10 +492,10 @@ class RelayStream:
                     forward, found_usage, text = _inspect(event, self.wants_usage)
                     self.usage = found_usage or self.usage
                     if forward is not None:
-                        yield forward
+                        yield _as_in_catalog(forward, self.plan.model)
                         self.delivered.append(text)
             if buffer.strip():
-                yield buffer + b"\n\n"
+                yield _as_in_catalog(buffer, self.plan.model) + b"\n\n"
         except (aiohttp.ClientError, TimeoutError) as error:
             self.outcomes.append((self.channel_pk, f"stream broken: {type(error).__name__}"))
             message = {"error": {"message": "The upstream stream broke off.",

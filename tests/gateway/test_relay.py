@@ -46,7 +46,8 @@ def test_a_chat_completion_is_relayed_with_the_channel_credential_and_billed_exa
     assert completion.usage.prompt_tokens == PROMPT_TOKENS
     [call] = upstreams.a.received
     assert call["authorization"] == "Bearer sk-a-secret"  # never the caller's key
-    assert call["body"]["model"] == "deepseek-chat"  # the upstream's own name
+    assert call["body"]["model"] == "deepseek-chat"  # the upstream's own name ...
+    assert completion.model == MODEL  # ... and the caller's in the answer
     assert call["body"]["messages"] == MESSAGES
     event = usage_event(raw.headers["x-request-id"])
     assert event.model == world.model
@@ -62,6 +63,7 @@ def test_a_model_alias_reaches_the_catalog_model(world, upstreams):
     raw = world.client(world.key()).chat.completions.with_raw_response.create(
         model="deepseek-v3", messages=MESSAGES
     )
+    assert raw.parse().model == MODEL  # as OpenAI's aliases: the answer names the model
     assert usage_event(raw.headers["x-request-id"]).model == world.model
 
 
@@ -78,6 +80,7 @@ def test_a_stream_is_passed_through_and_billed_from_the_final_usage_chunk(world,
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "".join(CONTENT)
     assert all(c.choices for c in chunks), "the relay's own usage request stays hidden"
+    assert {c.model for c in chunks} == {MODEL}  # not the upstream's "deepseek-chat"
     # The relay asked the upstream for usage in the final chunk.
     assert upstreams.a.received[0]["body"]["stream_options"] == {"include_usage": True}
     assert_billed(
@@ -130,6 +133,7 @@ def test_embeddings_and_completions(world, upstreams):
 
     raw = client.completions.with_raw_response.create(model=MODEL, prompt="Say hello")
     assert raw.parse().choices[0].text == "".join(CONTENT)
+    assert raw.parse().model == MODEL
     assert upstreams.a.received[-1]["path"] == "/completions"
     assert usage_event(raw.headers["x-request-id"]).output_tokens == len(CONTENT)
 
