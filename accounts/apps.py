@@ -8,7 +8,9 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts")
 
     def ready(self):
-        from accounts import hijack  # noqa: F401  (audits the start and end of support sessions)
+        # Signal receivers: the start and end of support sessions, security keys added and
+        # removed, are audited.
+        from accounts import hijack, mfa  # noqa: F401
 
 
 class StaffAdminConfig(admin_apps.AdminConfig):

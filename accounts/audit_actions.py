@@ -20,6 +20,8 @@ ACTION_LABELS = {
     "organization.export_purged": _("Data export deleted"),
     "organization.export_deleted": _("Data export deleted before it expired"),
     "profile.updated": _("Profile changed"),
+    "mfa.security_key_added": _("Security key added"),
+    "mfa.security_key_removed": _("Security key removed"),
     "member.changed": _("Member changed"),
     "member.removed": _("Member removed"),
     "invitation.sent": _("Invitation sent"),

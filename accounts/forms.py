@@ -1,3 +1,4 @@
+from allauth.mfa.webauthn.forms import AddWebAuthnForm, EditWebAuthnForm
 from django import forms
 from django.conf import settings
 from django.utils.translation import get_language_info
@@ -122,3 +123,17 @@ class ProfileForm(forms.Form):
         choices=[(code, get_language_info(code)["name_local"]) for code, _x in settings.LANGUAGES],
         help_text=_("The portal's pages, notifications and emails to you are in this language."),
     )
+
+
+# --- Security keys (allauth.mfa's forms, settings.MFA_FORMS) -------------------------------
+
+
+class AddSecurityKeyForm(AddWebAuthnForm):
+    """allauth's form with a translated label (allauth's is the field's name, in English) and
+    a bounded name; left blank, allauth names the key ("Master key", "Backup key")."""
+
+    name = forms.CharField(label=_("Name of the key"), max_length=100, required=False)
+
+
+class RenameSecurityKeyForm(EditWebAuthnForm):
+    name = forms.CharField(label=_("Name of the key"), max_length=100)

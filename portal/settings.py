@@ -185,8 +185,18 @@ ACCOUNT_EMAIL_NOTIFICATIONS = True  # tell users when their password, email or M
 ACCOUNT_EMAIL_SUBJECT_PREFIX = _("[Token Portal] ")
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
 # ACCOUNT_RATE_LIMITS: allauth's defaults (login, failed logins, sign-up, password reset).
-# WebAuthn is not offered: see README "Accounts and sign-in".
-MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# Second factors: an authenticator app, security keys (WebAuthn / FIDO2) and recovery codes.
+MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
+# A security key is a second factor only: no passwordless sign-in or sign-up with a passkey
+# (README "Accounts and sign-in"). The origin is always verified: browsers offer WebAuthn
+# only on https:// and http://localhost, which is what allauth (python-fido2) accepts, so
+# MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN stays off everywhere, tests included.
+MFA_PASSKEY_LOGIN_ENABLED = False
+MFA_PASSKEY_SIGNUP_ENABLED = False
+MFA_FORMS = {  # allauth's, with translated labels
+    "add_webauthn": "accounts.forms.AddSecurityKeyForm",
+    "edit_webauthn": "accounts.forms.RenameSecurityKeyForm",
+}
 MFA_TOTP_ISSUER = "Token Portal"
 # Accept the previous and next 30-second code too: phone clocks drift.
 MFA_TOTP_TOLERANCE = 1

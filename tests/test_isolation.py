@@ -62,6 +62,7 @@ from billing.models import (
 from billing.notifications import notify
 from portal.tenancy import TenantQuerySet
 from projects import services as projects_services
+from tests.accounts.webauthn_key import key_set_up_earlier
 from tests.factories import (
     CatalogModelFactory,
     MembershipFactory,
@@ -126,6 +127,10 @@ THIRD_PARTY_KWARGS = {
     "id": lambda a: str(a.owner.user_id),
     "content_type_id": lambda a: str(ContentType.objects.get_for_model(Organization).pk),
     "url": lambda a: "anything/",
+    # allauth's security key pages (keys/<int:pk>/edit/, remove/): a key of A's owner
+    "pk": lambda a: str(
+        key_set_up_earlier(a.owner.user, name=a.name("security key")).authenticator.pk
+    ),
 }
 
 
