@@ -8,8 +8,8 @@ class AccountsConfig(AppConfig):
     verbose_name = _("Accounts")
 
     def ready(self):
-        # Signal receivers: the start and end of support sessions, security keys added and
-        # removed, are audited.
+        # Signal receivers: support sessions started and ended, second factors turned on and
+        # off, are audited.
         from accounts import hijack, mfa  # noqa: F401
 
 

@@ -1,10 +1,10 @@
 """What the portal asks allauth.mfa: does a user have a second factor, did this session use it.
-And what it records: adding or removing a security key is audited (allauth's signals, sent by
-its MFA pages and its headless API alike)."""
+And what it records: turning a second factor on or off and regenerating recovery codes are
+audited (allauth's signals, sent by its MFA pages and its headless API alike)."""
 
 from allauth.account.authentication import get_authentication_records
 from allauth.mfa.models import Authenticator
-from allauth.mfa.signals import authenticator_added, authenticator_removed
+from allauth.mfa.signals import authenticator_added, authenticator_removed, authenticator_reset
 from allauth.mfa.utils import is_mfa_enabled
 from django.dispatch import receiver
 
@@ -24,26 +24,30 @@ def session_passed_mfa(request) -> bool:
     return any(record.get("method") == "mfa" for record in records)
 
 
+# (signal, authenticator type) -> audit action. Recovery codes that come with a first factor
+# are part of its activation; only their regeneration is an event of its own.
+ACTIONS = {
+    (authenticator_added, Authenticator.Type.TOTP): "mfa.totp_activated",
+    (authenticator_removed, Authenticator.Type.TOTP): "mfa.totp_deactivated",
+    (authenticator_added, Authenticator.Type.WEBAUTHN): "mfa.security_key_added",
+    (authenticator_removed, Authenticator.Type.WEBAUTHN): "mfa.security_key_removed",
+    (authenticator_reset, Authenticator.Type.RECOVERY_CODES): "mfa.recovery_codes_regenerated",
+}
+
+
 @receiver(authenticator_added, dispatch_uid="accounts.mfa.added")
-def audit_added(sender, request, user, authenticator, **kwargs):
-    if authenticator.type == Authenticator.Type.WEBAUTHN:
-        _audit(
-            request,
-            user,
-            action="mfa.security_key_added",
-            changes=audit.changes(after={"security_key": authenticator.wrap().name}),
-        )
-
-
 @receiver(authenticator_removed, dispatch_uid="accounts.mfa.removed")
-def audit_removed(sender, request, user, authenticator, **kwargs):
+@receiver(authenticator_reset, dispatch_uid="accounts.mfa.reset")
+def audit_authenticator_change(signal, sender, request, user, authenticator, **kwargs):
+    action = ACTIONS.get((signal, authenticator.type))
+    if action is None:
+        return
+    named = {}
     if authenticator.type == Authenticator.Type.WEBAUTHN:
-        _audit(
-            request,
-            user,
-            action="mfa.security_key_removed",
-            changes=audit.changes(before={"security_key": authenticator.wrap().name}),
-        )
+        named = {"security_key": authenticator.wrap().name}
+    removed = signal is authenticator_removed
+    changes = audit.changes(before=named) if removed else audit.changes(after=named)
+    _audit(request, user, action=action, changes=changes)
 
 
 def _audit(request, user, *, action, changes):

@@ -3,7 +3,9 @@
 import pytest
 from allauth.mfa.models import Authenticator
 
+from accounts.models import AuditEvent
 from tests.accounts.signin import PASSWORD, activate_totp, sign_in, totp_code, verified_user
+from tests.factories import MembershipFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_cache")]
 
@@ -79,3 +81,22 @@ def test_a_recovery_code_signs_in_once(client, user_with_totp):
     assert response.status_code == 200
     assert "Incorrect code." in response.content.decode()
     assert not client.get("/").wsgi_request.user.is_authenticated
+
+
+@pytest.mark.django_db(transaction=True)  # allauth signals these on commit, as in production
+def test_turning_totp_on_and_off_and_new_recovery_codes_are_audited(client):
+    user = verified_user("anna@example.com")
+    membership = MembershipFactory(user=user)
+    sign_in(client, "anna@example.com")
+
+    activate_totp(client)
+    assert client.post("/accounts/2fa/recovery-codes/generate/").status_code == 302
+    assert client.post("/accounts/2fa/totp/deactivate/").status_code == 302
+
+    assert not Authenticator.objects.filter(user=user).exists()
+    events = AuditEvent.objects.filter(action__startswith="mfa.").order_by("pk")
+    assert [(e.organization, e.action, e.actor, e.changes) for e in events] == [
+        (membership.organization, "mfa.totp_activated", user, {}),
+        (membership.organization, "mfa.recovery_codes_regenerated", user, {}),
+        (membership.organization, "mfa.totp_deactivated", user, {}),
+    ]
