@@ -323,6 +323,16 @@ def test_a_zh_hans_key_page_is_in_chinese(client, anna):
 # --- the headless API -----------------------------------------------------------------------
 
 
+def app_signs_in(client) -> dict:
+    """Anna's password to the app API: the headers of her session (MFA may still be pending)."""
+    response = client.post(
+        f"{APP}/auth/login",
+        {"email": "anna@example.com", "password": PASSWORD},
+        content_type="application/json",
+    )
+    return {"x-session-token": response.json()["meta"]["session_token"]}
+
+
 @pytest.mark.parametrize("kind", ["app", "browser"])
 def test_a_headless_client_signs_in_with_a_key_and_lists_it(anna, kind):
     key = key_set_up_earlier(anna, name="Office YubiKey")
@@ -361,12 +371,7 @@ def test_a_headless_client_signs_in_with_a_key_and_lists_it(anna, kind):
 def test_a_headless_wrong_signature_is_refused(anna):
     key = key_set_up_earlier(anna)
     client = Client()
-    response = client.post(
-        f"{APP}/auth/login",
-        {"email": "anna@example.com", "password": PASSWORD},
-        content_type="application/json",
-    )
-    headers = {"x-session-token": response.json()["meta"]["session_token"]}
+    headers = app_signs_in(client)
     options = client.get(f"{APP}/auth/webauthn/authenticate", headers=headers).json()["data"]
 
     response = client.post(
@@ -383,12 +388,7 @@ def test_a_headless_wrong_signature_is_refused(anna):
 def test_an_app_adds_and_removes_a_key_audited(anna):
     MembershipFactory(organization=OrganizationFactory(name="Alpha"), user=anna)
     client = Client()
-    response = client.post(
-        f"{APP}/auth/login",
-        {"email": "anna@example.com", "password": PASSWORD},
-        content_type="application/json",
-    )
-    headers = {"x-session-token": response.json()["meta"]["session_token"]}
+    headers = app_signs_in(client)
     url = f"{APP}/account/authenticators/webauthn"
     assert client.get(url, headers=headers).status_code == 401  # asks to confirm first
     client.post(

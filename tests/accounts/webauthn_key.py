@@ -89,18 +89,8 @@ class SoftwareKey:
         client_data = self.client_data("webauthn.create", options["challenge"])
         auth_data = self.authenticator_data(options["rp"]["id"], attested=True, verified=verified)
         attestation = cbor.encode({"fmt": "none", "attStmt": {}, "authData": auth_data})
-        return {
-            "type": "public-key",
-            "id": websafe_encode(self.credential_id),
-            "rawId": websafe_encode(self.credential_id),
-            "authenticatorAttachment": "cross-platform",
-            "response": {
-                "clientDataJSON": websafe_encode(client_data),
-                "attestationObject": websafe_encode(attestation),
-                "transports": ["usb"],
-            },
-            "clientExtensionResults": {"credProps": {"rk": False}},
-        }
+        response = {"attestationObject": websafe_encode(attestation), "transports": ["usb"]}
+        return self.credential(client_data, response, {"credProps": {"rk": False}})
 
     def sign(
         self,
@@ -120,18 +110,22 @@ class SoftwareKey:
         )
         if tamper:
             signature = signature[:-1] + bytes([signature[-1] ^ 0x01])
+        response = {
+            "authenticatorData": websafe_encode(auth_data),
+            "signature": websafe_encode(signature),
+            "userHandle": websafe_encode(self.user_handle) if self.user_handle else None,
+        }
+        return self.credential(client_data, response, {})
+
+    def credential(self, client_data: bytes, response: dict, extensions: dict) -> dict:
+        """A PublicKeyCredential as the browser's JSON serialisation gives it."""
         return {
             "type": "public-key",
             "id": websafe_encode(self.credential_id),
             "rawId": websafe_encode(self.credential_id),
             "authenticatorAttachment": "cross-platform",
-            "response": {
-                "clientDataJSON": websafe_encode(client_data),
-                "authenticatorData": websafe_encode(auth_data),
-                "signature": websafe_encode(signature),
-                "userHandle": websafe_encode(self.user_handle) if self.user_handle else None,
-            },
-            "clientExtensionResults": {},
+            "response": {"clientDataJSON": websafe_encode(client_data), **response},
+            "clientExtensionResults": extensions,
         }
 
 
