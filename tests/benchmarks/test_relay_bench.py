@@ -12,7 +12,9 @@ billing runs behind the answers, so the relay's time includes waiting until ever
 its run is billed (which also leaves the machine quiet for the next baseline).
 Direct and relay alternate for ROUNDS rounds: on a shared machine the baseline drifts from run
 to run, so each round's ratio is against the baseline measured just before it, and the
-median round is the figure. It prints each round and the median; the figures go to README.
+median round is the figure. Each round also prints the relay process's CPU time per call
+(user + system, from /proc): a figure of the relay's own cost that does not depend on the
+baseline, for comparing relay code between runs. It prints each round and the median; the figures go to README.
 """
 
 import asyncio
@@ -22,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -61,7 +64,7 @@ def uvicorn(target: str, port: int, *extra: str):
 
     try:
         wait_for(serving, timeout=30)
-        yield f"http://127.0.0.1:{port}/v1"
+        yield f"http://127.0.0.1:{port}/v1", process.pid
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -102,17 +105,30 @@ async def measure(base: str, key: str, stream: bool) -> dict:
     return {"p50": quantiles[49] * 1000, "p99": quantiles[98] * 1000, "seconds": elapsed}
 
 
-def measure_relay(base: str, key: str, stream: bool, billed_before: int) -> dict:
-    """measure(), and the time until every call of the run is billed."""
+def cpu_seconds(pid: int) -> float:
+    """The process's user + system CPU time so far (Linux: /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+CALLS_PER_RUN = 20 + LATENCY_CALLS + THROUGHPUT_CALLS
+
+
+def measure_relay(base: str, pid: int, key: str, stream: bool, billed_before: int) -> dict:
+    """measure(), the time until every call of the run is billed, and the relay's CPU time
+    per call."""
+    cpu_before = cpu_seconds(pid)
     relayed = asyncio.run(measure(base, key, stream))
-    started, calls = time.perf_counter(), billed_before + 20 + LATENCY_CALLS + THROUGHPUT_CALLS
+    started, calls = time.perf_counter(), billed_before + CALLS_PER_RUN
 
     def billed():
         """every relay call has its usage event"""
         return UsageEvent.objects.count() >= calls
 
     wait_for(billed, timeout=120, interval=0.02)
-    return {**relayed, "seconds": relayed["seconds"] + time.perf_counter() - started}
+    seconds = relayed["seconds"] + time.perf_counter() - started
+    cpu_per_call = (cpu_seconds(pid) - cpu_before) / CALLS_PER_RUN * 1000
+    return {**relayed, "seconds": seconds, "cpu_ms": cpu_per_call}
 
 
 def report(kind: str, direct: dict, relayed: dict) -> tuple[str, float]:
@@ -126,7 +142,8 @@ def report(kind: str, direct: dict, relayed: dict) -> tuple[str, float]:
         f"{kind:>14}: direct p50 {direct['p50']:.2f} ms p99 {direct['p99']:.2f} ms "
         f"{direct_rps:.0f}/s | relay p50 {relayed['p50']:.2f} ms p99 {relayed['p99']:.2f} ms "
         f"{relay_rps:.0f}/s | added p50 {relayed['p50'] - direct['p50']:.2f} ms p99 "
-        f"{relayed['p99'] - direct['p99']:.2f} ms, throughput x{ratio:.2f}"
+        f"{relayed['p99'] - direct['p99']:.2f} ms, throughput x{ratio:.2f}, "
+        f"relay CPU {relayed['cpu_ms']:.2f} ms per call"
     )
     return line, ratio
 
@@ -134,8 +151,8 @@ def report(kind: str, direct: dict, relayed: dict) -> tuple[str, float]:
 def test_relay_overhead():
     upstream_cmd = ("tests.gateway.fake_upstream:FakeUpstream", bench_port(1), "--factory")
     with (
-        uvicorn(*upstream_cmd) as upstream,
-        uvicorn("portal.asgi:application", bench_port()) as relay,
+        uvicorn(*upstream_cmd) as (upstream, _),
+        uvicorn("portal.asgi:application", bench_port()) as (relay, relay_pid),
     ):
         world = build_world(relay)
         world.channel("bench", type("Upstream", (), {"url": upstream}))
@@ -150,12 +167,13 @@ def test_relay_overhead():
             kind, rounds = "streaming" if stream else "non-streaming", []
             for _ in range(ROUNDS):
                 direct = asyncio.run(measure(upstream, key, stream))
-                relayed = measure_relay(relay, key, stream, billed)
-                billed += 20 + LATENCY_CALLS + THROUGHPUT_CALLS
+                relayed = measure_relay(relay, relay_pid, key, stream, billed)
+                billed += CALLS_PER_RUN
                 line, ratio = report(kind, direct, relayed)
                 lines.append(line)
-                rounds.append((ratio, relayed["p50"] - direct["p50"]))
-            ratio, added_p50 = sorted(rounds)[len(rounds) // 2]
+                rounds.append((ratio, relayed["p50"] - direct["p50"], relayed["cpu_ms"]))
+            ratio, added_p50, _ = sorted(rounds)[len(rounds) // 2]
+            cpu_ms = statistics.median(cpu for _, _, cpu in rounds)
             lines.append(f"{kind:>14}: median round: throughput x{ratio:.2f}, added p50 "
-                         f"{added_p50:.2f} ms")  # fmt: skip
+                         f"{added_p50:.2f} ms; relay CPU {cpu_ms:.2f} ms per call")  # fmt: skip
     print("\n".join(lines))
