@@ -14,7 +14,8 @@ Direct and relay alternate for ROUNDS rounds: on a shared machine the baseline d
 to run, so each round's ratio is against the baseline measured just before it, and the
 median round is the figure. Each round also prints the relay process's CPU time per call
 (user + system, from /proc): a figure of the relay's own cost that does not depend on the
-baseline, for comparing relay code between runs. It prints each round and the median; the figures go to README.
+baseline, for comparing relay code between runs. It prints each round and the median; the
+figures go to README.
 """
 
 import asyncio
