@@ -16,12 +16,10 @@ what was asked and what was delivered, and marks the event estimated.
 """
 
 import asyncio
-import contextvars
 import json
 import logging
 import re
 import secrets
-import threading
 import weakref
 from dataclasses import dataclass, field
 
@@ -98,26 +96,6 @@ def rate_limited(limited: limits.RateLimited) -> RelayError:
     )
 
 
-# --- Work in a thread -------------------------------------------------------------------------
-
-_worker = threading.local()
-
-
-def in_worker_thread(function):
-    """`function` as a coroutine function, run in a worker thread (sync_to_async) and there
-    in that thread's own lasting context rather than in a copy of the caller's. Django keeps
-    its cache clients per context: in a fresh copy per call, every call built a new Redis
-    client, a tenth of the relay's CPU. Nothing of the caller's context is needed there."""
-
-    def in_lasting_context(*args, **kwargs):
-        context = getattr(_worker, "context", None)
-        if context is None:
-            context = _worker.context = contextvars.Context()
-        return context.run(function, *args, **kwargs)
-
-    return sync_to_async(in_lasting_context, thread_sensitive=False)
-
-
 # --- Before the call: authorize and choose channels --------------------------------------------
 
 
@@ -157,7 +135,7 @@ def _prepare(*, api_key: str, model: str, client_ip: str) -> Plan:
     return Plan(f"req_{secrets.token_hex(12)}", body["key_id"], model_id, candidates, counts_tokens)
 
 
-prepare = in_worker_thread(_prepare)
+prepare = sync_to_async(_prepare, thread_sensitive=False)
 
 
 def _listable(*, api_key: str, client_ip: str, model: str | None = None) -> list[str]:
@@ -178,7 +156,7 @@ def _listable(*, api_key: str, client_ip: str, model: str | None = None) -> list
     return usable
 
 
-listable_models = in_worker_thread(_listable)
+listable_models = sync_to_async(_listable, thread_sensitive=False)
 
 
 # --- After the call: the breaker and the bill --------------------------------------------------
@@ -264,9 +242,6 @@ def _record(outcomes: list[tuple[int, str | None]], calls: list[tuple]) -> None:
             events = [event for index, event in enumerate(events) if index not in refused]
 
 
-record_batch = in_worker_thread(_record)
-
-
 class _Recorder:
     """Outcomes and usage events of this event loop's calls, recorded in batches: one
     ingest_usage() per RELAY_BILL_EVERY_SECONDS at most, off the event loop, and one batch at
@@ -298,7 +273,7 @@ class _Recorder:
             self.flushing = None
             outcomes, events, self.outcomes, self.events = self.outcomes, self.events, [], []
             if outcomes or events:
-                await record_batch(outcomes, events)
+                await sync_to_async(_record, thread_sensitive=False)(outcomes, events)
 
     async def drain(self):
         if self.flushing is not None:

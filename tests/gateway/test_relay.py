@@ -590,22 +590,3 @@ def test_an_unbillable_event_does_not_cost_the_rest_of_its_batch(transactional_d
 
     assert list(UsageEvent.objects.values_list("request_id", flat=True)) == ["req_good"]
     assert "req_unpriced" in caplog.text
-
-
-def test_work_in_a_worker_thread_reuses_that_threads_cache_client():
-    """One cache client per worker thread, not one per call (each cost a new Redis client)."""
-    import contextvars
-    import threading
-
-    from django.core.cache import caches
-
-    seen = relay.in_worker_thread(lambda: (threading.get_ident(), id(caches["default"])))
-
-    async def calls():
-        return await asyncio.gather(*(seen() for _ in range(50)))
-
-    clients_by_thread = {}
-    # As under uvicorn: each call from a task whose context holds no cache client yet.
-    for thread, client in contextvars.Context().run(asyncio.run, calls()):
-        clients_by_thread.setdefault(thread, set()).add(client)
-    assert all(len(clients) == 1 for clients in clients_by_thread.values())
