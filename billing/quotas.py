@@ -403,6 +403,14 @@ def _applies(quota: Quota, event, chain: set[int]) -> bool:
     return True
 
 
+def _counted_period(quota: Quota, event) -> tuple[datetime, datetime] | None:
+    """The bounds of the quota's period the event falls in, unless that period had ended
+    before the quota was made: nothing of it was ever counted, so a late event would start a
+    row holding only itself (and alert on it)."""
+    bounds = quota.bounds_at(event.occurred_at)
+    return bounds if bounds is not None and bounds[1] > quota.created_at else None
+
+
 def record_usage(events) -> list[int]:
     """Add newly inserted UsageEvents to their quotas' periods; returns the period ids.
 
@@ -425,7 +433,7 @@ def record_usage(events) -> list[int]:
         chain = _ancestors(parents, event.department_id)
         tokens = sum(getattr(event, field) for field in TOKEN_FIELDS)
         for quota in quotas_by_org.get(event.organization_id, ()):
-            if _applies(quota, event, chain) and (bounds := quota.bounds_at(event.occurred_at)):
+            if _applies(quota, event, chain) and (bounds := _counted_period(quota, event)):
                 delta = deltas[(quota.pk, *bounds)]
                 delta[0] += tokens
                 delta[1] += event.cost_amount

@@ -126,13 +126,19 @@ def usage(priced_model):
 
 @pytest.fixture
 def make_quota(owner):
-    """make_quota(scope, target, limit=..., **settings) -> Quota, created by the owner."""
+    """make_quota(scope, target, limit=..., made_at=None, **settings) -> Quota, created by
+    the owner; `made_at` dates it back, for usage of periods that ended before today (a
+    quota counts no period that had ended before it was made)."""
 
-    def make(scope, target=None, *, limit=1000, **values):
+    def make(scope, target=None, *, limit=1000, made_at=None, **values):
         values.setdefault("on_exceed", Quota.OnExceed.BLOCK)
-        return quotas.create_quota(
+        quota = quotas.create_quota(
             actor=as_actor(owner), scope=scope, target=target, limit=Decimal(limit), **values
         )
+        if made_at is not None:
+            Quota.objects.filter(pk=quota.pk).update(created_at=made_at)
+            quota.refresh_from_db()
+        return quota
 
     return make
 

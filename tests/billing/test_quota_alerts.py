@@ -62,7 +62,9 @@ def test_each_threshold_fires_once_per_period(
 
 @pytest.mark.django_db
 def test_a_new_period_alerts_again(make_quota, key_a1, usage, record):
-    quota = make_quota(Scope.ORGANIZATION, limit=100, thresholds=[50])
+    quota = make_quota(
+        Scope.ORGANIZATION, limit=100, thresholds=[50], made_at=datetime(2026, 10, 1, tzinfo=UTC)
+    )
     key = key_a1[0]
     november = datetime(2026, 11, 20, tzinfo=UTC)
     december = datetime(2026, 12, 2, tzinfo=UTC)
@@ -79,7 +81,10 @@ def test_a_new_period_alerts_again(make_quota, key_a1, usage, record):
 def test_the_period_reset_is_announced_once_after_an_alerting_period(
     make_quota, key_a1, usage, record, owner
 ):
-    quota = make_quota(Scope.ORGANIZATION, limit=100, thresholds=[50], period=Quota.Period.DAY)
+    quota = make_quota(
+        Scope.ORGANIZATION, limit=100, thresholds=[50], period=Quota.Period.DAY,
+        made_at=timezone.now() - timedelta(days=2),
+    )  # fmt: skip
     record([usage(key_a1[0], tokens=60, at=timezone.now() - timedelta(days=1))])
     quiet = make_quota(Scope.API_KEY, key_a1[0], limit=10**6, period=Quota.Period.DAY)
     Notification.objects.all().delete()

@@ -73,6 +73,18 @@ def test_a_quota_created_mid_month_counts_this_months_usage_only(
 
 
 @pytest.mark.django_db
+def test_a_late_event_of_a_period_that_ended_before_the_quota_was_made_is_not_counted(
+    create, record, key_a1, usage
+):
+    key = key_a1[0]
+    quota = create(Scope.API_KEY, key)
+    record([usage(key, tokens=5000, at=timezone.now() - timedelta(days=40)), usage(key, tokens=70)])
+
+    assert [period.consumed for period in quota.periods.all()] == [70]
+    assert not QuotaAlert.objects.filter(quota_period__quota=quota).exists()
+
+
+@pytest.mark.django_db
 def test_events_recorded_after_creation_add_once(create, record, key_a1, usage):
     key = key_a1[0]
     record([usage(key, tokens=100)])

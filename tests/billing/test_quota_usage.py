@@ -53,7 +53,7 @@ def test_money_quotas_add_the_unrounded_cost(make_quota, key_a1, usage):
 
 
 def test_a_new_month_in_shanghai_starts_a_new_row_at_zero(make_quota, key_a1, usage):
-    quota = make_quota(Scope.ORGANIZATION)
+    quota = make_quota(Scope.ORGANIZATION, made_at=datetime(2026, 10, 1, tzinfo=UTC))
     key = key_a1[0]
     before = datetime(2026, 11, 30, 15, 59, tzinfo=UTC)  # 30 Nov 23:59 in Shanghai
     after = datetime(2026, 11, 30, 16, 1, tzinfo=UTC)  # 1 Dec 00:01 in Shanghai
@@ -71,6 +71,7 @@ def test_a_date_range_quota_ignores_usage_outside_it(make_quota, key_a1, usage):
     quota = make_quota(
         Scope.ORGANIZATION, period=Quota.Period.RANGE,
         start_date=datetime(2026, 11, 1).date(), end_date=datetime(2026, 11, 10).date(),
+        made_at=datetime(2026, 10, 1, tzinfo=UTC),
     )  # fmt: skip
     key = key_a1[0]
     quotas.record_usage(
