@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -54,6 +55,10 @@ class StaffAdminSite(admin.AdminSite):
         return redirect_to_login(next_url, reverse("mfa_reauthenticate"))
 
 
+# A bare host in a URL field is https, as Django 6 will assume (5.x warns until told).
+URL_FIELDS_ASSUME_HTTPS = {models.URLField: {"assume_scheme": "https"}}
+
+
 class ReadOnlyMixin:
     """Staff look; history does not change here (changes go through audited services)."""
 
@@ -68,13 +73,15 @@ class ReadOnlyMixin:
 
 
 class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    pass
+    formfield_overrides = URL_FIELDS_ASSUME_HTTPS
 
 
 class AuditedAdmin(admin.ModelAdmin):
     """For admins that save with the plain ModelAdmin save (no service of ours behind it):
     each add, change and delete is also an AuditEvent, in the object's organization if it
     has one. Admins whose writes go through a service leave the audit to that service."""
+
+    formfield_overrides = URL_FIELDS_ASSUME_HTTPS
 
     def log_addition(self, request, obj, message):
         self._audit(request, obj, "added", message)

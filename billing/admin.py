@@ -5,7 +5,6 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import models
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
@@ -28,7 +27,6 @@ class ProviderAdmin(AuditedAdmin):
     list_display = ("name", "slug", "region", "status")
     list_filter = ("region", "status")
     search_fields = ("name", "slug")
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}  # a bare host is https
 
 
 class ModelAliasInline(admin.TabularInline):
