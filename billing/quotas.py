@@ -230,6 +230,8 @@ def update_quota(*, actor: Actor, quota: Quota, watchers=None, **values) -> Quot
     changes = audit.diff(before, {field: _jsonable(getattr(quota, field)) for field in SETTINGS})
     record_actor_event(actor=actor, action="quota.updated", target=quota, changes=changes)
     if recount and RECOUNTED.intersection(changes.get("after", ())):
+        quota.counts_from = timezone.now()
+        quota.save(update_fields=["counts_from"])
         period = _recount(quota)
     else:
         period = current_periods([quota]).get(quota.pk)
@@ -405,10 +407,10 @@ def _applies(quota: Quota, event, chain: set[int]) -> bool:
 
 def _counted_period(quota: Quota, event) -> tuple[datetime, datetime] | None:
     """The bounds of the quota's period the event falls in, unless that period had ended
-    before the quota was made: nothing of it was ever counted, so a late event would start a
-    row holding only itself (and alert on it)."""
+    before the quota was made or given its period (`counts_from`): nothing of it was ever
+    counted, so a late event would start a row holding only itself (and alert on it)."""
     bounds = quota.bounds_at(event.occurred_at)
-    return bounds if bounds is not None and bounds[1] > quota.created_at else None
+    return bounds if bounds is not None and bounds[1] > quota.counts_from else None
 
 
 def record_usage(events) -> list[int]:

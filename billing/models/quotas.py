@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -115,6 +116,9 @@ class Quota(models.Model):
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    # Made, or given a new period or dates, at: a period that had ended before is not counted
+    # (billing.quotas._counted_period).
+    counts_from = models.DateTimeField(_("counts usage from"), default=timezone.now, editable=False)
 
     objects = TenantQuerySet.as_manager()
     department_field = "owner_department"

@@ -136,7 +136,7 @@ def make_quota(owner):
             actor=as_actor(owner), scope=scope, target=target, limit=Decimal(limit), **values
         )
         if made_at is not None:
-            Quota.objects.filter(pk=quota.pk).update(created_at=made_at)
+            Quota.objects.filter(pk=quota.pk).update(created_at=made_at, counts_from=made_at)
             quota.refresh_from_db()
         return quota
 

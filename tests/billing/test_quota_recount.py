@@ -85,6 +85,19 @@ def test_a_late_event_of_a_period_that_ended_before_the_quota_was_made_is_not_co
 
 
 @pytest.mark.django_db
+def test_after_a_new_period_a_late_event_of_a_period_that_had_ended_is_not_counted(
+    make_quota, record, key_a1, usage, owner
+):
+    key = key_a1[0]
+    quota = make_quota(Scope.API_KEY, key, made_at=timezone.now() - timedelta(days=90))
+    quotas.update_quota(actor=as_actor(owner), quota=quota, period=Quota.Period.DAY)
+    quota.refresh_from_db()
+    record([usage(key, tokens=5000, at=timezone.now() - timedelta(days=2)), usage(key, tokens=70)])
+
+    assert [period.consumed for period in quota.periods.all()] == [70]
+
+
+@pytest.mark.django_db
 def test_events_recorded_after_creation_add_once(create, record, key_a1, usage):
     key = key_a1[0]
     record([usage(key, tokens=100)])
