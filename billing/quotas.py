@@ -224,17 +224,15 @@ def update_quota(*, actor: Actor, quota: Quota, watchers=None, **values) -> Quot
         if field in SETTINGS:
             setattr(quota, field, value)
     _clean(quota)
+    changes = audit.diff(before, {field: _jsonable(getattr(quota, field)) for field in SETTINGS})
+    recounted = recount and bool(RECOUNTED.intersection(changes.get("after", ())))
+    if recounted:
+        quota.counts_from = timezone.now()
     quota.save()
     if watchers is not None:
         quota.watchers.set(_watchers(quota.organization, watchers))
-    changes = audit.diff(before, {field: _jsonable(getattr(quota, field)) for field in SETTINGS})
     record_actor_event(actor=actor, action="quota.updated", target=quota, changes=changes)
-    if recount and RECOUNTED.intersection(changes.get("after", ())):
-        quota.counts_from = timezone.now()
-        quota.save(update_fields=["counts_from"])
-        period = _recount(quota)
-    else:
-        period = current_periods([quota]).get(quota.pk)
+    period = _recount(quota) if recounted else current_periods([quota]).get(quota.pk)
     _settle(quota, period)
     invalidate(quota.organization_id)
     return quota
