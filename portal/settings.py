@@ -137,16 +137,17 @@ AUTH_USER_MODEL = "accounts.User"
 
 # --- Cache ----------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_CACHE_OPTIONS = {
+    "SOCKET_CONNECT_TIMEOUT": 2,
+    "SOCKET_TIMEOUT": 2,
+    "CONNECTION_FACTORY": "portal.cache.SharedClientConnectionFactory",
+}
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
-            "OPTIONS": {
-                "SOCKET_CONNECT_TIMEOUT": 2,
-                "SOCKET_TIMEOUT": 2,
-                "CONNECTION_FACTORY": "portal.cache.SharedClientConnectionFactory",
-            },
+            "OPTIONS": REDIS_CACHE_OPTIONS,
         }
     }
 else:
