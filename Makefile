@@ -19,7 +19,7 @@ run: $(BIN)/.installed  ## web + worker + beat on http://127.0.0.1:8000 (Ctrl-C 
 	PATH="$(CURDIR)/$(BIN):$$PATH" DEBUG=$${DEBUG:-true} $(BIN)/honcho start -f Procfile.dev
 
 # axe-core for the browser tests (tests/e2e) and the openai JavaScript SDK for the relay test
-# (tests/gateway/test_clients.py), from package-lock.json.
+# (tests/relay/test_clients.py), from package-lock.json.
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@

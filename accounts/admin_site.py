@@ -23,7 +23,7 @@ class StaffAdminSite(admin.AdminSite):
 
     def index(self, request, extra_context=None):
         """The index opens with the staff dashboard (billing/selectors_staff.py)."""
-        from billing.selectors_staff import staff_dashboard  # billing builds on accounts
+        from billing.invoicing.dashboard import staff_dashboard  # billing builds on accounts
 
         return super().index(request, {"dashboard": staff_dashboard(), **(extra_context or {})})
 

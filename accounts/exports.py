@@ -95,14 +95,9 @@ def _department_rows(organization) -> Iterable[tuple]:
 
 
 def tables() -> list[Table]:
-    from billing.models import (
-        Invoice,
-        InvoiceLine,
-        LedgerEntry,
-        Quota,
-        QuotaPeriod,
-        UsageRollup,
-    )
+    from billing.invoicing.models import Invoice, InvoiceLine, LedgerEntry
+    from billing.metering.models import UsageRollup
+    from billing.quotas.models import Quota, QuotaPeriod
     from projects.models import ApiKey, Project
 
     return [
@@ -427,8 +422,8 @@ def write_archive(organization, target, *, now: datetime) -> dict[str, int]:
 def _write_invoice_pdfs(archive: zipfile.ZipFile, organization) -> int:
     """invoices/<number>.pdf: every issued document (invoices and credit notes), as the
     invoice page serves it. Drafts have no number and change until issued: not included."""
-    from billing import documents
-    from billing.models import Invoice
+    from billing.invoicing import documents
+    from billing.invoicing.models import Invoice
 
     issued = Invoice.objects.for_org(organization).exclude(status=Invoice.Status.DRAFT)
     count = 0
@@ -470,7 +465,7 @@ def _archive_language(export: DataExport) -> str:
 
 
 def _finish(export: DataExport, status: str, *, counts: dict) -> None:
-    from billing.notifications import notify
+    from notifications.services import notify
 
     now = timezone.now()
     export.status, export.finished_at, export.row_counts = status, now, counts

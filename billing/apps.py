@@ -5,3 +5,15 @@ from django.utils.translation import gettext_lazy as _
 class BillingConfig(AppConfig):
     name = "billing"
     verbose_name = _("Billing")
+
+    def ready(self):
+        # projects sits below billing: the catalog and billing's checks join authorize here.
+        from billing.catalog import receivers, selectors  # noqa: F401 (receivers connect)
+        from billing.invoicing.ledger import check_balance
+        from billing.quotas.services import check_quota
+        from projects import authorize
+
+        authorize.use_catalog(selectors.catalog_rows)
+        authorize.add_check(selectors.check_organization_policy, before=authorize.check_client_ip)
+        authorize.add_check(check_quota)
+        authorize.add_check(check_balance)

@@ -1,8 +1,12 @@
 from django.urls import path
 
-from billing import api, api_billing, api_usage, views, views_billing, views_usage
-from billing.urls_quotas import api_urlpatterns as quota_api_urls
-from billing.urls_quotas import urlpatterns as quota_urls
+from billing.catalog import api, views
+from billing.invoicing import api as api_billing
+from billing.invoicing import views as views_billing
+from billing.metering import api as api_usage
+from billing.metering import views as views_usage
+from billing.quotas.urls import api_urlpatterns as quota_api_urls
+from billing.quotas.urls import urlpatterns as quota_urls
 
 app_name = "billing"
 
@@ -35,7 +39,6 @@ urlpatterns = [
 ]
 
 api_urlpatterns = [
-    path("gateway/usage", api_usage.GatewayUsageView.as_view(), name="gateway-usage"),
     path(
         "organization/usage",
         api_usage.UsageReportViewSet.as_view({"get": "list"}),

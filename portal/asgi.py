@@ -16,9 +16,9 @@ from django.core.handlers.asgi import ASGIHandler
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 django.setup(set_prefix=False)
 
-from gateway import relay  # noqa: E402 (after Django is set up)
-from gateway.app import PREFIX  # noqa: E402
-from gateway.app import application as relay_application  # noqa: E402
+from relay import relay  # noqa: E402 (after Django is set up)
+from relay.app import PREFIX  # noqa: E402
+from relay.app import application as relay_application  # noqa: E402
 
 django_application = ASGIHandler()
 

@@ -85,7 +85,7 @@ class RequestMetricsMiddleware(AroundViewMiddleware):
 
 
 def counts_authorize_decisions(authorize):
-    """Wraps projects.gateway.authorize: counts each answer (one label lookup, no I/O)."""
+    """Wraps projects.authorize.authorize: counts each answer (one label lookup, no I/O)."""
 
     @wraps(authorize)
     def counted(**kwargs):
@@ -101,7 +101,7 @@ def counts_authorize_decisions(authorize):
 
 
 def record_ingestion(result) -> None:
-    """Counts a billing.metering.IngestResult."""
+    """Counts a billing.metering.services.IngestResult."""
     USAGE_EVENTS.labels(outcome="accepted").inc(result.accepted)
     USAGE_EVENTS.labels(outcome="duplicate").inc(result.duplicates)
 
@@ -110,7 +110,7 @@ class RollupLagCollector:
     """How far the rollups trail ingestion, read from the database when scraped."""
 
     def collect(self):
-        from billing.metering import ingestion_lag
+        from billing.metering.services import ingestion_lag
 
         lag = ingestion_lag()
         yield GaugeMetricFamily(

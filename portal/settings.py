@@ -66,8 +66,9 @@ INSTALLED_APPS = [
     "portal",
     "accounts",
     "projects",
+    "notifications",
     "billing",
-    "gateway",
+    "relay",
 ]
 
 MIDDLEWARE = [
@@ -109,7 +110,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.tenancy.membership_context",
-                "billing.notifications.notification_context",
+                "notifications.services.notification_context",
             ],
         },
     },
@@ -283,20 +284,20 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", ENVIRONMENT == "test")
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "portal.tasks.record_heartbeat", "schedule": 60.0},
-    # Quotas, alerts and webhooks (billing.quotas, billing.webhooks)
+    # Quotas, alerts and webhooks (billing.quotas.services, notifications.webhooks)
     "quota-counters": {
-        "task": "billing.tasks.reconcile_quota_counters",
+        "task": "billing.quotas.tasks.reconcile_quota_counters",
         "schedule": float(env.int("QUOTA_RECONCILE_SECONDS", default=30)),
     },
     "quota-period-resets": {
-        "task": "billing.tasks.announce_quota_period_resets",
+        "task": "billing.quotas.tasks.announce_quota_period_resets",
         "schedule": 300.0,
     },
-    "webhook-retries": {"task": "billing.tasks.send_due_webhooks", "schedule": 30.0},
-    "usage-rollup": {"task": "billing.tasks.roll_up_usage", "schedule": 60.0},
-    "usage-purge": {"task": "billing.tasks.purge_usage_events", "schedule": 86400.0},
+    "webhook-retries": {"task": "notifications.tasks.send_due_webhooks", "schedule": 30.0},
+    "usage-rollup": {"task": "billing.metering.tasks.roll_up_usage", "schedule": 60.0},
+    "usage-purge": {"task": "billing.metering.tasks.purge_usage_events", "schedule": 86400.0},
     # Closes last month once its grace period is over, issues, sends due/overdue notices.
-    "billing-day": {"task": "billing.tasks.run_billing_day", "schedule": 3600.0},
+    "billing-day": {"task": "billing.invoicing.tasks.run_billing_day", "schedule": 3600.0},
     # Deletes the files of data exports past EXPORT_RETENTION_DAYS.
     "export-purge": {"task": "accounts.tasks.purge_expired_exports", "schedule": 3600.0},
 }
@@ -338,7 +339,7 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# --- Metering (billing.metering) -------------------------------------------------------
+# --- Metering (billing.metering.services) -------------------------------------------------------
 # Events older than this many days, or later than now + the clock skew, are refused.
 USAGE_ACCEPTANCE_WINDOW_DAYS = env.int("USAGE_ACCEPTANCE_WINDOW_DAYS", default=35)
 USAGE_CLOCK_SKEW_SECONDS = env.int("USAGE_CLOCK_SKEW_SECONDS", default=300)
@@ -347,11 +348,11 @@ USAGE_RETENTION_DAYS = env.int("USAGE_RETENTION_DAYS", default=400)
 # Event ids folded per rollup transaction.
 USAGE_ROLLUP_STEP = env.int("USAGE_ROLLUP_STEP", default=1_000_000)
 
-# --- Model catalog (billing.catalog_import) -----------------------------------------------
+# --- Model catalog (billing.catalog.importer) -----------------------------------------------
 # Decimal from the text, never through float.
 CATALOG_USD_CNY_RATE = Decimal(env.str("CATALOG_USD_CNY_RATE", default="7.20"))
 CATALOG_MARKUP_PERCENT = Decimal(env.str("CATALOG_MARKUP_PERCENT", default="0"))
-# --- Balance and invoices (billing.ledger, billing.invoicing) ------------------------------
+# --- Balance and invoices (billing/invoicing: ledger, services) ---------------------------
 PREPAID_BALANCE_FLOOR = Decimal(env.str("PREPAID_BALANCE_FLOOR", default="0"))
 LOW_BALANCE_ALERT_AMOUNT = Decimal(env.str("LOW_BALANCE_ALERT_AMOUNT", default="100"))
 BILLING_HEADROOM_CACHE_SECONDS = env.int("BILLING_HEADROOM_CACHE_SECONDS", default=60)
@@ -476,7 +477,7 @@ LOGGING = {
     "loggers": {"httpx": {"level": "WARNING"}},
 }
 
-# --- Notifications and webhooks (billing.notifications, billing.webhooks) ----------------
+# --- Notifications and webhooks (notifications.services, notifications.webhooks) ----------------
 # Bell and email texts for users who never chose a language (accounts/languages.py).
 NOTIFICATION_LANGUAGE = env.str("NOTIFICATION_LANGUAGE", default=LANGUAGE_CODE)
 # Absolute links in emails.

@@ -7,6 +7,7 @@ from accounts import languages
 from accounts.hijack import AcquireView
 from accounts.views import ProfileView
 from billing.urls import api_urlpatterns as billing_api_urls
+from notifications.urls import api_urlpatterns as notification_api_urls
 from portal import metrics, views
 
 urlpatterns = [
@@ -32,6 +33,9 @@ urlpatterns = [
     ),
     path("", include("billing.urls")),
     path("api/v1/", include((billing_api_urls, "billing-api"))),
+    path("", include("notifications.urls")),
+    path("api/v1/", include((notification_api_urls, "notifications-api"))),
+    path("api/v1/gateway/", include("relay.urls")),
     path("", include("projects.urls")),
     path("api/v1/", include("accounts.api_me")),
     path("organization/", include("accounts.urls")),

@@ -1,25 +1,17 @@
 from datetime import timedelta
 
 import django_filters
-from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, serializers, viewsets
-from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.decorators import action
-from rest_framework.fields import empty
-from rest_framework.parsers import JSONParser
-from rest_framework.permissions import BasePermission
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from accounts.models import Department
 from accounts.permissions import Action
 from portal.mixins import OrganizationAPIMixin
-from projects import gateway, services
+from projects import services
 from projects.models import ApiKey, Project
 from projects.selectors import may
 
@@ -240,161 +232,3 @@ class ApiKeyViewSet(ListCreateUpdateViewSet):
             grace=timedelta(hours=serializer.validated_data["grace_hours"]),
         )
         return self._created(new, plaintext)
-
-
-# --- The gateway's endpoints -----------------------------------------------------------------
-
-
-def _bearer(request) -> str | None:
-    """The Bearer token of the request; None without one."""
-    header = get_authorization_header(request).split()
-    if not header or header[0].lower() != b"bearer":
-        return None
-    if len(header) != 2:
-        raise exceptions.AuthenticationFailed(_("Invalid Authorization header."))
-    return header[1].decode("latin-1")
-
-
-class GatewayCredentialAuthentication(BaseAuthentication):
-    """`Authorization: Bearer <gateway credential>`; anything else is 401."""
-
-    def authenticate(self, request):
-        token = _bearer(request)
-        if token is None:
-            return None
-        credential = gateway.gateway_credential(token)
-        if credential is None:
-            raise exceptions.AuthenticationFailed(_("Unknown or revoked gateway credential."))
-        return (AnonymousUser(), credential)
-
-    def authenticate_header(self, request):
-        return 'Bearer realm="gateway"'
-
-
-class GatewayCredentialScheme(OpenApiAuthenticationExtension):
-    target_class = GatewayCredentialAuthentication
-    name = "gatewayCredential"
-
-    def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer"}
-
-
-class IsGateway(BasePermission):
-    def has_permission(self, request, view):
-        return request.auth is not None
-
-
-class GatewayView(APIView):
-    authentication_classes = [GatewayCredentialAuthentication]
-    permission_classes = [IsGateway]
-    parser_classes = [JSONParser]
-    renderer_classes = [JSONRenderer]
-
-
-class AuthorizeRequestSerializer(serializers.Serializer):
-    api_key = serializers.CharField(max_length=200, trim_whitespace=False)
-    model = serializers.RegexField(r"^[!-~]{1,150}$", help_text=_("A catalog model id or alias."))
-    client_ip = serializers.IPAddressField(help_text=_("Address of the gateway's caller."))
-
-
-# The serializer's fields, built once: a serializer per call deep-copies its fields, which
-# costs more than the rest of the authorize call together.
-AUTHORIZE_FIELDS = AuthorizeRequestSerializer().fields
-
-
-def _authorize_request(data) -> dict:
-    """The validated authorize body, or a ValidationError with an error per field."""
-    if not isinstance(data, dict):
-        raise serializers.ValidationError({"non_field_errors": [_("Send a JSON object.")]})
-    values, errors = {}, {}
-    for name, field in AUTHORIZE_FIELDS.items():
-        try:
-            values[name] = field.run_validation(data.get(name, empty))
-        except serializers.ValidationError as error:
-            errors[name] = error.detail
-    if errors:
-        raise serializers.ValidationError(errors)
-    return values
-
-
-REFUSAL_REASONS = [
-    "invalid_key", "key_revoked", "key_expired", "model_not_allowed", "ip_not_allowed",
-    "quota_exceeded", "project_archived", "organization_unverified", "organization_suspended",
-    "insufficient_balance",
-]  # fmt: skip
-
-AllowedResponse = inline_serializer(
-    "AuthorizeAllowed",
-    {
-        "allowed": serializers.BooleanField(),
-        "key_id": serializers.CharField(),
-        "project_id": serializers.CharField(),
-        "organization_id": serializers.CharField(),
-        "department_id": serializers.CharField(allow_null=True),
-        "limits": inline_serializer(
-            "AuthorizeLimits",
-            {
-                "rpm": serializers.IntegerField(allow_null=True),
-                "tpm": serializers.IntegerField(allow_null=True),
-            },
-        ),
-    },
-)
-RefusedResponse = inline_serializer(
-    "AuthorizeRefused",
-    {"allowed": serializers.BooleanField(), "reason": serializers.ChoiceField(REFUSAL_REASONS)},
-)
-
-
-class AuthorizeView(GatewayView):
-    # The credential is verified with the key, in the same cache round trip (post()).
-    permission_classes = []
-
-    def perform_authentication(self, request):
-        pass
-
-    @extend_schema(
-        tags=["gateway"],
-        request=AuthorizeRequestSerializer,
-        responses={
-            200: AllowedResponse,
-            403: RefusedResponse,
-            400: OpenApiResponse(description=_("Malformed body, with field errors.")),
-            401: OpenApiResponse(description=_("No valid gateway credential.")),
-        },
-    )
-    def post(self, request):
-        """May this key call this model from this address? Answered from the cache."""
-        token = _bearer(request)
-        if token is None:
-            raise exceptions.NotAuthenticated
-        try:
-            body = _authorize_request(request.data)
-        except exceptions.APIException:
-            if gateway.gateway_credential(token) is None:  # strangers learn nothing
-                raise exceptions.AuthenticationFailed from None
-            raise
-        outcome = gateway.authorize(credential=token, **body)
-        if outcome is None:
-            raise exceptions.AuthenticationFailed(_("Unknown or revoked gateway credential."))
-        allowed, body = outcome
-        response = Response(body, status=200 if allowed else 403)
-        # A refusal is an answer, not an error: keep it out of django.request's warnings.
-        response._has_been_logged = True
-        return response
-
-
-class PingView(GatewayView):
-    @extend_schema(
-        tags=["gateway"],
-        responses={
-            200: inline_serializer(
-                "GatewayPing",
-                {"ok": serializers.BooleanField(), "credential": serializers.CharField()},
-            ),
-            401: OpenApiResponse(description=_("No valid gateway credential.")),
-        },
-    )
-    def get(self, request):
-        """Check the gateway credential: 200 while it is valid, 401 otherwise."""
-        return Response({"ok": True, "credential": request.auth["name"]})

@@ -1,7 +1,7 @@
 """Every write on projects, API keys and gateway credentials: audited, one transaction each.
 
 Anything that changes what the gateway's cached snapshots hold invalidates them after
-commit (projects.gateway), so the change holds on the very next authorize call.
+commit (projects.authorize), so the change holds on the very next authorize call.
 """
 
 from datetime import datetime, timedelta
@@ -14,9 +14,9 @@ from django.utils.translation import gettext as _
 from accounts import audit
 from accounts.permissions import Action
 from accounts.services import Actor, record_actor_event
-from billing import quotas
-from billing.selectors import resolve_model
-from projects import gateway
+from billing.catalog.selectors import resolve_model
+from billing.quotas import services as quotas
+from projects import authorize
 from projects.models import ApiKey, GatewayCredential, Project, parse_ip_allowlist
 from projects.selectors import may
 
@@ -85,7 +85,7 @@ def update_project(
         project.department = department
         changes.setdefault("before", {})["department"] = str(old_department or "")
         changes.setdefault("after", {})["department"] = str(department or "")
-        gateway.API_KEYS.invalidate(project.api_keys.values_list("prefix", flat=True))
+        authorize.API_KEYS.invalidate(project.api_keys.values_list("prefix", flat=True))
         quotas.follow_project(project)
     if changes:
         project.full_clean()
@@ -103,7 +103,7 @@ def archive_project(*, actor: Actor, project: Project) -> Project:
         raise ValidationError(_("This project is already archived."), code="project_archived")
     project.status, project.archived_at = Project.Status.ARCHIVED, timezone.now()
     project.save(update_fields=["status", "archived_at"])
-    gateway.API_KEYS.invalidate(project.api_keys.values_list("prefix", flat=True))
+    authorize.API_KEYS.invalidate(project.api_keys.values_list("prefix", flat=True))
     record_actor_event(
         actor=actor,
         action="project.archived",
@@ -194,7 +194,7 @@ def create_api_key(
     plaintext = key.set_new_secret()
     key.full_clean()
     key.save()
-    gateway.API_KEYS.invalidate([key.prefix])  # forget a cached "no such key" for the prefix
+    authorize.API_KEYS.invalidate([key.prefix])  # forget a cached "no such key" for the prefix
     record_actor_event(
         actor=actor,
         action="api_key.created",
@@ -239,7 +239,7 @@ def update_api_key(
     if changes:
         key.full_clean()
         key.save()
-        gateway.API_KEYS.invalidate([key.prefix])
+        authorize.API_KEYS.invalidate([key.prefix])
         record_actor_event(actor=actor, action="api_key.updated", target=key, changes=changes)
     return key
 
@@ -253,7 +253,7 @@ def revoke_api_key(*, actor: Actor, key: ApiKey) -> ApiKey:
     old = key.revoked_at
     key.revoked_at = timezone.now()
     key.save(update_fields=["revoked_at"])
-    gateway.API_KEYS.invalidate([key.prefix])
+    authorize.API_KEYS.invalidate([key.prefix])
     record_actor_event(
         actor=actor,
         action="api_key.revoked",
@@ -289,7 +289,7 @@ def rotate_api_key(
     )
     key.revoked_at = timezone.now() + grace
     key.save(update_fields=["revoked_at"])
-    gateway.API_KEYS.invalidate([key.prefix])
+    authorize.API_KEYS.invalidate([key.prefix])
     record_actor_event(
         actor=actor,
         action="api_key.rotated",
@@ -305,7 +305,7 @@ def invalidate_organization_keys(*, organization_id: int) -> None:
     accounts' services call this, inside their transaction, whenever an organization's
     status changes (approve, suspend, reinstate); the cache changes after commit.
     """
-    gateway.API_KEYS.invalidate(
+    authorize.API_KEYS.invalidate(
         list(
             ApiKey.objects.filter(project__organization_id=organization_id).values_list(
                 "prefix", flat=True
@@ -323,7 +323,7 @@ def create_gateway_credential(*, actor: Actor, name: str) -> tuple[GatewayCreden
     plaintext = credential.set_new_secret()
     credential.full_clean()
     credential.save()
-    gateway.CREDENTIALS.invalidate([credential.prefix])
+    authorize.CREDENTIALS.invalidate([credential.prefix])
     record_actor_event(
         actor=actor,
         action="gateway_credential.created",
@@ -339,6 +339,6 @@ def revoke_gateway_credential(*, actor: Actor, credential: GatewayCredential) ->
     if credential.revoked_at is None:
         credential.revoked_at = timezone.now()
         credential.save(update_fields=["revoked_at"])
-        gateway.CREDENTIALS.invalidate([credential.prefix])
+        authorize.CREDENTIALS.invalidate([credential.prefix])
         record_actor_event(actor=actor, action="gateway_credential.revoked", target=credential)
     return credential

@@ -31,7 +31,5 @@ urlpatterns = [
         views.KeyRotateView.as_view(),
         name="key-rotate",
     ),
-    path("api/v1/gateway/authorize", api.AuthorizeView.as_view(), name="gateway-authorize"),
-    path("api/v1/gateway/ping", api.PingView.as_view(), name="gateway-ping"),
     *router.urls,
 ]

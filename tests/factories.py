@@ -10,7 +10,7 @@ from stdnum.cn import uscc
 
 from accounts.models import Department, Invitation, Membership, Organization, User
 from accounts.permissions import Role
-from billing.models import CatalogModel, PriceVersion, Provider
+from billing.catalog.models import CatalogModel, PriceVersion, Provider
 
 
 def make_uscc(n: int) -> str:

@@ -48,18 +48,14 @@ from accounts.models import (
     User,
 )
 from accounts.permissions import Role
-from billing import quotas, webhooks
-from billing import services as billing_services
-from billing.models import (
-    Invoice,
-    ModelPolicy,
-    Notification,
-    Quota,
-    QuotaAlert,
-    QuotaPeriod,
-    WebhookDelivery,
-)
-from billing.notifications import notify
+from billing.catalog import services as billing_services
+from billing.catalog.models import ModelPolicy
+from billing.invoicing.models import Invoice
+from billing.quotas import services as quotas
+from billing.quotas.models import Quota, QuotaAlert, QuotaPeriod
+from notifications import webhooks
+from notifications.models import Notification, WebhookDelivery
+from notifications.services import notify
 from portal.tenancy import TenantQuerySet
 from projects import services as projects_services
 from tests.accounts.webauthn_key import key_set_up_earlier
@@ -71,7 +67,7 @@ from tests.factories import (
 )
 
 MARKER = "zqxjk"  # in every name of organization A's objects; never in B's pages
-OUR_APPS = {"accounts", "billing", "gateway", "portal", "projects"}
+OUR_APPS = {"accounts", "billing", "notifications", "portal", "projects", "relay"}
 METHODS = ["get", "post", "put", "patch", "delete"]
 
 # kwarg -> a function of the world `a` returning the value for the URL (see the docstring).

@@ -10,7 +10,8 @@ from django.utils import translation
 from accounts import mfa
 from accounts.audit_actions import ACTION_LABELS, action_label
 from accounts.services import record_audit_event
-from billing.models import FapiaoRequest, QuotaIncreaseRequest
+from billing.invoicing.models import FapiaoRequest
+from billing.quotas.models import QuotaIncreaseRequest
 from tests.conftest import ROOT
 
 # Codes built at run time: the f-string as written, and every code it can produce.

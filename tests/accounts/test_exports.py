@@ -19,8 +19,11 @@ from accounts import services as account_services
 from accounts.models import AuditEvent, DataExport
 from accounts.permissions import Role
 from accounts.services import Actor
-from billing import invoicing, metering, quotas
-from billing.models import Notification, Quota
+from billing.invoicing import services as invoicing
+from billing.metering import services as metering
+from billing.quotas import services as quotas
+from billing.quotas.models import Quota
+from notifications.models import Notification
 from portal.celery import app as celery_app
 from projects import services as projects_services
 from tests.billing.metering_world import build_world

@@ -24,7 +24,8 @@ import httpx
 import pytest
 
 from accounts.permissions import Role
-from billing.models import LedgerEntry, Quota
+from billing.invoicing.models import LedgerEntry
+from billing.quotas.models import Quota
 from projects import services
 from tests.benchmarks import bench_port
 from tests.factories import CatalogModelFactory, DepartmentFactory, MembershipFactory

@@ -1,4 +1,4 @@
-"""Benchmark: one warm authorize in-process, as the relay calls it (projects.gateway
+"""Benchmark: one warm authorize in-process, as the relay calls it (projects.authorize
 .authorize_key), on PostgreSQL + Redis: microseconds per call and Redis commands per call
 (INFO commandstats deltas of the cache's database server). Less sensitive to the machine's
 load than the HTTP benchmarks: run it before and after a change to the authorize path.
@@ -13,9 +13,9 @@ import time
 import pytest
 from django.core.cache import cache
 
-from billing.models import Quota
-from projects import gateway
-from tests.gateway.conftest import MODEL, build_world
+from billing.quotas.models import Quota
+from projects import authorize
+from tests.relay.conftest import MODEL, build_world
 
 CALLS = int(os.environ.get("BENCH_AUTHORIZE_CALLS", 2000))
 
@@ -38,7 +38,7 @@ def test_warm_authorize_in_process():
     key = world.key()
 
     def call():
-        allowed, body, _ = gateway.authorize_key(api_key=key, model=MODEL, client_ip="127.0.0.1")
+        allowed, body, _ = authorize.authorize_key(api_key=key, model=MODEL, client_ip="127.0.0.1")
         assert allowed, body
 
     call()

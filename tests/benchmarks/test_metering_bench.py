@@ -15,8 +15,8 @@ import httpx
 import pytest
 from django.db import connection
 
-from billing import metering
-from billing.models import RollupWatermark, UsageEvent, UsageRollup
+from billing.metering import services as metering
+from billing.metering.models import RollupWatermark, UsageEvent, UsageRollup
 from projects import services
 from tests.billing.metering_world import build_world
 from tests.conftest import free_port

@@ -2,7 +2,7 @@
 
     make bench-relay        (PostgreSQL + Redis: set DATABASE_URL and REDIS_URL)
 
-The fake upstream (tests/gateway/fake_upstream.py) and the relay (portal.asgi under uvicorn,
+The fake upstream (tests/relay/fake_upstream.py) and the relay (portal.asgi under uvicorn,
 one process, as `make run` serves it) run as processes of their own on 127.0.0.1; the load
 client is one asyncio httpx client in the test process. For non-streaming and streaming chat:
   latency   LATENCY_CALLS calls one after another: p50 and p99, direct and through the relay;
@@ -30,10 +30,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from billing.models import UsageEvent
+from billing.metering.models import UsageEvent
 from tests.benchmarks import bench_port
 from tests.conftest import ROOT, database_url_for_subprocess, wait_for
-from tests.gateway.conftest import MODEL, build_world
+from tests.relay.conftest import MODEL, build_world
 
 LATENCY_CALLS = int(os.environ.get("BENCH_LATENCY_CALLS", 400))
 THROUGHPUT_CALLS = int(os.environ.get("BENCH_THROUGHPUT_CALLS", 4000))
@@ -150,7 +150,7 @@ def report(kind: str, direct: dict, relayed: dict) -> tuple[str, float]:
 
 
 def test_relay_overhead():
-    upstream_cmd = ("tests.gateway.fake_upstream:FakeUpstream", bench_port(1), "--factory")
+    upstream_cmd = ("tests.relay.fake_upstream:FakeUpstream", bench_port(1), "--factory")
     with (
         uvicorn(*upstream_cmd) as (upstream, _),
         uvicorn("portal.asgi:application", bench_port()) as (relay, relay_pid),

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from accounts.permissions import Role
-from billing.models import LedgerEntry, UsageEvent, UsageRollup
+from billing.invoicing.models import LedgerEntry
+from billing.metering.models import UsageEvent, UsageRollup
 from projects import services as project_services
 from tests.factories import (
     CatalogModelFactory,

@@ -16,7 +16,7 @@ def main(argv):
     import django
 
     django.setup()
-    from billing import metering
+    from billing.metering import services as metering
 
     if argv[0] == "ingest":
         key_id, seed, batches = argv[1], int(argv[2]), int(argv[3])

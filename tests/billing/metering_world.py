@@ -11,7 +11,8 @@ from django.core.cache import cache
 
 from accounts.models import Department
 from accounts.permissions import Role
-from billing.models import ModelAlias, UsageEvent, UsageRollup
+from billing.catalog.models import ModelAlias
+from billing.metering.models import UsageEvent, UsageRollup
 from projects import services
 from tests.factories import (
     CatalogModelFactory,

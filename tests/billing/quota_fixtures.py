@@ -12,9 +12,13 @@ from django.utils import timezone
 
 from accounts.models import Department
 from accounts.permissions import Role
-from billing import quotas
-from billing.models import LedgerEntry, PriceVersion, Quota, UsageEvent
-from projects import gateway, services
+from billing.catalog.models import PriceVersion
+from billing.invoicing.models import LedgerEntry
+from billing.metering.models import UsageEvent
+from billing.quotas import services as quotas
+from billing.quotas.models import Quota
+from projects import authorize as authorization
+from projects import services
 from tests.factories import MembershipFactory, department_tree
 
 _request_ids = count()
@@ -36,7 +40,7 @@ def authorize(gateway_credential):
     """authorize(plaintext key) -> "allowed" or the refusal reason, as the gateway asks."""
 
     def call(plaintext):
-        allowed, body = gateway.authorize(
+        allowed, body = authorization.authorize(
             credential=gateway_credential,
             api_key=plaintext,
             model="deepseek/deepseek-chat",

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
-from billing.models import CatalogModel, PriceVersion
+from billing.catalog.models import CatalogModel, PriceVersion
 from tests.factories import PriceVersionFactory
 
 pytestmark = pytest.mark.django_db

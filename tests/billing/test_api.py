@@ -3,7 +3,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.models import ModelAlias
+from billing.catalog.models import ModelAlias
 from tests.factories import CatalogModelFactory, PriceVersionFactory, ProviderFactory
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from billing.models import CatalogModel, ContractDiscount, Provider
+from billing.catalog.models import CatalogModel, ContractDiscount, Provider
 from tests.factories import CatalogModelFactory, PriceVersionFactory, ProviderFactory
 
 pytestmark = pytest.mark.django_db

@@ -3,8 +3,8 @@
 import pytest
 
 from accounts.permissions import Role
-from billing import invoicing
-from billing.models import FapiaoProfile, FapiaoRequest
+from billing.invoicing import services as invoicing
+from billing.invoicing.models import FapiaoProfile, FapiaoRequest
 from tests.billing.invoicing_data import NOV, customer, rollup
 from tests.factories import MembershipFactory
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from billing import catalog_import
-from billing.models import CatalogModel, ModelAlias, PriceVersion, Provider
+from billing.catalog import importer as catalog_import
+from billing.catalog.models import CatalogModel, ModelAlias, PriceVersion, Provider
 
 pytestmark = pytest.mark.django_db
 

@@ -4,8 +4,9 @@ from decimal import Decimal
 
 import pytest
 
-from billing import invoicing, ledger
-from billing.models import Invoice, LedgerEntry
+from billing.invoicing import ledger
+from billing.invoicing import services as invoicing
+from billing.invoicing.models import Invoice, LedgerEntry
 from tests.billing.invoicing_data import NOV, customer, rollup
 
 pytestmark = pytest.mark.django_db

@@ -5,8 +5,9 @@ from decimal import Decimal
 
 import pytest
 
-from billing import invoicing
-from billing.models import ContractDiscount, Invoice
+from billing.catalog.models import ContractDiscount
+from billing.invoicing import services as invoicing
+from billing.invoicing.models import Invoice
 from tests.billing.invoicing_data import NOV, NOV_FIRST_HOUR, NOV_LAST_HOUR, customer, rollup
 
 pytestmark = pytest.mark.django_db

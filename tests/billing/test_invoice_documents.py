@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 from pypdf import PdfReader
 
-from billing import documents, invoicing
+from billing.invoicing import documents
+from billing.invoicing import services as invoicing
 from tests.billing.invoicing_data import NOV, customer, rollup
 
 pytestmark = pytest.mark.django_db

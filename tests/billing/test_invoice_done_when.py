@@ -9,8 +9,10 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 from pypdf import PdfReader
 
-from billing import documents, invoicing, tasks
-from billing.models import Invoice, UsageRollup
+from billing.invoicing import documents, tasks
+from billing.invoicing import services as invoicing
+from billing.invoicing.models import Invoice
+from billing.metering.models import UsageRollup
 from tests.billing.invoicing_data import NOV, NOV_FIRST_HOUR, customer, rollup
 
 pytestmark = pytest.mark.django_db

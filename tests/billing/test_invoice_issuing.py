@@ -9,8 +9,9 @@ from django.core import mail
 from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
 
-from billing import invoicing, ledger
-from billing.models import Invoice, InvoiceLine, LedgerEntry
+from billing.invoicing import ledger
+from billing.invoicing import services as invoicing
+from billing.invoicing.models import Invoice, InvoiceLine, LedgerEntry
 from tests.billing.invoicing_data import NOV, customer, rollup
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from pypdf import PdfReader
 
 from accounts.permissions import Role
-from billing import invoicing
+from billing.invoicing import services as invoicing
 from tests.billing.invoicing_data import NOV, customer, rollup
 from tests.factories import MembershipFactory
 

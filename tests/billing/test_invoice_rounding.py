@@ -14,8 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accounts import exports
-from billing import invoicing, ledger, metering
-from billing.models import Invoice, LedgerEntry
+from billing.invoicing import ledger
+from billing.invoicing import services as invoicing
+from billing.invoicing.models import Invoice, LedgerEntry
+from billing.metering import services as metering
 from tests.billing.metering_world import build_world
 from tests.factories import OrganizationFactory
 

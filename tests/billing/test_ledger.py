@@ -8,9 +8,9 @@ from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from billing import ledger
-from billing.models import LedgerBalance, LedgerEntry
-from projects import gateway
+from billing.invoicing import ledger
+from billing.invoicing.models import LedgerBalance, LedgerEntry
+from projects import authorize as authorization
 from projects import services as project_services
 from tests.billing.invoicing_data import customer, event, rollup, top_up
 
@@ -108,7 +108,7 @@ def authorize():
         actor = project_services.Actor(user=c.owner.user, membership=c.owner)
         _, secret = project_services.create_api_key(actor=actor, project=c.projects[key], name="k")
         _, credential = project_services.create_gateway_credential(actor=actor, name="gw")
-        return lambda: gateway.authorize(
+        return lambda: authorization.authorize(
             credential=credential,
             api_key=secret,
             model="deepseek/deepseek-chat",

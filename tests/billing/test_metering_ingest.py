@@ -7,8 +7,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from billing import metering
-from billing.models import UsageEvent
+from billing.metering import services as metering
+from billing.metering.models import UsageEvent
 from projects import services
 
 pytestmark = pytest.mark.django_db
@@ -164,7 +164,7 @@ def test_no_or_a_wrong_credential_is_401(world, post, client):
 
 
 def test_a_price_change_and_a_contract_discount_apply_at_the_events_time(world, post):
-    from billing.models import ContractDiscount, PriceVersion
+    from billing.catalog.models import ContractDiscount, PriceVersion
 
     now = datetime.now(UTC)
     change = now - timedelta(days=2)
@@ -201,7 +201,7 @@ def test_a_batch_runs_a_bounded_number_of_queries(world, size):
     # (organization, model, business day, version) = 2 here: effective_price's version and
     # discount queries; the savepoint pair (the test runs inside a transaction); the ingest
     # lock on PostgreSQL; one INSERT per 1,000 events; the quotas lookup (none apply here);
-    # the prepaid organization's draw-down (billing.ledger.charge_usage: organization, "already
+    # the prepaid organization's draw-down (ledger.charge_usage: organization, "already
     # charged?", the entry, its running balance locked and updated: 5; this first entry of
     # the organization also creates the balance row in a savepoint: 3 more).
     chunks = -(-size // metering.INSERT_CHUNK)
@@ -211,8 +211,10 @@ def test_a_batch_runs_a_bounded_number_of_queries(world, size):
 
 def test_ingestion_feeds_quotas_and_the_prepaid_balance_exactly_once(world, client):
     from accounts.services import Actor
-    from billing import ledger, quotas
-    from billing.models import LedgerEntry, Quota, QuotaPeriod
+    from billing.invoicing import ledger
+    from billing.invoicing.models import LedgerEntry
+    from billing.quotas import services as quotas
+    from billing.quotas.models import Quota, QuotaPeriod
 
     owner = world.members["owner"]
     quota = quotas.create_quota(

@@ -9,9 +9,12 @@ from decimal import Decimal
 import pytest
 
 from accounts.models import Organization
-from billing import ledger, metering
-from billing.models import LedgerEntry, Notification, UsageEvent
-from billing.tasks import roll_up_usage
+from billing.invoicing import ledger
+from billing.invoicing.models import LedgerEntry
+from billing.metering import services as metering
+from billing.metering.models import UsageEvent
+from billing.metering.tasks import roll_up_usage
+from notifications.models import Notification
 from portal.celery import app as celery_app
 from tests.billing.metering_world import build_world, raw_totals, rollup_totals
 from tests.conftest import (

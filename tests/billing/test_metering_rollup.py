@@ -8,8 +8,9 @@ from django.core.management import CommandError, call_command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from billing import metering
-from billing.models import Invoice, RollupWatermark, UsageEvent, UsageRollup
+from billing.invoicing.models import Invoice
+from billing.metering import services as metering
+from billing.metering.models import RollupWatermark, UsageEvent, UsageRollup
 from tests.billing.metering_world import raw_totals, rollup_totals
 
 pytestmark = pytest.mark.django_db
@@ -136,7 +137,7 @@ def test_purge_keeps_retention_and_never_drops_unrolled_or_uninvoiced_events(wor
 
 
 def test_the_beat_task_rolls_up(world):
-    from billing.tasks import roll_up_usage
+    from billing.metering.tasks import roll_up_usage
 
     metering.ingest_usage(events=[world.event(at=NOW)])
     roll_up_usage.apply()

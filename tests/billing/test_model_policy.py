@@ -5,9 +5,9 @@ from django.urls import reverse
 
 from accounts.models import AuditEvent
 from accounts.permissions import Role
-from billing import services
-from billing.models import ModelPolicy
-from billing.selectors import model_policy_snapshot, policy_cache_version
+from billing.catalog import services
+from billing.catalog.models import ModelPolicy
+from billing.catalog.selectors import model_policy_snapshot, policy_cache_version
 from tests.factories import (
     CatalogModelFactory,
     DepartmentFactory,

@@ -5,8 +5,8 @@ from django.core import mail
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from billing import notifications
-from billing.models import Notification
+from notifications import services as notifications
+from notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
 

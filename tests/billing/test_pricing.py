@@ -8,8 +8,8 @@ from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.models import ContractDiscount, PriceVersion, StartedPriceError
-from billing.pricing import PriceNotFound, cost_of, discounted, effective_price
+from billing.catalog.models import ContractDiscount, PriceVersion, StartedPriceError
+from billing.catalog.pricing import PriceNotFound, cost_of, discounted, effective_price
 from tests.factories import CatalogModelFactory, OrganizationFactory, PriceVersionFactory
 
 pytestmark = pytest.mark.django_db
@@ -131,7 +131,7 @@ def test_zero_and_full_discounts(price):
 
 @given(p_in=prices, p_out=prices, percent=percents, n_in=tokens, n_out=tokens, n_cached=tokens)
 def test_cost_of_equals_the_exact_rational_cost(p_in, p_out, percent, n_in, n_out, n_cached):
-    from billing.pricing import EffectivePrice
+    from billing.catalog.pricing import EffectivePrice
 
     price = EffectivePrice(
         input_price=discounted(p_in, percent),

@@ -12,8 +12,9 @@ from django.core import mail
 from django.db import transaction
 from django.utils import timezone
 
-from billing import quotas
-from billing.models import Notification, Quota, QuotaAlert, QuotaPeriod
+from billing.quotas import services as quotas
+from billing.quotas.models import Quota, QuotaAlert, QuotaPeriod
+from notifications.models import Notification
 from tests.conftest import ROOT, database_url_for_subprocess
 
 Scope = Quota.Scope
@@ -102,8 +103,8 @@ WORKER = """
 import sys, django
 django.setup()
 from django.db import transaction
-from billing import quotas
-from billing.models import UsageEvent
+from billing.quotas import services as quotas
+from billing.metering.models import UsageEvent
 ids = [int(i) for i in sys.argv[1].split(",")]
 for event in UsageEvent.objects.filter(id__in=ids).order_by("id"):
     with transaction.atomic():

@@ -8,8 +8,9 @@ import pytest
 from django.core import mail
 from django.db import transaction
 
-from billing import quotas
-from billing.models import Notification, Quota, WebhookDelivery, WebhookEndpoint
+from billing.quotas import services as quotas
+from billing.quotas.models import Quota
+from notifications.models import Notification, WebhookDelivery, WebhookEndpoint
 from tests.billing.webhook_receiver import receiver
 
 

@@ -3,8 +3,8 @@
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from billing.models import Quota, QuotaPeriod
-from billing.quotas import forecast
+from billing.quotas.models import Quota, QuotaPeriod
+from billing.quotas.services import forecast
 
 START = datetime(2026, 10, 31, 16, tzinfo=UTC)  # 1 November, Shanghai
 END = datetime(2026, 11, 30, 16, tzinfo=UTC)

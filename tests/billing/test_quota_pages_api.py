@@ -4,8 +4,10 @@ from decimal import Decimal
 
 import pytest
 
-from billing import quotas, webhooks
-from billing.models import Quota, QuotaIncreaseRequest, WebhookEndpoint
+from billing.quotas import services as quotas
+from billing.quotas.models import Quota, QuotaIncreaseRequest
+from notifications import webhooks
+from notifications.models import WebhookEndpoint
 from tests.billing.quota_fixtures import as_actor
 
 pytestmark = pytest.mark.django_db

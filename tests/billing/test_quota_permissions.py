@@ -5,8 +5,8 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import PermissionDenied
 
-from billing import quotas
-from billing.models import Quota, QuotaIncreaseRequest
+from billing.quotas import services as quotas
+from billing.quotas.models import Quota, QuotaIncreaseRequest
 from projects import services
 from tests.billing.quota_fixtures import as_actor
 

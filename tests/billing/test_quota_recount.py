@@ -12,8 +12,10 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from billing import metering, quotas
-from billing.models import Notification, Quota, QuotaAlert, QuotaPeriod
+from billing.metering import services as metering
+from billing.quotas import services as quotas
+from billing.quotas.models import Quota, QuotaAlert, QuotaPeriod
+from notifications.models import Notification
 from portal import periods
 from projects import services
 from tests.billing.quota_fixtures import as_actor

@@ -7,8 +7,8 @@ import pytest
 from django.core.cache import cache
 from django.db import transaction
 
-from billing import quotas
-from billing.models import Quota, QuotaPeriod
+from billing.quotas import services as quotas
+from billing.quotas.models import Quota, QuotaPeriod
 
 pytestmark = pytest.mark.django_db
 

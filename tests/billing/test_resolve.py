@@ -1,7 +1,7 @@
 import pytest
 
-from billing.models import ModelAlias
-from billing.selectors import resolve_model
+from billing.catalog.models import ModelAlias
+from billing.catalog.selectors import resolve_model
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,9 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Permission
 
 from accounts.models import AuditEvent, Organization
-from billing import invoicing
-from billing.models import PRICE_FIELDS, CatalogModel, FapiaoRequest, Invoice, Provider
+from billing.catalog.models import PRICE_FIELDS, CatalogModel, Provider
+from billing.invoicing import services as invoicing
+from billing.invoicing.models import FapiaoRequest, Invoice
 from tests.billing.invoicing_data import NOV, customer, rollup
 from tests.factories import PriceVersionFactory, VerifiedUserFactory
 

@@ -14,10 +14,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Organization
-from billing import invoicing, metering, notifications, webhooks
-from billing.metering import month_start
-from billing.models import InvoiceLine, ModelAlias
-from billing.selectors_staff import staff_dashboard
+from billing.catalog.models import ModelAlias
+from billing.invoicing import services as invoicing
+from billing.invoicing.dashboard import staff_dashboard
+from billing.invoicing.models import InvoiceLine
+from billing.metering import services as metering
+from billing.metering.services import month_start
+from notifications import services as notifications
+from notifications import webhooks
 from tests.billing.invoicing_data import customer, rollup
 from tests.billing.metering_world import build_world
 from tests.billing.quota_fixtures import as_actor

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing import metering
+from billing.metering import services as metering
 from tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db

@@ -7,8 +7,10 @@ from django.core import mail
 from django.db import transaction
 
 from accounts.permissions import Role
-from billing import invoicing, quotas
-from billing.models import Notification, Quota
+from billing.invoicing import services as invoicing
+from billing.quotas import services as quotas
+from billing.quotas.models import Quota
+from notifications.models import Notification
 from tests.billing.invoicing_data import NOV, customer, rollup
 from tests.factories import MembershipFactory, UserFactory
 

@@ -7,8 +7,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from billing import notifications, webhooks
-from billing.models import WebhookDelivery, WebhookEndpoint
+from notifications import services as notifications
+from notifications import webhooks
+from notifications.models import WebhookDelivery, WebhookEndpoint
 from portal import settings as portal_settings
 from tests.billing.quota_fixtures import as_actor
 from tests.billing.webhook_receiver import receiver

@@ -21,9 +21,12 @@ from playwright.sync_api import expect
 from pypdf import PdfReader
 
 from accounts.models import Organization
-from billing import tasks
-from billing.invoicing import business_month_of, month_start
-from billing.models import Invoice, Notification, UsageRollup
+from billing.invoicing import tasks as invoicing_tasks
+from billing.invoicing.models import Invoice
+from billing.invoicing.services import business_month_of, month_start
+from billing.metering import tasks as metering_tasks
+from billing.metering.models import UsageRollup
+from notifications.models import Notification
 from tests.accounts.signin import totp_code, totp_set_up_earlier, verified_user
 from tests.conftest import wait_for
 from tests.factories import CatalogModelFactory, PriceVersionFactory, ProviderFactory, make_uscc
@@ -198,7 +201,7 @@ def test_customer_journey(language, journey, celery_worker, priced_model, live_s
         assert accepted == {"accepted": 2, "duplicates": 0}
 
         # The worker rolls the events up (Beat would, every minute).
-        tasks.roll_up_usage.delay()
+        metering_tasks.roll_up_usage.delay()
         wait_for(lambda: UsageRollup.objects.filter(organization=organization).count() >= 2)
 
         # --- The dashboard shows the tokens and the cost ---------------------------------
@@ -239,7 +242,7 @@ def test_customer_journey(language, journey, celery_worker, priced_model, live_s
         customer.step("notifications")
 
     # --- The worker's billing day closes last month and issues the invoice ------------------
-    tasks.run_billing_day.delay()
+    invoicing_tasks.run_billing_day.delay()
     invoice = wait_for(
         lambda: (
             Invoice.objects.filter(organization=organization)

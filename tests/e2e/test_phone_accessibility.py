@@ -9,9 +9,12 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from accounts.permissions import Role
-from billing import invoicing, metering, quotas
-from billing.invoicing import add_months, business_month_of, month_start
-from billing.models import LedgerEntry, Quota
+from billing.invoicing import services as invoicing
+from billing.invoicing.models import LedgerEntry
+from billing.invoicing.services import add_months, business_month_of, month_start
+from billing.metering import services as metering
+from billing.quotas import services as quotas
+from billing.quotas.models import Quota
 from projects import services
 from tests.e2e.journey import PHONE, accessibility_violations, horizontal_overflow
 from tests.factories import (

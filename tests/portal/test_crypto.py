@@ -7,11 +7,11 @@ from django.apps import apps
 from django.core.management import CommandError, call_command
 
 from accounts.permissions import Role
-from billing import webhooks
-from billing.models import WebhookEndpoint
-from gateway import services as gateway_services
-from gateway.models import Channel
+from notifications import webhooks
+from notifications.models import WebhookEndpoint
 from portal import crypto
+from relay import services as gateway_services
+from relay.models import Channel
 from tests.billing.quota_fixtures import as_actor
 from tests.factories import MembershipFactory
 

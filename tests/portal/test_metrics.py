@@ -9,8 +9,8 @@ from django.http import HttpResponse
 from django.test import RequestFactory
 from prometheus_client.parser import text_string_to_metric_families
 
-from billing import metering
-from billing.models import LedgerEntry
+from billing.invoicing.models import LedgerEntry
+from billing.metering import services as metering
 from portal.celery import app as celery_app
 from portal.metrics import RequestMetricsMiddleware
 from projects import services

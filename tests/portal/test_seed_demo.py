@@ -10,8 +10,11 @@ from django.core.management import call_command
 from django.db.models import Max, Sum
 
 from accounts.models import Department, Membership, Organization
-from billing import usage
-from billing.models import Invoice, Notification, Quota, UsageEvent, UsageRollup
+from billing.invoicing.models import Invoice
+from billing.metering import selectors as usage
+from billing.metering.models import UsageEvent, UsageRollup
+from billing.quotas.models import Quota
+from notifications.models import Notification
 from portal.management.commands.seed_demo import (
     DEMO_OWNER,
     DEMO_PASSWORD,

@@ -3,7 +3,8 @@ from django.core.cache import cache
 
 from accounts.models import Department
 from accounts.permissions import Role
-from billing.models import CatalogModel, LedgerEntry, ModelAlias
+from billing.catalog.models import CatalogModel, ModelAlias
+from billing.invoicing.models import LedgerEntry
 from projects import services
 from tests.factories import (
     CatalogModelFactory,

@@ -7,7 +7,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from accounts.models import Organization
-from projects import gateway as gateway_module
+from projects import authorize as gateway_module
 from projects import services, tokens
 from projects.models import ApiKey, GatewayCredential
 from projects.tokens import _checksum
@@ -476,8 +476,8 @@ def test_an_unknown_key_is_remembered_until_its_prefix_is_used(
 def test_the_organizations_model_policy_is_enforced_and_fresh(
     gateway, key_a, owner, deps, catalog, django_capture_on_commit_callbacks
 ):
-    from billing.models import ModelPolicy
-    from billing.services import delete_model_policy, save_model_policy
+    from billing.catalog.models import ModelPolicy
+    from billing.catalog.services import delete_model_policy, save_model_policy
 
     assert reason(gateway(key_a[1], model="chat-2")) == "allowed"
     with django_capture_on_commit_callbacks(execute=True):

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from billing import catalog_import
+from billing.catalog import importer as catalog_import
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@ from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 
 from accounts.models import Organization
-from billing import metering
+from billing.metering import services as metering
 
 
 class Command(BaseCommand):

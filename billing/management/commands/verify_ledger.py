@@ -3,7 +3,7 @@ settled from a prepaid balance against what the ledger drew for it."""
 
 from django.core.management.base import BaseCommand, CommandError
 
-from billing import ledger
+from billing.invoicing import ledger
 
 
 class Command(BaseCommand):

@@ -30,16 +30,14 @@ from accounts import services as accounts_services
 from accounts.models import Department, Membership, Organization, User
 from accounts.permissions import Role
 from accounts.services import Actor
-from billing import invoicing, ledger, metering, quotas
-from billing.models import (
-    CatalogModel,
-    Invoice,
-    LedgerEntry,
-    PriceVersion,
-    Quota,
-    QuotaPeriod,
-    UsageEvent,
-)
+from billing.catalog.models import CatalogModel, PriceVersion
+from billing.invoicing import ledger
+from billing.invoicing import services as invoicing
+from billing.invoicing.models import Invoice, LedgerEntry
+from billing.metering import services as metering
+from billing.metering.models import UsageEvent
+from billing.quotas import services as quotas
+from billing.quotas.models import Quota, QuotaPeriod
 from projects import services as projects_services
 from projects.models import ApiKey, Project
 

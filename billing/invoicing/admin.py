@@ -1,0 +1,363 @@
+"""Staff console for money: invoices (review drafts, issue, void, credit notes, payments,
+overdue list and suspension), the ledger and top-ups, credit terms, and the fapiao queue."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+
+from accounts.admin_site import AuditedAdmin, ReadOnlyAdmin, ReadOnlyMixin
+from billing.invoicing import documents, ledger
+from billing.invoicing import services as invoicing
+from billing.invoicing.models import (
+    BillingAccount,
+    FapiaoProfile,
+    FapiaoRequest,
+    Invoice,
+    InvoiceLine,
+    InvoiceNumberCounter,
+    LedgerBalance,
+    LedgerEntry,
+)
+
+
+class InvoiceLineInline(ReadOnlyMixin, admin.TabularInline):
+    model = InvoiceLine
+    fields = ("position", "service_month", "department_label", "description", "requests",
+              "input_tokens", "output_tokens", "discount_percent", "amount",
+              "cost_amount")  # fmt: skip
+    readonly_fields = fields
+    extra = 0
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = _("overdue")
+    parameter_name = "overdue"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Overdue"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(status=Invoice.Status.ISSUED, due_at__lt=timezone.now())
+        return queryset
+
+
+class VoidForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), max_length=300)
+
+
+class CreditNoteForm(forms.Form):
+    net_amount = forms.DecimalField(label=_("Credit before VAT"), max_digits=16, decimal_places=2)
+    reason = forms.CharField(label=_("Reason"), max_length=300)
+
+
+class PaymentForm(forms.Form):
+    reference = forms.CharField(label=_("Bank transfer reference"), max_length=100)
+
+
+class TopUpForm(forms.Form):
+    organization = forms.ModelChoiceField(label=_("Organization"), queryset=BillingAccount.objects)
+    amount = forms.DecimalField(label=_("Amount"), max_digits=14, decimal_places=2, min_value=0.01)
+    reference = forms.CharField(
+        label=_("Bank transfer reference (对公转账)"),
+        max_length=100,
+        help_text=_("As on the bank receipt; the same reference is accepted once."),
+    )
+    note = forms.CharField(label=_("Note"), max_length=300, required=False)
+
+
+def form_page(model_admin, request, form, title, original=None):
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": title,
+        "form": form,
+        "opts": model_admin.model._meta,
+        "original": original,
+    }
+    return render(request, "admin/billing/form_page.html", context)
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "organization", "kind", "period_start", "status", "total_amount",
+                    "currency", "due_at")  # fmt: skip
+    list_filter = ("status", "kind", OverdueFilter, "period_start")
+    search_fields = ("number", "organization__name", "organization__legal_name")
+    list_select_related = ("organization",)
+    inlines = [InvoiceLineInline]
+    actions = ["issue_drafts", "suspend_organizations"]
+    readonly_fields = ("staff_actions",)
+
+    def get_fields(self, request, obj=None):
+        return ["staff_actions", *[f.name for f in Invoice._meta.fields if f.editable]]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # read-only pages; changes go through the actions below
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("Actions"))
+    def staff_actions(self, invoice):
+        links = [(reverse("admin:billing_invoice_pdf", args=[invoice.pk]), _("PDF"))]
+        if invoice.status == Invoice.Status.ISSUED and invoice.kind == Invoice.Kind.INVOICE:
+            links += [
+                (reverse("admin:billing_invoice_payment", args=[invoice.pk]), _("Record payment")),
+                (reverse("admin:billing_invoice_void", args=[invoice.pk]), _("Void")),
+            ]
+        if invoice.kind == Invoice.Kind.INVOICE and invoice.status in ("issued", "paid"):
+            links.append(
+                (reverse("admin:billing_invoice_credit", args=[invoice.pk]), _("Credit note"))
+            )
+        return format_html_join(" · ", '<a href="{}">{}</a>', links)
+
+    def get_urls(self):
+        views = [("pdf", self.pdf_view), ("void", self.void_view),
+                 ("credit", self.credit_view), ("payment", self.payment_view)]  # fmt: skip
+        return [
+            *[
+                path(
+                    f"<int:pk>/{name}/",
+                    self.admin_site.admin_view(view),
+                    name=f"billing_invoice_{name}",
+                )
+                for name, view in views
+            ],
+            *super().get_urls(),
+        ]
+
+    def _invoice(self, request, pk):
+        if not request.user.has_perm("billing.change_invoice"):
+            raise PermissionDenied
+        return get_object_or_404(Invoice.objects.select_related("organization"), pk=pk)
+
+    def _back(self, invoice):
+        return redirect(reverse("admin:billing_invoice_change", args=[invoice.pk]))
+
+    def pdf_view(self, request, pk):
+        invoice = self._invoice(request, pk)
+        return HttpResponse(documents.invoice_pdf(invoice), content_type="application/pdf")
+
+    def _form_action(self, request, pk, form_class, title, act):
+        invoice = self._invoice(request, pk)
+        form = form_class(request.POST or None)
+        if form.is_valid():
+            try:
+                act(invoice, form.cleaned_data)
+            except invoicing.InvoiceError as error:
+                form.add_error(None, str(error))
+            else:
+                messages.success(request, _("Done."))
+                return self._back(invoice)
+        return form_page(self, request, form, f"{title}: {invoice}", invoice)
+
+    def void_view(self, request, pk):
+        return self._form_action(
+            request, pk, VoidForm, _("Void invoice"),
+            lambda invoice, data: invoicing.void_invoice(
+                invoice=invoice, reason=data["reason"], actor=request.user
+            ),
+        )  # fmt: skip
+
+    def credit_view(self, request, pk):
+        return self._form_action(
+            request, pk, CreditNoteForm, _("Credit note"),
+            lambda invoice, data: invoicing.create_credit_note(
+                invoice=invoice, net_amount=data["net_amount"], reason=data["reason"],
+                actor=request.user,
+            ),
+        )  # fmt: skip
+
+    def payment_view(self, request, pk):
+        return self._form_action(
+            request, pk, PaymentForm, _("Record payment"),
+            lambda invoice, data: ledger.record_payment(
+                organization=invoice.organization, amount=invoice.total_amount,
+                provider="bank_transfer", reference=data["reference"], invoice=invoice,
+                actor=request.user,
+            ),
+        )  # fmt: skip
+
+    @admin.action(description=_("Issue the selected drafts"))
+    def issue_drafts(self, request, queryset):
+        issued = 0
+        for invoice in queryset.filter(status=Invoice.Status.DRAFT):
+            invoicing.issue_invoice(invoice=invoice, actor=request.user)
+            issued += 1
+        messages.success(request, _("%(count)d invoices issued.") % {"count": issued})
+
+    @admin.action(description=_("Suspend the organizations of the selected overdue invoices"))
+    def suspend_organizations(self, request, queryset):
+        for organization in {invoice.organization for invoice in queryset}:
+            try:
+                invoicing.suspend_for_overdue(organization=organization, actor=request.user)
+            except invoicing.InvoiceError as error:
+                messages.error(request, str(error))
+            else:
+                messages.success(request, _("%(org)s suspended.") % {"org": organization})
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "organization", "kind", "amount", "currency", "reference")
+    list_filter = ("kind", "created_at")
+    search_fields = ("reference", "organization__name")
+    list_select_related = ("organization",)
+    change_list_template = "admin/billing/ledgerentry/change_list.html"
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_add_permission(self, request):
+        return False
+
+    def get_urls(self):
+        return [
+            path("top-up/", self.admin_site.admin_view(self.top_up_view),
+                 name="billing_ledgerentry_top_up"),
+            *super().get_urls(),
+        ]  # fmt: skip
+
+    def top_up_view(self, request):
+        if not request.user.has_perm("billing.add_ledgerentry"):
+            raise PermissionDenied
+        form = TopUpForm(request.POST or None, initial=request.GET.dict())
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                ledger.record_top_up(
+                    organization=data["organization"], amount=data["amount"],
+                    reference=data["reference"], note=data["note"], actor=request.user,
+                )  # fmt: skip
+            except IntegrityError:
+                form.add_error("reference", _("This reference is already recorded."))
+            else:
+                messages.success(request, _("Top-up recorded."))
+                return redirect(reverse("admin:billing_ledgerentry_changelist"))
+        return form_page(self, request, form, _("Record a top-up (bank transfer)"))
+
+
+class CreditTermsForm(forms.ModelForm):
+    class Meta:
+        model = BillingAccount
+        fields = ("payment_mode", "credit_limit_amount")
+
+
+@admin.register(BillingAccount)
+class BillingAccountAdmin(admin.ModelAdmin):
+    """Payment mode and credit limit, changed through invoicing.services.set_credit_terms."""
+
+    form = CreditTermsForm
+    list_display = ("name", "legal_name", "payment_mode", "credit_limit_amount", "balance",
+                    "status")  # fmt: skip
+    list_filter = ("payment_mode", "status")
+    search_fields = ("name", "legal_name", "uscc")
+    readonly_fields = ("name", "legal_name", "balance", "top_up")
+    fields = ("name", "legal_name", "payment_mode", "credit_limit_amount", "balance", "top_up")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("Balance"))
+    def balance(self, organization):
+        return f"{ledger.balance(organization):.2f} {organization.currency}"
+
+    @admin.display(description=_("Top-up"))
+    def top_up(self, organization):
+        url = reverse("admin:billing_ledgerentry_top_up")
+        return format_html('<a href="{}?organization={}">{}</a>', url, organization.pk,
+                           _("Record a top-up"))  # fmt: skip
+
+    def save_model(self, request, obj, form, change):
+        invoicing.set_credit_terms(
+            organization=obj,
+            payment_mode=form.cleaned_data["payment_mode"],
+            credit_limit_amount=form.cleaned_data["credit_limit_amount"],
+            actor=request.user,
+        )
+
+
+class FapiaoDecisionForm(forms.ModelForm):
+    class Meta:
+        model = FapiaoRequest
+        fields = ("status", "fapiao_number", "fapiao_date", "staff_note")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("status") == FapiaoRequest.Status.ISSUED and not (
+            data.get("fapiao_number") and data.get("fapiao_date")
+        ):
+            raise forms.ValidationError(_("An issued fapiao needs its number and date."))
+        if data.get("status") == FapiaoRequest.Status.REJECTED and not data.get("staff_note"):
+            raise forms.ValidationError(_("Say why the request is rejected."))
+        return data
+
+
+@admin.register(FapiaoRequest)
+class FapiaoRequestAdmin(admin.ModelAdmin):
+    """The fapiao queue: open requests first; staff issue the fapiao elsewhere and record it."""
+
+    form = FapiaoDecisionForm
+    list_display = ("created_at", "invoice", "title", "taxpayer_id", "fapiao_type", "status")
+    list_filter = ("status", "fapiao_type")
+    search_fields = ("invoice__number", "title", "taxpayer_id", "fapiao_number")
+    list_select_related = ("invoice",)
+    readonly_fields = ("invoice", "title", "taxpayer_id", "bank_name", "bank_account",
+                       "registered_address", "registered_phone", "fapiao_type", "requested_by",
+                       "created_at")  # fmt: skip
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        invoicing.decide_fapiao_request(request=obj, actor=request.user)
+
+
+@admin.register(FapiaoProfile)
+class FapiaoProfileAdmin(AuditedAdmin):
+    list_display = ("title", "organization", "taxpayer_id", "fapiao_type")
+    list_filter = ("fapiao_type",)
+    search_fields = ("title", "taxpayer_id", "organization__name")
+    list_select_related = ("organization",)
+    raw_id_fields = ("organization",)
+
+
+@admin.register(LedgerBalance)
+class LedgerBalanceAdmin(ReadOnlyAdmin):
+    """The running sum of each organization's ledger, moved only with each new entry."""
+
+    list_display = ("organization", "amount", "updated_at")
+    list_filter = ("updated_at",)
+    search_fields = ("organization__name", "organization__legal_name")
+    list_select_related = ("organization",)
+
+
+@admin.register(InvoiceNumberCounter)
+class InvoiceNumberCounterAdmin(ReadOnlyAdmin):
+    """Gapless numbering: the last number given in each year, never edited by hand."""
+
+    list_display = ("year", "last_number")
+    list_filter = ("year",)
+    search_fields = ("year",)

@@ -1,0 +1,241 @@
+"""REST: invoices (with PDF and CSV), balance, ledger, fapiao requests, chargeback."""
+
+from django.urls import path, re_path
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from accounts.permissions import Action
+from billing.invoicing import services as invoicing
+from billing.invoicing.models import FapiaoRequest, Invoice, InvoiceLine, LedgerEntry
+from billing.invoicing.views import chargeback_download, invoice_download, parse_month
+from portal.mixins import OrganizationAPIMixin
+
+
+class InvoiceLineSerializer(serializers.ModelSerializer):
+    model = serializers.SlugRelatedField(slug_field="model_id", read_only=True, allow_null=True)
+    department = serializers.CharField(source="department_label")
+    project = serializers.CharField(source="project_label")
+
+    class Meta:
+        model = InvoiceLine
+        fields = ["position", "service_month", "department", "project", "model", "description",
+                  "requests", "input_tokens", "output_tokens", "cached_input_tokens",
+                  "discount_percent", "amount"]  # fmt: skip
+
+
+class InvoiceSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id", read_only=True)
+    credited_invoice = serializers.SlugRelatedField(
+        slug_field="public_id", read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = Invoice
+        fields = ["id", "number", "kind", "status", "period_start", "period_end", "currency",
+                  "subtotal_amount", "tax_rate", "tax_amount", "total_amount", "issued_at",
+                  "due_at", "paid_at", "voided_at", "void_reason", "credited_invoice"]  # fmt: skip
+
+
+class InvoiceDetailSerializer(InvoiceSerializer):
+    lines = InvoiceLineSerializer(many=True, read_only=True)
+
+    class Meta(InvoiceSerializer.Meta):
+        fields = [*InvoiceSerializer.Meta.fields, "lines"]
+
+
+FILE = OpenApiResponse(OpenApiTypes.BINARY, description="The document.")
+
+
+@extend_schema(tags=["billing"])
+class InvoiceViewSet(OrganizationAPIMixin, viewsets.ReadOnlyModelViewSet):
+    """Issued invoices and credit notes of the current organization."""
+
+    read_action = Action.VIEW_BILLING
+    lookup_field = "public_id"
+    lookup_url_kwarg = "invoice"
+    queryset = Invoice.objects.exclude(status=Invoice.Status.DRAFT).select_related(
+        "credited_invoice"
+    )
+
+    def get_serializer_class(self):
+        return InvoiceDetailSerializer if self.action != "list" else InvoiceSerializer
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if self.action != "list":
+            queryset = queryset.prefetch_related("lines__model")
+        return queryset
+
+    @extend_schema(responses={(200, "application/pdf"): FILE})
+    @action(detail=True)
+    def pdf(self, request, invoice=None):
+        return invoice_download(self.get_object(), "pdf")
+
+    @extend_schema(responses={(200, "text/csv"): FILE})
+    @action(detail=True)
+    def csv(self, request, invoice=None):
+        return invoice_download(self.get_object(), "csv")
+
+
+class BalanceSerializer(serializers.Serializer):
+    payment_mode = serializers.CharField()
+    currency = serializers.CharField()
+    balance_amount = serializers.DecimalField(max_digits=16, decimal_places=2)
+    credit_limit_amount = serializers.DecimalField(max_digits=16, decimal_places=2)
+    spendable_amount = serializers.DecimalField(max_digits=16, decimal_places=2)
+    month_to_date_amount = serializers.DecimalField(max_digits=16, decimal_places=2)
+    forecast_amount = serializers.DecimalField(max_digits=16, decimal_places=2)
+
+
+@extend_schema(tags=["billing"])
+class BalanceViewSet(OrganizationAPIMixin, viewsets.GenericViewSet):
+    """Balance (prepaid) or credit (postpaid), this month so far and its forecast."""
+
+    read_action = Action.VIEW_BILLING
+    serializer_class = BalanceSerializer
+    queryset = Invoice.objects.none()  # nothing listed: one summary
+    pagination_class = None
+
+    @extend_schema(operation_id="billing_balance", responses=BalanceSerializer)
+    def retrieve(self, request):
+        summary = invoicing.billing_summary(self.organization, now=timezone.now())
+        return Response(BalanceSerializer(summary).data)
+
+
+class LedgerEntrySerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id", read_only=True)
+    invoice = serializers.SlugRelatedField(slug_field="public_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = LedgerEntry
+        fields = ["id", "kind", "amount", "currency", "reference", "note", "invoice",
+                  "created_at"]  # fmt: skip
+
+
+@extend_schema(tags=["billing"])
+class LedgerViewSet(OrganizationAPIMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The ledger, newest first: positive amounts are in the organization's favour."""
+
+    read_action = Action.VIEW_BILLING
+    serializer_class = LedgerEntrySerializer
+    queryset = LedgerEntry.objects.select_related("invoice")
+
+
+class FapiaoRequestSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id", read_only=True)
+    invoice = serializers.CharField(help_text="The id of an issued invoice.")
+
+    class Meta:
+        model = FapiaoRequest
+        fields = ["id", "invoice", "title", "taxpayer_id", "fapiao_type", "status",
+                  "fapiao_number", "fapiao_date", "staff_note", "created_at"]  # fmt: skip
+        read_only_fields = [f for f in fields if f != "invoice"]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["invoice"] = instance.invoice.public_id
+        return data
+
+
+@extend_schema(tags=["billing"])
+class FapiaoRequestViewSet(
+    OrganizationAPIMixin, mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
+    """Ask for a 发票 for an issued invoice, with the organization's fapiao details."""
+
+    read_action = Action.VIEW_BILLING
+    write_action = Action.MANAGE_BILLING
+    serializer_class = FapiaoRequestSerializer
+    queryset = FapiaoRequest.objects.select_related("invoice")
+
+    def perform_create(self, serializer):
+        invoices = Invoice.objects.exclude(status=Invoice.Status.DRAFT).for_member(
+            self.membership, self.required_action()
+        )
+        invoice = invoices.filter(public_id=serializer.validated_data["invoice"]).first()
+        if invoice is None:
+            raise serializers.ValidationError({"invoice": ["No such invoice."]})
+        try:
+            serializer.instance = invoicing.request_fapiao(invoice=invoice, actor=self.request.user)
+        except invoicing.InvoiceError as error:
+            raise serializers.ValidationError({"invoice": [str(error)]}) from None
+
+
+class ChargebackLineSerializer(serializers.Serializer):
+    project = serializers.CharField()
+    model = serializers.CharField()
+    tokens = serializers.IntegerField()
+    amount = serializers.DecimalField(max_digits=16, decimal_places=2)
+
+
+class ChargebackRowSerializer(serializers.Serializer):
+    department_id = serializers.CharField(source="department.public_id", allow_null=True)
+    code = serializers.CharField()
+    name = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=16, decimal_places=2)
+    subtree_amount = serializers.DecimalField(max_digits=16, decimal_places=2)
+    lines = ChargebackLineSerializer(many=True)
+
+
+class ChargebackSerializer(serializers.Serializer):
+    month = serializers.DateField()
+    currency = serializers.CharField()
+    invoice_id = serializers.CharField(source="invoice.public_id", allow_null=True)
+    total_amount = serializers.DecimalField(max_digits=16, decimal_places=2)
+    departments = ChargebackRowSerializer(many=True)
+
+
+@extend_schema(tags=["billing"])
+class ChargebackViewSet(OrganizationAPIMixin, viewsets.GenericViewSet):
+    """Each department's cost of a month (YYYY-MM); the departments sum to the subtotal."""
+
+    read_action = Action.VIEW_BILLING
+    serializer_class = ChargebackSerializer
+    queryset = Invoice.objects.none()  # a statement is computed, not stored
+
+    def _statement(self, month: str):
+        year, number = month.split("-")
+        return invoicing.chargeback_statement(
+            self.organization, parse_month(int(year), int(number))
+        )
+
+    def retrieve(self, request, month=None):
+        return Response(ChargebackSerializer(self._statement(month)).data)
+
+    @extend_schema(responses={(200, "text/csv"): FILE})
+    def csv(self, request, month=None):
+        return chargeback_download(self._statement(month), "csv")
+
+
+MONTH = r"(?P<month>[0-9]{4}-[0-9]{2})"
+urlpatterns = [
+    path("invoices", InvoiceViewSet.as_view({"get": "list"}), name="api-invoices"),
+    path("invoices/<str:invoice>", InvoiceViewSet.as_view({"get": "retrieve"}), name="api-invoice"),
+    path(
+        "invoices/<str:invoice>/pdf", InvoiceViewSet.as_view({"get": "pdf"}), name="api-invoice-pdf"
+    ),
+    path(
+        "invoices/<str:invoice>/csv", InvoiceViewSet.as_view({"get": "csv"}), name="api-invoice-csv"
+    ),
+    path("billing/balance", BalanceViewSet.as_view({"get": "retrieve"}), name="api-balance"),
+    path("billing/ledger", LedgerViewSet.as_view({"get": "list"}), name="api-ledger"),
+    path(
+        "fapiao-requests",
+        FapiaoRequestViewSet.as_view({"get": "list", "post": "create"}),
+        name="api-fapiao-requests",
+    ),
+    re_path(
+        rf"^billing/chargeback/{MONTH}$",
+        ChargebackViewSet.as_view({"get": "retrieve"}),
+        name="api-chargeback",
+    ),
+    re_path(
+        rf"^billing/chargeback/{MONTH}/csv$",
+        ChargebackViewSet.as_view({"get": "csv"}),
+        name="api-chargeback-csv",
+    ),
+]

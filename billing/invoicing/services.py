@@ -1,0 +1,764 @@
+"""Monthly invoices: the close (drafts from rollups), issuing (gapless numbers), voids,
+credit notes, payment and notices, and suspension for overdue invoices.
+
+Months are cut in settings.BUSINESS_TIME_ZONE: the hours of a month are
+[its first day 00:00 local, the next month's first day 00:00 local), in UTC in the database.
+
+Rounding (docs/architecture.md): a line is the month's rollup cost of one (department,
+project, model), rounded once to the currency's minor unit, half up; the subtotal is the sum
+of the rounded lines; VAT is computed on the subtotal and rounded; total = subtotal + VAT.
+Each line also records the unrounded cost it bills (`cost_amount`): a prepaid organization's
+ledger was charged exactly that as the usage arrived, and issuing posts the difference
+(billing.invoicing.ledger.post_rounding_adjustment).
+
+Usage that arrives for a month whose invoice was already issued lands on the next invoice
+as adjustment lines labelled with that month: for each (department, project, model) of
+each of the last ADJUSTMENT_MONTHS invoiced months, the rounded rollup cost now, less what
+non-void invoices already billed for it (and its unrounded cost now, less what they covered).
+"""
+
+import operator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import IntegrityError, transaction
+from django.db.models import F, Min, Q, Sum
+from django.db.models.functions import Coalesce
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+from django.utils.functional import lazy
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from accounts.languages import organization_language
+from accounts.models import Department, Membership, Organization
+from accounts.permissions import Role
+from accounts.services import record_audit_event
+from billing.catalog.models import CatalogModel
+from billing.catalog.pricing import contract_discount
+from billing.invoicing import ledger
+from billing.invoicing.models import (
+    FapiaoProfile,
+    FapiaoRequest,
+    Invoice,
+    InvoiceLine,
+    InvoiceNumberCounter,
+    LedgerEntry,
+)
+from billing.metering.models import RollupWatermark, UsageEvent, UsageRollup
+from notifications.services import notify
+from portal.mail import send_email_later
+from portal.money import round_money
+from projects.models import Project
+
+ADJUSTMENT_MONTHS = 3  # the acceptance window (35 days) never reaches further back
+ZERO = Decimal(0)
+
+
+class InvoiceError(Exception):
+    """A refused invoice operation; the message is for staff."""
+
+
+# --- Months in the business time zone ------------------------------------------------------
+
+
+def _zone() -> ZoneInfo:
+    return ZoneInfo(settings.BUSINESS_TIME_ZONE)
+
+
+def business_month_of(moment: datetime) -> date:
+    local = moment.astimezone(_zone())
+    return date(local.year, local.month, 1)
+
+
+def add_months(month: date, count: int) -> date:
+    index = month.year * 12 + month.month - 1 + count
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def month_start(month: date) -> datetime:
+    """The first instant of `month` in the business zone (an aware datetime)."""
+    return datetime(month.year, month.month, 1, tzinfo=_zone())
+
+
+# --- Reading usage (rollups directly, until the metering selectors are merged) --------------
+
+
+def usage_cost_since(organization, start: datetime) -> Decimal:
+    """Unrounded cost since `start`: rollups plus the events not rolled up yet."""
+    rolled = UsageRollup.objects.for_org(organization).filter(hour__gte=start)
+    watermark = RollupWatermark.objects.aggregate(low=Min("last_event_id"))["low"] or 0
+    tail = UsageEvent.objects.for_org(organization).filter(id__gt=watermark, occurred_at__gte=start)
+    return sum(
+        (qs.aggregate(total=Sum("cost_amount"))["total"] or ZERO for qs in (rolled, tail)), ZERO
+    )
+
+
+def month_usage(organization, month: date) -> list[dict]:
+    """The month's rollups grouped by (department, project, model), unrounded."""
+    return list(
+        UsageRollup.objects.for_org(organization)
+        .filter(hour__gte=month_start(month), hour__lt=month_start(add_months(month, 1)))
+        .values("department_id", "project_id", "model_id", "currency")
+        .annotate(
+            requests=Sum("requests"),
+            input_tokens=Sum("input_tokens"),
+            output_tokens=Sum("output_tokens"),
+            cached_input_tokens=Sum("cached_input_tokens"),
+            cost=Sum("cost_amount"),
+        )
+        .order_by(F("department_id").asc(nulls_last=True), "project_id", "model_id")
+    )
+
+
+def _group(row) -> tuple:
+    return (row["department_id"], row["project_id"], row["model_id"])
+
+
+def _billed(organization, month: date) -> dict[tuple, tuple[Decimal, Decimal]]:
+    """What issued (non-void) invoices already billed for usage of `month`, per group:
+    (rounded amount, unrounded cost covered; a line without a recorded cost covers its
+    amount)."""
+    rows = (
+        InvoiceLine.objects.filter(
+            invoice__organization=organization,
+            invoice__kind=Invoice.Kind.INVOICE,
+            invoice__status__in=[Invoice.Status.ISSUED, Invoice.Status.PAID],
+            service_month=month,
+        )
+        .values("department_id", "project_id", "model_id")
+        .annotate(billed=Sum("amount"), covered=Sum(Coalesce("cost_amount", "amount")))
+    )
+    return {_group(row): (row["billed"], row["covered"]) for row in rows}
+
+
+def _wanted_lines(organization, month: date, period: date) -> list[dict]:
+    """Line values for usage of `month` on the invoice of `period` (rounded, not billed yet),
+    each with the unrounded cost it newly covers (`cost_amount`)."""
+    billed = _billed(organization, month) if month != period else {}
+    lines = []
+    for row in month_usage(organization, month):
+        before, covered = billed.get(_group(row), (ZERO, ZERO))
+        amount = round_money(row["cost"], row["currency"]) - before
+        if amount or (month == period and row["requests"]):
+            lines.append(
+                {**row, "amount": amount, "cost_amount": row["cost"] - covered,
+                 "service_month": month}
+            )  # fmt: skip
+    return lines
+
+
+def _invoiced_months(organization, period: date) -> list[date]:
+    return list(
+        Invoice.objects.for_org(organization)
+        .filter(
+            kind=Invoice.Kind.INVOICE,
+            status__in=[Invoice.Status.ISSUED, Invoice.Status.PAID],
+            period_start__gte=add_months(period, -ADJUSTMENT_MONTHS),
+            period_start__lt=period,
+        )
+        .values_list("period_start", flat=True)
+    )
+
+
+# --- The monthly close ---------------------------------------------------------------------
+
+
+def close_month(*, month: date) -> list[Invoice]:
+    """Build or refresh the draft invoice of `month` for every organization with something
+    to bill. Issued invoices are left alone, so re-running it changes nothing."""
+    window = Q(hour__gte=month_start(add_months(month, -ADJUSTMENT_MONTHS))) & Q(
+        hour__lt=month_start(add_months(month, 1))
+    )
+    org_ids = UsageRollup.objects.filter(window).values_list("organization_id", flat=True)
+    drafts = []
+    for organization in Organization.objects.filter(pk__in=org_ids.distinct()).order_by("pk"):
+        draft = close_month_for(organization=organization, month=month)
+        if draft is not None:
+            drafts.append(draft)
+    return drafts
+
+
+def close_month_for(*, organization, month: date) -> Invoice | None:
+    with transaction.atomic():
+        invoice = (
+            Invoice.objects.for_org(organization)
+            .select_for_update()
+            .filter(kind=Invoice.Kind.INVOICE, period_start=month)
+            .first()
+        )
+        if invoice is not None and invoice.status != Invoice.Status.DRAFT:
+            return None
+        values = _wanted_lines(organization, month, month)
+        for old_month in sorted(_invoiced_months(organization, month)):
+            values += [v for v in _wanted_lines(organization, old_month, month) if v["amount"]]
+        if invoice is not None:
+            invoice.lines.all().delete()
+        if not values:
+            if invoice is not None:
+                invoice.delete()
+            return None
+        if invoice is None:
+            invoice = Invoice(
+                organization=organization,
+                period_start=month,
+                period_end=add_months(month, 1),
+                currency=organization.currency,
+            )
+        _set_totals(invoice, [value["amount"] for value in values])
+        invoice.save()
+        InvoiceLine.objects.bulk_create(_lines(invoice, values))
+    return invoice
+
+
+def _set_totals(invoice: Invoice, amounts) -> None:
+    invoice.subtotal_amount = sum(amounts, ZERO)
+    invoice.tax_rate = settings.VAT_RATE
+    invoice.tax_amount = round_money(invoice.subtotal_amount * invoice.tax_rate, invoice.currency)
+    invoice.total_amount = invoice.subtotal_amount + invoice.tax_amount
+
+
+def _lines(invoice: Invoice, values: list[dict]) -> list[InvoiceLine]:
+    departments = Department.objects.in_bulk({v["department_id"] for v in values} - {None})
+    projects = Project.objects.in_bulk({v["project_id"] for v in values})
+    models = CatalogModel.objects.in_bulk({v["model_id"] for v in values})
+    discounts = {}
+    lines = []
+    for position, value in enumerate(values, start=1):
+        department = departments.get(value["department_id"])
+        project, model = projects[value["project_id"]], models[value["model_id"]]
+        # Costs were discounted at ingestion; the line shows the contract discount in force
+        # on the first day of its month (informative: rollups do not carry it).
+        key = (model.pk, value["service_month"])
+        if key not in discounts:
+            discounts[key] = contract_discount(
+                organization=invoice.organization,
+                model=model,
+                at=month_start(value["service_month"]),
+            )
+        description = f"{project.name} · {model.model_id}"
+        if value["service_month"] != invoice.period_start:
+            description = _("%(line)s (usage of %(month)s)") % {
+                "line": description,
+                "month": f"{value['service_month']:%Y-%m}",
+            }
+        lines.append(
+            InvoiceLine(
+                invoice=invoice,
+                position=position,
+                service_month=value["service_month"],
+                department=department,
+                department_label=department.name if department else "",
+                project=project,
+                project_label=project.name,
+                model=model,
+                description=description,
+                requests=value["requests"],
+                input_tokens=value["input_tokens"],
+                output_tokens=value["output_tokens"],
+                cached_input_tokens=value["cached_input_tokens"],
+                discount_percent=discounts[key],
+                amount=value["amount"],
+                cost_amount=value["cost_amount"],
+            )
+        )
+    return lines
+
+
+# --- Issuing, paying, voiding, crediting ---------------------------------------------------
+
+
+def next_invoice_number(year: int) -> str:
+    """The next number of `year`, gapless: the counter row stays locked until commit."""
+    InvoiceNumberCounter.objects.get_or_create(year=year)
+    counter = InvoiceNumberCounter.objects.select_for_update().get(year=year)
+    counter.last_number += 1
+    counter.save(update_fields=["last_number"])
+    return f"TP-{year}-{counter.last_number:06d}"
+
+
+def issue_invoice(*, invoice: Invoice, actor=None) -> Invoice:
+    """Number and freeze a draft; it is then owed (postpaid) or settled from the balance
+    (prepaid: usage was already charged, unrounded; the ledger takes the VAT and the rounding
+    difference, so the balance has paid exactly the invoice's total)."""
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        if invoice.status != Invoice.Status.DRAFT:
+            raise InvoiceError(_("Only a draft can be issued."))
+        now = timezone.now()
+        invoice.number = next_invoice_number(now.astimezone(_zone()).year)
+        invoice.status = Invoice.Status.ISSUED
+        invoice.issued_at = now
+        organization = invoice.organization
+        prepaid = organization.payment_mode == Organization.PaymentMode.PREPAID
+        if invoice.kind == Invoice.Kind.INVOICE:
+            invoice.due_at = now + timedelta(days=settings.INVOICE_PAYMENT_TERMS_DAYS)
+            if prepaid:
+                invoice.status, invoice.paid_at = Invoice.Status.PAID, now
+                invoice.settled_from_balance = True
+        invoice.save()
+        owed = invoice.tax_amount if prepaid and invoice.kind == Invoice.Kind.INVOICE else None
+        LedgerEntry.objects.create(
+            organization=organization,
+            kind=invoice.kind,  # "invoice" or "credit_note", both ledger kinds
+            amount=-(invoice.total_amount if owed is None else owed),
+            currency=invoice.currency,
+            reference=invoice.number,
+            invoice=invoice,
+            created_by=actor,
+            note=_("VAT of invoice %(number)s") % {"number": invoice.number} if owed else "",
+        )
+        rounding = ledger.post_rounding_adjustment(invoice=invoice, actor=actor)
+        record_audit_event(
+            actor=actor,
+            organization=organization,
+            action="billing.invoice_issued",
+            target=invoice,
+            changes={
+                "after": {
+                    "number": invoice.number,
+                    "total": str(invoice.total_amount),
+                    **({"rounding": str(rounding.amount)} if rounding else {}),
+                }
+            },
+        )
+        ledger.invalidate_headroom(organization.pk)
+        _announce_invoice(invoice, "invoice.issued", gettext_lazy("Invoice %(number)s issued"))
+    return invoice
+
+
+def issue_due_drafts(*, month: date) -> int:
+    drafts = Invoice.objects.filter(
+        kind=Invoice.Kind.INVOICE, status=Invoice.Status.DRAFT, period_start__lte=month
+    )
+    for draft in drafts:
+        issue_invoice(invoice=draft)
+    return len(drafts)
+
+
+def mark_paid(*, invoice: Invoice) -> None:
+    """Called by billing.invoicing.ledger.record_payment inside its transaction."""
+    claimed = Invoice.objects.filter(pk=invoice.pk, status=Invoice.Status.ISSUED).update(
+        status=Invoice.Status.PAID, paid_at=timezone.now()
+    )
+    if claimed:
+        invoice.refresh_from_db()
+        _announce_invoice(invoice, "invoice.paid", gettext_lazy("Invoice %(number)s paid"))
+
+
+def void_invoice(*, invoice: Invoice, reason: str, actor) -> Invoice:
+    """Cancel an unpaid issued invoice; the record stays, its ledger entry is reversed."""
+    if not reason.strip():
+        raise InvoiceError(_("Give a reason for voiding."))
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        if invoice.status != Invoice.Status.ISSUED or invoice.kind != Invoice.Kind.INVOICE:
+            raise InvoiceError(_("Only an issued, unpaid invoice can be voided."))
+        invoice.status, invoice.voided_at, invoice.void_reason = (
+            Invoice.Status.VOID,
+            timezone.now(),
+            reason,
+        )
+        invoice.save(update_fields=["status", "voided_at", "void_reason"])
+        LedgerEntry.objects.create(
+            organization=invoice.organization,
+            kind=LedgerEntry.Kind.ADJUSTMENT,
+            amount=invoice.total_amount,
+            currency=invoice.currency,
+            reference=f"void:{invoice.number}",
+            invoice=invoice,
+            note=reason[:300],
+            created_by=actor,
+        )
+        record_audit_event(
+            actor=actor,
+            organization=invoice.organization,
+            action="billing.invoice_voided",
+            target=invoice,
+            changes={"after": {"reason": reason}},
+        )
+        ledger.invalidate_headroom(invoice.organization_id)
+    return invoice
+
+
+def create_credit_note(*, invoice: Invoice, net_amount: Decimal, reason: str, actor) -> Invoice:
+    """A negative document for `net_amount` (before VAT) of an issued invoice, issued now."""
+    if invoice.kind != Invoice.Kind.INVOICE or invoice.status not in (
+        Invoice.Status.ISSUED,
+        Invoice.Status.PAID,
+    ):
+        raise InvoiceError(_("Credit notes are for issued invoices."))
+    net_amount = round_money(net_amount, invoice.currency)
+    if not ZERO < net_amount <= invoice.subtotal_amount:
+        raise InvoiceError(_("The credit must be positive and at most the invoice subtotal."))
+    with transaction.atomic():
+        note = Invoice(
+            organization=invoice.organization,
+            kind=Invoice.Kind.CREDIT_NOTE,
+            period_start=invoice.period_start,
+            period_end=invoice.period_end,
+            credited_invoice=invoice,
+            currency=invoice.currency,
+            note=reason[:300],
+        )
+        _set_totals(note, [-net_amount])
+        note.save()
+        InvoiceLine.objects.create(
+            invoice=note,
+            position=1,
+            service_month=invoice.period_start,
+            description=_("Credit for invoice %(number)s: %(reason)s")
+            % {"number": invoice.number, "reason": reason},
+            amount=-net_amount,
+        )
+        return issue_invoice(invoice=note, actor=actor)
+
+
+# --- Notices and suspension ----------------------------------------------------------------
+
+
+def send_invoice_notices(*, now: datetime) -> None:
+    """invoice.due_soon and invoice.overdue, each once per invoice (claimed by UPDATE)."""
+    owed = Invoice.objects.filter(kind=Invoice.Kind.INVOICE, status=Invoice.Status.ISSUED)
+    soon = now + timedelta(days=settings.INVOICE_DUE_SOON_DAYS)
+    notices = [
+        ("due_soon_sent_at", Q(due_at__gt=now, due_at__lte=soon), "invoice.due_soon",
+         gettext_lazy("Invoice %(number)s is due soon")),
+        ("overdue_sent_at", Q(due_at__lte=now), "invoice.overdue",
+         gettext_lazy("Invoice %(number)s is overdue")),
+    ]  # fmt: skip
+    for column, when, event_type, subject in notices:
+        for invoice in owed.filter(when, **{f"{column}__isnull": True}):
+            claimed = Invoice.objects.filter(pk=invoice.pk, **{f"{column}__isnull": True}).update(
+                **{column: now}
+            )
+            if claimed:
+                _announce_invoice(invoice, event_type, subject)
+
+
+def suspension_allowed_after(organization) -> datetime | None:
+    """When staff may suspend for the oldest overdue invoice (its notice + the notice
+    period), or None when nothing is overdue and notified."""
+    first_notice = (
+        Invoice.objects.for_org(organization)
+        .filter(kind=Invoice.Kind.INVOICE, status=Invoice.Status.ISSUED)
+        .aggregate(first=Min("overdue_sent_at"))["first"]
+    )
+    if first_notice is None:
+        return None
+    return first_notice + timedelta(days=settings.OVERDUE_SUSPENSION_NOTICE_DAYS)
+
+
+def suspend_for_overdue(*, organization, actor) -> None:
+    from projects.authorize import API_KEYS
+    from projects.models import ApiKey
+
+    allowed_after = suspension_allowed_after(organization)
+    if allowed_after is None or allowed_after > timezone.now():
+        raise InvoiceError(
+            _("%(organization)s has no overdue invoice whose notice period has passed.")
+            % {"organization": organization}
+        )
+    with transaction.atomic():
+        Organization.objects.filter(pk=organization.pk).update(
+            status=Organization.Status.SUSPENDED,
+            status_note=_("Suspended for overdue invoices."),
+            status_changed_at=timezone.now(),
+        )
+        record_audit_event(
+            actor=actor,
+            organization=organization,
+            action="billing.suspended_for_overdue",
+            target=organization,
+        )
+        prefixes = ApiKey.objects.filter(project__organization=organization).values_list(
+            "prefix", flat=True
+        )
+        API_KEYS.invalidate(list(prefixes))
+
+
+# --- The one way billing speaks to customers (routed through notifications at merge) --------
+
+
+# "%"-interpolation of a lazy text, itself lazy: rendered in each recipient's language.
+_interpolate_lazy = lazy(operator.mod, str)
+
+
+def _announce(*, organization, event_type: str, subject, message, data: dict) -> None:
+    """Tell owners and billing members (bell, email, webhooks) each in their language, and
+    the billing mailbox in the organization's (accounts/languages.py)."""
+    members = (
+        Membership.objects.for_org(organization)
+        .filter(role__in=[Role.OWNER, Role.BILLING])
+        .select_related("user")
+    )
+    notify(
+        organization=organization,
+        event_type=event_type,
+        subject=subject,
+        message=message,
+        data=data,
+        recipients=[membership.user for membership in members],
+    )
+    # The finance mailbox is no user of the portal: it gets the email alone.
+    with translation.override(organization_language(organization)):
+        context = {"organization": organization, "message": str(message), "data": data}
+        email = EmailMultiAlternatives(
+            subject=str(subject),
+            body=render_to_string("billing/email/announcement.txt", context),
+            to=[organization.billing_email],
+            headers={"X-Token-Portal-Event": event_type},
+        )
+        email.attach_alternative(
+            render_to_string("billing/email/announcement.html", context), "text/html"
+        )
+    send_email_later(email)
+
+
+def _announce_invoice(invoice: Invoice, event_type: str, subject) -> None:
+    values = {
+        "number": invoice.number,
+        "total": invoice.total_amount,
+        "currency": invoice.currency,
+        "due": f"{invoice.due_at.astimezone(_zone()):%Y-%m-%d}" if invoice.due_at else "",
+    }
+    _announce(
+        organization=invoice.organization,
+        event_type=event_type,
+        subject=_interpolate_lazy(subject, values),
+        message=_interpolate_lazy(
+            gettext_lazy("Invoice %(number)s: %(total)s %(currency)s, due %(due)s."), values
+        ),
+        data={"invoice_id": invoice.public_id, **{k: str(v) for k, v in values.items()}},
+    )
+
+
+# --- The daily run -------------------------------------------------------------------------
+
+
+def run_billing_day(*, now: datetime) -> None:
+    """Close (and, with INVOICE_AUTO_ISSUE, issue) last month once its grace period is over;
+    send due-soon and overdue notices. Safe to run as often as wanted."""
+    current = business_month_of(now)
+    last_month = add_months(current, -1)
+    if now >= month_start(current) + timedelta(days=settings.INVOICE_GRACE_DAYS):
+        close_month(month=last_month)
+        if settings.INVOICE_AUTO_ISSUE:
+            issue_due_drafts(month=last_month)
+    send_invoice_notices(now=now)
+
+
+# --- Department chargeback -----------------------------------------------------------------
+
+
+@dataclass
+class ChargebackLine:
+    project: str
+    model: str
+    tokens: int
+    amount: Decimal
+
+
+@dataclass
+class ChargebackRow:
+    department: Department | None
+    code: str
+    name: str
+    amount: Decimal = ZERO  # this department's own usage
+    subtree_amount: Decimal = ZERO  # with its sub-departments
+    lines: list[ChargebackLine] = field(default_factory=list)
+
+
+@dataclass
+class ChargebackStatement:
+    organization: Organization
+    month: date
+    currency: str
+    invoice: Invoice | None
+    departments: list[ChargebackRow]
+
+    @property
+    def total_amount(self) -> Decimal:
+        return sum((row.amount for row in self.departments), ZERO)
+
+
+def chargeback_statement(organization, month: date) -> ChargebackStatement:
+    """Each department's share of the month: the lines of the month's invoice (so the
+    departments, plus "no department", sum to its subtotal), or before the close, the same
+    lines computed from the rollups."""
+    invoice = (
+        Invoice.objects.for_org(organization)
+        .filter(kind=Invoice.Kind.INVOICE, period_start=month)
+        .exclude(status=Invoice.Status.VOID)
+        .first()
+    )
+    if invoice is not None:
+        lines = [
+            (line.department_id, line.project_label, line.model.model_id if line.model else "",
+             line.total_tokens, line.amount)
+            for line in invoice.lines.select_related("model")
+        ]  # fmt: skip
+    else:
+        values = _wanted_lines(organization, month, month)
+        projects = Project.objects.in_bulk({v["project_id"] for v in values})
+        models = CatalogModel.objects.in_bulk({v["model_id"] for v in values})
+        lines = [
+            (v["department_id"], projects[v["project_id"]].name, models[v["model_id"]].model_id,
+             v["input_tokens"] + v["output_tokens"] + v["cached_input_tokens"], v["amount"])
+            for v in values
+        ]  # fmt: skip
+    departments = Department.objects.for_org(organization).in_bulk()
+    rows = {pk: ChargebackRow(d, d.code, d.name) for pk, d in departments.items()}
+    rows[None] = ChargebackRow(None, "", _("No department"))
+    for department_id, project, model, tokens, amount in lines:
+        row = rows[department_id]
+        row.lines.append(ChargebackLine(project, model, tokens, amount))
+        row.amount += amount
+        while department_id is not None:  # add to every ancestor's subtree
+            rows[department_id].subtree_amount += amount
+            department_id = departments[department_id].parent_id
+    rows[None].subtree_amount = rows[None].amount
+    ordered = sorted((row for row in rows.values() if row.subtree_amount or row.lines),
+                     key=lambda row: (row.department is None, row.code))  # fmt: skip
+    return ChargebackStatement(
+        organization=organization,
+        month=month,
+        currency=invoice.currency if invoice else organization.currency,
+        invoice=invoice,
+        departments=ordered,
+    )
+
+
+# --- 发票 (fapiao) and credit terms --------------------------------------------------------
+
+
+def fapiao_profile_for(organization) -> FapiaoProfile:
+    """The saved profile, or an unsaved one filled from the organization (USCC as taxpayer id)."""
+    try:
+        return organization.fapiao_profile
+    except FapiaoProfile.DoesNotExist:
+        return FapiaoProfile(
+            organization=organization,
+            title=organization.legal_name,
+            taxpayer_id=organization.uscc,
+            registered_address=organization.address,
+            registered_phone=organization.contact_phone,
+        )
+
+
+def save_fapiao_profile(*, profile: FapiaoProfile, actor) -> FapiaoProfile:
+    with transaction.atomic():
+        profile.save()
+        record_audit_event(
+            actor=actor,
+            organization=profile.organization,
+            action="billing.fapiao_profile_saved",
+            target=profile,
+            changes={"after": {"title": profile.title, "taxpayer_id": profile.taxpayer_id}},
+        )
+    return profile
+
+
+def request_fapiao(*, invoice: Invoice, actor) -> FapiaoRequest:
+    """Ask staff for a fapiao for an issued invoice, with the profile as it is now."""
+    if invoice.kind != Invoice.Kind.INVOICE or invoice.status not in (
+        Invoice.Status.ISSUED,
+        Invoice.Status.PAID,
+    ):
+        raise InvoiceError(_("A fapiao can be requested for an issued invoice only."))
+    profile = fapiao_profile_for(invoice.organization)
+    fields = ["title", "taxpayer_id", "bank_name", "bank_account", "registered_address",
+              "registered_phone", "fapiao_type"]  # fmt: skip
+    try:
+        with transaction.atomic():
+            request = FapiaoRequest.objects.create(
+                invoice=invoice,
+                requested_by=actor,
+                **{name: getattr(profile, name) for name in fields},
+            )
+            record_audit_event(
+                actor=actor,
+                organization=invoice.organization,
+                action="billing.fapiao_requested",
+                target=request,
+                changes={"after": {"invoice": invoice.number}},
+            )
+    except IntegrityError:
+        raise InvoiceError(_("A fapiao has already been requested for this invoice.")) from None
+    return request
+
+
+def decide_fapiao_request(*, request: FapiaoRequest, actor) -> FapiaoRequest:
+    """Staff mark a request issued (with the fapiao number and date) or rejected (with a note)."""
+    if request.status == FapiaoRequest.Status.ISSUED and not (
+        request.fapiao_number and request.fapiao_date
+    ):
+        raise InvoiceError(_("An issued fapiao needs its number and date."))
+    if request.status == FapiaoRequest.Status.REJECTED and not request.staff_note:
+        raise InvoiceError(_("Say why the request is rejected."))
+    with transaction.atomic():
+        request.save()
+        record_audit_event(
+            actor=actor,
+            organization=request.invoice.organization,
+            action=f"billing.fapiao_{request.status}",
+            target=request,
+            changes={"after": {"fapiao_number": request.fapiao_number}},
+        )
+    return request
+
+
+def set_credit_terms(*, organization, payment_mode: str, credit_limit_amount: Decimal, actor):
+    """Staff change how an organization pays (the Organization fields belong to accounts)."""
+    if credit_limit_amount < 0:
+        raise InvoiceError(_("The credit limit cannot be negative."))
+    with transaction.atomic():
+        Organization.objects.filter(pk=organization.pk).update(
+            payment_mode=payment_mode, credit_limit_amount=credit_limit_amount
+        )
+        record_audit_event(
+            actor=actor,
+            organization=organization,
+            action="billing.credit_terms_changed",
+            target=organization,
+            changes={
+                "after": {"payment_mode": payment_mode, "credit_limit": str(credit_limit_amount)}
+            },
+        )
+        ledger.invalidate_headroom(organization.pk)
+
+
+# --- What the billing page and API show ----------------------------------------------------
+
+
+@dataclass
+class BillingSummary:
+    payment_mode: str
+    currency: str
+    balance_amount: Decimal
+    credit_limit_amount: Decimal
+    spendable_amount: Decimal
+    month_to_date_amount: Decimal
+    forecast_amount: Decimal
+
+
+def billing_summary(organization, *, now: datetime) -> BillingSummary:
+    """Balance or credit, this month's cost so far, and a straight-line forecast of the month."""
+    month = business_month_of(now)
+    start, end = month_start(month), month_start(add_months(month, 1))
+    used = usage_cost_since(organization, start)
+    elapsed = max((now - start).total_seconds(), 3600)  # an hour in, the line means something
+    forecast = used * Decimal((end - start).total_seconds()) / Decimal(elapsed)
+    return BillingSummary(
+        payment_mode=organization.payment_mode,
+        currency=organization.currency,
+        balance_amount=round_money(ledger.balance(organization), organization.currency),
+        credit_limit_amount=organization.credit_limit_amount,
+        spendable_amount=round_money(ledger.headroom(organization), organization.currency),
+        month_to_date_amount=round_money(used, organization.currency),
+        forecast_amount=round_money(forecast, organization.currency),
+    )

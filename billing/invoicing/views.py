@@ -1,0 +1,149 @@
+"""The billing page: balance or credit, this month, invoices, ledger, fapiao, chargeback."""
+
+from datetime import date
+
+from django.contrib import messages
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import path, re_path
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views import generic
+
+from accounts.permissions import Action, can
+from billing.invoicing import documents
+from billing.invoicing import services as invoicing
+from billing.invoicing.forms import FapiaoProfileForm
+from billing.invoicing.models import FapiaoRequest, Invoice, LedgerEntry
+from portal.mixins import OrganizationMixin
+
+LEDGER_ROWS = 20
+
+
+def customer_invoices():
+    """Invoices customers see: drafts stay with staff until issued."""
+    return Invoice.objects.exclude(status=Invoice.Status.DRAFT)
+
+
+class BillingView(OrganizationMixin, generic.TemplateView):
+    action = Action.VIEW_BILLING
+    template_name = "billing/invoices/billing.html"
+
+    def get_context_data(self, **kwargs):
+        organization = self.organization
+        invoices = (
+            customer_invoices()
+            .for_member(self.membership, self.action)
+            .prefetch_related("fapiao_requests")
+        )
+        return super().get_context_data(
+            summary=invoicing.billing_summary(organization, now=timezone.now()),
+            invoices=invoices,
+            ledger=LedgerEntry.objects.for_member(self.membership, self.action)[:LEDGER_ROWS],
+            fapiao_requests=FapiaoRequest.objects.for_member(
+                self.membership, self.action
+            ).select_related("invoice"),
+            chargeback_months=sorted(
+                {i.period_start for i in invoices if i.kind == Invoice.Kind.INVOICE},
+                reverse=True,
+            ),
+            can_manage=can(self.membership, Action.MANAGE_BILLING),
+            profile_form=FapiaoProfileForm(instance=invoicing.fapiao_profile_for(organization)),
+            **kwargs,
+        )
+
+
+def _download(content, filename: str, content_type: str) -> HttpResponse:
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def invoice_download(invoice, fmt: str) -> HttpResponse:
+    """The invoice as PDF or CSV (shared by the page and the API)."""
+    name = invoice.number or invoice.public_id
+    if fmt == "pdf":
+        return _download(documents.invoice_pdf(invoice), f"{name}.pdf", "application/pdf")
+    return _download(documents.invoice_csv(invoice), f"{name}.csv", "text/csv; charset=utf-8")
+
+
+def chargeback_download(statement, fmt: str) -> HttpResponse:
+    name = f"chargeback-{statement.month:%Y-%m}"
+    if fmt == "pdf":
+        return _download(documents.chargeback_pdf(statement), f"{name}.pdf", "application/pdf")
+    return _download(documents.chargeback_csv(statement), f"{name}.csv", "text/csv; charset=utf-8")
+
+
+class InvoiceDownloadView(OrganizationMixin, generic.View):
+    action = Action.VIEW_BILLING
+
+    def get(self, request, invoice, fmt):
+        queryset = customer_invoices().for_member(self.membership, self.action)
+        return invoice_download(get_object_or_404(queryset, public_id=invoice), fmt)
+
+
+def parse_month(year: int, month: int) -> date:
+    if not 1 <= month <= 12:
+        raise Http404
+    return date(year, month, 1)
+
+
+class ChargebackDownloadView(OrganizationMixin, generic.View):
+    action = Action.VIEW_BILLING
+
+    def get(self, request, year, month, fmt):
+        month = parse_month(int(year), int(month))
+        statement = invoicing.chargeback_statement(self.organization, month)
+        return chargeback_download(statement, fmt)
+
+
+class FapiaoProfileView(OrganizationMixin, generic.View):
+    action = Action.MANAGE_BILLING
+
+    def post(self, request):
+        form = FapiaoProfileForm(
+            request.POST, instance=invoicing.fapiao_profile_for(self.organization)
+        )
+        if form.is_valid():
+            invoicing.save_fapiao_profile(profile=form.save(commit=False), actor=request.user)
+            messages.success(request, _("Fapiao details saved."))
+        else:
+            for errors in form.errors.values():
+                messages.error(request, " ".join(errors))
+        return redirect("billing:billing")
+
+
+class FapiaoRequestView(OrganizationMixin, generic.View):
+    action = Action.MANAGE_BILLING
+
+    def post(self, request, invoice):
+        queryset = customer_invoices().for_member(self.membership, self.action)
+        invoice = get_object_or_404(queryset, public_id=invoice)
+        try:
+            invoicing.request_fapiao(invoice=invoice, actor=request.user)
+        except invoicing.InvoiceError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, _("Fapiao requested."))
+        return redirect("billing:billing")
+
+
+urlpatterns = [
+    path("billing/", BillingView.as_view(), name="billing"),
+    re_path(
+        r"^billing/invoices/(?P<invoice>\w+)\.(?P<fmt>pdf|csv)$",
+        InvoiceDownloadView.as_view(),
+        name="invoice-download",
+    ),
+    re_path(
+        r"^billing/chargeback/(?P<year>[0-9]{4})-(?P<month>[0-9]{1,2})\.(?P<fmt>pdf|csv)$",
+        ChargebackDownloadView.as_view(),
+        name="chargeback",
+    ),
+    path("billing/fapiao/", FapiaoProfileView.as_view(), name="fapiao-profile"),
+    path(
+        "billing/invoices/<str:invoice>/fapiao/",
+        FapiaoRequestView.as_view(),
+        name="fapiao-request",
+    ),
+]

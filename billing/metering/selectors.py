@@ -1,0 +1,222 @@
+"""Usage and cost reads: time buckets in the business time zone, grouped and filtered.
+
+Everything reads the hourly rollups plus the tail of events above the watermark, in ONE
+SQL statement (UNION ALL, with the watermark as a subquery), so the two halves come from one
+snapshot: an event is counted either in its rollup or in the tail, never both, never none.
+Rollup hours are UTC hours; a business time zone with a whole-hour offset (Asia/Shanghai)
+cuts days and months on hour boundaries, so day and month buckets are exact.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db.models import Count, F, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, Trunc
+
+from accounts.permissions import Action
+from billing.metering.models import RollupWatermark, UsageEvent, UsageRollup
+from billing.metering.services import WATERMARK, business_zone, watermark
+
+# API name -> path on UsageRollup / UsageEvent (public identifiers only).
+GROUPS = {
+    "project_id": "project__public_id",
+    "department_id": "department__public_id",
+    "api_key_id": "api_key__public_id",
+    "model": "model__model_id",
+}
+FILTERS = {
+    "project_ids": "project_id",
+    "department_ids": "department_id",
+    "api_key_ids": "api_key_id",
+    "models": "model",
+}
+WIDTHS = {"1h": "hour", "1d": "day", "1mo": "month"}
+TOKENS = ("input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens")
+
+
+@dataclass
+class Selection:
+    """Which usage: [start, end) cut into `width` buckets, grouped and filtered."""
+
+    start: datetime
+    end: datetime
+    width: str = "1d"
+    group_by: list[str] = field(default_factory=list)
+    filters: dict[str, list[str]] = field(default_factory=dict)
+    by_currency: bool = False
+
+
+def floor_bucket(at: datetime, width: str) -> datetime:
+    local = at.astimezone(business_zone()).replace(minute=0, second=0, microsecond=0)
+    if width in ("1d", "1mo"):
+        local = local.replace(hour=0)
+    if width == "1mo":
+        local = local.replace(day=1)
+    return local
+
+
+def next_bucket(start: datetime, width: str) -> datetime:
+    """The start of the bucket after `start` (an aligned bucket start)."""
+    if width == "1h":
+        return (start + timedelta(hours=1)).astimezone(business_zone())
+    if width == "1d":
+        # Wall-clock arithmetic, then back to the zone: a day is a calendar day.
+        return (start.replace(tzinfo=None) + timedelta(days=1)).replace(tzinfo=business_zone())
+    year, month = (start.year + 1, 1) if start.month == 12 else (start.year, start.month + 1)
+    return start.replace(year=year, month=month)
+
+
+def bucket_starts(start: datetime, end: datetime, width: str, limit: int) -> list[datetime]:
+    """Up to `limit` + 1 bucket starts from the bucket holding `start`, before `end`."""
+    starts, at = [], floor_bucket(start, width)
+    while at < end and len(starts) <= limit:
+        starts.append(at)
+        at = next_bucket(at, width)
+    return starts
+
+
+def usage_rows(membership, selection: Selection) -> list[dict]:
+    """Totals per (bucket, group): requests, token sums, cost_amount (and currency)."""
+    kind = WIDTHS[selection.width]
+    keys = [f"g_{name}" for name in selection.group_by]
+    if selection.by_currency:
+        keys.append("currency")
+
+    def shaped(queryset, time_field, requests):
+        scoped = queryset.for_member(membership, Action.VIEW_USAGE).filter(
+            **{f"{time_field}__gte": selection.start, f"{time_field}__lt": selection.end},
+            **{
+                f"{GROUPS[FILTERS[name]]}__in": values
+                for name, values in selection.filters.items()
+                if values
+            },
+        )
+        return scoped.values(
+            *(["currency"] if selection.by_currency else []),
+            bucket=Trunc(time_field, kind, tzinfo=business_zone()),
+            **{f"g_{name}": F(GROUPS[name]) for name in selection.group_by},
+        ).annotate(
+            n=requests,
+            **{f"sum_{t}": Sum(t) for t in TOKENS},
+            cost=Sum("cost_amount"),
+        )
+
+    mark = RollupWatermark.objects.filter(name=WATERMARK).values("last_event_id")
+    rolled = shaped(UsageRollup.objects.all(), "hour", Sum("requests"))
+    # The subquery decides (same snapshot as the rollups); the value read just before is a
+    # lower bound of it (the watermark only moves forward) that lets the planner walk the
+    # primary key instead of the month's events.
+    hint = watermark()
+    tail = shaped(
+        UsageEvent.objects.filter(id__gt=hint).filter(id__gt=Coalesce(Subquery(mark), Value(0))),
+        "occurred_at",
+        Count("id"),
+    )
+    merged: dict[tuple, dict] = {}
+    for row in rolled.union(tail, all=True):
+        group = (row["bucket"], *(row[k] for k in keys))
+        total = merged.setdefault(
+            group,
+            {"bucket": row["bucket"], **{k: row[k] for k in keys}, "requests": 0,
+             **dict.fromkeys(TOKENS, 0), "cost_amount": Decimal(0)},
+        )  # fmt: skip
+        total["requests"] += row["n"]
+        for t in TOKENS:
+            total[t] += row[f"sum_{t}"]
+        total["cost_amount"] += row["cost"]
+    return [
+        {
+            **{k: v for k, v in row.items() if not k.startswith("g_")},
+            "group": {name: row[f"g_{name}"] for name in selection.group_by},
+        }
+        for row in merged.values()
+    ]
+
+
+# --- The portal's dashboard ----------------------------------------------------------------
+
+DIMENSIONS = ("model", "project_id", "department_id")
+
+
+@dataclass
+class MonthReport:
+    """Month to date, for the dashboard and the per-project and per-key pages."""
+
+    start: datetime
+    days: list  # business dates of the month so far
+    tokens: int
+    costs: dict  # currency -> Decimal
+    forecast: dict  # currency -> Decimal, linear on the days elapsed
+    chart: dict  # {"days": [...], "series": [{"name", "tokens": [...], "cost": [...]}]}
+    top_models: list  # rows: name, requests, tokens, cost, currency
+    top_keys: list
+
+
+def _tokens(row) -> int:
+    return sum(row[t] for t in TOKENS)
+
+
+def month_report(membership, *, now, by="model", filters=None, names=None) -> MonthReport:
+    """Month-to-date totals, a forecast, daily rows by `by` and the top models and keys.
+
+    Forecast: cost so far / days elapsed (fractional, in the business time zone) x days in
+    the month; nothing cleverer, and said so on the page.
+    """
+    start = floor_bucket(now, "1mo")
+    end = next_bucket(start, "1mo")
+    filters = filters or {}
+    daily = usage_rows(
+        membership,
+        Selection(start, end, "1d", [by], filters, by_currency=True),
+    )
+    days = bucket_starts(start, now, "1d", 31)
+    costs: dict = {}
+    for row in daily:
+        costs[row["currency"]] = costs.get(row["currency"], Decimal(0)) + row["cost_amount"]
+    elapsed = (now - start) / timedelta(days=1)
+    length = (end - start) / timedelta(days=1)
+    forecast = {c: amount / Decimal(elapsed) * Decimal(length) for c, amount in costs.items()}
+    series: dict = {}
+    index = {day: i for i, day in enumerate(days)}
+    for row in daily:
+        name = row["group"][by]
+        line = series.setdefault(name, {"tokens": [0] * len(days), "cost": [0.0] * len(days)})
+        i = index.get(row["bucket"])
+        if i is not None:  # (an event inside the clock skew may be dated tomorrow)
+            line["tokens"][i] += _tokens(row)
+            line["cost"][i] += float(row["cost_amount"])  # the chart only; tables stay Decimal
+    names = names or {}
+    chart = {
+        "by": by,
+        "days": [day.strftime("%m-%d") for day in days],
+        "series": [
+            {"name": names.get(name, name) or "—", **values}
+            for name, values in sorted(series.items(), key=lambda item: str(item[0]))
+        ],
+    }
+    return MonthReport(
+        start=start,
+        days=days,
+        tokens=sum(_tokens(row) for row in daily),
+        costs=costs,
+        forecast=forecast,
+        chart=chart,
+        top_models=_top(membership, start, end, "model", filters),
+        top_keys=_top(membership, start, end, "api_key_id", filters),
+    )
+
+
+def _top(membership, start, end, group, filters, limit=10) -> list:
+    rows = usage_rows(membership, Selection(start, end, "1mo", [group], filters, by_currency=True))
+    rows.sort(key=lambda row: row["cost_amount"], reverse=True)
+    return [
+        {
+            "id": row["group"][group],
+            "requests": row["requests"],
+            "tokens": _tokens(row),
+            "cost": row["cost_amount"],
+            "currency": row["currency"],
+        }
+        for row in rows[:limit]
+    ]

@@ -1,0 +1,50 @@
+"""Django loads an app's models from `<app>.models`: billing's live in its sub-packages."""
+
+from billing.catalog.models import (
+    PRICE_FIELDS,
+    CatalogModel,
+    ContractDiscount,
+    ModelAlias,
+    ModelPolicy,
+    PriceVersion,
+    Provider,
+    StartedPriceError,
+)
+from billing.invoicing.models import (
+    BillingAccount,
+    FapiaoProfile,
+    FapiaoRequest,
+    Invoice,
+    InvoiceLine,
+    InvoiceNumberCounter,
+    LedgerBalance,
+    LedgerEntry,
+)
+from billing.metering.models import RollupWatermark, UsageEvent, UsageRollup
+from billing.quotas.models import Quota, QuotaAlert, QuotaIncreaseRequest, QuotaPeriod
+
+__all__ = [
+    "PRICE_FIELDS",
+    "BillingAccount",
+    "CatalogModel",
+    "ContractDiscount",
+    "FapiaoProfile",
+    "FapiaoRequest",
+    "Invoice",
+    "InvoiceLine",
+    "InvoiceNumberCounter",
+    "LedgerBalance",
+    "LedgerEntry",
+    "ModelAlias",
+    "ModelPolicy",
+    "PriceVersion",
+    "Provider",
+    "Quota",
+    "QuotaAlert",
+    "QuotaIncreaseRequest",
+    "QuotaPeriod",
+    "RollupWatermark",
+    "StartedPriceError",
+    "UsageEvent",
+    "UsageRollup",
+]

@@ -1,0 +1,133 @@
+"""notify(): tell people about an event in the portal (bell), by email and by webhook.
+
+Reused by every area that announces something (quotas now, invoices later):
+
+    notify(organization=org, event_type="quota.threshold_reached",
+           subject=..., message=..., data={...}, recipients=[user, ...], link="/path/")
+
+- subject / message should be lazy translations (gettext_lazy, format_lazy): they are
+  rendered once per recipient language (User.language, else settings.NOTIFICATION_LANGUAGE;
+  see accounts/languages.py), since notifications are mostly sent by workers, outside any
+  request, and each member reads their own language;
+- each recipient gets a Notification row (the bell) and an email rendered from the first
+  existing template triad billing/email/<event>{_subject.txt,.txt,.html} (dots become
+  underscores), then the event's family ("quota"), then "notification";
+- every active webhook endpoint of the organization subscribed to `event_type` gets a
+  WebhookDelivery of the Standard Webhooks payload {"type", "timestamp", "data"}.
+
+Must run inside the caller's transaction: email and webhooks leave after commit.
+"""
+
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import select_template
+from django.utils import timezone, translation
+from django.utils.functional import SimpleLazyObject
+
+from accounts.languages import by_language
+from notifications import webhooks
+from notifications.models import Notification, WebhookDelivery, WebhookEndpoint
+from portal.ids import new_public_id
+from portal.mail import send_email_later
+from portal.tenancy import current_membership
+
+
+def notify(
+    *,
+    organization,
+    event_type: str,
+    subject,
+    message,
+    data: dict,
+    recipients: Iterable,
+    link: str = "",
+) -> str:
+    """Announce an event; returns its event id (the webhook-id of its deliveries)."""
+    recipients = list({user.pk: user for user in recipients if user.is_active}.values())
+    event_id = new_public_id("msg")
+    for language, users in by_language(recipients).items():
+        with translation.override(language):
+            _tell(organization, event_type, str(subject), str(message), data, users, link)
+    _queue_webhooks(organization, event_type, event_id, data)
+    return event_id
+
+
+def _tell(organization, event_type, subject, message, data, users, link) -> None:
+    """Bell rows and emails for `users`, in the active language."""
+    Notification.objects.bulk_create(
+        Notification(
+            organization=organization, user=user, event_type=event_type,
+            subject=subject[:200], message=message, data=data, link=link,
+        )
+        for user in users
+    )  # fmt: skip
+    context = {
+        "organization": organization,
+        "subject": subject,
+        "message": message,
+        "data": data,
+        "url": f"{settings.PORTAL_BASE_URL.rstrip('/')}{link}" if link else "",
+    }
+    for user in users:
+        send_email_later(_email(event_type, {**context, "user": user}, user.email))
+
+
+def _templates(event_type: str, suffix: str) -> list[str]:
+    names = [event_type.replace(".", "_"), event_type.split(".")[0], "notification"]
+    return [f"billing/email/{name}{suffix}" for name in names]
+
+
+def _email(event_type: str, context: dict, address: str) -> EmailMultiAlternatives:
+    subject = select_template(_templates(event_type, "_subject.txt")).render(context)
+    text = select_template(_templates(event_type, ".txt")).render(context)
+    html = select_template(_templates(event_type, ".html")).render(context)
+    email = EmailMultiAlternatives(
+        " ".join(subject.split()), text, to=[address], headers={"X-Token-Portal-Event": event_type}
+    )
+    email.attach_alternative(html, "text/html")
+    return email
+
+
+def _queue_webhooks(organization, event_type: str, event_id: str, data: dict) -> None:
+    endpoints = [
+        endpoint
+        for endpoint in WebhookEndpoint.objects.for_org(organization).filter(is_active=True)
+        if event_type in endpoint.event_types
+    ]
+    if not endpoints:
+        return
+    payload = {"type": event_type, "timestamp": timezone.now().isoformat(), "data": data}
+    deliveries = WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(
+            endpoint=endpoint, event_id=event_id, event_type=event_type, payload=payload,
+            next_attempt_at=timezone.now(),
+        )
+        for endpoint in endpoints
+    )  # fmt: skip
+    webhooks.send_after_commit([delivery.public_id for delivery in deliveries])
+
+
+def unread_count(user, organization) -> int:
+    return Notification.objects.for_org(organization).filter(user=user, read_at=None).count()
+
+
+def mark_read(*, user, organization, public_ids: list[str] | None = None) -> int:
+    """Mark the user's notifications read (all of them when `public_ids` is None)."""
+    unread = Notification.objects.for_org(organization).filter(user=user, read_at=None)
+    if public_ids is not None:
+        unread = unread.filter(public_id__in=public_ids)
+    return unread.update(read_at=timezone.now())
+
+
+def notification_context(request):
+    """Template context: the bell's unread count, one query, only when a page shows it."""
+
+    def count():
+        if not request.user.is_authenticated:
+            return 0
+        membership = current_membership(request)
+        return unread_count(request.user, membership.organization) if membership else 0
+
+    return {"unread_notifications": SimpleLazyObject(count)}
