@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from accounts import exports, services
 from accounts.filters import AuditEventFilter
+from accounts.mixins import OrganizationAPIMixin
 from accounts.models import (
     AuditEvent,
     DataExport,
@@ -21,7 +22,6 @@ from accounts.models import (
 )
 from accounts.permissions import Action
 from accounts.services import Actor
-from portal.mixins import OrganizationAPIMixin
 
 
 class OrganizationRelatedField(serializers.SlugRelatedField):

@@ -17,7 +17,7 @@ from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 
 from accounts.mfa import has_second_factor
-from portal.tenancy import current_membership
+from accounts.tenancy import current_membership
 
 API_PREFIX = "/api/"
 OPEN_URL_NAMES = {"account_logout", "account_reauthenticate", "set_language", "healthz"}

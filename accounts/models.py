@@ -10,8 +10,8 @@ from stdnum.cn import uscc
 from accounts.audit import change_rows, normalize_changes
 from accounts.audit_actions import action_label
 from accounts.permissions import Role
+from accounts.tenancy import TenantQuerySet
 from portal.ids import PublicIdField
-from portal.tenancy import TenantQuerySet
 
 
 class UserManager(BaseUserManager):

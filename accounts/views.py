@@ -32,6 +32,7 @@ from accounts.forms import (
     SwitchOrganizationForm,
 )
 from accounts.languages import set_language_cookie
+from accounts.mixins import OrganizationMixin
 from accounts.models import AuditEvent, DataExport, Department, Invitation, Membership
 from accounts.permissions import Action, can
 from accounts.selectors import (
@@ -43,8 +44,7 @@ from accounts.selectors import (
     memberships_of,
 )
 from accounts.services import Actor
-from portal.mixins import OrganizationMixin
-from portal.tenancy import choose_organization
+from accounts.tenancy import choose_organization
 
 
 def call_service(form, service, /, **kwargs):

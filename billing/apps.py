@@ -10,10 +10,13 @@ class BillingConfig(AppConfig):
         # projects sits below billing: the catalog and billing's checks join authorize here.
         from billing.catalog import receivers, selectors  # noqa: F401 (receivers connect)
         from billing.invoicing.ledger import check_balance
+        from billing.metering.services import RollupLagCollector
         from billing.quotas.services import check_quota
+        from portal import metrics
         from projects import authorize
 
         authorize.use_catalog(selectors.catalog_rows)
         authorize.add_check(selectors.check_organization_policy, before=authorize.check_client_ip)
         authorize.add_check(check_quota)
         authorize.add_check(check_balance)
+        metrics.collect_when_scraped(RollupLagCollector())

@@ -4,8 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from accounts.tenancy import TenantQuerySet
 from portal.ids import PublicIdField
-from portal.tenancy import TenantQuerySet
 
 
 class Notification(models.Model):

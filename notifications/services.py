@@ -27,11 +27,11 @@ from django.utils import timezone, translation
 from django.utils.functional import SimpleLazyObject
 
 from accounts.languages import by_language
+from accounts.tenancy import current_membership
 from notifications import webhooks
 from notifications.models import Notification, WebhookDelivery, WebhookEndpoint
 from portal.ids import new_public_id
 from portal.mail import send_email_later
-from portal.tenancy import current_membership
 
 
 def notify(

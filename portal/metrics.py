@@ -3,7 +3,7 @@
 Web workers (gunicorn) and Celery workers are separate processes: with PROMETHEUS_MULTIPROC_DIR
 set (before the process starts) every process writes its samples to files there and a scrape
 adds them up (prometheus_client's multiprocess mode); without it, the process's own registry
-is served. The rollup lag is computed only when scraped (RollupLagCollector).
+is served. Some figures (the usage rollup lag) are computed only when scraped.
 """
 
 import hmac
@@ -24,7 +24,6 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from portal.middleware import AroundViewMiddleware
@@ -106,23 +105,14 @@ def record_ingestion(result) -> None:
     USAGE_EVENTS.labels(outcome="duplicate").inc(result.duplicates)
 
 
-class RollupLagCollector:
-    """How far the rollups trail ingestion, read from the database when scraped."""
+# Collectors that compute their figures when scraped, registered by the apps that own them
+# (the usage rollup lag: billing.apps): metrics stays ignorant of who reports.
+_scrape_collectors: list = []
 
-    def collect(self):
-        from billing.metering.services import ingestion_lag
 
-        lag = ingestion_lag()
-        yield GaugeMetricFamily(
-            "portal_usage_rollup_lag_seconds",
-            "Age of the oldest ingested usage event not yet rolled up (0 when caught up).",
-            value=lag.seconds,
-        )
-        yield GaugeMetricFamily(
-            "portal_usage_rollup_pending_events",
-            "Ingested usage events not yet rolled up.",
-            value=lag.pending_events,
-        )
+def collect_when_scraped(collector) -> None:
+    if collector not in _scrape_collectors:
+        _scrape_collectors.append(collector)
 
 
 # --- Celery ---------------------------------------------------------------------------------
@@ -157,13 +147,15 @@ def multiprocess_dir() -> str | None:
 
 
 def scrape_registry() -> CollectorRegistry:
-    """This process's metrics (or every process's, in multiprocess mode) plus the lag."""
+    """This process's metrics (or every process's, in multiprocess mode) plus the scraped
+    collectors' figures."""
     registry = CollectorRegistry()
     if multiprocess_dir():
         MultiProcessCollector(registry)
     else:
         registry.register(REGISTRY)
-    registry.register(RollupLagCollector())
+    for collector in _scrape_collectors:
+        registry.register(collector)
     return registry
 
 

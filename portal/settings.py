@@ -109,7 +109,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "portal.tenancy.membership_context",
+                "accounts.tenancy.membership_context",
                 "notifications.services.notification_context",
             ],
         },

@@ -5,8 +5,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from accounts.selectors import invitations_for
+from accounts.tenancy import current_membership
 from portal.health import run_checks
-from portal.tenancy import current_membership
 
 
 def home(request):

@@ -8,9 +8,9 @@ from rest_framework import exceptions, mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from accounts.mixins import OrganizationAPIMixin
 from accounts.models import Department
 from accounts.permissions import Action
-from portal.mixins import OrganizationAPIMixin
 from projects import services
 from projects.models import ApiKey, Project
 from projects.selectors import may

@@ -7,8 +7,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Department, Organization
+from accounts.tenancy import TenantQuerySet
 from portal.ids import PublicIdField
-from portal.tenancy import TenantQuerySet
 from projects import tokens
 
 MAX_ALLOWLIST = 20

@@ -8,8 +8,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.generic import FormView, ListView, TemplateView
 
+from accounts.mixins import OrganizationMixin
 from accounts.permissions import EVERYWHERE, Action, can, scope_for
-from portal.mixins import OrganizationMixin
 from projects import services
 from projects.forms import ApiKeyForm, ProjectForm, RotateForm
 from projects.models import ApiKey, Project

@@ -48,6 +48,7 @@ from accounts.models import (
     User,
 )
 from accounts.permissions import Role
+from accounts.tenancy import TenantQuerySet
 from billing.catalog import services as billing_services
 from billing.catalog.models import ModelPolicy
 from billing.invoicing.models import Invoice
@@ -56,7 +57,6 @@ from billing.quotas.models import Quota, QuotaAlert, QuotaPeriod
 from notifications import webhooks
 from notifications.models import Notification, WebhookDelivery
 from notifications.services import notify
-from portal.tenancy import TenantQuerySet
 from projects import services as projects_services
 from tests.accounts.webauthn_key import key_set_up_earlier
 from tests.factories import (

@@ -6,13 +6,13 @@ from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, serializers, viewsets
 
+from accounts.mixins import OrganizationAPIMixin
 from accounts.models import Department
 from accounts.permissions import Action
 from billing.catalog import services
 from billing.catalog.filters import CatalogModelFilter
 from billing.catalog.models import CatalogModel, ModelPolicy, PriceVersion, Provider
 from billing.catalog.selectors import catalog_models
-from portal.mixins import OrganizationAPIMixin
 
 
 class ProviderSerializer(serializers.ModelSerializer):

@@ -9,8 +9,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts.tenancy import TenantQuerySet
 from portal.ids import PublicIdField
-from portal.tenancy import TenantQuerySet
 
 
 class Provider(models.Model):

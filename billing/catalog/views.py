@@ -12,15 +12,15 @@ from django.utils.translation import gettext as _
 from django.views import generic
 from django_filters.views import FilterView
 
+from accounts.mixins import OrganizationMixin
 from accounts.permissions import Action
+from accounts.tenancy import current_membership
 from billing.catalog import services
 from billing.catalog.filters import CatalogModelFilter
 from billing.catalog.forms import CalculatorForm, ModelPolicyForm
 from billing.catalog.models import ModelPolicy
 from billing.catalog.pricing import PriceNotFound, cost_of, effective_price
 from billing.catalog.selectors import catalog_models
-from portal.mixins import OrganizationMixin
-from portal.tenancy import current_membership
 
 MAX_COMPARED = 4
 

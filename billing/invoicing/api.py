@@ -8,11 +8,11 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from accounts.mixins import OrganizationAPIMixin
 from accounts.permissions import Action
 from billing.invoicing import services as invoicing
 from billing.invoicing.models import FapiaoRequest, Invoice, InvoiceLine, LedgerEntry
 from billing.invoicing.views import chargeback_download, invoice_download, parse_month
-from portal.mixins import OrganizationAPIMixin
 
 
 class InvoiceLineSerializer(serializers.ModelSerializer):

@@ -16,8 +16,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Organization
+from accounts.tenancy import TenantQuerySet
 from portal.ids import PublicIdField
-from portal.tenancy import TenantQuerySet
 
 FROZEN = "An issued invoice and its lines cannot be changed or deleted."
 # The columns an issued invoice may still change (keep in step with the trigger).

@@ -10,12 +10,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views import generic
 
+from accounts.mixins import OrganizationMixin
 from accounts.permissions import Action, can
 from billing.invoicing import documents
 from billing.invoicing import services as invoicing
 from billing.invoicing.forms import FapiaoProfileForm
 from billing.invoicing.models import FapiaoRequest, Invoice, LedgerEntry
-from portal.mixins import OrganizationMixin
 
 LEDGER_ROWS = 20
 

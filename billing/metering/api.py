@@ -13,9 +13,9 @@ from drf_spectacular.utils import (
 from rest_framework import serializers, viewsets
 from rest_framework.response import Response
 
+from accounts.mixins import OrganizationAPIMixin
 from accounts.permissions import Action
 from billing.metering import selectors as usage
-from portal.mixins import OrganizationAPIMixin
 
 # --- Organization: GET /api/v1/organization/usage and /costs --------------------------------
 

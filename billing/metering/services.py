@@ -29,6 +29,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
+from prometheus_client.core import GaugeMetricFamily
 
 from billing.catalog.models import CatalogModel, PriceVersion
 from billing.catalog.pricing import cost_of, effective_price
@@ -378,6 +379,23 @@ def ingestion_lag(now: datetime | None = None) -> IngestionLag:
         pending_events=waiting.count(),
         seconds=max((now - oldest_waiting).total_seconds(), 0.0),
     )
+
+
+class RollupLagCollector:
+    """How far the rollups trail ingestion, read from the database when scraped."""
+
+    def collect(self):
+        lag = ingestion_lag()
+        yield GaugeMetricFamily(
+            "portal_usage_rollup_lag_seconds",
+            "Age of the oldest ingested usage event not yet rolled up (0 when caught up).",
+            value=lag.seconds,
+        )
+        yield GaugeMetricFamily(
+            "portal_usage_rollup_pending_events",
+            "Ingested usage events not yet rolled up.",
+            value=lag.pending_events,
+        )
 
 
 def rebuild_rollups(*, organization=None, since: datetime | None = None) -> int:

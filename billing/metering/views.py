@@ -12,10 +12,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.generic import TemplateView
 
+from accounts.mixins import OrganizationMixin
 from accounts.models import Department
 from accounts.permissions import Action
 from billing.metering import selectors as usage
-from portal.mixins import OrganizationMixin
 from projects.models import ApiKey, Project
 
 EXPORTS = ("days", "models", "keys")

@@ -8,6 +8,7 @@ from rest_framework import exceptions, mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from accounts.mixins import OrganizationAPIMixin
 from accounts.models import Department, User
 from accounts.permissions import Action
 from accounts.services import Actor
@@ -19,7 +20,6 @@ from billing.quotas.models import (
     QuotaPeriod,
     parse_thresholds,
 )
-from portal.mixins import OrganizationAPIMixin
 from projects.models import ApiKey, Project
 
 

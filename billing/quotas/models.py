@@ -15,9 +15,9 @@ from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
+from accounts.tenancy import TenantQuerySet
 from portal import periods
 from portal.ids import PublicIdField
-from portal.tenancy import TenantQuerySet
 
 DEFAULT_THRESHOLDS = [50, 80, 100]
 MAX_THRESHOLD = 1000

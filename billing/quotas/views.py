@@ -9,13 +9,13 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from django.views.generic import FormView, ListView, TemplateView, View
 
+from accounts.mixins import OrganizationMixin
 from accounts.models import Department
 from accounts.permissions import Action, can
 from accounts.services import Actor
 from billing.quotas import services as quotas
 from billing.quotas.forms import DecisionForm, IncreaseRequestForm, QuotaForm
 from billing.quotas.models import Quota, QuotaAlert, QuotaIncreaseRequest
-from portal.mixins import OrganizationMixin
 
 
 class QuotaMixin(OrganizationMixin):

@@ -4,7 +4,7 @@ import pytest
 from django.test import Client
 
 from accounts.permissions import Role
-from portal.tenancy import SESSION_KEY
+from accounts.tenancy import SESSION_KEY
 from tests.accounts.signin import (
     PASSWORD,
     activate_totp,

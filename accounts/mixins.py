@@ -1,4 +1,4 @@
-"""View and viewset bases that apply portal.tenancy to every customer page and endpoint."""
+"""View and viewset bases that apply accounts.tenancy to every customer page and endpoint."""
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from rest_framework import exceptions, permissions
 
 from accounts.permissions import Action, can
-from portal.tenancy import current_membership
+from accounts.tenancy import current_membership
 
 
 class OrganizationMixin(LoginRequiredMixin):
