@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 
+from accounts.audit_trail import record_audit_event
 from accounts.mfa import has_second_factor, session_passed_mfa
 
 
@@ -97,8 +98,6 @@ class AuditedAdmin(admin.ModelAdmin):
         return super().log_deletions(request, queryset)
 
     def _audit(self, request, obj, verb, message):
-        from accounts.services import record_audit_event  # services import the admin's models
-
         record_audit_event(
             organization=getattr(obj, "organization", None),
             actor=request.user,

@@ -9,6 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts import exports, services
+from accounts.audit_trail import Actor
 from accounts.filters import AuditEventFilter
 from accounts.mixins import OrganizationAPIMixin
 from accounts.models import (
@@ -21,7 +22,6 @@ from accounts.models import (
     User,
 )
 from accounts.permissions import Action
-from accounts.services import Actor
 
 
 class OrganizationRelatedField(serializers.SlugRelatedField):

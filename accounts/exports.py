@@ -41,10 +41,10 @@ from django.utils import timezone, translation
 from django.utils.text import format_lazy, slugify
 from django.utils.translation import gettext_lazy as _
 
+from accounts.audit_trail import Actor, record_actor_event, record_audit_event
 from accounts.languages import language_of, organization_language
 from accounts.models import AuditEvent, DataExport, Department, Membership, Organization
 from accounts.selectors import AUDIT_CSV_HEADER, audit_csv_rows
-from accounts.services import Actor, record_actor_event, record_audit_event
 
 logger = logging.getLogger(__name__)
 

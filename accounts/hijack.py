@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from hijack import signals
 from hijack.views import AcquireUserView
 
+from accounts.audit_trail import record_user_event
 from accounts.mfa import has_second_factor, session_passed_mfa
 
 PERMISSION = "accounts.hijack_user"
@@ -78,8 +79,6 @@ def audit_end(sender, hijacker, hijacked, request, **kwargs):
 
 
 def _audit(action, hijacker, hijacked, request):
-    from accounts.services import record_user_event  # services import the models this needs
-
     record_user_event(
         user=hijacked,
         action=action,

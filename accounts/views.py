@@ -20,6 +20,7 @@ from django.views.generic.detail import SingleObjectMixin
 from django_filters.views import FilterView
 
 from accounts import exports, services
+from accounts.audit_trail import Actor
 from accounts.filters import AuditEventFilter
 from accounts.forms import (
     ConfirmForm,
@@ -43,7 +44,6 @@ from accounts.selectors import (
     invitations_for,
     memberships_of,
 )
-from accounts.services import Actor
 from accounts.tenancy import choose_organization
 
 

@@ -7,9 +7,9 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from accounts.audit_trail import Actor
 from accounts.mixins import OrganizationAPIMixin
 from accounts.permissions import Action
-from accounts.services import Actor
 from notifications import services as notifications
 from notifications import webhooks
 from notifications.models import Notification, WebhookDelivery, WebhookEndpoint

@@ -6,9 +6,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.generic import FormView, ListView, TemplateView, View
 
+from accounts.audit_trail import Actor
 from accounts.mixins import OrganizationMixin
 from accounts.permissions import Action
-from accounts.services import Actor
 from notifications import services as notifications
 from notifications import webhooks
 from notifications.forms import WebhookEndpointForm

@@ -31,6 +31,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from standardwebhooks.webhooks import Webhook
 
+from accounts.audit_trail import record_actor_event
 from notifications.models import WebhookDelivery, WebhookEndpoint
 from portal import crypto
 
@@ -96,8 +97,6 @@ def _clean_event_types(event_types) -> list[str]:
 @transaction.atomic
 def create_endpoint(*, actor, url: str, event_types, description: str = ""):
     """(endpoint, secret): the secret ("whsec_...") is returned this once."""
-    from accounts.services import record_actor_event
-
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     endpoint = WebhookEndpoint(
         organization=actor.organization,
@@ -114,8 +113,6 @@ def create_endpoint(*, actor, url: str, event_types, description: str = ""):
 
 @transaction.atomic
 def delete_endpoint(*, actor, endpoint) -> None:
-    from accounts.services import record_actor_event
-
     record_actor_event(actor=actor, action="webhook_endpoint.deleted", target=endpoint)
     endpoint.delete()
 
@@ -133,8 +130,6 @@ def send_after_commit(public_ids: list[str]) -> None:
 @transaction.atomic
 def resend(*, actor, delivery: WebhookDelivery) -> WebhookDelivery:
     """Send a delivery again now, with the same event id (receivers deduplicate on it)."""
-    from accounts.services import record_actor_event
-
     if delivery.status == Status.SENDING:
         raise ValidationError(_("This delivery is being sent right now."))
     WebhookDelivery.objects.filter(pk=delivery.pk).update(

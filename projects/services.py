@@ -12,8 +12,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import audit
+from accounts.audit_trail import Actor, record_actor_event
 from accounts.permissions import Action
-from accounts.services import Actor, record_actor_event
 from billing.catalog.selectors import resolve_model
 from billing.quotas import services as quotas
 from projects import authorize

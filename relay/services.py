@@ -3,7 +3,7 @@
 from django.db import transaction
 
 from accounts import audit
-from accounts.services import record_audit_event
+from accounts.audit_trail import record_audit_event
 from billing.catalog.selectors import resolve_model
 from relay import channels
 from relay.models import Channel, ChannelModel

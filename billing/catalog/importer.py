@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.db import transaction
 
+from accounts.audit_trail import record_audit_event
 from billing.catalog.models import PRICE_FIELDS, CatalogModel, ModelAlias, PriceVersion, Provider
 
 MILLION = Decimal(1_000_000)
@@ -460,8 +461,6 @@ def import_catalog(
     ModelAlias.objects.bulk_create(new_aliases)
     PriceVersion.objects.bulk_create(new_versions)
     summary.versions_created = len(new_versions)
-    from accounts.services import record_audit_event  # accounts' services build on its models
-
     record_audit_event(
         organization=None,
         actor=created_by,

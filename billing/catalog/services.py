@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from accounts.services import record_audit_event
+from accounts.audit_trail import record_audit_event
 from billing.catalog.models import PRICE_FIELDS, CatalogModel, ModelPolicy, PriceVersion
 from billing.catalog.selectors import bump_policy_cache_version
 

@@ -26,8 +26,8 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.audit_trail import record_audit_event
 from accounts.models import Organization
-from accounts.services import record_audit_event
 from billing.invoicing import services as invoicing
 from billing.invoicing.models import Invoice, InvoiceLine, LedgerBalance, LedgerEntry
 from projects.authorize import Refusal

@@ -34,10 +34,10 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from accounts.audit_trail import record_audit_event
 from accounts.languages import organization_language
 from accounts.models import Department, Membership, Organization
 from accounts.permissions import Role
-from accounts.services import record_audit_event
 from billing.catalog.models import CatalogModel
 from billing.catalog.pricing import contract_discount
 from billing.invoicing import ledger

@@ -8,10 +8,10 @@ from rest_framework import exceptions, mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from accounts.audit_trail import Actor
 from accounts.mixins import OrganizationAPIMixin
 from accounts.models import Department, User
 from accounts.permissions import Action
-from accounts.services import Actor
 from billing.quotas import services as quotas
 from billing.quotas.models import (
     Quota,

@@ -66,9 +66,9 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from accounts import audit
+from accounts.audit_trail import record_actor_event
 from accounts.models import Department, Membership, User
 from accounts.permissions import EVERYWHERE, Action, Role, scope_for
-from accounts.services import record_actor_event
 from billing.metering.models import TOKEN_FIELDS, RollupWatermark, UsageEvent, UsageRollup
 from billing.quotas.models import (
     Quota,
@@ -82,7 +82,7 @@ from portal import periods
 from projects.authorize import Refusal
 
 if TYPE_CHECKING:
-    from accounts.services import Actor
+    from accounts.audit_trail import Actor
 
 MONEY_UNITS = 10_000  # money counters count 1/10,000 CNY: cache counters are integers
 INDEX_SECONDS = 3600  # a backstop only: every quota change sets a new stamp

@@ -9,10 +9,10 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from django.views.generic import FormView, ListView, TemplateView, View
 
+from accounts.audit_trail import Actor
 from accounts.mixins import OrganizationMixin
 from accounts.models import Department
 from accounts.permissions import Action, can
-from accounts.services import Actor
 from billing.quotas import services as quotas
 from billing.quotas.forms import DecisionForm, IncreaseRequestForm, QuotaForm
 from billing.quotas.models import Quota, QuotaAlert, QuotaIncreaseRequest

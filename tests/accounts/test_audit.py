@@ -8,9 +8,9 @@ from django.db import DatabaseError, connection, transaction
 from django.test import RequestFactory
 from django.utils import timezone
 
+from accounts.audit_trail import record_audit_event
 from accounts.models import AuditEvent
 from accounts.permissions import Role
-from accounts.services import record_audit_event
 from tests.factories import DepartmentFactory
 
 pytestmark = pytest.mark.django_db

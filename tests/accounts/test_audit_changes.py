@@ -11,8 +11,8 @@ import pytest
 from django.test import RequestFactory
 
 from accounts import audit, exports
+from accounts.audit_trail import Actor, record_audit_event
 from accounts.models import AuditEvent
-from accounts.services import Actor, record_audit_event
 from tests.accounts.test_exports import export_dir  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db

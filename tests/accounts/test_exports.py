@@ -16,9 +16,9 @@ from django.utils import timezone
 
 from accounts import exports
 from accounts import services as account_services
+from accounts.audit_trail import Actor
 from accounts.models import AuditEvent, DataExport
 from accounts.permissions import Role
-from accounts.services import Actor
 from billing.invoicing import services as invoicing
 from billing.metering import services as metering
 from billing.quotas import services as quotas

@@ -7,6 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from accounts.audit_trail import Actor
 from billing.metering import services as metering
 from billing.metering.models import UsageEvent
 from projects import services
@@ -210,7 +211,6 @@ def test_a_batch_runs_a_bounded_number_of_queries(world, size):
 
 
 def test_ingestion_feeds_quotas_and_the_prepaid_balance_exactly_once(world, client):
-    from accounts.services import Actor
     from billing.invoicing import ledger
     from billing.invoicing.models import LedgerEntry
     from billing.quotas import services as quotas

@@ -27,9 +27,9 @@ from django.db.models import Min, Sum
 from django.utils import timezone
 
 from accounts import services as accounts_services
+from accounts.audit_trail import Actor
 from accounts.models import Department, Membership, Organization, User
 from accounts.permissions import Role
-from accounts.services import Actor
 from billing.catalog.models import CatalogModel, PriceVersion
 from billing.invoicing import ledger
 from billing.invoicing import services as invoicing
