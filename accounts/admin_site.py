@@ -20,13 +20,7 @@ from accounts.mfa import has_second_factor, session_passed_mfa
 
 
 class StaffAdminSite(admin.AdminSite):
-    index_template = "admin/staff_index.html"
-
-    def index(self, request, extra_context=None):
-        """The index opens with the staff dashboard (billing/selectors_staff.py)."""
-        from billing.invoicing.dashboard import staff_dashboard  # billing builds on accounts
-
-        return super().index(request, {"dashboard": staff_dashboard(), **(extra_context or {})})
+    index_template = "admin/staff_index.html"  # opens with billing's staff dashboard
 
     def has_permission(self, request):
         return (

@@ -31,6 +31,7 @@ from accounts.models import (
 )
 from accounts.permissions import Action, Role, can
 from accounts.selectors import active_owners, department_subtree_ids, verified_emails
+from accounts.signals import organization_status_changed
 from portal.mail import render_email, send_email_later
 
 INVITATION_LIFETIME = timedelta(days=7)
@@ -157,28 +158,33 @@ def approve_organization(
 
 
 def suspend_organization(
-    *, organization: Organization, staff: User, reason: str, request: HttpRequest | None = None
+    *,
+    organization: Organization,
+    staff: User,
+    reason: str,
+    request: HttpRequest | None = None,
+    action: str = "organization.suspended",
 ) -> Organization:
-    """Staff: the gateway refuses the organization's keys until it is approved again."""
-    return _set_status(organization, Organization.Status.SUSPENDED, staff, reason, request)
+    """Staff: the gateway refuses the organization's keys until it is approved again.
+    `action` names the audit event when a rule suspends (billing: overdue invoices)."""
+    return _set_status(
+        organization, Organization.Status.SUSPENDED, staff, reason, request, action=action
+    )
 
 
 @transaction.atomic
-def _set_status(organization, status, staff, note, request) -> Organization:
+def _set_status(organization, status, staff, note, request, action=None) -> Organization:
     if not note.strip():
         raise ValidationError({"note": _("Give a note for the organization.")})
     organization = Organization.objects.select_for_update().get(pk=organization.pk)
     changes = audit.apply(organization, {"status": status, "status_note": note.strip()})
     organization.status_changed_at = timezone.now()
     organization.save(update_fields=["status", "status_note", "status_changed_at"])
-    # The gateway caches keys with their organization's status: make it re-read them.
-    from projects.services import invalidate_organization_keys  # projects builds on accounts
-
-    invalidate_organization_keys(organization_id=organization.pk)
+    organization_status_changed.send(sender=Organization, organization=organization)
     record_audit_event(
         organization=organization,
         actor=staff,
-        action=f"organization.{status}",
+        action=action or f"organization.{status}",
         target=organization,
         changes=changes,
         request=request,

@@ -302,8 +302,8 @@ def rotate_api_key(
 def invalidate_organization_keys(*, organization_id: int) -> None:
     """Make the gateway re-read every key of the organization on its next call.
 
-    accounts' services call this, inside their transaction, whenever an organization's
-    status changes (approve, suspend, reinstate); the cache changes after commit.
+    Done, inside its transaction, whenever an organization's status changes (approve,
+    suspend, reinstate: projects/receivers.py); the cache changes after commit.
     """
     authorize.API_KEYS.invalidate(
         list(

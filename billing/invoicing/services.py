@@ -21,7 +21,6 @@ import operator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -38,6 +37,7 @@ from accounts.audit_trail import record_audit_event
 from accounts.languages import organization_language
 from accounts.models import Department, Membership, Organization
 from accounts.permissions import Role
+from accounts.services import suspend_organization
 from billing.catalog.models import CatalogModel
 from billing.catalog.pricing import contract_discount
 from billing.invoicing import ledger
@@ -49,10 +49,12 @@ from billing.invoicing.models import (
     InvoiceNumberCounter,
     LedgerEntry,
 )
-from billing.metering.models import RollupWatermark, UsageEvent, UsageRollup
+from billing.metering.models import UsageRollup
+from billing.metering.selectors import rollups_plus_tail
 from notifications.services import notify
 from portal.mail import send_email_later
 from portal.money import round_money
+from portal.periods import add_months, business_zone, month_bounds, month_of, month_start
 from projects.models import Project
 
 ADJUSTMENT_MONTHS = 3  # the acceptance window (35 days) never reaches further back
@@ -63,46 +65,31 @@ class InvoiceError(Exception):
     """A refused invoice operation; the message is for staff."""
 
 
-# --- Months in the business time zone ------------------------------------------------------
-
-
-def _zone() -> ZoneInfo:
-    return ZoneInfo(settings.BUSINESS_TIME_ZONE)
-
-
-def business_month_of(moment: datetime) -> date:
-    local = moment.astimezone(_zone())
-    return date(local.year, local.month, 1)
-
-
-def add_months(month: date, count: int) -> date:
-    index = month.year * 12 + month.month - 1 + count
-    return date(index // 12, index % 12 + 1, 1)
-
-
-def month_start(month: date) -> datetime:
-    """The first instant of `month` in the business zone (an aware datetime)."""
-    return datetime(month.year, month.month, 1, tzinfo=_zone())
-
-
-# --- Reading usage (rollups directly, until the metering selectors are merged) --------------
+# --- Reading usage -------------------------------------------------------------------------
 
 
 def usage_cost_since(organization, start: datetime) -> Decimal:
     """Unrounded cost since `start`: rollups plus the events not rolled up yet."""
-    rolled = UsageRollup.objects.for_org(organization).filter(hour__gte=start)
-    watermark = RollupWatermark.objects.aggregate(low=Min("last_event_id"))["low"] or 0
-    tail = UsageEvent.objects.for_org(organization).filter(id__gt=watermark, occurred_at__gte=start)
-    return sum(
-        (qs.aggregate(total=Sum("cost_amount"))["total"] or ZERO for qs in (rolled, tail)), ZERO
-    )
+
+    def cost(rows, time_field, requests):
+        return (
+            rows.for_org(organization)
+            .filter(**{f"{time_field}__gte": start})
+            .values("organization_id")
+            .annotate(cost=Sum("cost_amount"))
+            .values_list("cost", flat=True)
+        )
+
+    return sum(rollups_plus_tail(cost), ZERO)
 
 
 def month_usage(organization, month: date) -> list[dict]:
-    """The month's rollups grouped by (department, project, model), unrounded."""
+    """The month's rollups grouped by (department, project, model), unrounded (invoice lines
+    are rollup groups; usage rolled up after an issue is adjusted on a later invoice)."""
+    start, end = month_bounds(month)
     return list(
         UsageRollup.objects.for_org(organization)
-        .filter(hour__gte=month_start(month), hour__lt=month_start(add_months(month, 1)))
+        .filter(hour__gte=start, hour__lt=end)
         .values("department_id", "project_id", "model_id", "currency")
         .annotate(
             requests=Sum("requests"),
@@ -290,7 +277,7 @@ def issue_invoice(*, invoice: Invoice, actor=None) -> Invoice:
         if invoice.status != Invoice.Status.DRAFT:
             raise InvoiceError(_("Only a draft can be issued."))
         now = timezone.now()
-        invoice.number = next_invoice_number(now.astimezone(_zone()).year)
+        invoice.number = next_invoice_number(now.astimezone(business_zone()).year)
         invoice.status = Invoice.Status.ISSUED
         invoice.issued_at = now
         organization = invoice.organization
@@ -454,31 +441,20 @@ def suspension_allowed_after(organization) -> datetime | None:
 
 
 def suspend_for_overdue(*, organization, actor) -> None:
-    from projects.authorize import API_KEYS
-    from projects.models import ApiKey
-
+    """Staff: suspend an organization whose overdue notice period has passed (as any
+    suspension: audited, owners told, keys refused)."""
     allowed_after = suspension_allowed_after(organization)
     if allowed_after is None or allowed_after > timezone.now():
         raise InvoiceError(
             _("%(organization)s has no overdue invoice whose notice period has passed.")
             % {"organization": organization}
         )
-    with transaction.atomic():
-        Organization.objects.filter(pk=organization.pk).update(
-            status=Organization.Status.SUSPENDED,
-            status_note=_("Suspended for overdue invoices."),
-            status_changed_at=timezone.now(),
-        )
-        record_audit_event(
-            actor=actor,
-            organization=organization,
-            action="billing.suspended_for_overdue",
-            target=organization,
-        )
-        prefixes = ApiKey.objects.filter(project__organization=organization).values_list(
-            "prefix", flat=True
-        )
-        API_KEYS.invalidate(list(prefixes))
+    suspend_organization(
+        organization=organization,
+        staff=actor,
+        reason=_("Suspended for overdue invoices."),
+        action="billing.suspended_for_overdue",
+    )
 
 
 # --- The one way billing speaks to customers (routed through notifications at merge) --------
@@ -524,7 +500,7 @@ def _announce_invoice(invoice: Invoice, event_type: str, subject) -> None:
         "number": invoice.number,
         "total": invoice.total_amount,
         "currency": invoice.currency,
-        "due": f"{invoice.due_at.astimezone(_zone()):%Y-%m-%d}" if invoice.due_at else "",
+        "due": f"{invoice.due_at.astimezone(business_zone()):%Y-%m-%d}" if invoice.due_at else "",
     }
     _announce(
         organization=invoice.organization,
@@ -543,7 +519,7 @@ def _announce_invoice(invoice: Invoice, event_type: str, subject) -> None:
 def run_billing_day(*, now: datetime) -> None:
     """Close (and, with INVOICE_AUTO_ISSUE, issue) last month once its grace period is over;
     send due-soon and overdue notices. Safe to run as often as wanted."""
-    current = business_month_of(now)
+    current = month_of(now)
     last_month = add_months(current, -1)
     if now >= month_start(current) + timedelta(days=settings.INVOICE_GRACE_DAYS):
         close_month(month=last_month)
@@ -748,8 +724,7 @@ class BillingSummary:
 
 def billing_summary(organization, *, now: datetime) -> BillingSummary:
     """Balance or credit, this month's cost so far, and a straight-line forecast of the month."""
-    month = business_month_of(now)
-    start, end = month_start(month), month_start(add_months(month, 1))
+    start, end = month_bounds(month_of(now))
     used = usage_cost_since(organization, start)
     elapsed = max((now - start).total_seconds(), 3600)  # an hour in, the line means something
     forecast = used * Decimal((end - start).total_seconds()) / Decimal(elapsed)

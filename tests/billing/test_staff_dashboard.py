@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from billing.catalog.models import ModelAlias
+from billing.dashboard import staff_dashboard
 from billing.invoicing import services as invoicing
-from billing.invoicing.dashboard import staff_dashboard
 from billing.invoicing.models import InvoiceLine
 from billing.metering import services as metering
 from billing.metering.services import month_start
