@@ -11,6 +11,7 @@ class BillingConfig(AppConfig):
         from billing.catalog import receivers, selectors  # noqa: F401 (receivers connect)
         from billing.invoicing.ledger import check_balance
         from billing.metering.services import RollupLagCollector
+        from billing.quotas import receivers as quota_receivers  # noqa: F401
         from billing.quotas.services import check_quota
         from portal import metrics
         from projects import authorize

@@ -200,6 +200,17 @@ def use_catalog(rows: CatalogRows) -> None:
     _catalog_rows = rows
 
 
+def callable_model_ids(identifiers) -> dict[str, str]:
+    """{identifier: model id} for those of `identifiers` that name a callable catalog model (by
+    id or alias), read from the catalog itself: settings are checked against it as it is now."""
+    wanted, found = set(identifiers), {}
+    for model_id, is_callable, _, _, alias in _catalog_rows():
+        for name in (model_id, alias):
+            if is_callable and name in wanted:
+                found[name] = model_id
+    return found
+
+
 def _load_catalog(identifier: str, stamp) -> dict:
     """Cache an entry for every model id and alias (one query); return the one asked for."""
     entries = {}

@@ -14,11 +14,10 @@ from django.utils.translation import gettext as _
 from accounts import audit
 from accounts.audit_trail import Actor, record_actor_event
 from accounts.permissions import Action
-from billing.catalog.selectors import resolve_model
-from billing.quotas import services as quotas
 from projects import authorize
 from projects.models import ApiKey, GatewayCredential, Project, parse_ip_allowlist
 from projects.selectors import may
+from projects.signals import project_department_changed
 
 MAX_ALLOWED_MODELS = 100
 DEFAULT_ROTATION_GRACE = timedelta(hours=24)
@@ -86,7 +85,7 @@ def update_project(
         changes.setdefault("before", {})["department"] = str(old_department or "")
         changes.setdefault("after", {})["department"] = str(department or "")
         authorize.API_KEYS.invalidate(project.api_keys.values_list("prefix", flat=True))
-        quotas.follow_project(project)
+        project_department_changed.send(sender=Project, project=project)
     if changes:
         project.full_clean()
         project.save()
@@ -123,17 +122,18 @@ def _catalog_model_ids(values) -> list[str]:
         raise ValidationError(
             _("At most %(max)d models."), code="max_length", params={"max": MAX_ALLOWED_MODELS}
         )
+    names = [str(value).strip() for value in values]
+    known = authorize.callable_model_ids(names)
     model_ids = []
-    for value in values:
-        model = resolve_model(str(value).strip())
-        if model is None or not model.is_callable:
+    for value, name in zip(values, names, strict=True):
+        if name not in known:
             raise ValidationError(
                 _("%(value)s is not an available model of the catalog."),
                 code="unknown_model",
                 params={"value": value},
             )
-        if model.model_id not in model_ids:
-            model_ids.append(model.model_id)
+        if known[name] not in model_ids:
+            model_ids.append(known[name])
     return model_ids
 
 
