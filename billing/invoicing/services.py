@@ -19,7 +19,7 @@ non-void invoices already billed for it (and its unrounded cost now, less what t
 
 import operator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -54,7 +54,14 @@ from billing.metering.selectors import rollups_plus_tail
 from notifications.services import notify
 from portal.mail import send_email_later
 from portal.money import round_money
-from portal.periods import add_months, business_zone, month_bounds, month_of, month_start
+from portal.periods import (
+    add_months,
+    business_zone,
+    local_midnight,
+    month_bounds,
+    month_of,
+    month_start,
+)
 from projects.models import Project
 
 ADJUSTMENT_MONTHS = 3  # the acceptance window (35 days) never reaches further back
@@ -150,6 +157,29 @@ def _invoiced_months(organization, period: date) -> list[date]:
         )
         .values_list("period_start", flat=True)
     )
+
+
+def end_of_billed_usage() -> datetime:
+    """Raw usage events before this may be purged (metering's purge limit): not at or after
+    the oldest draft, nor after the last month the close has billed (when nothing was ever
+    billed, nothing)."""
+    invoices = Invoice.objects.filter(kind=Invoice.Kind.INVOICE)
+    last_billed = (
+        invoices.exclude(status=Invoice.Status.DRAFT)
+        .order_by("-period_start")
+        .values_list("period_start", flat=True)
+        .first()
+    )
+    if last_billed is None:
+        return datetime.min.replace(tzinfo=UTC)
+    end = local_midnight(add_months(last_billed, 1))
+    oldest_draft = (
+        invoices.filter(status=Invoice.Status.DRAFT)
+        .order_by("period_start")
+        .values_list("period_start", flat=True)
+        .first()
+    )
+    return end if oldest_draft is None else min(end, local_midnight(oldest_draft))
 
 
 # --- The monthly close ---------------------------------------------------------------------

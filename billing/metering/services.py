@@ -19,10 +19,10 @@ highest id already folded. Why it is exact (docs/architecture.md, "Metering"):
 
 import re
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -34,12 +34,10 @@ from prometheus_client.core import GaugeMetricFamily
 from billing.catalog.models import CatalogModel, PriceVersion
 from billing.catalog.pricing import cost_of, effective_price
 from billing.catalog.selectors import resolve_models
-from billing.invoicing import ledger
-from billing.invoicing.models import Invoice
-from billing.metering.models import RollupWatermark, UsageEvent, UsageRollup
-from billing.quotas import services as quotas
+from billing.metering.models import WATERMARK, RollupWatermark, UsageEvent, UsageRollup
+from billing.metering.selectors import watermark
 from portal import metrics
-from portal.periods import local_midnight
+from portal.periods import business_zone, month_of, month_start
 from projects.models import ApiKey
 
 MAX_EVENTS = 5000
@@ -48,7 +46,6 @@ MAX_TOKENS = 10**12  # per event: far above any context window, far below the co
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 TOKEN_INPUTS = ("input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens")
 REQUIRED_TOKENS = ("input_tokens", "output_tokens")
-WATERMARK = "usage_rollup"
 # Any constant both sides agree on: ingestion shares it, the rollup's bound read excludes.
 INGEST_LOCK = 0x7E7E_0006
 INSERT_CHUNK = 1000
@@ -77,17 +74,25 @@ class IngestResult:
     events: list  # the newly inserted UsageEvent instances (ids set), for quotas and ledger
 
 
-def business_zone() -> ZoneInfo:
-    return ZoneInfo(settings.BUSINESS_TIME_ZONE)
-
-
-def month_start(at: datetime) -> datetime:
-    """00:00 on the first day of `at`'s month in the business time zone."""
-    local = at.astimezone(business_zone())
-    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
 # --- Ingestion ---------------------------------------------------------------------------
+
+
+# Quotas and invoicing sit above metering: they register at app ready (billing.apps) what
+# ingested usage consumes, in the ingestion's transaction (quota counters, then the prepaid
+# balance), and how far back raw events must be kept (not a month whose bill is open).
+USAGE_CONSUMERS: list[Callable[[list[UsageEvent]], None]] = []
+PURGE_LIMITS: list[Callable[[], datetime]] = []
+
+
+def add_usage_consumer(consume: Callable[[list[UsageEvent]], None]) -> None:
+    if consume not in USAGE_CONSUMERS:
+        USAGE_CONSUMERS.append(consume)
+
+
+def add_purge_limit(limit: Callable[[], datetime]) -> None:
+    """`limit()` is a moment before which raw events may be purged as far as it knows."""
+    if limit not in PURGE_LIMITS:
+        PURGE_LIMITS.append(limit)
 
 
 def ingest_usage(*, events, now: datetime | None = None) -> IngestResult:
@@ -260,8 +265,8 @@ def _insert(rows: list[dict]) -> IngestResult:
             inserted = _insert_chunk(cursor, batch[start : start + INSERT_CHUNK])
             new.extend(UsageEvent(id=pk, **unique[request_id]) for pk, request_id in inserted)
         # What the new events consume, in the same transaction: nothing counted twice or lost.
-        quotas.record_usage(new)
-        ledger.charge_usage(new)
+        for consume in USAGE_CONSUMERS:
+            consume(new)
     result = IngestResult(accepted=len(new), duplicates=len(rows) - len(new), events=new)
     metrics.record_ingestion(result)
     return result
@@ -351,15 +356,6 @@ def roll_up(*, step: int | None = None) -> int:
             )
 
 
-def watermark() -> int:
-    return (
-        RollupWatermark.objects.filter(name=WATERMARK)
-        .values_list("last_event_id", flat=True)
-        .first()
-        or 0
-    )
-
-
 @dataclass(frozen=True)
 class IngestionLag:
     """How far the rollups trail ingestion: the events not yet rolled up, and the time between
@@ -427,15 +423,14 @@ def retention_cutoff(now: datetime | None = None) -> datetime:
     """Start of the business month holding now - USAGE_RETENTION_DAYS: raw events from there
     on are always kept, so rollups can be rebuilt from there."""
     now = now or timezone.now()
-    return month_start(now - timedelta(days=settings.USAGE_RETENTION_DAYS))
+    return month_start(month_of(now - timedelta(days=settings.USAGE_RETENTION_DAYS)))
 
 
 def purge_horizon(now: datetime | None = None) -> datetime:
     """Raw events strictly before this may be purged: the retention cutoff, but never a month
-    that still has events not rolled up, and never a month whose invoice is not issued: not
-    at or after the oldest draft, nor after the last month the close has billed (when nothing
-    was ever billed, nothing is purged)."""
-    horizon = min(retention_cutoff(now), _end_of_invoiced_months())
+    that still has events not rolled up, nor one a PURGE_LIMITS registrant keeps (invoicing:
+    a month whose invoice is not issued)."""
+    horizon = min([retention_cutoff(now), *(limit() for limit in PURGE_LIMITS)])
     oldest_open = (
         UsageEvent.objects.filter(id__gt=watermark())
         .order_by("occurred_at")
@@ -443,29 +438,8 @@ def purge_horizon(now: datetime | None = None) -> datetime:
         .first()
     )
     if oldest_open is not None:
-        horizon = min(horizon, month_start(oldest_open))
+        horizon = min(horizon, month_start(month_of(oldest_open)))
     return horizon
-
-
-def _end_of_invoiced_months() -> datetime:
-    invoices = Invoice.objects.filter(kind=Invoice.Kind.INVOICE)
-    last_billed = (
-        invoices.exclude(status=Invoice.Status.DRAFT)
-        .order_by("-period_start")
-        .values_list("period_start", flat=True)
-        .first()
-    )
-    if last_billed is None:
-        return datetime.min.replace(tzinfo=UTC)
-    following = date(last_billed.year + last_billed.month // 12, last_billed.month % 12 + 1, 1)
-    end = local_midnight(following)
-    oldest_draft = (
-        invoices.filter(status=Invoice.Status.DRAFT)
-        .order_by("period_start")
-        .values_list("period_start", flat=True)
-        .first()
-    )
-    return end if oldest_draft is None else min(end, local_midnight(oldest_draft))
 
 
 def purge_events(now: datetime | None = None) -> int:

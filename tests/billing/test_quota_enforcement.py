@@ -12,6 +12,7 @@ from django.db import connection, transaction
 
 from billing.quotas import services as quotas
 from billing.quotas.models import Quota, QuotaPeriod
+from projects import authorize as authorization
 
 Scope = Quota.Scope
 
@@ -84,8 +85,8 @@ def test_a_new_period_starts_unblocked(make_quota, key_a1, usage, monkeypatch, a
     make_quota(Scope.API_KEY, key, limit=5, period=Quota.Period.DAY)
     record([usage(key, tokens=5)])
     assert authorize(plaintext) == "quota_exceeded"
-    tomorrow = authorize.time.time() + 86_400
-    monkeypatch.setattr(authorize.time, "time", lambda: tomorrow)
+    tomorrow = authorization.time.time() + 86_400
+    monkeypatch.setattr(authorization.time, "time", lambda: tomorrow)
     assert authorize(plaintext) == "allowed"
 
 
@@ -250,7 +251,7 @@ def test_a_warm_authorize_is_one_cache_round_trip(
     assert all(part in fetched for part in ("quota:used:", "billing:headroom:", "model-policy"))
 
     calls.clear()
-    authorize._read_by_checks.clear()  # a process that has not seen the key yet
+    authorization._read_by_checks.clear()  # a process that has not seen the key yet
     with django_assert_num_queries(0):
         assert authorize(plaintext) == "allowed"
     assert [name for name, _ in calls] == ["get_many"] * 3
