@@ -1,56 +1,22 @@
 """REST API of the accounts app: parse, call a service, render. Objects are named by public id."""
 
-from django.http import FileResponse
-from django.urls import reverse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import exceptions, mixins, serializers, viewsets
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from accounts import exports, services
-from accounts.audit_trail import Actor
+from accounts import services
+from accounts.api_fields import MemberEmailField, OrganizationRelatedField
 from accounts.filters import AuditEventFilter
 from accounts.mixins import OrganizationAPIMixin
 from accounts.models import (
     AuditEvent,
-    DataExport,
     Department,
     Invitation,
     Membership,
     Organization,
-    User,
 )
 from accounts.permissions import Action
-
-
-class OrganizationRelatedField(serializers.SlugRelatedField):
-    """An object of the requester's current organization, named by its public id.
-
-    Another organization's id reads as "does not exist", like any unknown id.
-    """
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("slug_field", "public_id")
-        super().__init__(**kwargs)
-
-    def get_queryset(self):
-        organization = getattr(self.context.get("view"), "organization", None)
-        return self.scope(super().get_queryset(), organization)
-
-    def scope(self, queryset, organization):
-        return queryset.for_org(organization)
-
-
-class MemberEmailField(OrganizationRelatedField):
-    """A member of the current organization, named by email address."""
-
-    def __init__(self, **kwargs):
-        super().__init__(slug_field="email", queryset=User.objects.all(), **kwargs)
-
-    def scope(self, queryset, organization):
-        return queryset.filter(memberships__organization=organization)
-
 
 # --- Serializers ------------------------------------------------------------------------
 
@@ -292,70 +258,3 @@ class AuditEventViewSet(OrganizationAPIMixin, viewsets.ReadOnlyModelViewSet):
     lookup_field = "public_id"
     lookup_url_kwarg = "event"
     read_action = Action.VIEW_AUDIT
-
-
-class DataExportSerializer(serializers.ModelSerializer):
-    id = serializers.CharField(source="public_id", read_only=True)
-    requested_by = serializers.EmailField(source="requested_by.email", read_only=True, default=None)
-    download_url = serializers.SerializerMethodField()
-
-    class Meta:
-        model = DataExport
-        fields = (
-            "id",
-            "status",
-            "requested_by",
-            "size",
-            "row_counts",
-            "created_at",
-            "finished_at",
-            "expires_at",
-            "download_url",
-        )
-        read_only_fields = fields
-
-    def get_download_url(self, export) -> str | None:
-        if not export.is_ready:
-            return None
-        path = reverse("export-download", kwargs={"export": export.public_id})
-        return self.context["request"].build_absolute_uri(path)
-
-
-class DataExportViewSet(
-    OrganizationAPIMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    viewsets.GenericViewSet,
-):
-    """Exports of all the organization's data (owner and admin): request one, then download
-    its ZIP when `status` is `ready` (for EXPORT_RETENTION_DAYS)."""
-
-    queryset = DataExport.objects.select_related("requested_by", "organization")
-    serializer_class = DataExportSerializer
-    lookup_field = "public_id"
-    lookup_url_kwarg = "export"
-    read_action = Action.EXPORT_DATA
-    write_action = Action.EXPORT_DATA
-
-    @extend_schema(request=None, responses={202: DataExportSerializer})
-    def create(self, request, *args, **kwargs):
-        """Start an export (or return the one already being built); 202 Accepted."""
-        export = exports.request_export(actor=Actor.from_request(request, self.membership))
-        return Response(self.get_serializer(export).data, status=202)
-
-    @extend_schema(
-        responses={(200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY)},
-    )
-    @action(detail=True, methods=["get"])
-    def download(self, request, **kwargs):
-        """The ZIP of a ready export; 404 when it is not (or no longer) ready."""
-        export = self.get_object()
-        if not export.is_ready:
-            raise exceptions.NotFound
-        exports.record_download(actor=Actor.from_request(request, self.membership), export=export)
-        return FileResponse(
-            export.file.open("rb"),
-            as_attachment=True,
-            filename=exports.download_name(export),
-            content_type="application/zip",
-        )

@@ -10,7 +10,6 @@ router.register("members", api.MemberViewSet, basename="member")
 router.register("invitations", api.InvitationViewSet, basename="invitation")
 router.register("departments", api.DepartmentViewSet, basename="department")
 router.register("audit-events", api.AuditEventViewSet, basename="audit-event")
-router.register("exports", api.DataExportViewSet, basename="export")
 
 urlpatterns = [
     path(

@@ -379,7 +379,7 @@ def export_storage():
 
 
 class DataExport(models.Model):
-    """A ZIP of everything an organization owns, built by a worker (accounts.exports).
+    """A ZIP of everything an organization owns, built by a worker (exports/services.py).
 
     The file is served only through the organization-scoped download view and API, never by
     its path; it is deleted when the export expires or the organization deletes it sooner

@@ -39,15 +39,4 @@ urlpatterns = [
     ),
     path("audit/", views.AuditLogView.as_view(), name="audit"),
     path("audit/export.csv", views.AuditExportView.as_view(), name="audit_export"),
-    path("exports/", views.DataExportListView.as_view(), name="exports"),
-    path(
-        "exports/<str:export>/download/",
-        views.DataExportDownloadView.as_view(),
-        name="export_download",
-    ),
-    path(
-        "exports/<str:export>/delete/",
-        views.DataExportDeleteView.as_view(),
-        name="export_delete",
-    ),
 ]

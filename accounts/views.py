@@ -3,13 +3,12 @@ signed-in user's profile."""
 
 import csv
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import Count
-from django.http import FileResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils.translation import activate, get_language, gettext_lazy
@@ -19,8 +18,7 @@ from django.views.generic import FormView, ListView
 from django.views.generic.detail import SingleObjectMixin
 from django_filters.views import FilterView
 
-from accounts import exports, services
-from accounts.audit_trail import Actor
+from accounts import services
 from accounts.filters import AuditEventFilter
 from accounts.forms import (
     ConfirmForm,
@@ -33,8 +31,8 @@ from accounts.forms import (
     SwitchOrganizationForm,
 )
 from accounts.languages import set_language_cookie
-from accounts.mixins import OrganizationMixin
-from accounts.models import AuditEvent, DataExport, Department, Invitation, Membership
+from accounts.mixins import OrganizationMixin, ServiceFormMixin
+from accounts.models import AuditEvent, Department, Invitation, Membership
 from accounts.permissions import Action, can
 from accounts.selectors import (
     AUDIT_CSV_HEADER,
@@ -47,17 +45,7 @@ from accounts.selectors import (
 from accounts.tenancy import choose_organization
 
 
-def call_service(form, service, /, **kwargs):
-    """Run a service; a ValidationError it raises becomes the form's errors."""
-    try:
-        return service(**kwargs)
-    except ValidationError as error:
-        fields = set(getattr(error, "error_dict", {})) - {NON_FIELD_ERRORS}
-        form.add_error(None, error if fields <= set(form.fields) else error.messages)
-        return None
-
-
-class ServiceFormView(OrganizationMixin, FormView):
+class ServiceFormView(ServiceFormMixin, OrganizationMixin, FormView):
     """A form whose valid data goes to one service, then back to `success_url_name`."""
 
     success_url_name: str
@@ -66,10 +54,8 @@ class ServiceFormView(OrganizationMixin, FormView):
     def get_form_kwargs(self):
         return {**super().get_form_kwargs(), "organization": self.organization}
 
-    def form_valid(self, form):
-        call_service(form, self.run_service, form=form)
-        if form.errors:
-            return self.form_invalid(form)
+    def perform(self, form):
+        self.run_service(form=form)
         if self.success_message:
             messages.success(self.request, self.success_message)
         return redirect(self.success_url_name)
@@ -100,7 +86,7 @@ class ObjectFormView(ServiceFormView, SingleObjectMixin):
 # --- Profile ----------------------------------------------------------------------------
 
 
-class ProfileView(LoginRequiredMixin, FormView):
+class ProfileView(ServiceFormMixin, LoginRequiredMixin, FormView):
     """The signed-in user's name and language. Email addresses, password and second factors
     stay on allauth's pages, linked from here."""
 
@@ -111,16 +97,8 @@ class ProfileView(LoginRequiredMixin, FormView):
         user = self.request.user
         return {"full_name": user.full_name, "language": user.language or get_language()}
 
-    def form_valid(self, form):
-        call_service(
-            form,
-            services.update_profile,
-            user=self.request.user,
-            request=self.request,
-            **form.cleaned_data,
-        )
-        if form.errors:
-            return self.form_invalid(form)
+    def perform(self, form):
+        services.update_profile(user=self.request.user, request=self.request, **form.cleaned_data)
         language = form.cleaned_data["language"]
         activate(language)  # the confirmation reads in the language just chosen
         messages.success(self.request, _("Your profile is saved."))
@@ -132,20 +110,14 @@ class ProfileView(LoginRequiredMixin, FormView):
 # --- Organization -----------------------------------------------------------------------
 
 
-class OrganizationCreateView(LoginRequiredMixin, FormView):
+class OrganizationCreateView(ServiceFormMixin, LoginRequiredMixin, FormView):
     template_name = "accounts/organization_form.html"
     form_class = OrganizationForm
 
-    def form_valid(self, form):
-        membership = call_service(
-            form,
-            services.create_organization,
-            user=self.request.user,
-            request=self.request,
-            **form.cleaned_data,
+    def perform(self, form):
+        membership = services.create_organization(
+            user=self.request.user, request=self.request, **form.cleaned_data
         )
-        if form.errors:
-            return self.form_invalid(form)
         choose_organization(self.request, membership)
         messages.success(
             self.request, _("Your organization is registered and waits for review by our staff.")
@@ -461,67 +433,3 @@ class AuditExportView(OrganizationMixin, View):
         response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="audit-log.csv"'
         return response
-
-
-class DataExportListView(OrganizationMixin, ListView):
-    """Request an export of all the organization's data; list earlier ones with their links."""
-
-    action = Action.EXPORT_DATA
-    model = DataExport
-    template_name = "accounts/export_list.html"
-    paginate_by = 20
-
-    def get_queryset(self):
-        return super().get_queryset().select_related("requested_by")
-
-    def get_context_data(self, **kwargs):
-        return super().get_context_data(retention_days=settings.EXPORT_RETENTION_DAYS, **kwargs)
-
-    def post(self, request, *args, **kwargs):
-        exports.request_export(actor=Actor.from_request(request, self.membership))
-        messages.success(
-            request, _("Your export is being prepared. We will notify you when it is ready.")
-        )
-        return redirect("accounts:exports")
-
-
-class DataExportDeleteView(ObjectFormView):
-    """Delete a ready export's file before it expires, after a confirmation page."""
-
-    action = Action.EXPORT_DATA
-    model = DataExport
-    url_kwarg = "export"
-    form_class = ConfirmForm
-    template_name = "accounts/export_delete.html"
-    success_url_name = "accounts:exports"
-    success_message = gettext_lazy("Data export deleted.")
-
-    def get_queryset(self):
-        return super().get_queryset().filter(status=DataExport.Status.READY)
-
-    def run_service(self, *, form):
-        exports.delete_export(
-            actor=Actor.from_request(self.request, self.membership), export=self.object
-        )
-
-
-class DataExportDownloadView(OrganizationMixin, SingleObjectMixin, View):
-    """The ZIP of a ready export of the current organization (another's is a 404)."""
-
-    action = Action.EXPORT_DATA
-    model = DataExport
-    slug_field = slug_url_kwarg = "export"
-
-    def get_object(self, queryset=None):
-        queryset = self.get_queryset().filter(status=DataExport.Status.READY)
-        return get_object_or_404(queryset, public_id=self.kwargs["export"])
-
-    def get(self, request, *args, **kwargs):
-        export = self.get_object()
-        exports.record_download(actor=Actor.from_request(request, self.membership), export=export)
-        return FileResponse(
-            export.file.open("rb"),
-            as_attachment=True,
-            filename=exports.download_name(export),
-            content_type="application/zip",
-        )

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "notifications",
     "billing",
     "relay",
+    "exports",
 ]
 
 MIDDLEWARE = [
@@ -229,7 +230,7 @@ BUSINESS_TIME_ZONE = env.str("BUSINESS_TIME_ZONE", default=TIME_ZONE)
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-# Organization data exports (accounts.exports): ZIP files served only through the portal.
+# Organization data exports (exports/): ZIP files served only through the portal.
 EXPORT_DIR = Path(env.str("EXPORT_DIR", default=str(VAR_DIR / "exports")))
 EXPORT_RETENTION_DAYS = env.int("EXPORT_RETENTION_DAYS", default=7)
 EXPORT_TIME_LIMIT_SECONDS = env.int("EXPORT_TIME_LIMIT_SECONDS", default=3600)
@@ -299,7 +300,7 @@ CELERY_BEAT_SCHEDULE = {
     # Closes last month once its grace period is over, issues, sends due/overdue notices.
     "billing-day": {"task": "billing.invoicing.tasks.run_billing_day", "schedule": 3600.0},
     # Deletes the files of data exports past EXPORT_RETENTION_DAYS.
-    "export-purge": {"task": "accounts.tasks.purge_expired_exports", "schedule": 3600.0},
+    "export-purge": {"task": "exports.tasks.purge_expired_exports", "schedule": 3600.0},
 }
 
 # --- API ------------------------------------------------------------------------------

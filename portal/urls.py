@@ -7,6 +7,7 @@ from accounts import languages
 from accounts.hijack import AcquireView
 from accounts.views import ProfileView
 from billing.urls import api_urlpatterns as billing_api_urls
+from exports.urls import api_urlpatterns as export_api_urls
 from notifications.urls import api_urlpatterns as notification_api_urls
 from portal import metrics, views
 
@@ -40,6 +41,8 @@ urlpatterns = [
     path("api/v1/", include("accounts.api_me")),
     path("organization/", include("accounts.urls")),
     path("api/v1/", include("accounts.api_urls")),
+    path("organization/", include("exports.urls")),
+    path("api/v1/", include(export_api_urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves its start-up script as a file of its own: nothing inline (CSP).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

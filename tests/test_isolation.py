@@ -37,7 +37,7 @@ from django.urls import URLResolver, get_resolver
 from django.utils import timezone
 from django.utils.regex_helper import normalize
 
-from accounts import exports, services
+from accounts import services
 from accounts.models import (
     AuditEvent,
     DataExport,
@@ -54,6 +54,7 @@ from billing.catalog.models import ModelPolicy
 from billing.invoicing.models import Invoice
 from billing.quotas import services as quotas
 from billing.quotas.models import Quota, QuotaAlert, QuotaPeriod
+from exports import services as exports
 from notifications import webhooks
 from notifications.models import Notification, WebhookDelivery
 from notifications.services import notify
@@ -67,7 +68,7 @@ from tests.factories import (
 )
 
 MARKER = "zqxjk"  # in every name of organization A's objects; never in B's pages
-OUR_APPS = {"accounts", "billing", "notifications", "portal", "projects", "relay"}
+OUR_APPS = {"accounts", "billing", "exports", "notifications", "portal", "projects", "relay"}
 METHODS = ["get", "post", "put", "patch", "delete"]
 
 # kwarg -> a function of the world `a` returning the value for the URL (see the docstring).

@@ -32,7 +32,7 @@ AUDITING = re.compile(r"\baction=(.+)|\b_audit\((\"[^\"]+\")")
 def recorded_actions() -> tuple[set[str], set[str]]:
     """(literal codes, f-string expressions) passed as an audit action in the source."""
     literals, formatted = set(), set()
-    for folder in ("accounts", "billing", "notifications", "portal", "projects", "relay"):
+    for folder in ("accounts", "billing", "exports", "notifications", "portal", "projects", "relay"):
         for path in (ROOT / folder).rglob("*.py"):
             if "migrations" in path.parts:
                 continue

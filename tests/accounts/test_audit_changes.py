@@ -10,9 +10,10 @@ import zipfile
 import pytest
 from django.test import RequestFactory
 
-from accounts import audit, exports
+from accounts import audit
 from accounts.audit_trail import Actor, record_audit_event
 from accounts.models import AuditEvent
+from exports import services as exports
 from tests.accounts.test_exports import export_dir  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db

@@ -14,7 +14,6 @@ from django.core.files.storage import FileSystemStorage
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from accounts import exports
 from accounts import services as account_services
 from accounts.audit_trail import Actor
 from accounts.models import AuditEvent, DataExport
@@ -23,7 +22,9 @@ from billing.invoicing import services as invoicing
 from billing.metering import services as metering
 from billing.quotas import services as quotas
 from billing.quotas.models import Quota
+from exports import services as exports
 from notifications.models import Notification
+from portal import periods
 from portal.celery import app as celery_app
 from projects import services as projects_services
 from tests.billing.metering_world import build_world
@@ -66,7 +67,7 @@ def data(db, export_dir, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         metering.ingest_usage(events=events)
     metering.roll_up()
-    month = invoicing.business_month_of(NOW)
+    month = periods.month_of(NOW)
     invoice = invoicing.issue_invoice(
         invoice=invoicing.close_month_for(organization=world.org, month=month)
     )

@@ -13,11 +13,11 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accounts import exports
 from billing.invoicing import ledger
 from billing.invoicing import services as invoicing
 from billing.invoicing.models import Invoice, LedgerEntry
 from billing.metering import services as metering
+from exports import services as exports
 from tests.billing.metering_world import build_world
 from tests.factories import OrganizationFactory
 

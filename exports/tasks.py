@@ -1,7 +1,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from accounts import exports
+from exports import services as exports
 
 
 @shared_task(

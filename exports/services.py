@@ -1,6 +1,6 @@
 """Organization data export: everything an organization owns, as a ZIP of CSV files.
 
-`request_export()` records the request (audited) and enqueues `accounts.tasks.build_export`
+`request_export()` records the request (audited) and enqueues `exports.tasks.build_export`
 after commit; the worker calls `build_export()`, which streams each table from the database
 (`.iterator()`) through csv.writer into a zip member written to a temporary file, then saves
 the file to the "exports" storage: memory stays flat whatever the number of rollup rows.
@@ -45,6 +45,12 @@ from accounts.audit_trail import Actor, record_actor_event, record_audit_event
 from accounts.languages import language_of, organization_language
 from accounts.models import AuditEvent, DataExport, Department, Membership, Organization
 from accounts.selectors import AUDIT_CSV_HEADER, audit_csv_rows
+from billing.invoicing import documents
+from billing.invoicing.models import Invoice, InvoiceLine, LedgerEntry
+from billing.metering.models import UsageRollup
+from billing.quotas.models import Quota, QuotaPeriod
+from notifications.services import notify
+from projects.models import ApiKey, Project
 
 logger = logging.getLogger(__name__)
 
@@ -95,10 +101,6 @@ def _department_rows(organization) -> Iterable[tuple]:
 
 
 def tables() -> list[Table]:
-    from billing.invoicing.models import Invoice, InvoiceLine, LedgerEntry
-    from billing.metering.models import UsageRollup
-    from billing.quotas.models import Quota, QuotaPeriod
-    from projects.models import ApiKey, Project
 
     return [
         Table(
@@ -305,7 +307,7 @@ def _cell(value) -> str:
 def request_export(*, actor: Actor) -> DataExport:
     """Ask for a new export of the actor's organization; returns the one already being built
     if there is one. The caller has checked Action.EXPORT_DATA."""
-    from accounts.tasks import build_export as build_task
+    from exports.tasks import build_export as build_task  # the task module imports this one
 
     organization = actor.organization
     with transaction.atomic():
@@ -422,10 +424,7 @@ def write_archive(organization, target, *, now: datetime) -> dict[str, int]:
 def _write_invoice_pdfs(archive: zipfile.ZipFile, organization) -> int:
     """invoices/<number>.pdf: every issued document (invoices and credit notes), as the
     invoice page serves it. Drafts have no number and change until issued: not included."""
-    from billing.invoicing import documents
-    from billing.invoicing.models import Invoice
-
-    issued = Invoice.objects.for_org(organization).exclude(status=Invoice.Status.DRAFT)
+    issued = Invoice.objects.for_org(organization).visible_to_customers()
     count = 0
     for invoice in issued.order_by("pk").iterator(chunk_size=100):
         archive.writestr(f"invoices/{invoice.number}.pdf", documents.invoice_pdf(invoice))
@@ -465,7 +464,6 @@ def _archive_language(export: DataExport) -> str:
 
 
 def _finish(export: DataExport, status: str, *, counts: dict) -> None:
-    from notifications.services import notify
 
     now = timezone.now()
     export.status, export.finished_at, export.row_counts = status, now, counts
@@ -491,7 +489,7 @@ def _finish(export: DataExport, status: str, *, counts: dict) -> None:
             else _("Please request a new export; if it fails again, contact support."),
             data={"export_id": export.public_id, "status": status},
             recipients=[export.requested_by],
-            link=reverse("accounts:exports"),
+            link=reverse("exports:list"),
         )
 
 
