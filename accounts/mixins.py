@@ -1,8 +1,9 @@
-"""View and viewset bases that apply accounts.tenancy to every customer page and endpoint."""
+"""View and viewset bases that apply accounts.tenancy to every customer page and endpoint,
+and the one way a page shows a service's ValidationError on its form."""
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, permissions
@@ -71,3 +72,28 @@ class OrganizationAPIMixin:
 
     def get_queryset(self):
         return super().get_queryset().for_member(self.membership, self.required_action())
+
+
+def add_service_errors(form, error: ValidationError) -> None:
+    """Show a service's ValidationError on `form`: each field's messages on that field when
+    the form has it, all others as non-field errors."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for field, errors in error.error_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
+class ServiceFormMixin:
+    """form_valid() returns `perform(form)`, which calls the service and answers; when the
+    service raises ValidationError, the form is shown again with its errors."""
+
+    def form_valid(self, form):
+        try:
+            return self.perform(form)
+        except ValidationError as error:
+            add_service_errors(form, error)
+            return self.form_invalid(form)
+
+    def perform(self, form):
+        raise NotImplementedError
