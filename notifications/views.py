@@ -1,13 +1,12 @@
 """The notifications page (the bell's target) and webhook endpoints with their delivery log."""
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.generic import FormView, ListView, TemplateView, View
 
 from accounts.audit_trail import Actor
-from accounts.mixins import OrganizationMixin
+from accounts.mixins import OrganizationMixin, ServiceFormMixin
 from accounts.permissions import Action
 from notifications import services as notifications
 from notifications import webhooks
@@ -58,16 +57,12 @@ class WebhookListView(WebhookMixin, ListView):
         return WebhookEndpoint.objects.for_org(self.organization)
 
 
-class WebhookCreateView(WebhookMixin, FormView):
+class WebhookCreateView(ServiceFormMixin, WebhookMixin, FormView):
     template_name = "notifications/webhook_form.html"
     form_class = WebhookEndpointForm
 
-    def form_valid(self, form):
-        try:
-            endpoint, secret = webhooks.create_endpoint(actor=self.actor(), **form.cleaned_data)
-        except ValidationError as error:
-            form.add_error(None, error)
-            return self.form_invalid(form)
+    def perform(self, form):
+        endpoint, secret = webhooks.create_endpoint(actor=self.actor(), **form.cleaned_data)
         return render(
             self.request,
             "notifications/webhook_created.html",

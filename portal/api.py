@@ -13,12 +13,8 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 
 def exception_handler(exc, context):
-    if isinstance(
-        exc, DjangoValidationError
-    ):  # raised by a service: the same 400 as a serializer's
-        fields = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
-        fields["non_field_errors"] = fields.pop("__all__", None)
-        exc = exceptions.ValidationError({k: v for k, v in fields.items() if v})
+    if isinstance(exc, DjangoValidationError):  # raised by a service: a serializer's 400
+        exc = exceptions.ValidationError(_service_errors(exc, context.get("view")))
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -33,3 +29,19 @@ def exception_handler(exc, context):
         body = {"code": code, "message": str(response.data.get("detail", ""))}
     response.data = {"error": body}
     return response
+
+
+def _service_errors(error: DjangoValidationError, view) -> dict:
+    """A service's errors by the API's field names: a service names a model field, and a
+    serializer field may read it under another name (`source=`)."""
+    fields = error.message_dict if hasattr(error, "error_dict") else {"__all__": error.messages}
+    fields["non_field_errors"] = fields.pop("__all__", None)
+    serializer_class = getattr(view, "serializer_class", None)
+    api_names = {}
+    if serializer_class is not None:
+        api_names = {
+            field.source: name
+            for name, field in serializer_class().fields.items()
+            if field.source != name
+        }
+    return {api_names.get(key, key): value for key, value in fields.items() if value}

@@ -1,11 +1,11 @@
 """REST: the public catalog (GET /api/v1/models) and organizations' model policies."""
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Prefetch, Q
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, permissions, serializers, viewsets
 
+from accounts.api_fields import OrganizationRelatedField
 from accounts.mixins import OrganizationAPIMixin
 from accounts.models import Department
 from accounts.permissions import Action
@@ -102,8 +102,8 @@ class CatalogModelViewSet(viewsets.ReadOnlyModelViewSet):
 
 class ModelPolicySerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id", read_only=True)
-    department = serializers.SlugRelatedField(
-        slug_field="public_id", queryset=Department.objects.none(), allow_null=True, required=False
+    department = OrganizationRelatedField(
+        queryset=Department.objects.all(), allow_null=True, required=False
     )
     models = serializers.SlugRelatedField(
         many=True, slug_field="model_id", source="catalog_models",
@@ -116,12 +116,6 @@ class ModelPolicySerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelPolicy
         fields = ["id", "department", "mode", "models", "providers", "filed_only", "updated_at"]
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        organization = self.context.get("organization")
-        if organization is not None:
-            self.fields["department"].queryset = Department.objects.for_org(organization)
 
 
 @extend_schema(tags=["model policies"])
@@ -146,10 +140,6 @@ class ModelPolicyViewSet(
     lookup_url_kwarg = "policy"
     filterset_class = None
 
-    def get_serializer_context(self):
-        organization = getattr(self, "organization", None)  # absent while the schema is built
-        return {**super().get_serializer_context(), "organization": organization}
-
     def perform_create(self, serializer):
         self._save(serializer, ModelPolicy(organization=self.organization))
 
@@ -167,19 +157,13 @@ class ModelPolicyViewSet(
             providers = list(policy.providers.all()) if policy.pk else []
         for name, value in data.items():
             setattr(policy, name, value)
-        try:
-            serializer.instance = services.save_model_policy(
-                membership=self.membership,
-                policy=policy,
-                catalog_models=catalog,
-                providers=providers,
-                request=self.request,
-            )
-        except DjangoValidationError as error:
-            renamed = {"catalog_models": "models"}  # the API's name for the field
-            raise serializers.ValidationError(
-                {renamed.get(k, k): v for k, v in error.message_dict.items()}
-            ) from error
+        serializer.instance = services.save_model_policy(
+            membership=self.membership,
+            policy=policy,
+            catalog_models=catalog,
+            providers=providers,
+            request=self.request,
+        )
 
     def perform_destroy(self, instance):
         services.delete_model_policy(

@@ -3,7 +3,6 @@
 import contextlib
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
@@ -12,7 +11,7 @@ from django.utils.translation import gettext as _
 from django.views import generic
 from django_filters.views import FilterView
 
-from accounts.mixins import OrganizationMixin
+from accounts.mixins import OrganizationMixin, ServiceFormMixin
 from accounts.permissions import Action
 from accounts.tenancy import current_membership
 from billing.catalog import services
@@ -95,26 +94,21 @@ class PolicyListView(PolicyMixin, generic.ListView):
         return super().get_queryset().prefetch_related("catalog_models", "providers")
 
 
-class PolicyFormMixin(PolicyMixin):
+class PolicyFormMixin(ServiceFormMixin, PolicyMixin):
     form_class = ModelPolicyForm
     template_name = "billing/policy_form.html"
 
     def get_form_kwargs(self):
         return {**super().get_form_kwargs(), "organization": self.organization}
 
-    def form_valid(self, form):
-        try:
-            services.save_model_policy(
-                membership=self.membership,
-                policy=form.save(commit=False),
-                catalog_models=form.cleaned_data["catalog_models"],
-                providers=form.cleaned_data["providers"],
-                request=self.request,
-            )
-        except ValidationError as error:
-            for field, errors in error.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
-            return self.form_invalid(form)
+    def perform(self, form):
+        services.save_model_policy(
+            membership=self.membership,
+            policy=form.save(commit=False),
+            catalog_models=form.cleaned_data["catalog_models"],
+            providers=form.cleaned_data["providers"],
+            request=self.request,
+        )
         messages.success(self.request, _("The model policy is saved."))
         return redirect(self.success_url)
 
