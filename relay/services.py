@@ -1,5 +1,6 @@
 """Staff writes to the relay's channels: one transaction each, audited."""
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts import audit
@@ -47,7 +48,7 @@ def configure_channel(
     for identifier, upstream in models.items():
         model = resolve_model(identifier)
         if model is None:
-            raise ValueError(f"unknown catalog model: {identifier}")
+            raise ValidationError(f"unknown catalog model: {identifier}")
         ChannelModel.objects.update_or_create(
             channel=channel, model=model, defaults={"upstream_model": upstream}
         )

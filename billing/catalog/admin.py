@@ -4,7 +4,7 @@ discounts, and "import from file"."""
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
@@ -70,10 +70,7 @@ class ImportFileForm(forms.Form):
     )
 
     def clean_file(self):
-        try:
-            return catalog_import.parse_json(self.cleaned_data["file"].read())
-        except ValueError as error:
-            raise ValidationError(_("This is not a JSON file.")) from error
+        return catalog_import.parse_json(self.cleaned_data["file"].read())
 
 
 @admin.register(CatalogModel)

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 from accounts.audit_trail import record_audit_event
 from billing.catalog.models import PRICE_FIELDS, CatalogModel, ModelAlias, PriceVersion, Provider
@@ -113,8 +115,12 @@ class ImportSummary:
 
 
 def parse_json(text: str | bytes):
-    """JSON with every number that has a fraction or exponent read as an exact Decimal."""
-    return json.loads(text, parse_float=Decimal)
+    """JSON with every number that has a fraction or exponent read as an exact Decimal;
+    ValidationError when `text` is not JSON (the parser's reason is its __cause__)."""
+    try:
+        return json.loads(text, parse_float=Decimal)
+    except ValueError as error:  # also bytes that are not UTF-8
+        raise ValidationError(_("This is not a JSON file."), code="invalid") from error
 
 
 def per_million(per_token) -> Decimal:

@@ -6,6 +6,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
@@ -61,8 +62,10 @@ class Command(BaseCommand):
     def _read(self, path):
         try:
             return catalog_import.parse_json(Path(path).read_bytes())
-        except (OSError, ValueError) as error:
+        except OSError as error:
             raise CommandError(f"Cannot read {path}: {error}") from error
+        except ValidationError as error:  # not JSON: say where the parser stopped
+            raise CommandError(f"Cannot read {path}: {error.__cause__}") from error
 
     def _decimal(self, raw, default, name):
         try:

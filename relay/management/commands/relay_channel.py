@@ -35,7 +35,7 @@ class Command(BaseCommand):
                 name=name, base_url=base_url, credential=credential, models=models,
                 priority=priority, weight=weight,
             )  # fmt: skip
-        except (ValueError, ValidationError) as error:
-            raise CommandError(str(error)) from error
+        except ValidationError as error:
+            raise CommandError(" ".join(error.messages)) from error
         served = ", ".join(sorted(models)) or "no models yet"
         self.stdout.write(f"Channel {channel.name} ({channel.public_id}): {served}")
