@@ -9,7 +9,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.http import HttpResponseBadRequest, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
 from django.utils.translation import activate, get_language, gettext_lazy
 from django.utils.translation import gettext as _
@@ -42,7 +42,7 @@ from accounts.selectors import (
     invitations_for,
     memberships_of,
 )
-from accounts.tenancy import choose_organization
+from accounts.tenancy import choose_organization, current_membership
 
 
 class ServiceFormView(ServiceFormMixin, OrganizationMixin, FormView):
@@ -433,3 +433,11 @@ class AuditExportView(OrganizationMixin, View):
         response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="audit-log.csv"'
         return response
+
+
+def home(request):
+    """Public landing page; a member's organization overview; otherwise onboarding."""
+    context = {}
+    if request.user.is_authenticated and current_membership(request) is None:
+        context["invitations"] = invitations_for(request.user)
+    return render(request, "accounts/home.html", context)

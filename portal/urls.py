@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from hijack.views import ReleaseUserView
 
 from accounts import languages
+from accounts import views as accounts_views
 from accounts.hijack import AcquireView
 from accounts.views import ProfileView
 from billing.urls import api_urlpatterns as billing_api_urls
@@ -12,7 +13,7 @@ from notifications.urls import api_urlpatterns as notification_api_urls
 from portal import metrics, views
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", accounts_views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.favicon, name="favicon"),
     path("i18n/setlang/", languages.set_language, name="set_language"),
