@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models.deletion import ProtectedError, RestrictedError
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import audit
@@ -191,14 +191,13 @@ def _set_status(organization, status, staff, note, request, action=None) -> Orga
     )
     context = {"organization": organization, "note": organization.status_note}
     for language, owners in by_language(active_owners(organization)).items():
-        with translation.override(language):
-            send_email_later(
-                render_email(
-                    "accounts/email/organization_status",
-                    to=[owner.email for owner in owners],
-                    context=context,
-                )
-            )
+        email = render_email(
+            "accounts/email/organization_status",
+            to=[owner.email for owner in owners],
+            context=context,
+            language=language,
+        )
+        send_email_later(email)
     return organization
 
 

@@ -9,9 +9,9 @@ Reused by every area that announces something (quotas now, invoices later):
   rendered once per recipient language (User.language, else settings.NOTIFICATION_LANGUAGE;
   see accounts/languages.py), since notifications are mostly sent by workers, outside any
   request, and each member reads their own language;
-- each recipient gets a Notification row (the bell) and an email rendered from the first
-  existing template triad billing/email/<event>{_subject.txt,.txt,.html} (dots become
-  underscores), then the event's family ("quota"), then "notification";
+- each recipient gets a Notification row (the bell) and an email rendered from the
+  template triad billing/email/<event> (dots become underscores), else the event's family
+  ("quota"), else "notification" (portal.mail.render_email);
 - every active webhook endpoint of the organization subscribed to `event_type` gets a
   WebhookDelivery of the Standard Webhooks payload {"type", "timestamp", "data"}.
 
@@ -21,8 +21,6 @@ Must run inside the caller's transaction: email and webhooks leave after commit.
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
-from django.template.loader import select_template
 from django.utils import timezone, translation
 from django.utils.functional import SimpleLazyObject
 
@@ -31,7 +29,7 @@ from accounts.tenancy import current_membership
 from notifications import webhooks
 from notifications.models import Notification, WebhookDelivery, WebhookEndpoint
 from portal.ids import new_public_id
-from portal.mail import send_email_later
+from portal.mail import render_email, send_email_later
 
 
 def notify(
@@ -70,24 +68,16 @@ def _tell(organization, event_type, subject, message, data, users, link) -> None
         "data": data,
         "url": f"{settings.PORTAL_BASE_URL.rstrip('/')}{link}" if link else "",
     }
-    for user in users:
-        send_email_later(_email(event_type, {**context, "user": user}, user.email))
-
-
-def _templates(event_type: str, suffix: str) -> list[str]:
     names = [event_type.replace(".", "_"), event_type.split(".")[0], "notification"]
-    return [f"billing/email/{name}{suffix}" for name in names]
-
-
-def _email(event_type: str, context: dict, address: str) -> EmailMultiAlternatives:
-    subject = select_template(_templates(event_type, "_subject.txt")).render(context)
-    text = select_template(_templates(event_type, ".txt")).render(context)
-    html = select_template(_templates(event_type, ".html")).render(context)
-    email = EmailMultiAlternatives(
-        " ".join(subject.split()), text, to=[address], headers={"X-Token-Portal-Event": event_type}
-    )
-    email.attach_alternative(html, "text/html")
-    return email
+    templates = [f"billing/email/{name}" for name in names]
+    for user in users:
+        email = render_email(
+            templates,
+            to=[user.email],
+            context={**context, "user": user},
+            headers={"X-Token-Portal-Event": event_type},
+        )
+        send_email_later(email)
 
 
 def _queue_webhooks(organization, event_type: str, event_id: str, data: dict) -> None:

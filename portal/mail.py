@@ -1,29 +1,44 @@
-"""Email leaves the request: pages render a message and a Celery worker delivers it."""
+"""Email: every message is rendered from a template triad (render_email) and leaves the
+request or transaction for a Celery worker (send_email_later, delivered by build_email)."""
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
+from django.utils import translation
 
 
-def render_email(template_prefix: str, *, to: list[str], context: dict) -> EmailMultiAlternatives:
-    """Render the triad `<prefix>_subject.txt`, `<prefix>_message.txt`, `<prefix>_message.html`."""
-    subject = render_to_string(f"{template_prefix}_subject.txt", context)
+def render_email(
+    template_prefix: str | list[str],
+    *,
+    to: list[str],
+    context: dict,
+    language: str | None = None,
+    headers: dict | None = None,
+) -> EmailMultiAlternatives:
+    """The message of the triad `<prefix>_subject.txt`, `<prefix>_message.txt`,
+    `<prefix>_message.html` (given several prefixes, each part comes from the first that
+    has it), rendered in `language`, the reader's (None: the active language)."""
+    prefixes = [template_prefix] if isinstance(template_prefix, str) else template_prefix
+    parts = ("_subject.txt", "_message.txt", "_message.html")
+    with translation.override(language or translation.get_language()):
+        subject, text, html = (
+            render_to_string([prefix + part for prefix in prefixes], context) for part in parts
+        )
     message = EmailMultiAlternatives(
         subject=" ".join(subject.split()),
-        body=render_to_string(f"{template_prefix}_message.txt", context),
+        body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=to,
+        headers=headers,
     )
-    message.attach_alternative(
-        render_to_string(f"{template_prefix}_message.html", context), "text/html"
-    )
+    message.attach_alternative(html, "text/html")
     return message
 
 
 def send_email_later(message: EmailMultiAlternatives) -> None:
     """Deliver `message` from a worker once the surrounding transaction commits."""
-    from portal.tasks import deliver_email
+    from portal.tasks import deliver_email  # tasks import this module
 
     payload = {
         "subject": str(message.subject),
@@ -42,6 +57,7 @@ def send_email_later(message: EmailMultiAlternatives) -> None:
 
 
 def build_email(payload: dict) -> EmailMultiAlternatives:
+    """The message send_email_later put in `payload`, for the worker to send."""
     alternatives = payload.pop("alternatives", [])
     message = EmailMultiAlternatives(**payload)
     for content, mimetype in alternatives:

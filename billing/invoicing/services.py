@@ -23,12 +23,10 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.db.models import F, Min, Q, Sum
 from django.db.models.functions import Coalesce
-from django.template.loader import render_to_string
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.functional import lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -52,7 +50,7 @@ from billing.invoicing.models import (
 from billing.metering.models import UsageRollup
 from billing.metering.selectors import rollups_plus_tail
 from notifications.services import notify
-from portal.mail import send_email_later
+from portal.mail import render_email, send_email_later
 from portal.money import round_money
 from portal.periods import (
     add_months,
@@ -487,7 +485,7 @@ def suspend_for_overdue(*, organization, actor) -> None:
     )
 
 
-# --- The one way billing speaks to customers (routed through notifications at merge) --------
+# --- The one way billing speaks to customers -------------------------------------------------
 
 
 # "%"-interpolation of a lazy text, itself lazy: rendered in each recipient's language.
@@ -511,17 +509,14 @@ def _announce(*, organization, event_type: str, subject, message, data: dict) ->
         recipients=[membership.user for membership in members],
     )
     # The finance mailbox is no user of the portal: it gets the email alone.
-    with translation.override(organization_language(organization)):
-        context = {"organization": organization, "message": str(message), "data": data}
-        email = EmailMultiAlternatives(
-            subject=str(subject),
-            body=render_to_string("billing/email/announcement.txt", context),
-            to=[organization.billing_email],
-            headers={"X-Token-Portal-Event": event_type},
-        )
-        email.attach_alternative(
-            render_to_string("billing/email/announcement.html", context), "text/html"
-        )
+    context = {"organization": organization, "subject": subject, "message": message, "data": data}
+    email = render_email(
+        "billing/email/announcement",
+        to=[organization.billing_email],
+        context=context,
+        language=organization_language(organization),
+        headers={"X-Token-Portal-Event": event_type},
+    )
     send_email_later(email)
 
 
