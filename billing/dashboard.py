@@ -15,9 +15,10 @@ from django.utils import timezone
 from accounts.models import Organization
 from billing.invoicing.models import Invoice
 from billing.metering.models import UsageRollup
-from billing.metering.services import IngestionLag, ingestion_lag, month_start
+from billing.metering.services import IngestionLag, ingestion_lag
 from notifications.models import WebhookDelivery
 from portal.money import round_money
+from portal.periods import month_of, month_start
 
 TOP = 10
 FAILED_DELIVERIES_SINCE = timedelta(days=7)
@@ -50,7 +51,7 @@ class StaffDashboard:
 
 def staff_dashboard(now: datetime | None = None) -> StaffDashboard:
     now = now or timezone.now()
-    start = month_start(now)
+    start = month_start(month_of(now))
     pending = Organization.objects.filter(status=Organization.Status.PENDING)
     overdue = overdue_invoices(now)
     month = UsageRollup.objects.filter(hour__gte=start, hour__lt=now)

@@ -8,12 +8,11 @@ Everything is Decimal; nothing is rounded here (invoices round once per line).
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, localcontext
-from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.db.models import Q
 
 from billing.catalog.models import CatalogModel, ContractDiscount, PriceVersion
+from portal.periods import business_zone
 
 MILLION = Decimal(1_000_000)
 HUNDRED = Decimal(100)
@@ -58,7 +57,7 @@ def contract_discount(*, organization, model: CatalogModel, at: datetime) -> Dec
     The most specific discount valid that day wins: one for the model, else one for its
     provider, else an organization-wide one; among equals, the one that started last.
     """
-    day = at.astimezone(_business_zone()).date()
+    day = at.astimezone(business_zone()).date()
     candidates = ContractDiscount.objects.for_org(organization).filter(
         Q(model=model)
         | Q(model__isnull=True, provider_id=model.provider_id)
@@ -111,7 +110,3 @@ def cost_of(
             + cache_write_tokens * price.cache_write_price
         )
         return total / MILLION
-
-
-def _business_zone():
-    return ZoneInfo(settings.BUSINESS_TIME_ZONE)

@@ -19,6 +19,8 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from portal.periods import business_zone
+
 FONT = "STSong-Light"
 pdfmetrics.registerFont(UnicodeCIDFont(FONT))
 TEXT = ParagraphStyle("text", fontName=FONT, fontSize=9, leading=12, wordWrap="CJK")
@@ -72,9 +74,7 @@ def _build(story) -> bytes:
 
 
 def _local_date(moment) -> str:
-    from billing.invoicing.services import _zone
-
-    return f"{moment.astimezone(_zone()):%Y-%m-%d}" if moment else "—"
+    return f"{moment.astimezone(business_zone()):%Y-%m-%d}" if moment else "—"
 
 
 def _party_block(invoice):

@@ -30,6 +30,7 @@ from accounts.audit_trail import record_audit_event
 from accounts.models import Organization
 from billing.invoicing import services as invoicing
 from billing.invoicing.models import Invoice, InvoiceLine, LedgerBalance, LedgerEntry
+from portal import periods
 from projects.authorize import Refusal
 
 MICRO = Decimal("0.000001")
@@ -301,8 +302,8 @@ def headroom(organization) -> Decimal:
     """What the organization may still spend, from the database (see the module doc)."""
     if organization.payment_mode == Organization.PaymentMode.PREPAID:
         return balance(organization) - settings.PREPAID_BALANCE_FLOOR
-    month_start = invoicing.month_start(invoicing.business_month_of(timezone.now()))
-    used = invoicing.usage_cost_since(organization, month_start)
+    start = periods.month_start(periods.month_of(timezone.now()))
+    used = invoicing.usage_cost_since(organization, start)
     return organization.credit_limit_amount + balance(organization) - used
 
 

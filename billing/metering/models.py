@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.tenancy import TenantQuerySet
 
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens")
+WATERMARK = "usage_rollup"  # the name of the usage rollups' RollupWatermark row
 
 
 class UsageEvent(models.Model):

@@ -1,22 +1,22 @@
 """Usage and cost reads: time buckets in the business time zone, grouped and filtered.
 
-Everything reads the hourly rollups plus the tail of events above the watermark, in ONE
-SQL statement (UNION ALL, with the watermark as a subquery), so the two halves come from one
-snapshot: an event is counted either in its rollup or in the tail, never both, never none.
-Rollup hours are UTC hours; a business time zone with a whole-hour offset (Asia/Shanghai)
-cuts days and months on hour boundaries, so day and month buckets are exact.
+Reads that count every event so far (these pages and API, quotas, the billing summary and
+the ledger's headroom) go through `rollups_plus_tail`: the hourly rollups plus the events
+the rollup has not reached yet, in one SQL statement. Rollup hours are UTC hours; a business
+time zone with a whole-hour offset (Asia/Shanghai) cuts days and months on hour boundaries,
+so day and month buckets are exact.
 """
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, F, Subquery, Sum, Value
+from django.db.models import Count, F, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Trunc
 
 from accounts.permissions import Action
-from billing.metering.models import RollupWatermark, UsageEvent, UsageRollup
-from billing.metering.services import WATERMARK, business_zone, watermark
+from billing.metering.models import WATERMARK, RollupWatermark, UsageEvent, UsageRollup
+from portal.periods import add_months, business_zone, month_start
 
 # API name -> path on UsageRollup / UsageEvent (public identifiers only).
 GROUPS = {
@@ -47,6 +47,36 @@ class Selection:
     by_currency: bool = False
 
 
+def watermark() -> int:
+    """The id of the last event folded into the rollups (0 before the first run)."""
+    return (
+        RollupWatermark.objects.filter(name=WATERMARK)
+        .values_list("last_event_id", flat=True)
+        .first()
+        or 0
+    )
+
+
+def rollups_plus_tail(shape) -> QuerySet:
+    """Usage rows from the hourly rollups plus the events above the watermark, as ONE SQL
+    statement (UNION ALL, the watermark a subquery): both halves come from one snapshot, so
+    an event is counted either in its rollup or in the tail, never both, never none.
+
+    `shape(rows, time_field, requests)` filters and groups one half into a values()
+    queryset, with the same columns for both halves: `rows` holds UsageRollup or UsageEvent
+    rows, `time_field` is "hour" or "occurred_at", `requests` counts calls (Sum("requests")
+    or Count("id")). A group may appear in both halves: the caller adds up equal keys."""
+    mark = RollupWatermark.objects.filter(name=WATERMARK).values("last_event_id")
+    # The subquery decides (same snapshot as the rollups); the value read just before is a
+    # lower bound of it (the watermark only moves forward) that lets the planner walk the
+    # primary key instead of the period's events.
+    tail = UsageEvent.objects.filter(id__gt=watermark()).filter(
+        id__gt=Coalesce(Subquery(mark), Value(0))
+    )
+    rolled = shape(UsageRollup.objects.all(), "hour", Sum("requests"))
+    return rolled.union(shape(tail, "occurred_at", Count("id")), all=True)
+
+
 def floor_bucket(at: datetime, width: str) -> datetime:
     local = at.astimezone(business_zone()).replace(minute=0, second=0, microsecond=0)
     if width in ("1d", "1mo"):
@@ -63,8 +93,7 @@ def next_bucket(start: datetime, width: str) -> datetime:
     if width == "1d":
         # Wall-clock arithmetic, then back to the zone: a day is a calendar day.
         return (start.replace(tzinfo=None) + timedelta(days=1)).replace(tzinfo=business_zone())
-    year, month = (start.year + 1, 1) if start.month == 12 else (start.year, start.month + 1)
-    return start.replace(year=year, month=month)
+    return month_start(add_months(start.date(), 1))
 
 
 def bucket_starts(start: datetime, end: datetime, width: str, limit: int) -> list[datetime]:
@@ -102,19 +131,8 @@ def usage_rows(membership, selection: Selection) -> list[dict]:
             cost=Sum("cost_amount"),
         )
 
-    mark = RollupWatermark.objects.filter(name=WATERMARK).values("last_event_id")
-    rolled = shaped(UsageRollup.objects.all(), "hour", Sum("requests"))
-    # The subquery decides (same snapshot as the rollups); the value read just before is a
-    # lower bound of it (the watermark only moves forward) that lets the planner walk the
-    # primary key instead of the month's events.
-    hint = watermark()
-    tail = shaped(
-        UsageEvent.objects.filter(id__gt=hint).filter(id__gt=Coalesce(Subquery(mark), Value(0))),
-        "occurred_at",
-        Count("id"),
-    )
     merged: dict[tuple, dict] = {}
-    for row in rolled.union(tail, all=True):
+    for row in rollups_plus_tail(shaped):
         group = (row["bucket"], *(row[k] for k in keys))
         total = merged.setdefault(
             group,

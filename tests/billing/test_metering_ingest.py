@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from accounts.audit_trail import Actor
 from billing.metering import services as metering
 from billing.metering.models import UsageEvent
+from portal import periods
 from projects import services
 
 pytestmark = pytest.mark.django_db
@@ -176,7 +177,7 @@ def test_a_price_change_and_a_contract_discount_apply_at_the_events_time(world, 
     ContractDiscount.objects.create(
         organization=world.org,
         percent=Decimal("10"),
-        valid_from=now.astimezone(metering.business_zone()).date(),
+        valid_from=now.astimezone(periods.business_zone()).date(),
     )
     events = [
         world.event(at=change - timedelta(hours=1), input_tokens=1_000_000, output_tokens=0),

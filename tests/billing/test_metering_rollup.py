@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from billing.invoicing.models import Invoice
 from billing.metering import services as metering
 from billing.metering.models import RollupWatermark, UsageEvent, UsageRollup
+from portal import periods
 from tests.billing.metering_world import raw_totals, rollup_totals
 
 pytestmark = pytest.mark.django_db
@@ -73,7 +74,7 @@ def test_rebuild_equals_incremental_for_everything_one_organization_and_a_date(w
     assert rollup_totals() == incremental
     call_command("rebuild_rollups", organization=world.org.public_id)
     assert rollup_totals() == incremental
-    since = (NOW - timedelta(days=3)).astimezone(metering.business_zone()).date()
+    since = (NOW - timedelta(days=3)).astimezone(periods.business_zone()).date()
     call_command("rebuild_rollups", organization=other.org.public_id, since=since.isoformat())
     assert rollup_totals() == incremental
 
@@ -98,13 +99,13 @@ def test_rebuild_refuses_bad_options(world, options, message):
 
 def invoice(world, month: datetime, status: str) -> Invoice:
     """Organization's monthly invoice for the business month holding `month`."""
-    start = metering.month_start(month).date()
+    start = periods.month_of(month)
     issued = status != Invoice.Status.DRAFT
     return Invoice.objects.create(
         organization=world.org, status=status, period_start=start,
         number=f"TP-{start:%Y}-{start:%m}0000" if issued else None,
         issued_at=NOW if issued else None,
-        period_end=(metering.month_start(month) + timedelta(days=32)).replace(day=1).date(),
+        period_end=periods.add_months(start, 1),
         currency="CNY", subtotal_amount=0, tax_rate=Decimal("0.06"), tax_amount=0,
         total_amount=0,
     )  # fmt: skip
@@ -119,13 +120,13 @@ def test_purge_keeps_retention_and_never_drops_unrolled_or_uninvoiced_events(wor
     assert metering.purge_events() == 0
     invoice(world, NOW - timedelta(days=40), Invoice.Status.ISSUED)
     # Not rolled up yet: the horizon stops at the month of the oldest open event.
-    assert metering.purge_horizon() == metering.month_start(old)
+    assert metering.purge_horizon() == periods.month_start(periods.month_of(old))
     assert metering.purge_events() == 0
     metering.roll_up()
     metering.ingest_usage(events=[world.event(at=kept)])
     # A month still in draft holds the horizon at its start.
     draft = invoice(world, old, Invoice.Status.DRAFT)
-    assert metering.purge_horizon() == metering.month_start(old)
+    assert metering.purge_horizon() == periods.month_start(periods.month_of(old))
     assert metering.purge_events() == 0
     Invoice.objects.filter(pk=draft.pk).update(
         status=Invoice.Status.ISSUED, number="TP-2025-000001", issued_at=NOW

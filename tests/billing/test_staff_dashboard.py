@@ -19,9 +19,9 @@ from billing.dashboard import staff_dashboard
 from billing.invoicing import services as invoicing
 from billing.invoicing.models import InvoiceLine
 from billing.metering import services as metering
-from billing.metering.services import month_start
 from notifications import services as notifications
 from notifications import webhooks
+from portal.periods import month_of, month_start
 from tests.billing.invoicing_data import customer, rollup
 from tests.billing.metering_world import build_world
 from tests.billing.quota_fixtures import as_actor
@@ -33,7 +33,7 @@ CLOSED_PORT = closed_port()  # nothing listens here: deliveries to it fail
 
 
 def _event(world, now, key, model):
-    at = max(now - timedelta(minutes=1), month_start(now).astimezone(UTC))
+    at = max(now - timedelta(minutes=1), month_start(month_of(now)).astimezone(UTC))
     return world.event(key, model, at=at, input_tokens=1_000_000, output_tokens=500_000)
 
 
@@ -61,8 +61,8 @@ def platform(settings):
     OrganizationFactory(name="待审单位", status=Organization.Status.PENDING)
 
     late = customer(name="Late Payer")
-    last_month = (month_start(now) - timedelta(days=1)).date().replace(day=1)
-    rollup(late, hour=(month_start(now) - timedelta(days=5)).astimezone(UTC), cost="100")
+    last_month = (month_start(month_of(now)) - timedelta(days=1)).date().replace(day=1)
+    rollup(late, hour=(month_start(month_of(now)) - timedelta(days=5)).astimezone(UTC), cost="100")
     [draft] = invoicing.close_month(month=last_month)
     overdue = invoicing.issue_invoice(invoice=draft)
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from billing.metering import services as metering
+from portal import periods
 from tests.factories import MembershipFactory
 
 pytestmark = pytest.mark.django_db
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def used(world):
     now = datetime.now(UTC)
-    start = metering.month_start(now)
+    start = periods.month_start(periods.month_of(now))
     at = max(start, now - timedelta(hours=1))
     metering.ingest_usage(
         events=[

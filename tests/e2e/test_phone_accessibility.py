@@ -11,10 +11,10 @@ from playwright.sync_api import expect
 from accounts.permissions import Role
 from billing.invoicing import services as invoicing
 from billing.invoicing.models import LedgerEntry
-from billing.invoicing.services import add_months, business_month_of, month_start
 from billing.metering import services as metering
 from billing.quotas import services as quotas
 from billing.quotas.models import Quota
+from portal.periods import add_months, month_of, month_start
 from projects import services
 from tests.e2e.journey import PHONE, accessibility_violations, horizontal_overflow
 from tests.factories import (
@@ -84,11 +84,11 @@ def customer_world(transactional_db):
         period="month", limit=100_000, thresholds=[50, 80, 100], on_exceed="alert",
     )  # fmt: skip
     now = timezone.now()
-    last_month = add_months(business_month_of(now), -1)
+    last_month = add_months(month_of(now), -1)
     metering.ingest_usage(events=[
         {"request_id": f"req-{n}", "key_id": key.public_id, "model": MODEL,
          "input_tokens": 60_000, "output_tokens": 20_000, "occurred_at": at.isoformat()}
-        for n, at in enumerate([now, month_start(business_month_of(now)) - timedelta(hours=6)])
+        for n, at in enumerate([now, month_start(month_of(now)) - timedelta(hours=6)])
     ])  # fmt: skip
     metering.roll_up()
     invoicing.issue_invoice(

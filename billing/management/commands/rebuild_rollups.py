@@ -6,6 +6,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Organization
 from billing.metering import services as metering
+from portal.periods import business_zone
 
 
 class Command(BaseCommand):
@@ -29,6 +30,6 @@ class Command(BaseCommand):
                 day = None
             if day is None:
                 raise CommandError(_("--since must be a date, YYYY-MM-DD."))
-            start = datetime.combine(day, time(), tzinfo=metering.business_zone())
+            start = datetime.combine(day, time(), tzinfo=business_zone())
         rows = metering.rebuild_rollups(organization=org, since=start)
         self.stdout.write(_("%(rows)d rollup rows rebuilt.") % {"rows": rows})

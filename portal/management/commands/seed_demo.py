@@ -15,7 +15,7 @@ The numbers come from a fixed seed. Never run it against production.
 import math
 import random
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from allauth.account.models import EmailAddress
@@ -38,6 +38,7 @@ from billing.metering import services as metering
 from billing.metering.models import UsageEvent
 from billing.quotas import services as quotas
 from billing.quotas.models import Quota, QuotaPeriod
+from portal.periods import add_months, business_zone, local_midnight, month_of, month_start
 from projects import services as projects_services
 from projects.models import ApiKey, Project
 
@@ -119,7 +120,7 @@ class Command(BaseCommand):
             raise CommandError("seed_demo refuses to run with DJANGO_ENV=production.")
         # A full shelf first: the catalog from genai-prices (idempotent). On a fresh database
         # its prices start on the first day of last month, so that the demo usage is priced.
-        first = metering.month_start(metering.month_start(timezone.now()) - timedelta(days=1))
+        first = add_months(month_of(timezone.now()), -1)
         fresh = {} if PriceVersion.objects.exists() else {"effective_from": f"{first:%Y-%m-%d}"}
         call_command("import_catalog", stdout=self.stdout, **fresh)
         CatalogModel.objects.filter(model_id__in=DEMO_FILED_MODELS).update(is_filed=True)
@@ -241,8 +242,8 @@ class Command(BaseCommand):
         organization = actor.organization
         now = timezone.now()
         end = now.replace(minute=0, second=0, microsecond=0)
-        this_month = metering.month_start(now)
-        first = metering.month_start(this_month - timedelta(days=1)).astimezone(UTC)
+        this_month = month_start(month_of(now))
+        first = local_midnight(add_months(month_of(now), -1))
         last = (
             UsageEvent.objects.for_org(organization)
             .filter(request_id__startswith="demo:")
@@ -306,7 +307,7 @@ class Command(BaseCommand):
 
     def _invoice(self, organization) -> Invoice | None:
         """Last month's invoice, closed and issued by the billing services (numbered, frozen)."""
-        month = invoicing.add_months(invoicing.business_month_of(timezone.now()), -1)
+        month = add_months(month_of(timezone.now()), -1)
         draft = invoicing.close_month_for(organization=organization, month=month)
         if draft is not None:
             invoicing.issue_invoice(invoice=draft)
@@ -356,7 +357,7 @@ def customer_service_limit(events: list[dict], this_month: datetime) -> Decimal:
 
 def _events_of_hour(streams: list[Stream], hour: datetime) -> list[dict]:
     """The hour's events: the same numbers for the same stream and hour on every run."""
-    local = hour.astimezone(metering.business_zone())
+    local = hour.astimezone(business_zone())
     weekend = local.weekday() >= 5
     shape = DAY_SHAPE[local.hour] * (0.3 if weekend else 1.0)
     events = []
