@@ -57,9 +57,7 @@ class InvoiceViewSet(OrganizationAPIMixin, viewsets.ReadOnlyModelViewSet):
     read_action = Action.VIEW_BILLING
     lookup_field = "public_id"
     lookup_url_kwarg = "invoice"
-    queryset = Invoice.objects.exclude(status=Invoice.Status.DRAFT).select_related(
-        "credited_invoice"
-    )
+    queryset = Invoice.objects.visible_to_customers().select_related("credited_invoice")
 
     def get_serializer_class(self):
         return InvoiceDetailSerializer if self.action != "list" else InvoiceSerializer
@@ -153,7 +151,7 @@ class FapiaoRequestViewSet(
     queryset = FapiaoRequest.objects.select_related("invoice")
 
     def perform_create(self, serializer):
-        invoices = Invoice.objects.exclude(status=Invoice.Status.DRAFT).for_member(
+        invoices = Invoice.objects.visible_to_customers().for_member(
             self.membership, self.required_action()
         )
         invoice = invoices.filter(public_id=serializer.validated_data["invoice"]).first()

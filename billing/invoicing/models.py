@@ -29,6 +29,10 @@ TRANSITIONS = {("issued", "paid"), ("issued", "void")}
 
 
 class InvoiceQuerySet(TenantQuerySet):
+    def visible_to_customers(self):
+        """What customers see (pages, API, data archive): drafts stay with staff until issued."""
+        return self.exclude(status=Invoice.Status.DRAFT)
+
     def _refuse_if_frozen(self, columns=None):
         if columns is not None and set(columns) <= FROZEN_EXCEPT:
             return

@@ -20,11 +20,6 @@ from billing.invoicing.models import FapiaoRequest, Invoice, LedgerEntry
 LEDGER_ROWS = 20
 
 
-def customer_invoices():
-    """Invoices customers see: drafts stay with staff until issued."""
-    return Invoice.objects.exclude(status=Invoice.Status.DRAFT)
-
-
 class BillingView(OrganizationMixin, generic.TemplateView):
     action = Action.VIEW_BILLING
     template_name = "billing/invoices/billing.html"
@@ -32,7 +27,7 @@ class BillingView(OrganizationMixin, generic.TemplateView):
     def get_context_data(self, **kwargs):
         organization = self.organization
         invoices = (
-            customer_invoices()
+            Invoice.objects.visible_to_customers()
             .for_member(self.membership, self.action)
             .prefetch_related("fapiao_requests")
         )
@@ -78,7 +73,7 @@ class InvoiceDownloadView(OrganizationMixin, generic.View):
     action = Action.VIEW_BILLING
 
     def get(self, request, invoice, fmt):
-        queryset = customer_invoices().for_member(self.membership, self.action)
+        queryset = Invoice.objects.visible_to_customers().for_member(self.membership, self.action)
         return invoice_download(get_object_or_404(queryset, public_id=invoice), fmt)
 
 
@@ -117,7 +112,7 @@ class FapiaoRequestView(OrganizationMixin, generic.View):
     action = Action.MANAGE_BILLING
 
     def post(self, request, invoice):
-        queryset = customer_invoices().for_member(self.membership, self.action)
+        queryset = Invoice.objects.visible_to_customers().for_member(self.membership, self.action)
         invoice = get_object_or_404(queryset, public_id=invoice)
         try:
             invoicing.request_fapiao(invoice=invoice, actor=request.user)
