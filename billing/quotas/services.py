@@ -58,8 +58,7 @@ from typing import TYPE_CHECKING
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
-from django.db.models import F, Q, Subquery, Sum, Value
-from django.db.models.functions import Coalesce
+from django.db.models import F, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import format_lazy
@@ -69,7 +68,8 @@ from accounts import audit
 from accounts.audit_trail import record_actor_event
 from accounts.models import Department, Membership, User
 from accounts.permissions import EVERYWHERE, Action, Role, scope_for
-from billing.metering.models import TOKEN_FIELDS, RollupWatermark, UsageEvent, UsageRollup
+from billing.metering.models import TOKEN_FIELDS, UsageEvent
+from billing.metering.selectors import rollups_plus_tail
 from billing.quotas.models import (
     Quota,
     QuotaAlert,
@@ -528,14 +528,13 @@ def _usage_in(quota: Quota, start: datetime, end: datetime) -> tuple[int, Decima
     """Tokens and cost of the quota's scope in [start, end), exact.
 
     Whole UTC hours (every period of a whole-hour business zone): the hourly rollups plus
-    the events above the watermark, in ONE statement (UNION ALL, the watermark a subquery),
-    so one snapshot sees each event either rolled up or in the tail (metering.selectors does the
-    same); bounded by the rollup rows and the unrolled tail, and exact also where old raw
-    events were purged. Otherwise (a zone with a half-hour offset) the raw events."""
+    the events not rolled up yet, in one snapshot (metering.selectors.rollups_plus_tail);
+    bounded by the rollup rows and the unrolled tail, and exact also where old raw events
+    were purged. Otherwise (a zone with a half-hour offset) the raw events."""
     scope = Q(organization_id=quota.organization_id) & _scope_filter(quota)
     tokens = Sum(sum((F(field) for field in TOKEN_FIELDS[1:]), F(TOKEN_FIELDS[0])))
 
-    def totals(queryset, time_field):
+    def totals(queryset, time_field, requests=None):
         return (
             queryset.filter(scope, **{f"{time_field}__gte": start, f"{time_field}__lt": end})
             .order_by()
@@ -544,21 +543,10 @@ def _usage_in(quota: Quota, start: datetime, end: datetime) -> tuple[int, Decima
             .values_list("tokens", "amount")
         )
 
-    from billing.metering import services as metering  # metering calls record_usage: imported late
-
-    events = UsageEvent.objects.all()
     if all(at.timestamp() % 3600 == 0 for at in (start, end)):
-        mark = RollupWatermark.objects.filter(name=metering.WATERMARK).values("last_event_id")
-        # The value read first is a lower bound of the subquery's (the watermark only moves
-        # forward): it lets the planner walk the primary key, not the month's events.
-        tail = events.filter(id__gt=metering.watermark()).filter(
-            id__gt=Coalesce(Subquery(mark), Value(0))
-        )
-        rows = totals(UsageRollup.objects.all(), "hour").union(
-            totals(tail, "occurred_at"), all=True
-        )
+        rows = rollups_plus_tail(totals)
     else:
-        rows = totals(events, "occurred_at")
+        rows = totals(UsageEvent.objects.all(), "occurred_at")
     found = list(rows)
     return sum(t for t, _a in found), sum((a for _t, a in found), Decimal(0))
 
