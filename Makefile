@@ -29,6 +29,7 @@ test: $(BIN)/.installed node_modules/.installed  ## the whole suite (PostgreSQL 
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports  ## the floors of docs/architecture.md (pyproject.toml)
 	$(BIN)/ruff format --check .
 	DJANGO_ENV=test $(MANAGE) makemigrations --check --dry-run
 

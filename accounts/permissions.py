@@ -1,12 +1,14 @@
 """The one permission map: which role may do what, and over which departments.
 
-HTML views, the API and services all ask `scope_for()` / `can()`; nothing else decides.
+HTML views, the API, templates (the `can` filter) and services all ask `scope_for()` /
+`can()`; nothing else decides.
 
 - owner and admin act on the whole organization; billing and viewer read all of it;
 - a developer acts within their home department's subtree (the whole organization when
   they have no department);
 - a department manager, whatever their role, may also see and manage the projects, keys
-  and quotas of the subtrees they manage.
+  and project and key quotas of the subtrees they manage, and ask for more quota there;
+- an object of no department is reached only by a scope over the whole organization.
 """
 
 from django.db import models
@@ -34,8 +36,13 @@ class Action(models.TextChoices):
     MANAGE_PROJECTS = "manage_projects", _("Create, edit and archive projects")
     MANAGE_KEYS = "manage_keys", _("Create, rotate and revoke API keys")
     VIEW_USAGE = "view_usage", _("View usage and costs")
-    MANAGE_QUOTAS = "manage_quotas", _("Set quotas and alerts")
+    MANAGE_QUOTAS = "manage_quotas", _("Set quotas and alerts of projects and API keys")
+    MANAGE_DEPARTMENT_QUOTAS = (
+        "manage_department_quotas",
+        _("Set quotas and alerts of departments and of the organization"),
+    )
     REQUEST_QUOTA = "request_quota", _("Ask for a quota increase")
+    DECIDE_QUOTA_REQUESTS = "decide_quota_requests", _("Approve or reject quota increase requests")
     VIEW_BILLING = "view_billing", _("View balance, invoices and statements")
     MANAGE_BILLING = "manage_billing", _("Manage billing details and fapiao requests")
 
@@ -55,7 +62,9 @@ PERMISSIONS: dict[Action, set[Role]] = {
     Action.MANAGE_KEYS: {Role.OWNER, Role.ADMIN, Role.DEVELOPER},
     Action.VIEW_USAGE: _ALL_ROLES,
     Action.MANAGE_QUOTAS: {Role.OWNER, Role.ADMIN},
+    Action.MANAGE_DEPARTMENT_QUOTAS: {Role.OWNER, Role.ADMIN},
     Action.REQUEST_QUOTA: {Role.OWNER, Role.ADMIN, Role.DEVELOPER},
+    Action.DECIDE_QUOTA_REQUESTS: {Role.OWNER, Role.ADMIN},
     Action.VIEW_BILLING: {Role.OWNER, Role.ADMIN, Role.BILLING},
     Action.MANAGE_BILLING: {Role.OWNER, Role.ADMIN, Role.BILLING},
 }
@@ -70,6 +79,7 @@ MANAGER_ACTIONS = {
     Action.MANAGE_KEYS,
     Action.VIEW_USAGE,
     Action.MANAGE_QUOTAS,
+    Action.REQUEST_QUOTA,
 }
 
 
@@ -87,6 +97,7 @@ class Everywhere:
 
 
 EVERYWHERE = Everywhere()
+_ANYWHERE = object()  # can()'s question when no department is named
 
 
 def role_allows(role: str, action: Action) -> bool:
@@ -98,7 +109,7 @@ def scope_for(membership, action: Action) -> Everywhere | frozenset[int]:
 
     Remembered on the membership object (one per request) for its current role and home
     department: a page asks several times, and a department scope costs tree queries."""
-    if membership is None:
+    if not membership:  # None, or a template's lazy None
         return frozenset()
     remembered = membership.__dict__.setdefault("_scopes", {})
     key = (action, membership.role, membership.department_id)
@@ -108,6 +119,7 @@ def scope_for(membership, action: Action) -> Everywhere | frozenset[int]:
 
 
 def _scope_for(membership, action: Action) -> Everywhere | frozenset[int]:
+    # selectors import the models, which import this module (Role)
     from accounts.selectors import department_subtree_ids, managed_department_ids
 
     departments: set[int] = set()
@@ -124,13 +136,17 @@ def _scope_for(membership, action: Action) -> Everywhere | frozenset[int]:
     return frozenset(departments)
 
 
-def can(membership, action: Action, department_id: int | None = None) -> bool:
-    """May `membership` take `action`, on the organization or inside one department?
+def can(membership, action: Action, department_id=_ANYWHERE) -> bool:
+    """May `membership` take `action`?
 
-    Without a department, the question is whether the action is allowed anywhere at all
-    (for example, whether to show the "new project" button).
+    - `department_id` left out: anywhere at all (e.g. whether to show a "new" button);
+    - a department id: on an object of that department;
+    - None: on an object of no department, which only a scope over the whole organization
+      reaches (a project without department, for example).
     """
     scope = scope_for(membership, action)
-    if department_id is None:
+    if department_id is _ANYWHERE:
         return bool(scope)
+    if department_id is None:
+        return scope is EVERYWHERE
     return department_id in scope

@@ -46,7 +46,7 @@ def current_membership(request):
 
 
 def _resolve_membership(request):
-    from accounts.selectors import memberships_of
+    from accounts.selectors import memberships_of  # selectors -> models -> this module
 
     user = request.user
     if not user.is_authenticated:

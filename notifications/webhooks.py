@@ -118,7 +118,7 @@ def delete_endpoint(*, actor, endpoint) -> None:
 
 
 def send_after_commit(public_ids: list[str]) -> None:
-    from notifications.tasks import deliver_webhook
+    from notifications.tasks import deliver_webhook  # tasks import this module
 
     def enqueue():
         for public_id in public_ids:

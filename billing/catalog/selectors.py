@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from django.core.cache import cache
 from django.db.models import OuterRef, Q, Subquery
 
+from accounts.models import Department
 from billing.catalog.models import CatalogModel, ModelAlias, ModelPolicy, PriceVersion
 from projects.authorize import Refusal
 
@@ -133,8 +134,6 @@ def model_policy_snapshot(
 
 
 def _load_snapshot(organization_id: int, department_id: int | None) -> ModelPolicySnapshot:
-    from accounts.models import Department
-
     departments = set()
     if department_id is not None:
         parents = dict(

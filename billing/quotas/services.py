@@ -67,7 +67,8 @@ from django.utils.translation import gettext_lazy as _
 from accounts import audit
 from accounts.audit_trail import record_actor_event
 from accounts.models import Department, Membership, User
-from accounts.permissions import EVERYWHERE, Action, Role, scope_for
+from accounts.permissions import PERMISSIONS, Action, Role, can
+from billing.metering import services as metering
 from billing.metering.models import TOKEN_FIELDS, UsageEvent
 from billing.metering.selectors import rollups_plus_tail
 from billing.quotas.models import (
@@ -89,30 +90,6 @@ INDEX_SECONDS = 3600  # a backstop only: every quota change sets a new stamp
 
 
 # --- Who may do what ----------------------------------------------------------------------
-
-
-def may_manage(membership, *, scope: str, department_id: int | None) -> bool:
-    """Owners and admins manage every quota. A department manager manages the quotas of the
-    projects and keys in the subtrees they manage, never a department or organization quota
-    (so never their own department's, nor an ancestor's)."""
-    allowed = scope_for(membership, Action.MANAGE_QUOTAS)
-    if allowed is EVERYWHERE:
-        return True
-    return scope in (Quota.Scope.PROJECT, Quota.Scope.API_KEY) and department_id in allowed
-
-
-def may_request(membership, quota: Quota) -> bool:
-    """Developers (in their subtree) and department managers may ask for more."""
-    department_id = quota.owner_department_id
-    return any(
-        (scope := scope_for(membership, action)) is EVERYWHERE
-        or (department_id is not None and department_id in scope)
-        for action in (Action.REQUEST_QUOTA, Action.MANAGE_QUOTAS)
-    )
-
-
-def may_decide(membership) -> bool:
-    return scope_for(membership, Action.MANAGE_QUOTAS) is EVERYWHERE
 
 
 def _require_member(actor: Actor, organization_id: int) -> None:
@@ -187,7 +164,7 @@ def create_quota(*, actor: Actor, scope: str, target=None, watchers=(), **values
         **_target_fields(organization, scope, target),
         **{field: value for field, value in values.items() if field in SETTINGS},
     )  # fmt: skip
-    if not may_manage(actor.membership, scope=scope, department_id=quota.owner_department_id):
+    if not can(actor.membership, quota.setting_action, quota.owner_department_id):
         raise PermissionDenied
     _clean(quota)
     _exclude_ingestion()
@@ -211,7 +188,7 @@ def update_quota(*, actor: Actor, quota: Quota, watchers=None, **values) -> Quot
     """A new period or new dates recount the running period from the usage recorded in it;
     any change alerts at once for the highest threshold newly crossed (module doc)."""
     _require_member(actor, quota.organization_id)
-    if not may_manage(actor.membership, scope=quota.scope, department_id=quota.owner_department_id):
+    if not can(actor.membership, quota.setting_action, quota.owner_department_id):
         raise PermissionDenied
     recount = bool(RECOUNTED.intersection(values))
     if recount:  # before locking the row: a batch creating a period row waits for the row
@@ -239,7 +216,7 @@ def update_quota(*, actor: Actor, quota: Quota, watchers=None, **values) -> Quot
 @transaction.atomic
 def delete_quota(*, actor: Actor, quota: Quota) -> None:
     _require_member(actor, quota.organization_id)
-    if not may_manage(actor.membership, scope=quota.scope, department_id=quota.owner_department_id):
+    if not can(actor.membership, quota.setting_action, quota.owner_department_id):
         raise PermissionDenied
     record_actor_event(actor=actor, action="quota.deleted", target=quota)
     invalidate(quota.organization_id)
@@ -467,7 +444,7 @@ def record_usage(events) -> list[int]:
     period_ids = [row.pk for row in rows]
 
     def after_commit():
-        from billing.quotas.tasks import evaluate_quota_alerts
+        from billing.quotas.tasks import evaluate_quota_alerts  # tasks import this module
 
         for bump in bumps:
             _bump_counter(*bump)
@@ -503,8 +480,6 @@ def reconcile_counters() -> int:
 
 
 def _exclude_ingestion() -> None:
-    from billing.metering import services as metering  # metering calls record_usage: imported late
-
     with connection.cursor() as cursor:
         metering.exclude_ingestion(cursor)
 
@@ -762,7 +737,7 @@ def _deciders(organization_id: int) -> list[User]:
     return list(
         User.objects.filter(
             memberships__organization_id=organization_id,
-            memberships__role__in=[Role.OWNER, Role.ADMIN],
+            memberships__role__in=PERMISSIONS[Action.DECIDE_QUOTA_REQUESTS],
             is_active=True,
         )
     )
@@ -771,7 +746,7 @@ def _deciders(organization_id: int) -> list[User]:
 @transaction.atomic
 def request_increase(*, actor: Actor, quota: Quota, new_limit: Decimal, reason: str):
     _require_member(actor, quota.organization_id)
-    if not may_request(actor.membership, quota):
+    if not can(actor.membership, Action.REQUEST_QUOTA, quota.owner_department_id):
         raise PermissionDenied
     if new_limit <= quota.limit:
         raise ValidationError({"new_limit": _("Ask for more than the current limit.")})
@@ -804,7 +779,7 @@ def decide_increase(*, actor: Actor, request: QuotaIncreaseRequest, approve: boo
     """Approve (the new limit applies at once) or reject; the requester hears either way."""
     quota = request.quota
     _require_member(actor, quota.organization_id)
-    if not may_decide(actor.membership):
+    if not can(actor.membership, Action.DECIDE_QUOTA_REQUESTS):
         raise PermissionDenied
     status = (
         QuotaIncreaseRequest.Status.APPROVED if approve else QuotaIncreaseRequest.Status.REJECTED
