@@ -1,5 +1,5 @@
 # The portal's image: web (gunicorn + uvicorn workers), Celery worker and beat all run it.
-# Build: docker build -t token-portal .   Run: compose.yaml, README "Production".
+# Build: docker build -t token-portal .   Run: compose.yaml, docs/operations.md.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

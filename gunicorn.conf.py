@@ -2,7 +2,7 @@
 
 Uvicorn workers serve the ASGI application, so the relay's async streaming views run on an
 event loop while the rest of the portal (sync views) runs in Django's thread pool. Every
-setting comes from the environment; see README "Production".
+setting comes from the environment; see docs/operations.md.
 """
 
 import os

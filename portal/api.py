@@ -3,7 +3,7 @@
     {"error": {"code": "validation_error", "message": "...", "fields": {"name": ["..."]}}}
 
 "fields" appears only for validation errors. The gateway endpoints keep the exact shapes
-of their contract (docs/architecture.md) and do not pass through here.
+of their contract (docs/gateway-contract.md) and do not pass through here.
 """
 
 from django.core.exceptions import ValidationError as DjangoValidationError

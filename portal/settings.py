@@ -1,4 +1,4 @@
-"""Token Portal settings, all driven by the environment (see README "Configuration").
+"""Token Portal settings, all driven by the environment (docs/configuration.md).
 
 Defaults are for development on one machine: SQLite, an embedded broker, local-memory
 cache. DJANGO_ENV=production removes every default that would be unsafe there.
@@ -195,7 +195,7 @@ ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if PRODUCTION else "http"
 # Second factors: an authenticator app, security keys (WebAuthn / FIDO2) and recovery codes.
 MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
 # A security key is a second factor only: no passwordless sign-in or sign-up with a passkey
-# (README "Accounts and sign-in"). The origin is always verified: browsers offer WebAuthn
+# (docs/accounts.md). The origin is always verified: browsers offer WebAuthn
 # only on https:// and http://localhost, which is what allauth (python-fido2) accepts, so
 # MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN stays off everywhere, tests included.
 MFA_PASSKEY_LOGIN_ENABLED = False

@@ -325,7 +325,7 @@ _sessions: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientS
 def session() -> aiohttp.ClientSession:
     """One pooled session per event loop (a worker process has one loop). aiohttp rather
     than httpx: its C parser makes an upstream call about a third of httpx's CPU, which the
-    relay benchmark measures (README, "Relay benchmark")."""
+    relay benchmark measures (docs/benchmarks.md, "Relay")."""
     loop = asyncio.get_running_loop()
     found = _sessions.get(loop)
     if found is None:

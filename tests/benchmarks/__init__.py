@@ -1,4 +1,4 @@
-"""Benchmarks: run on demand, not in the suite (see README, Benchmarks)."""
+"""Benchmarks: run on demand, not in the suite (figures and commands: docs/benchmarks.md)."""
 
 import os
 

@@ -9,7 +9,7 @@ GET /api/v1/gateway/ping (the trivial view: the same gateway-credential authenti
 then a constant body), then
 POST /api/v1/gateway/authorize with a warm cache and a mix of allowed and refused keys.
 Then wrk again, 8 connections paced to about half the peak rate in total.
-It prints requests/s, p50/p99 latency and the ratio; the figures go to README "Performance".
+It prints requests/s, p50/p99 latency and the ratio; the figures go to docs/benchmarks.md.
 """
 
 import json

@@ -15,7 +15,7 @@ to run, so each round's ratio is against the baseline measured just before it, a
 median round is the figure. Each round also prints the relay process's CPU time per call
 (user + system, from /proc): a figure of the relay's own cost that does not depend on the
 baseline, for comparing relay code between runs. It prints each round and the median; the
-figures go to README.
+figures go to docs/benchmarks.md.
 """
 
 import asyncio

@@ -1,4 +1,4 @@
-"""Load providers, models and prices into the catalog (README: "Model catalog and prices")."""
+"""Load providers, models and prices into the catalog (docs/pricing-and-billing.md)."""
 
 from datetime import datetime, time
 from decimal import Decimal, InvalidOperation

@@ -1,5 +1,5 @@
 """Re-encrypt every stored secret (webhook secrets, channel credentials) under the first key
-of FIELD_ENCRYPTION_KEYS: the step after setting or rotating the keys (README "Production")."""
+of FIELD_ENCRYPTION_KEYS: the step after setting or rotating the keys (docs/operations.md)."""
 
 from django.core.management.base import BaseCommand, CommandError
 
