@@ -10,10 +10,9 @@ from rest_framework.response import Response
 
 from accounts.mixins import OrganizationAPIMixin
 from accounts.models import Department
-from accounts.permissions import Action
+from accounts.permissions import Action, can
 from projects import services
 from projects.models import ApiKey, Project
-from projects.selectors import may
 
 
 def _service_call(function, **kwargs):
@@ -197,7 +196,7 @@ class ApiKeyViewSet(ListCreateUpdateViewSet):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        if not may(self.membership, Action.MANAGE_KEYS, data["project"].department_id):
+        if not can(self.membership, Action.MANAGE_KEYS, data["project"].department_id):
             raise exceptions.PermissionDenied
         key, plaintext = _service_call(services.create_api_key, actor=self._actor(), **data)
         return self._created(key, plaintext)

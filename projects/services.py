@@ -13,10 +13,9 @@ from django.utils.translation import gettext as _
 
 from accounts import audit
 from accounts.audit_trail import Actor, record_actor_event
-from accounts.permissions import Action
+from accounts.permissions import Action, can
 from projects import authorize
 from projects.models import ApiKey, GatewayCredential, Project, parse_ip_allowlist
-from projects.selectors import may
 from projects.signals import project_department_changed
 
 MAX_ALLOWED_MODELS = 100
@@ -28,7 +27,7 @@ KEY_SETTINGS = ("name", "expires_at", "allowed_models", "ip_allowlist", "rpm_lim
 def _require(actor: Actor, action: Action, obj_organization_id: int, department_id: int | None):
     if actor.membership is None or actor.membership.organization_id != obj_organization_id:
         raise PermissionDenied
-    if not may(actor.membership, action, department_id):
+    if not can(actor.membership, action, department_id):
         raise PermissionDenied
 
 

@@ -9,11 +9,11 @@ from django.utils.translation import gettext_lazy
 from django.views.generic import FormView, ListView, TemplateView
 
 from accounts.mixins import OrganizationMixin
-from accounts.permissions import EVERYWHERE, Action, can, scope_for
+from accounts.permissions import Action, can
 from projects import services
 from projects.forms import ApiKeyForm, ProjectForm, RotateForm
 from projects.models import ApiKey, Project
-from projects.selectors import departments_for, may
+from projects.selectors import departments_for
 
 
 class ProjectListView(OrganizationMixin, ListView):
@@ -51,7 +51,7 @@ class ProjectMixin(ActorMixin):
             project = get_object_or_404(
                 visible.select_related("department"), public_id=self.kwargs["project"]
             )
-            if not may(self.membership, self.action, project.department_id):
+            if not can(self.membership, self.action, project.department_id):
                 raise PermissionDenied
             self.project = project
         return self.project
@@ -77,11 +77,12 @@ class ProjectFormMixin(ServiceFormMixin):
     template_name = "projects/project_form.html"
 
     def get_form_kwargs(self):
-        scope = scope_for(self.membership, Action.MANAGE_PROJECTS)
         return {
             **super().get_form_kwargs(),
             "departments": departments_for(self.membership, Action.MANAGE_PROJECTS),
-            "department_required": scope is not EVERYWHERE,
+            "department_required": not can(
+                self.membership, Action.MANAGE_PROJECTS, department_id=None
+            ),
         }
 
 
@@ -102,8 +103,8 @@ class ProjectDetailView(ProjectMixin, TemplateView):
         project = self.get_project()
         return super().get_context_data(
             keys=project.api_keys.all(),
-            can_manage_project=may(self.membership, Action.MANAGE_PROJECTS, project.department_id),
-            can_manage_keys=may(self.membership, Action.MANAGE_KEYS, project.department_id)
+            can_manage_project=can(self.membership, Action.MANAGE_PROJECTS, project.department_id),
+            can_manage_keys=can(self.membership, Action.MANAGE_KEYS, project.department_id)
             and not project.is_archived,
             **kwargs,
         )

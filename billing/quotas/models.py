@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
+from accounts.permissions import Action
 from accounts.tenancy import TenantQuerySet
 from portal import periods
 from portal.ids import PublicIdField
@@ -160,6 +161,14 @@ class Quota(models.Model):
     def target_label(self):
         """Lazy: notifications render it in their own language."""
         return format_lazy("{} {}", self.Scope(self.scope).label, self.target)
+
+    @property
+    def setting_action(self) -> Action:
+        """The permission that sets this quota: project and key quotas are also set by their
+        department's managers, department and organization quotas only organization-wide."""
+        if self.scope in (self.Scope.PROJECT, self.Scope.API_KEY):
+            return Action.MANAGE_QUOTAS
+        return Action.MANAGE_DEPARTMENT_QUOTAS
 
     @property
     def blocks(self) -> bool:

@@ -60,8 +60,6 @@ class QuotaListView(QuotaMixin, ListView):
         with_usage(context["object_list"])
         context["departments"] = Department.objects.for_org(self.organization)
         context["department"] = self.request.GET.get("department", "")
-        context["can_create"] = can(self.membership, Action.MANAGE_QUOTAS)
-        context["can_decide"] = quotas.may_decide(self.membership)
         return context
 
 
@@ -125,10 +123,8 @@ class QuotaDetailView(QuotaMixin, TemplateView):
                 "quota_period"
             )[:50],
             requests=quota.increase_requests.select_related("requested_by")[:20],
-            can_edit=quotas.may_manage(
-                self.membership, scope=quota.scope, department_id=quota.owner_department_id
-            ),
-            can_request=quotas.may_request(self.membership, quota),
+            can_edit=can(self.membership, quota.setting_action, quota.owner_department_id),
+            can_request=can(self.membership, Action.REQUEST_QUOTA, quota.owner_department_id),
             request_form=kwargs.pop("request_form", None) or IncreaseRequestForm(),
             **kwargs,
         )
@@ -164,8 +160,7 @@ class IncreaseRequestInboxView(QuotaMixin, ListView):
         )  # fmt: skip
 
     def get_context_data(self, **kwargs):
-        can_decide = quotas.may_decide(self.membership)
-        return super().get_context_data(can_decide=can_decide, form=DecisionForm(), **kwargs)
+        return super().get_context_data(form=DecisionForm(), **kwargs)
 
 
 class IncreaseRequestDecideView(QuotaMixin, View):
@@ -174,7 +169,7 @@ class IncreaseRequestDecideView(QuotaMixin, View):
     def post(self, request, increase, verdict):
         if verdict not in ("approve", "reject"):
             raise Http404
-        if not quotas.may_decide(self.membership):
+        if not can(self.membership, Action.DECIDE_QUOTA_REQUESTS):
             raise PermissionDenied
         increase = get_object_or_404(
             QuotaIncreaseRequest.objects.for_member(self.membership, Action.VIEW_USAGE),

@@ -34,6 +34,8 @@ def permissions_markdown() -> str:
             for action in Action
             if action in MANAGER_ACTIONS
         ),
+        "- An object of no department (a project without department, its keys, an "
+        "organization quota) is reached only by those who act on the whole organization.",
         "",
     ]
     return "\n".join(lines)
