@@ -13,7 +13,15 @@ from django.test import Client
 
 from accounts.permissions import Role
 from portal.celery import app as celery_app
-from tests.factories import MembershipFactory, OrganizationFactory, VerifiedUserFactory
+from tests.factories import (
+    DepartmentFactory,
+    GatewayCredentialFactory,
+    LedgerEntryFactory,
+    MembershipFactory,
+    OrganizationFactory,
+    VerifiedUserFactory,
+    department_tree,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -147,31 +155,81 @@ def staff_user(client, empty_cache):
     return user
 
 
-# --- Organizations: an owner, members by role, and an outsider who should see nothing -----
+# --- Who's who: an organization, its owner, members by role, and an outsider ---------------
+# Every folder speaks of these; a folder that needs a richer world names it for what it holds
+# (metering_world, relay_world, customer()).
 
 
 @pytest.fixture
 def org(db):
+    """An active organization."""
     return OrganizationFactory()
 
 
 @pytest.fixture
 def member(org):
-    """member(role, **fields) -> a Membership of `org` (a verified user)."""
-    return lambda role, **fields: MembershipFactory(
-        organization=org, role=role, user=VerifiedUserFactory(), **fields
-    )
+    """member(role=Role.DEVELOPER, department=None, **fields) -> a new Membership of `org`
+    (a verified user)."""
+
+    def make(role=Role.DEVELOPER, department=None, **fields):
+        return MembershipFactory(
+            organization=org, role=role, department=department, user=VerifiedUserFactory(),
+            **fields,
+        )  # fmt: skip
+
+    return make
 
 
 @pytest.fixture
 def owner(member):
+    """The owner's Membership of `org`."""
     return member(Role.OWNER)
 
 
 @pytest.fixture
+def admin(member):
+    """An admin's Membership of `org`."""
+    return member(Role.ADMIN)
+
+
+@pytest.fixture
+def viewer(member):
+    """A viewer's Membership of `org` (read-only, organization-wide)."""
+    return member(Role.VIEWER)
+
+
+@pytest.fixture
 def outsider(db):
-    """The owner of another organization."""
+    """The owner's Membership of another organization: sees nothing of `org`."""
     return MembershipFactory(role=Role.OWNER, user=VerifiedUserFactory())
+
+
+@pytest.fixture
+def department(org):
+    """A department of `org`."""
+    return DepartmentFactory(organization=org)
+
+
+@pytest.fixture
+def departments(org):
+    """`org`'s departments ROOT > (A > A1), B, by code."""
+    return department_tree(org)
+
+
+# --- The model gateway's side -----------------------------------------------------------------
+
+
+@pytest.fixture
+def gateway_token(db):
+    """The plaintext of the gateway credential "gw-1", as a model gateway presents it."""
+    return GatewayCredentialFactory(name="gw-1").plaintext
+
+
+@pytest.fixture
+def prepaid_balance(org):
+    """Money on `org`'s prepaid balance, so that insufficient_balance stays out of the way
+    of authorize."""
+    return LedgerEntryFactory(organization=org, amount=1_000_000)
 
 
 @pytest.fixture

@@ -1,6 +1,12 @@
-"""factory_boy factories shared by every test folder."""
+"""factory_boy factories shared by every test folder, one per model the tests build, and
+`as_actor()`, the Actor a member's service calls take.
 
-from datetime import UTC, datetime, timedelta
+Factories write rows directly: no permission check, no audit event. Build what a test is
+about through the service it tests, and its surroundings with these.
+"""
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import factory
@@ -8,9 +14,21 @@ from allauth.account.models import EmailAddress
 from django.utils import timezone
 from stdnum.cn import uscc
 
+from accounts.audit_trail import Actor
 from accounts.models import Department, Invitation, Membership, Organization, User
 from accounts.permissions import Role
-from billing.catalog.models import CatalogModel, PriceVersion, Provider
+from billing.catalog.models import (
+    CatalogModel,
+    ContractDiscount,
+    ModelAlias,
+    PriceVersion,
+    Provider,
+)
+from billing.invoicing.models import Invoice, LedgerEntry
+from billing.metering.models import UsageEvent, UsageRollup
+from billing.quotas.models import Quota, QuotaAlert, QuotaPeriod
+from projects.models import ApiKey, GatewayCredential, Project
+from relay.models import Channel
 
 
 def make_uscc(n: int) -> str:
@@ -130,3 +148,201 @@ class PriceVersionFactory(factory.django.DjangoModelFactory):
     input_price = Decimal("2.00000000")
     output_price = Decimal("8.00000000")
     cached_input_price = Decimal("0.50000000")
+
+
+class ModelAliasFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ModelAlias
+
+    alias = factory.Sequence(lambda n: f"alias-{n}")
+    model = factory.SubFactory(CatalogModelFactory)
+
+
+class ContractDiscountFactory(factory.django.DjangoModelFactory):
+    """An organization's discount on every model (pass `provider` or `model` to narrow it)."""
+
+    class Meta:
+        model = ContractDiscount
+
+    organization = factory.SubFactory(OrganizationFactory)
+    percent = Decimal(10)
+    valid_from = date(2026, 1, 1)
+
+
+# --- Projects, keys and gateway credentials ------------------------------------------------
+
+
+def as_actor(membership: Membership) -> Actor:
+    """The member acting in the portal, as services take it."""
+    return Actor(user=membership.user, membership=membership)
+
+
+class ProjectFactory(factory.django.DjangoModelFactory):
+    """A project of `department`'s organization, or of a new one without a department."""
+
+    class Meta:
+        model = Project
+
+    department = None
+    organization = factory.LazyAttribute(
+        lambda p: p.department.organization if p.department else OrganizationFactory()
+    )
+    name = factory.Sequence(lambda n: f"Project {n}")
+
+
+class HashedSecretFactory(factory.django.DjangoModelFactory):
+    """A token made as the services make it (a fresh secret; only its digest is stored). The
+    plaintext, which the services return once, is the object's `plaintext` attribute."""
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        obj = model_class(*args, **kwargs)
+        obj.plaintext = obj.set_new_secret()
+        obj.save()
+        return obj
+
+
+class ApiKeyFactory(HashedSecretFactory):
+    class Meta:
+        model = ApiKey
+
+    project = factory.SubFactory(ProjectFactory)
+    name = factory.Sequence(lambda n: f"key {n}")
+
+
+class GatewayCredentialFactory(HashedSecretFactory):
+    class Meta:
+        model = GatewayCredential
+
+    name = factory.Sequence(lambda n: f"gateway-{n}")
+
+
+# --- Usage, quotas, the ledger and invoices ------------------------------------------------
+
+
+class UsageEventFactory(factory.django.DjangoModelFactory):
+    """A usage event as ingestion stores it: organization, department and project are the
+    key's; the price is the model's latest."""
+
+    class Meta:
+        model = UsageEvent
+
+    request_id = factory.LazyFunction(lambda: f"req-{uuid.uuid4().hex}")
+    api_key = factory.SubFactory(ApiKeyFactory)
+    project = factory.SelfAttribute("api_key.project")
+    organization = factory.SelfAttribute("project.organization")
+    department = factory.SelfAttribute("project.department")
+    model = factory.SubFactory(CatalogModelFactory)
+    price_version = factory.LazyAttribute(
+        lambda e: e.model.prices.first() or PriceVersionFactory(model=e.model)
+    )
+    input_tokens = 1000
+    cost_amount = Decimal("0.01")
+    currency = "CNY"
+    occurred_at = factory.LazyFunction(timezone.now)
+
+
+class UsageRollupFactory(factory.django.DjangoModelFactory):
+    """One hour of one key's usage of one model, as the rollup writes it."""
+
+    class Meta:
+        model = UsageRollup
+
+    hour = factory.LazyFunction(lambda: timezone.now().replace(minute=0, second=0, microsecond=0))
+    api_key = factory.SubFactory(ApiKeyFactory)
+    project = factory.SelfAttribute("api_key.project")
+    organization = factory.SelfAttribute("project.organization")
+    department = factory.SelfAttribute("project.department")
+    model = factory.SubFactory(CatalogModelFactory)
+    requests = 1
+    input_tokens = 1000
+    output_tokens = 500
+    cost_amount = Decimal("1.00")
+    currency = "CNY"
+
+
+class QuotaFactory(factory.django.DjangoModelFactory):
+    """A monthly token quota on the whole organization."""
+
+    class Meta:
+        model = Quota
+
+    organization = factory.SubFactory(OrganizationFactory)
+    scope = Quota.Scope.ORGANIZATION
+    metric = Quota.Metric.TOKENS
+    period = Quota.Period.MONTH
+    limit = Decimal(1000)
+
+
+class QuotaPeriodFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = QuotaPeriod
+
+    quota = factory.SubFactory(QuotaFactory)
+    period_start = factory.LazyFunction(timezone.now)
+    period_end = factory.LazyFunction(timezone.now)
+
+
+class QuotaAlertFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = QuotaAlert
+
+    quota_period = factory.SubFactory(QuotaPeriodFactory)
+    threshold = 50
+    consumed = Decimal(500)
+
+
+class LedgerEntryFactory(factory.django.DjangoModelFactory):
+    """A top-up (pass `kind` for another entry); each entry moves the running balance."""
+
+    class Meta:
+        model = LedgerEntry
+
+    organization = factory.SubFactory(OrganizationFactory)
+    kind = LedgerEntry.Kind.TOP_UP
+    amount = Decimal(1000)
+    currency = "CNY"
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+class InvoiceFactory(factory.django.DjangoModelFactory):
+    """A monthly invoice (a draft unless `status` says otherwise: an issued one gets a number
+    and an issue time); VAT at 6 % of `subtotal_amount`."""
+
+    class Meta:
+        model = Invoice
+
+    organization = factory.SubFactory(OrganizationFactory)
+    status = Invoice.Status.DRAFT
+    period_start = date(2026, 10, 1)
+    period_end = factory.LazyAttribute(lambda i: _next_month(i.period_start))
+    number = factory.LazyAttributeSequence(
+        lambda i, n: None if i.status == Invoice.Status.DRAFT else f"TP-{i.period_start:%Y}-{n:06d}"
+    )
+    issued_at = factory.LazyAttribute(
+        lambda i: None if i.status == Invoice.Status.DRAFT else timezone.now()
+    )
+    currency = "CNY"
+    subtotal_amount = Decimal(0)
+    tax_rate = Decimal("0.06")
+    tax_amount = factory.LazyAttribute(lambda i: round(Decimal(i.subtotal_amount) * i.tax_rate, 2))
+    total_amount = factory.LazyAttribute(lambda i: Decimal(i.subtotal_amount) + i.tax_amount)
+
+
+# --- The relay ------------------------------------------------------------------------------
+
+
+class ChannelFactory(factory.django.DjangoModelFactory):
+    """An upstream channel without a credential or models."""
+
+    class Meta:
+        model = Channel
+
+    name = factory.Sequence(lambda n: f"channel-{n}")
+    base_url = factory.LazyAttribute(lambda c: f"https://{c.name}.example/v1")

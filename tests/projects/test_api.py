@@ -4,6 +4,7 @@ import pytest
 
 from accounts.models import AuditEvent
 from projects.models import ApiKey, Project
+from tests.factories import as_actor
 
 pytestmark = pytest.mark.django_db
 
@@ -66,16 +67,16 @@ def test_listing_projects(client, owner, project_a, project_b):
     assert response.json()["results"][1]["id"] == project_a.public_id
 
 
-def test_creating_a_project(client, owner, deps):
+def test_creating_a_project(client, owner, departments):
     response = call(
         api(client, owner),
         "post",
         "/api/v1/projects/",
-        {"name": "API", "department": deps["A"].public_id},
+        {"name": "API", "department": departments["A"].public_id},
     )
     assert response.status_code == 201
     project = Project.objects.get(name="API")
-    assert response.json()["id"] == project.public_id and project.department == deps["A"]
+    assert response.json()["id"] == project.public_id and project.department == departments["A"]
 
 
 def test_a_department_of_another_organization_is_a_field_error(client, owner, outsider):
@@ -92,8 +93,8 @@ def test_a_department_of_another_organization_is_a_field_error(client, owner, ou
     assert "department" in response.json()["error"]["fields"]
 
 
-def test_creating_a_key_returns_the_secret_once(client, developer, project_a, catalog):
-    client = api(client, developer)
+def test_creating_a_key_returns_the_secret_once(client, developer_in_a, project_a, catalog):
+    client = api(client, developer_in_a)
     body = {
         "project": project_a.public_id,
         "name": "CI",
@@ -111,9 +112,9 @@ def test_creating_a_key_returns_the_secret_once(client, developer, project_a, ca
     assert all("secret" not in k for k in client.get("/api/v1/keys/").json()["results"])
 
 
-def test_a_developer_cannot_create_keys_outside_their_subtree(client, developer, project_b):
+def test_a_developer_cannot_create_keys_outside_their_subtree(client, developer_in_a, project_b):
     response = call(
-        api(client, developer),
+        api(client, developer_in_a),
         "post",
         "/api/v1/keys/",
         {"project": project_b.public_id, "name": "x"},
@@ -122,8 +123,10 @@ def test_a_developer_cannot_create_keys_outside_their_subtree(client, developer,
     assert not ApiKey.objects.exists()
 
 
-def test_a_manager_gets_403_on_keys_of_a_project_they_only_see(client, manager, project_a, key_a):
-    client = api(client, manager)
+def test_a_manager_gets_403_on_keys_of_a_project_they_only_see(
+    client, manager_of_b, project_a, key_a
+):
+    client = api(client, manager_of_b)
     response = call(client, "post", "/api/v1/keys/", {"project": project_a.public_id, "name": "x"})
     assert response.status_code == 403
     assert call(client, "post", f"/api/v1/keys/{key_a[0].public_id}/revoke/", {}).status_code == 403
@@ -191,9 +194,8 @@ def test_a_grace_period_out_of_range_is_a_400(client, owner, key_a):
 
 def test_keys_filter_by_project(client, owner, key_a, project_b, catalog):
     from projects import services
-    from tests.projects.conftest import actor
 
-    services.create_api_key(actor=actor(owner), project=project_b, name="B key")
+    services.create_api_key(actor=as_actor(owner), project=project_b, name="B key")
     response = api(client, owner).get(f"/api/v1/keys/?project={project_b.public_id}")
     assert [k["name"] for k in response.json()["results"]] == ["B key"]
 
@@ -209,10 +211,9 @@ def test_the_key_list_runs_a_fixed_number_of_queries(
     client, owner, project_a, catalog, django_assert_num_queries
 ):
     from projects import services
-    from tests.projects.conftest import actor
 
     for n in range(5):
-        services.create_api_key(actor=actor(owner), project=project_a, name=f"k{n}")
+        services.create_api_key(actor=as_actor(owner), project=project_a, name=f"k{n}")
     client = api(client, owner)
     with django_assert_num_queries(5):  # session, user, membership, count, page
         client.get("/api/v1/keys/")

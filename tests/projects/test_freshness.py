@@ -17,11 +17,12 @@ from django.utils import timezone
 from accounts.models import Organization
 from projects import services
 from tests.conftest import free_port
-from tests.projects.conftest import actor
+from tests.factories import as_actor
 from tests.projects.server import gunicorn
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("prepaid_balance"),
     pytest.mark.skipif(
         not os.environ.get("REDIS_URL"),
         reason="two processes share a cache only through Redis: set REDIS_URL",
@@ -55,7 +56,7 @@ def test_revocation_reaches_the_other_process(processes, gateway_token, key_a, o
     first, second = processes
     key, plaintext = key_a
     warm(processes, gateway_token, plaintext)
-    services.revoke_api_key(actor=actor(owner), key=key)
+    services.revoke_api_key(actor=as_actor(owner), key=key)
     assert authorize(second, gateway_token, plaintext) == "key_revoked"
     assert authorize(first, gateway_token, plaintext) == "key_revoked"
 
@@ -66,16 +67,16 @@ def test_setting_changes_reach_the_other_process(processes, gateway_token, key_a
     warm(processes, gateway_token, plaintext)
     settings = {field: getattr(key, field) for field in services.KEY_SETTINGS}
     services.update_api_key(
-        actor=actor(owner), key=key, **{**settings, "ip_allowlist": ["10.0.0.0/8"]}
+        actor=as_actor(owner), key=key, **{**settings, "ip_allowlist": ["10.0.0.0/8"]}
     )
     assert authorize(second, gateway_token, plaintext) == "ip_not_allowed"
     assert authorize(first, gateway_token, plaintext, client_ip="10.1.2.3") == "allowed"
     services.update_api_key(
-        actor=actor(owner), key=key, **{**settings, "allowed_models": ["chat-2"]}
+        actor=as_actor(owner), key=key, **{**settings, "allowed_models": ["chat-2"]}
     )
     assert authorize(second, gateway_token, plaintext) == "model_not_allowed"
     services.update_api_key(
-        actor=actor(owner), key=key,
+        actor=as_actor(owner), key=key,
         **{**settings, "expires_at": timezone.now() + timedelta(seconds=2)},
     )  # fmt: skip
     warm(processes, gateway_token, plaintext)
@@ -88,7 +89,7 @@ def test_archiving_the_project_reaches_the_other_process(
     processes, gateway_token, key_a, owner, project_a
 ):
     warm(processes, gateway_token, key_a[1])
-    services.archive_project(actor=actor(owner), project=project_a)
+    services.archive_project(actor=as_actor(owner), project=project_a)
     assert authorize(processes[1], gateway_token, key_a[1]) == "project_archived"
 
 
@@ -111,6 +112,6 @@ def test_rotation_reaches_the_other_process(processes, gateway_token, key_a, own
     first, second = processes
     old, old_plaintext = key_a
     warm(processes, gateway_token, old_plaintext)
-    _, new_plaintext = services.rotate_api_key(actor=actor(owner), key=old, grace=timedelta(0))
+    _, new_plaintext = services.rotate_api_key(actor=as_actor(owner), key=old, grace=timedelta(0))
     assert authorize(second, gateway_token, old_plaintext) == "key_revoked"
     assert authorize(first, gateway_token, new_plaintext) == "allowed"

@@ -11,12 +11,13 @@ from projects import authorize as gateway_module
 from projects import services, tokens
 from projects.models import ApiKey, GatewayCredential
 from projects.tokens import _checksum
-from tests.projects.conftest import actor, reason
+from tests.factories import as_actor
+from tests.projects.conftest import reason
 
 pytestmark = pytest.mark.django_db
 
 
-def test_an_unrestricted_key_is_allowed_with_opaque_ids_and_limits(gateway, key_a, deps):
+def test_an_unrestricted_key_is_allowed_with_opaque_ids_and_limits(gateway, key_a, departments):
     key, plaintext = key_a
     response = gateway(plaintext)
     assert response.status_code == 200
@@ -25,14 +26,14 @@ def test_an_unrestricted_key_is_allowed_with_opaque_ids_and_limits(gateway, key_
         "key_id": key.public_id,
         "project_id": key.project.public_id,
         "organization_id": key.project.organization.public_id,
-        "department_id": deps["A"].public_id,
+        "department_id": departments["A"].public_id,
         "limits": {"rpm": None, "tpm": None},
     }
 
 
 def test_limits_are_returned_to_the_gateway(gateway, owner, project_a, catalog):
     _, plaintext = services.create_api_key(
-        actor=actor(owner), project=project_a, name="limited", rpm_limit=60, tpm_limit=90_000
+        actor=as_actor(owner), project=project_a, name="limited", rpm_limit=60, tpm_limit=90_000
     )
     assert gateway(plaintext).json()["limits"] == {"rpm": 60, "tpm": 90_000}
 
@@ -83,7 +84,7 @@ def test_a_revoked_key_is_refused(gateway, key_a, owner, django_capture_on_commi
     key, plaintext = key_a
     assert reason(gateway(plaintext)) == "allowed"
     with django_capture_on_commit_callbacks(execute=True):
-        services.revoke_api_key(actor=actor(owner), key=key)
+        services.revoke_api_key(actor=as_actor(owner), key=key)
     assert reason(gateway(plaintext)) == "key_revoked"
 
 
@@ -102,7 +103,7 @@ def test_an_expired_key_is_refused_without_any_invalidation(gateway, key_a):
 
 def test_model_rules(gateway, owner, project_a, catalog):
     _, plaintext = services.create_api_key(
-        actor=actor(owner), project=project_a, name="chat-1 only", allowed_models=["chat-latest"]
+        actor=as_actor(owner), project=project_a, name="chat-1 only", allowed_models=["chat-latest"]
     )
     assert reason(gateway(plaintext, model="chat-1")) == "allowed"
     assert reason(gateway(plaintext, model="chat-latest")) == "allowed"  # an alias
@@ -127,7 +128,7 @@ def test_a_retired_model_is_refused_even_to_an_unrestricted_key(gateway, key_a):
 )
 def test_the_ip_allowlist(gateway, owner, project_a, catalog, client_ip, expected):
     _, plaintext = services.create_api_key(
-        actor=actor(owner),
+        actor=as_actor(owner),
         project=project_a,
         name="office",
         ip_allowlist=["203.0.113.7", "198.51.100.0/24", "2001:db8::/32"],
@@ -140,7 +141,7 @@ def test_an_archived_project_refuses_its_keys(
 ):
     assert reason(gateway(key_a[1])) == "allowed"
     with django_capture_on_commit_callbacks(execute=True):
-        services.archive_project(actor=actor(owner), project=project_a)
+        services.archive_project(actor=as_actor(owner), project=project_a)
     assert reason(gateway(key_a[1])) == "project_archived"
 
 
@@ -166,7 +167,7 @@ def test_the_first_failing_check_gives_the_reason(
     gateway, owner, project_a, catalog, org, django_capture_on_commit_callbacks
 ):
     _, plaintext = services.create_api_key(
-        actor=actor(owner),
+        actor=as_actor(owner),
         project=project_a,
         name="x",
         allowed_models=["chat-2"],
@@ -199,7 +200,7 @@ def test_added_checks_run_after_the_built_in_ones(gateway, key_a, monkeypatch):
 
 def test_a_cache_hit_runs_no_query(gateway, key_a, owner, project_a, django_assert_num_queries):
     _, restricted = services.create_api_key(
-        actor=actor(owner), project=project_a, name="r", allowed_models=["chat-2"]
+        actor=as_actor(owner), project=project_a, name="r", allowed_models=["chat-2"]
     )
     gateway(key_a[1])
     gateway(restricted)
@@ -292,7 +293,7 @@ def test_after_rotation_both_keys_work_during_the_grace_period(
     old, old_plaintext = key_a
     assert reason(gateway(old_plaintext)) == "allowed"
     with django_capture_on_commit_callbacks(execute=True):
-        new, new_plaintext = services.rotate_api_key(actor=actor(owner), key=old)
+        new, new_plaintext = services.rotate_api_key(actor=as_actor(owner), key=old)
     assert reason(gateway(old_plaintext)) == "allowed"
     assert reason(gateway(new_plaintext)) == "allowed"
     old.refresh_from_db()
@@ -305,7 +306,9 @@ def test_after_the_grace_period_the_old_key_is_revoked(
 ):
     old, old_plaintext = key_a
     with django_capture_on_commit_callbacks(execute=True):
-        _, new_plaintext = services.rotate_api_key(actor=actor(owner), key=old, grace=timedelta(0))
+        _, new_plaintext = services.rotate_api_key(
+            actor=as_actor(owner), key=old, grace=timedelta(0)
+        )
     assert reason(gateway(old_plaintext)) == "key_revoked"
     assert reason(gateway(new_plaintext)) == "allowed"
 
@@ -315,7 +318,7 @@ def test_the_grace_period_ends_by_time_alone(
 ):
     old, old_plaintext = key_a
     with django_capture_on_commit_callbacks(execute=True):
-        services.rotate_api_key(actor=actor(owner), key=old, grace=timedelta(hours=1))
+        services.rotate_api_key(actor=as_actor(owner), key=old, grace=timedelta(hours=1))
     assert reason(gateway(old_plaintext)) == "allowed"
     # An hour later (the cached snapshot's clock moved on, nothing invalidated it):
     snapshot_key = gateway_module.API_KEYS.keys(old.prefix)[0]
@@ -326,10 +329,10 @@ def test_the_grace_period_ends_by_time_alone(
 
 def test_the_new_key_keeps_the_settings(key_a, owner, project_a, catalog):
     key, _ = services.create_api_key(
-        actor=actor(owner), project=project_a, name="n", allowed_models=["chat-2"],
+        actor=as_actor(owner), project=project_a, name="n", allowed_models=["chat-2"],
         ip_allowlist=["10.0.0.0/8"], rpm_limit=5, tpm_limit=50,
     )  # fmt: skip
-    new, _ = services.rotate_api_key(actor=actor(owner), key=key)
+    new, _ = services.rotate_api_key(actor=as_actor(owner), key=key)
     for field in services.KEY_SETTINGS:
         assert getattr(new, field) == getattr(key, field)
 
@@ -445,7 +448,7 @@ def test_a_snapshot_cached_under_an_older_stamp_is_not_believed(gateway, key_a, 
     assert reason(gateway(plaintext)) == "allowed"
     snapshot_key, stamp_key, _ = gateway_module.API_KEYS.keys(key.prefix)
     stale = cache.get(snapshot_key)
-    services.revoke_api_key(actor=actor(owner), key=key)  # its on-commit stamp never runs here
+    services.revoke_api_key(actor=as_actor(owner), key=key)  # its on-commit stamp never runs here
     cache.set(stamp_key, "after-the-revocation")
     cache.set(snapshot_key, {**stale, "stamp": "before-the-revocation"})
     assert reason(gateway(plaintext)) == "key_revoked"
@@ -474,7 +477,7 @@ def test_an_unknown_key_is_remembered_until_its_prefix_is_used(
 
 
 def test_the_organizations_model_policy_is_enforced_and_fresh(
-    gateway, key_a, owner, deps, catalog, django_capture_on_commit_callbacks
+    gateway, key_a, owner, departments, catalog, django_capture_on_commit_callbacks
 ):
     from billing.catalog.models import ModelPolicy
     from billing.catalog.services import delete_model_policy, save_model_policy
@@ -483,7 +486,7 @@ def test_the_organizations_model_policy_is_enforced_and_fresh(
     with django_capture_on_commit_callbacks(execute=True):
         policy = save_model_policy(
             membership=owner,
-            policy=ModelPolicy(organization=owner.organization, department=deps["ROOT"]),
+            policy=ModelPolicy(organization=owner.organization, department=departments["ROOT"]),
             catalog_models=[catalog["chat-2"]],
             providers=[],
         )

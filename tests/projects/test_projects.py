@@ -7,7 +7,7 @@ from projects.models import Project
 pytestmark = pytest.mark.django_db
 
 
-def test_a_department_that_still_owns_a_project_cannot_be_deleted(owner, project_b, deps):
+def test_a_department_that_still_owns_a_project_cannot_be_deleted(owner, project_b, departments):
     with pytest.raises(ValidationError, match="still owns"):
-        delete_department(actor=owner, department=deps["B"])
-    assert Project.objects.filter(pk=project_b.pk, department=deps["B"]).exists()
+        delete_department(actor=owner, department=departments["B"])
+    assert Project.objects.filter(pk=project_b.pk, department=departments["B"]).exists()

@@ -6,8 +6,8 @@ import pytest
 from django.db import connection
 
 from projects import services, tokens
+from tests.factories import as_actor
 from tests.portal.test_settings import run
-from tests.projects.conftest import actor
 
 pytestmark = pytest.mark.django_db
 
@@ -61,10 +61,10 @@ def test_keys_made_with_an_older_pepper_keep_working_after_rotation(
     peppers = settings.API_KEY_PEPPERS  # the gateway's credential was made with these
     settings.API_KEY_PEPPERS = {**peppers, "1": "first pepper"}
     settings.API_KEY_PEPPER_ID = "1"
-    old, old_plaintext = services.create_api_key(actor=actor(owner), project=project_a, name="o")
+    old, old_plaintext = services.create_api_key(actor=as_actor(owner), project=project_a, name="o")
     settings.API_KEY_PEPPERS = {**peppers, "1": "first pepper", "2": "second pepper"}
     settings.API_KEY_PEPPER_ID = "2"
-    new, new_plaintext = services.create_api_key(actor=actor(owner), project=project_a, name="n")
+    new, new_plaintext = services.create_api_key(actor=as_actor(owner), project=project_a, name="n")
     assert (old.pepper_id, new.pepper_id) == ("1", "2")
     assert gateway(old_plaintext, client_ip="10.0.0.1").status_code == 200
     assert gateway(new_plaintext, client_ip="10.0.0.1").status_code == 200
@@ -78,11 +78,11 @@ def test_a_key_whose_pepper_was_removed_is_invalid(settings):
 
 def test_no_plaintext_is_stored_anywhere_in_the_database(owner, project_a, catalog):
     secrets = [
-        services.create_api_key(actor=actor(owner), project=project_a, name="k1")[1],
+        services.create_api_key(actor=as_actor(owner), project=project_a, name="k1")[1],
         services.create_gateway_credential(actor=services.Actor(user=owner.user), name="gw")[1],
     ]
     key = project_a.api_keys.get()
-    secrets.append(services.rotate_api_key(actor=actor(owner), key=key)[1])
+    secrets.append(services.rotate_api_key(actor=as_actor(owner), key=key)[1])
     found = []
     with connection.cursor() as cursor:
         for table in connection.introspection.table_names():

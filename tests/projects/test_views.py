@@ -5,6 +5,7 @@ from django.contrib.sessions.models import Session
 
 from accounts.models import AuditEvent
 from projects.models import ApiKey, Project
+from tests.factories import as_actor
 
 pytestmark = pytest.mark.django_db
 
@@ -51,8 +52,8 @@ def test_a_viewer_reads_and_gets_403_on_every_write_page(client, viewer, project
     assert ApiKey.objects.count() == 1 and Project.objects.get().status == "active"
 
 
-def test_a_developer_sees_only_their_subtree(client, developer, project_a, project_b):
-    client.force_login(developer.user)
+def test_a_developer_sees_only_their_subtree(client, developer_in_a, project_a, project_b):
+    client.force_login(developer_in_a.user)
     listing = client.get("/projects/").content.decode()
     assert project_a.name in listing and project_b.name not in listing
     assert client.get(f"/projects/{project_b.public_id}/").status_code == 404
@@ -61,9 +62,9 @@ def test_a_developer_sees_only_their_subtree(client, developer, project_a, proje
 
 
 def test_a_manager_manages_the_managed_subtree_and_reads_the_rest(
-    client, manager, project_a, project_b
+    client, manager_of_b, project_a, project_b
 ):
-    client.force_login(manager.user)
+    client.force_login(manager_of_b.user)
     assert client.get(f"/projects/{project_b.public_id}/edit/").status_code == 200
     assert client.get(f"/projects/{project_b.public_id}/keys/new/").status_code == 200
     assert client.get(f"/projects/{project_a.public_id}/").status_code == 200
@@ -71,17 +72,17 @@ def test_a_manager_manages_the_managed_subtree_and_reads_the_rest(
     assert client.get(f"/projects/{project_a.public_id}/keys/new/").status_code == 403
 
 
-def test_creating_a_project(client, owner, deps):
+def test_creating_a_project(client, owner, departments):
     client.force_login(owner.user)
-    response = client.post("/projects/new/", {"name": "New one", "department": deps["B"].pk})
+    response = client.post("/projects/new/", {"name": "New one", "department": departments["B"].pk})
     project = Project.objects.get(name="New one")
     assert response.status_code == 302 and response.url == f"/projects/{project.public_id}/"
-    assert project.department == deps["B"] and project.created_by == owner.user
+    assert project.department == departments["B"] and project.created_by == owner.user
 
 
-def test_a_manager_must_choose_a_managed_department(client, manager, deps):
-    client.force_login(manager.user)
-    response = client.post("/projects/new/", {"name": "x", "department": deps["A"].pk})
+def test_a_manager_must_choose_a_managed_department(client, manager_of_b, departments):
+    client.force_login(manager_of_b.user)
+    response = client.post("/projects/new/", {"name": "x", "department": departments["A"].pk})
     assert response.status_code == 200 and "department" in response.context["form"].errors
     response = client.post("/projects/new/", {"name": "x"})
     assert response.status_code == 200 and "department" in response.context["form"].errors
@@ -89,9 +90,9 @@ def test_a_manager_must_choose_a_managed_department(client, manager, deps):
 
 
 def test_the_key_is_shown_once_in_the_response_and_nowhere_else(
-    client, developer, project_a, catalog
+    client, developer_in_a, project_a, catalog
 ):
-    client.force_login(developer.user)
+    client.force_login(developer_in_a.user)
     url = f"/projects/{project_a.public_id}/keys/new/"
     response = client.post(url, {"name": "CI", "allowed_models": "chat-1\n", "ip_allowlist": ""})
     assert response.status_code == 200
@@ -167,12 +168,13 @@ def test_archiving_from_the_portal(client, owner, project_a):
     assert not ApiKey.objects.exists()
 
 
-def test_the_list_runs_a_fixed_number_of_queries(client, owner, deps, django_assert_num_queries):
+def test_the_list_runs_a_fixed_number_of_queries(
+    client, owner, departments, django_assert_num_queries
+):
     from projects import services
-    from tests.projects.conftest import actor
 
     for n in range(5):
-        services.create_project(actor=actor(owner), name=f"P{n}", department=deps["A"])
+        services.create_project(actor=as_actor(owner), name=f"P{n}", department=departments["A"])
     client.force_login(owner.user)
     client.get("/projects/")
     with django_assert_num_queries(6):  # session, user, membership, count, page, unread bell
@@ -183,10 +185,9 @@ def test_the_detail_page_runs_a_fixed_number_of_queries(
     client, owner, project_a, catalog, django_assert_num_queries
 ):
     from projects import services
-    from tests.projects.conftest import actor
 
     for n in range(5):
-        services.create_api_key(actor=actor(owner), project=project_a, name=f"k{n}")
+        services.create_api_key(actor=as_actor(owner), project=project_a, name=f"k{n}")
     client.force_login(owner.user)
     with django_assert_num_queries(6):  # session, user, membership, project, keys, unread bell
         client.get(f"/projects/{project_a.public_id}/")

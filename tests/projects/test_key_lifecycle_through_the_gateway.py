@@ -8,9 +8,9 @@ from tests.projects.conftest import reason
 
 @pytest.mark.django_db(transaction=True)  # real commits: invalidation runs after commit
 def test_a_developer_creates_a_key_sees_it_once_and_the_gateway_follows_its_settings(
-    client, developer, project_a, catalog, gateway
+    client, developer_in_a, project_a, catalog, gateway
 ):
-    client.force_login(developer.user)
+    client.force_login(developer_in_a.user)
     response = client.post(
         f"/projects/{project_a.public_id}/keys/new/",
         {"name": "Chat bot", "allowed_models": "chat-1", "ip_allowlist": "203.0.113.0/24"},
