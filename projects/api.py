@@ -1,13 +1,13 @@
 from datetime import timedelta
 
 import django_filters
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from accounts.api_fields import OrganizationRelatedField
 from accounts.mixins import OrganizationAPIMixin
 from accounts.models import Department
 from accounts.permissions import Action, can
@@ -15,19 +15,9 @@ from projects import services
 from projects.models import ApiKey, Project
 
 
-def _service_call(function, **kwargs):
-    """Run a service; its ValidationError becomes the API's 400 with field errors."""
-    try:
-        return function(**kwargs)
-    except DjangoValidationError as error:
-        detail = error.message_dict if hasattr(error, "error_dict") else error.messages
-        raise serializers.ValidationError(detail) from None
-
-
 class ProjectSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id", read_only=True)
-    department = serializers.SlugRelatedField(
-        slug_field="public_id",
+    department = OrganizationRelatedField(
         queryset=Department.objects.all(),
         allow_null=True,
         required=False,
@@ -38,12 +28,6 @@ class ProjectSerializer(serializers.ModelSerializer):
         model = Project
         fields = ["id", "name", "description", "department", "status", "created_at", "archived_at"]
         read_only_fields = ["status", "created_at", "archived_at"]
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        view = self.context.get("view")
-        if view is not None and hasattr(view, "organization"):
-            self.fields["department"].queryset = Department.objects.for_org(view.organization)
 
 
 class ListCreateUpdateViewSet(
@@ -78,8 +62,7 @@ class ProjectViewSet(ListCreateUpdateViewSet):
         )
 
     def perform_create(self, serializer):
-        serializer.instance = _service_call(
-            services.create_project,
+        serializer.instance = services.create_project(
             actor=services.Actor.from_request(self.request, self.membership),
             name=serializer.validated_data["name"],
             description=serializer.validated_data.get("description", ""),
@@ -88,8 +71,7 @@ class ProjectViewSet(ListCreateUpdateViewSet):
 
     def perform_update(self, serializer):
         project, data = serializer.instance, serializer.validated_data
-        serializer.instance = _service_call(
-            services.update_project,
+        serializer.instance = services.update_project(
             actor=services.Actor.from_request(self.request, self.membership),
             project=project,
             name=data.get("name", project.name),
@@ -101,8 +83,7 @@ class ProjectViewSet(ListCreateUpdateViewSet):
     @action(detail=True, methods=["post"])
     def archive(self, request, project=None):
         """Archive the project: its keys are refused from now on, its history stays."""
-        archived = _service_call(
-            services.archive_project,
+        archived = services.archive_project(
             actor=services.Actor.from_request(request, self.membership),
             project=self.get_object(),
         )
@@ -111,7 +92,9 @@ class ProjectViewSet(ListCreateUpdateViewSet):
 
 class ApiKeySerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id", read_only=True)
-    project = serializers.SlugRelatedField(slug_field="public_id", queryset=Project.objects.none())
+    project = OrganizationRelatedField(
+        queryset=Project.objects.all(), visible_for=Action.VIEW_PROJECTS
+    )
     state = serializers.ChoiceField(choices=ApiKey.State.choices, read_only=True)
     allowed_models = serializers.ListField(child=serializers.CharField(), required=False)
     ip_allowlist = serializers.ListField(child=serializers.CharField(), required=False)
@@ -128,11 +111,6 @@ class ApiKeySerializer(serializers.ModelSerializer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        view = self.context.get("view")
-        if view is not None and hasattr(view, "membership"):
-            self.fields["project"].queryset = Project.objects.for_member(
-                view.membership, Action.VIEW_PROJECTS
-            )
         if self.instance is not None:
             self.fields["project"].read_only = True
 
@@ -198,22 +176,20 @@ class ApiKeyViewSet(ListCreateUpdateViewSet):
         data = serializer.validated_data
         if not can(self.membership, Action.MANAGE_KEYS, data["project"].department_id):
             raise exceptions.PermissionDenied
-        key, plaintext = _service_call(services.create_api_key, actor=self._actor(), **data)
+        key, plaintext = services.create_api_key(actor=self._actor(), **data)
         return self._created(key, plaintext)
 
     def perform_update(self, serializer):
         key = serializer.instance
         values = {field: getattr(key, field) for field in services.KEY_SETTINGS}
         values.update(serializer.validated_data)
-        serializer.instance = _service_call(
-            services.update_api_key, actor=self._actor(), key=key, **values
-        )
+        serializer.instance = services.update_api_key(actor=self._actor(), key=key, **values)
 
     @extend_schema(request=None, responses=ApiKeySerializer)
     @action(detail=True, methods=["post"])
     def revoke(self, request, key=None):
         """Revoke the key now: the gateway refuses it on the next call."""
-        revoked = _service_call(services.revoke_api_key, actor=self._actor(), key=self.get_object())
+        revoked = services.revoke_api_key(actor=self._actor(), key=self.get_object())
         return Response(ApiKeySerializer(revoked, context=self.get_serializer_context()).data)
 
     @extend_schema(request=RotateSerializer, responses={201: NewApiKeySerializer})
@@ -224,8 +200,7 @@ class ApiKeyViewSet(ListCreateUpdateViewSet):
         old = self.get_object()
         serializer = RotateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        new, plaintext = _service_call(
-            services.rotate_api_key,
+        new, plaintext = services.rotate_api_key(
             actor=self._actor(),
             key=old,
             grace=timedelta(hours=serializer.validated_data["grace_hours"]),

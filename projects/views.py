@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.generic import FormView, ListView, TemplateView
 
-from accounts.mixins import OrganizationMixin
+from accounts.mixins import OrganizationMixin, ServiceFormMixin
 from accounts.permissions import Action, can
 from projects import services
 from projects.forms import ApiKeyForm, ProjectForm, RotateForm
@@ -59,17 +59,6 @@ class ProjectMixin(ActorMixin):
     def get_context_data(self, **kwargs):
         kwargs["project"] = self.get_project()  # the object, not the URL's public id
         return super().get_context_data(**kwargs)
-
-
-class ServiceFormMixin:
-    """form_valid() runs `perform()`; a service's ValidationError becomes a form error."""
-
-    def form_valid(self, form):
-        try:
-            return self.perform(form)
-        except ValidationError as error:
-            form.add_error(None, error)
-            return self.form_invalid(form)
 
 
 class ProjectFormMixin(ServiceFormMixin):

@@ -1,13 +1,12 @@
 """REST API: quotas with their periods and alerts, and quota increase requests."""
 
-from django.core.exceptions import PermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
-from rest_framework import exceptions, mixins, serializers, viewsets
+from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from accounts.api_fields import OrganizationRelatedField
 from accounts.audit_trail import Actor
 from accounts.mixins import OrganizationAPIMixin
 from accounts.models import Department, User
@@ -21,27 +20,6 @@ from billing.quotas.models import (
     parse_thresholds,
 )
 from projects.models import ApiKey, Project
-
-
-def _service_call(function, **kwargs):
-    """Run a service: ValidationError -> 400 with field errors, PermissionDenied -> 403."""
-    try:
-        return function(**kwargs)
-    except DjangoValidationError as error:
-        detail = error.message_dict if hasattr(error, "error_dict") else error.messages
-        raise serializers.ValidationError(detail) from None
-    except PermissionDenied:
-        raise exceptions.PermissionDenied from None
-
-
-class PublicIdRelated(serializers.SlugRelatedField):
-    def __init__(self, model, **kwargs):
-        self.model = model
-        super().__init__(slug_field="public_id", queryset=model.objects.none(), **kwargs)
-
-    def get_queryset(self):
-        view = self.context.get("view")
-        return self.model.objects.for_org(view.organization) if view else self.model.objects.none()
 
 
 class PeriodSerializer(serializers.ModelSerializer):
@@ -58,9 +36,15 @@ class PeriodSerializer(serializers.ModelSerializer):
 
 class QuotaSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id", read_only=True)
-    department = PublicIdRelated(Department, required=False, allow_null=True)
-    project = PublicIdRelated(Project, required=False, allow_null=True)
-    api_key = PublicIdRelated(ApiKey, required=False, allow_null=True)
+    department = OrganizationRelatedField(
+        queryset=Department.objects.all(), required=False, allow_null=True
+    )
+    project = OrganizationRelatedField(
+        queryset=Project.objects.all(), required=False, allow_null=True
+    )
+    api_key = OrganizationRelatedField(
+        queryset=ApiKey.objects.all(), required=False, allow_null=True
+    )
     thresholds = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=1000), required=False
     )
@@ -81,10 +65,7 @@ class QuotaSerializer(serializers.ModelSerializer):
         read_only_fields = ["created_at", "updated_at"]
 
     def validate_thresholds(self, value):
-        try:
-            return parse_thresholds(value)
-        except DjangoValidationError as error:
-            raise serializers.ValidationError(error.messages) from None
+        return parse_thresholds(value)  # DRF turns its ValidationError into the field's errors
 
     def _current(self, quota):
         running = self.context.get("running")
@@ -152,22 +133,21 @@ class QuotaViewSet(
         data = dict(serializer.validated_data)
         scope = data.pop("scope")
         targets = {name: data.pop(name, None) for name in ("department", "project", "api_key")}
-        serializer.instance = _service_call(
-            quotas.create_quota, actor=self._actor(), scope=scope, target=targets.get(scope),
-            **data,
-        )  # fmt: skip
+        serializer.instance = quotas.create_quota(
+            actor=self._actor(), scope=scope, target=targets.get(scope), **data
+        )
 
     def perform_update(self, serializer):
         data = dict(serializer.validated_data)
         for fixed in ("scope", "department", "project", "api_key"):
             if fixed in data:
                 raise serializers.ValidationError({fixed: [_("A quota's scope cannot change.")]})
-        serializer.instance = _service_call(
-            quotas.update_quota, actor=self._actor(), quota=serializer.instance, **data
+        serializer.instance = quotas.update_quota(
+            actor=self._actor(), quota=serializer.instance, **data
         )
 
     def perform_destroy(self, instance):
-        _service_call(quotas.delete_quota, actor=self._actor(), quota=instance)
+        quotas.delete_quota(actor=self._actor(), quota=instance)
 
     @extend_schema(responses=PeriodSerializer(many=True))
     @action(detail=True, methods=["get"])
@@ -191,7 +171,7 @@ class QuotaAlertViewSet(OrganizationAPIMixin, viewsets.ReadOnlyModelViewSet):
 
 class IncreaseRequestSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id", read_only=True)
-    quota = PublicIdRelated(Quota)
+    quota = OrganizationRelatedField(queryset=Quota.objects.all())
     requested_by = serializers.CharField(source="requested_by.email", read_only=True)
     decided_by = serializers.CharField(source="decided_by.email", read_only=True, default=None)
 
@@ -239,15 +219,14 @@ class IncreaseRequestViewSet(
 
     def perform_create(self, serializer):
         data = serializer.validated_data
-        serializer.instance = _service_call(
-            quotas.request_increase, actor=Actor.from_request(self.request, self.membership),
+        serializer.instance = quotas.request_increase(
+            actor=Actor.from_request(self.request, self.membership),
             quota=data["quota"], new_limit=data["new_limit"], reason=data["reason"],
         )  # fmt: skip
 
     def _decide(self, request, approve: bool):
         increase = self.get_object()
-        decided = _service_call(
-            quotas.decide_increase,
+        decided = quotas.decide_increase(
             actor=Actor.from_request(request, self.membership),
             request=increase,
             approve=approve,

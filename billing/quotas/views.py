@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.generic import FormView, ListView, TemplateView, View
 
 from accounts.audit_trail import Actor
-from accounts.mixins import OrganizationMixin
+from accounts.mixins import OrganizationMixin, ServiceFormMixin, add_service_errors
 from accounts.models import Department
 from accounts.permissions import Action, can
 from billing.quotas import services as quotas
@@ -63,7 +63,7 @@ class QuotaListView(QuotaMixin, ListView):
         return context
 
 
-class QuotaFormMixin(QuotaMixin):
+class QuotaFormMixin(ServiceFormMixin, QuotaMixin):
     action = Action.MANAGE_QUOTAS
     template_name = "billing/quotas/quota_form.html"
     form_class = QuotaForm
@@ -71,18 +71,14 @@ class QuotaFormMixin(QuotaMixin):
     def get_form_kwargs(self):
         return {**super().get_form_kwargs(), "membership": self.membership}
 
-    def form_valid(self, form):
-        try:
-            quota = self.perform(form)
-        except ValidationError as error:
-            form.add_error(None, error.messages)
-            return self.form_invalid(form)
+    def perform(self, form):
+        quota = self.save_quota(form)
         messages.success(self.request, _("Quota saved."))
         return redirect("billing:quota-detail", quota=quota.public_id)
 
 
 class QuotaCreateView(QuotaFormMixin, FormView):
-    def perform(self, form):
+    def save_quota(self, form):
         return quotas.create_quota(actor=self.actor(), **form.service_values())
 
 
@@ -97,7 +93,7 @@ class QuotaUpdateView(QuotaFormMixin, FormView):
     def get_context_data(self, **kwargs):
         return super().get_context_data(quota=self.quota, **kwargs)
 
-    def perform(self, form):
+    def save_quota(self, form):
         return quotas.update_quota(actor=self.actor(), quota=self.quota, **form.service_values())
 
 
@@ -138,7 +134,7 @@ class IncreaseRequestCreateView(QuotaMixin, View):
             try:
                 quotas.request_increase(actor=self.actor(), quota=quota, **form.cleaned_data)
             except ValidationError as error:
-                form.add_error(None, error.messages)
+                add_service_errors(form, error)
         if form.errors:
             view = QuotaDetailView(request=request, kwargs=self.kwargs)
             view.membership, view.organization = self.membership, self.organization
