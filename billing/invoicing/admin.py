@@ -3,7 +3,7 @@ overdue list and suspension), the ledger and top-ups, credit terms, and the fapi
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -13,6 +13,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_site import AuditedAdmin, ReadOnlyAdmin, ReadOnlyMixin
+from accounts.mixins import add_service_errors
 from billing.invoicing import documents, ledger
 from billing.invoicing import services as invoicing
 from billing.invoicing.models import (
@@ -157,8 +158,8 @@ class InvoiceAdmin(admin.ModelAdmin):
         if form.is_valid():
             try:
                 act(invoice, form.cleaned_data)
-            except invoicing.InvoiceError as error:
-                form.add_error(None, str(error))
+            except ValidationError as error:
+                add_service_errors(form, error)
             else:
                 messages.success(request, _("Done."))
                 return self._back(invoice)
@@ -204,8 +205,8 @@ class InvoiceAdmin(admin.ModelAdmin):
         for organization in {invoice.organization for invoice in queryset}:
             try:
                 invoicing.suspend_for_overdue(organization=organization, actor=request.user)
-            except invoicing.InvoiceError as error:
-                messages.error(request, str(error))
+            except ValidationError as error:
+                messages.error(request, " ".join(error.messages))
             else:
                 messages.success(request, _("%(org)s suspended.") % {"org": organization})
 

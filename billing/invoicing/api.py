@@ -8,6 +8,7 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from accounts.api_fields import OrganizationRelatedField
 from accounts.mixins import OrganizationAPIMixin
 from accounts.permissions import Action
 from billing.invoicing import services as invoicing
@@ -125,18 +126,18 @@ class LedgerViewSet(OrganizationAPIMixin, mixins.ListModelMixin, viewsets.Generi
 
 class FapiaoRequestSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id", read_only=True)
-    invoice = serializers.CharField(help_text="The id of an issued invoice.")
+    invoice = OrganizationRelatedField(
+        queryset=Invoice.objects.visible_to_customers(),
+        help_text="The id of an issued invoice.",
+        error_messages={"does_not_exist": "No such invoice."},
+    )
 
     class Meta:
         model = FapiaoRequest
         fields = ["id", "invoice", "title", "taxpayer_id", "fapiao_type", "status",
                   "fapiao_number", "fapiao_date", "staff_note", "created_at"]  # fmt: skip
         read_only_fields = [f for f in fields if f != "invoice"]
-
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        data["invoice"] = instance.invoice.public_id
-        return data
+        validators = []  # one request per invoice is the service's to check, in its transaction
 
 
 @extend_schema(tags=["billing"])
@@ -151,16 +152,9 @@ class FapiaoRequestViewSet(
     queryset = FapiaoRequest.objects.select_related("invoice")
 
     def perform_create(self, serializer):
-        invoices = Invoice.objects.visible_to_customers().for_member(
-            self.membership, self.required_action()
+        serializer.instance = invoicing.request_fapiao(
+            invoice=serializer.validated_data["invoice"], actor=self.request.user
         )
-        invoice = invoices.filter(public_id=serializer.validated_data["invoice"]).first()
-        if invoice is None:
-            raise serializers.ValidationError({"invoice": ["No such invoice."]})
-        try:
-            serializer.instance = invoicing.request_fapiao(invoice=invoice, actor=self.request.user)
-        except invoicing.InvoiceError as error:
-            raise serializers.ValidationError({"invoice": [str(error)]}) from None
 
 
 class ChargebackLineSerializer(serializers.Serializer):

@@ -21,6 +21,7 @@ from decimal import ROUND_CEILING, Decimal
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
@@ -116,7 +117,7 @@ def _covered(cost: Decimal | None, amount: Decimal) -> Decimal:
 def record_top_up(*, organization, amount: Decimal, reference: str, note: str = "", actor):
     """A bank transfer (对公转账) staff have seen arrive, by its receipt reference."""
     if amount <= 0:
-        raise ValueError(_("A top-up must be a positive amount."))
+        raise ValidationError(_("A top-up must be a positive amount."))
     with transaction.atomic():
         entry = LedgerEntry.objects.create(
             organization=organization,
@@ -147,7 +148,7 @@ def record_payment(
     entry. Paying an issued invoice in full marks it paid.
     """
     if amount <= 0:
-        raise ValueError(_("A payment must be a positive amount."))
+        raise ValidationError(_("A payment must be a positive amount."))
     full_reference = f"{provider}:{reference}"
     try:
         with transaction.atomic():

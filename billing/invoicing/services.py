@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F, Min, Q, Sum
 from django.db.models.functions import Coalesce
@@ -66,8 +67,8 @@ ADJUSTMENT_MONTHS = 3  # the acceptance window (35 days) never reaches further b
 ZERO = Decimal(0)
 
 
-class InvoiceError(Exception):
-    """A refused invoice operation; the message is for staff."""
+class InvoiceError(ValidationError):
+    """A refused invoice or fapiao operation; its message says why (to staff or customer)."""
 
 
 # --- Reading usage -------------------------------------------------------------------------
@@ -670,7 +671,7 @@ def request_fapiao(*, invoice: Invoice, actor) -> FapiaoRequest:
         Invoice.Status.ISSUED,
         Invoice.Status.PAID,
     ):
-        raise InvoiceError(_("A fapiao can be requested for an issued invoice only."))
+        raise InvoiceError({"invoice": _("A fapiao can be requested for an issued invoice only.")})
     profile = fapiao_profile_for(invoice.organization)
     fields = ["title", "taxpayer_id", "bank_name", "bank_account", "registered_address",
               "registered_phone", "fapiao_type"]  # fmt: skip
@@ -689,7 +690,9 @@ def request_fapiao(*, invoice: Invoice, actor) -> FapiaoRequest:
                 changes={"after": {"invoice": invoice.number}},
             )
     except IntegrityError:
-        raise InvoiceError(_("A fapiao has already been requested for this invoice.")) from None
+        raise InvoiceError(
+            {"invoice": _("A fapiao has already been requested for this invoice.")}
+        ) from None
     return request
 
 

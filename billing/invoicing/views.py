@@ -117,7 +117,7 @@ class FapiaoRequestView(OrganizationMixin, generic.View):
         try:
             invoicing.request_fapiao(invoice=invoice, actor=request.user)
         except invoicing.InvoiceError as error:
-            messages.error(request, str(error))
+            messages.error(request, " ".join(error.messages))
         else:
             messages.success(request, _("Fapiao requested."))
         return redirect("billing:billing")

@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 from django.core import mail
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
@@ -37,7 +38,7 @@ def test_a_staff_top_up_is_recorded_audited_and_refused_twice(staff_user):
     )  # fmt: skip
     assert ledger.balance(c.organization) == Decimal("5000")
     assert c.organization.audit_events.filter(action="billing.top_up").count() == 1
-    with pytest.raises(ValueError):
+    with pytest.raises(ValidationError):
         ledger.record_top_up(
             organization=c.organization, amount=Decimal("-1"), reference="x", actor=staff_user
         )
