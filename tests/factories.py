@@ -153,6 +153,7 @@ class PriceVersionFactory(factory.django.DjangoModelFactory):
 class ModelAliasFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = ModelAlias
+        django_get_or_create = ("alias",)
 
     alias = factory.Sequence(lambda n: f"alias-{n}")
     model = factory.SubFactory(CatalogModelFactory)

@@ -1,18 +1,14 @@
+"""Fixtures of the billing tests: a priced model here; the quota world (quota_fixtures.py)
+and the metering world (metering_world.py) imported below. Organizations and their members
+are the root conftest's (`org`, `owner`, `admin`, `viewer`, `outsider`, `departments`)."""
+
 from datetime import UTC, datetime
 
 import pytest
-from django.core.cache import cache
 
-from accounts.permissions import Role
-from tests.billing.metering_world import world  # noqa: F401  (the metering tests' fixture)
+from tests.billing.metering_world import metering_world  # noqa: F401 (a fixture)
 from tests.billing.quota_fixtures import *  # noqa: F403 (quota, notification, webhook tests)
-from tests.factories import (
-    CatalogModelFactory,
-    MembershipFactory,
-    OrganizationFactory,
-    PriceVersionFactory,
-    ProviderFactory,
-)
+from tests.factories import CatalogModelFactory, PriceVersionFactory, ProviderFactory
 
 PAST = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -28,27 +24,6 @@ def priced_model(db):
     return model
 
 
-@pytest.fixture
-def organization(db):
-    return OrganizationFactory()
-
-
-@pytest.fixture
-def owner(organization):
-    return MembershipFactory(organization=organization, role=Role.OWNER)
-
-
-@pytest.fixture
-def viewer(organization):
-    return MembershipFactory(organization=organization, role=Role.VIEWER)
-
-
-@pytest.fixture
-def outsider(db):
-    return MembershipFactory(role=Role.OWNER)
-
-
 @pytest.fixture(autouse=True)
-def empty_cache():
+def cache_starts_empty(empty_cache):
     """Cached policy snapshots are keyed by organization id, which tests reuse."""
-    cache.clear()

@@ -1,21 +1,24 @@
-"""Usage to bill: an organization with departments, projects and keys, and helpers that
-write UsageRollup / UsageEvent rows the way metering does (until its factories are merged)."""
+"""Usage to bill: `customer()`, an organization with departments, projects and keys, and
+helpers that write its usage rollups, usage events and top-ups."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from accounts.permissions import Role
-from billing.invoicing.models import LedgerEntry
 from billing.metering.models import UsageEvent, UsageRollup
-from projects import services as project_services
 from tests.factories import (
+    ApiKeyFactory,
     CatalogModelFactory,
     DepartmentFactory,
+    LedgerEntryFactory,
     MembershipFactory,
     OrganizationFactory,
     PriceVersionFactory,
+    ProjectFactory,
     ProviderFactory,
+    UsageEventFactory,
+    UsageRollupFactory,
 )
 
 # November 2026 in Shanghai: [2026-10-31 16:00 UTC, 2026-11-30 16:00 UTC).
@@ -47,14 +50,14 @@ def customer(payment_mode="postpaid", credit_limit=Decimal("50000"), **org) -> C
     owner = MembershipFactory(organization=organization, role=Role.OWNER)
     hq = DepartmentFactory(organization=organization, code="HQ", name="总部")
     rd = DepartmentFactory(organization=organization, code="RD", name="研发部", parent=hq)
-    actor = project_services.Actor(user=owner.user, membership=owner)
+    made = {"organization": organization, "created_by": owner.user}
     projects = {
-        "service": project_services.create_project(actor=actor, name="智能客服", department=rd),
-        "web": project_services.create_project(actor=actor, name="官网", department=hq),
-        "lab": project_services.create_project(actor=actor, name="实验"),
+        "service": ProjectFactory(name="智能客服", department=rd, **made),
+        "web": ProjectFactory(name="官网", department=hq, **made),
+        "lab": ProjectFactory(name="实验", **made),
     }
     keys = {
-        name: project_services.create_api_key(actor=actor, project=project, name=name)[0]
+        name: ApiKeyFactory(project=project, name=name, created_by=owner.user)
         for name, project in projects.items()
     }
     provider = ProviderFactory(slug="deepseek", name="DeepSeek")
@@ -68,44 +71,30 @@ def customer(payment_mode="postpaid", credit_limit=Decimal("50000"), **org) -> C
 
 def rollup(c: Customer, *, key="service", model="chat", hour=NOV_FIRST_HOUR, cost="1.00",
            requests=1, input_tokens=1000, output_tokens=500) -> UsageRollup:  # fmt: skip
-    api_key = c.keys[key]
-    return UsageRollup.objects.create(
+    return UsageRollupFactory(
         hour=hour,
-        organization=c.organization,
-        department=api_key.project.department,
-        project=api_key.project,
-        api_key=api_key,
+        api_key=c.keys[key],
         model=c.models[model],
         requests=requests,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         cost_amount=Decimal(cost),
-        currency="CNY",
     )
 
 
-_request_ids = iter(range(10**9))
-
-
-def event(c: Customer, *, key="service", cost="0.0123456789", occurred_at=NOV_FIRST_HOUR):
-    api_key = c.keys[key]
-    return UsageEvent.objects.create(
-        request_id=f"req-{next(_request_ids)}",
-        organization=c.organization,
-        department=api_key.project.department,
-        project=api_key.project,
-        api_key=api_key,
+def event(
+    c: Customer, *, key="service", cost="0.0123456789", occurred_at=NOV_FIRST_HOUR
+) -> UsageEvent:
+    return UsageEventFactory(
+        api_key=c.keys[key],
         model=c.models["chat"],
         price_version=c.price,
         input_tokens=1000,
         output_tokens=200,
         cost_amount=Decimal(cost),
-        currency="CNY",
         occurred_at=occurred_at,
     )
 
 
 def top_up(c: Customer, amount) -> None:
-    LedgerEntry.objects.create(
-        organization=c.organization, kind="top_up", amount=Decimal(amount), currency="CNY"
-    )
+    LedgerEntryFactory(organization=c.organization, amount=Decimal(amount))

@@ -1,5 +1,7 @@
-"""Fixtures of the metering tests: one organization with departments, projects, keys and
-priced models, an outsider organization, and helpers to build gateway events."""
+"""The metering world: one organization with departments ROOT > A, B, projects and keys in
+each (and one without a department), members by role and two priced models, with `event()`
+to build what the gateway reports; `metering_world` is the fixture, `build_world()` makes
+another."""
 
 import itertools
 from dataclasses import dataclass, field
@@ -11,15 +13,16 @@ from django.core.cache import cache
 
 from accounts.models import Department
 from accounts.permissions import Role
-from billing.catalog.models import ModelAlias
 from billing.metering.models import UsageEvent, UsageRollup
 from projects import services
 from tests.factories import (
     CatalogModelFactory,
     DepartmentFactory,
     MembershipFactory,
+    ModelAliasFactory,
     OrganizationFactory,
     PriceVersionFactory,
+    as_actor,
 )
 
 PRICED_FROM = datetime(2026, 1, 1, tzinfo=UTC)
@@ -47,19 +50,15 @@ class World:
         }
 
 
-def _actor(membership):
-    return services.Actor(user=membership.user, membership=membership)
-
-
 def build_world(org=None) -> World:
     org = org or OrganizationFactory()
     root = DepartmentFactory(organization=org, code="ROOT")
     a = DepartmentFactory(organization=org, code="A", parent=root)
     b = DepartmentFactory(organization=org, code="B", parent=root)
     owner = MembershipFactory(organization=org, role=Role.OWNER)
-    actor = _actor(owner)
+    actor = as_actor(owner)
     chat1 = CatalogModelFactory(model_id="chat-1")
-    ModelAlias.objects.get_or_create(alias="chat-latest", model=chat1)
+    ModelAliasFactory(alias="chat-latest", model=chat1)
     chat2 = CatalogModelFactory(model_id="chat-2")
     for model, (inp, out) in ((chat1, ("2", "8")), (chat2, ("1", "3"))):
         if not model.prices.exists():
@@ -99,7 +98,7 @@ def build_world(org=None) -> World:
 
 
 @pytest.fixture
-def world(db):
+def metering_world(db):
     cache.clear()
     return build_world()
 

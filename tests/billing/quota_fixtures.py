@@ -1,47 +1,33 @@
-"""Fixtures of the quota, notification and webhook tests (imported by tests/billing/conftest.py).
+"""The quota world: fixtures of the quota, notification and webhook tests (imported by
+tests/billing/conftest.py). Members placed in `departments` (ROOT > (A > A1), B), projects
+and keys in A1 and B, usage events, quotas made by the owner, and the gateway's authorize.
 
-They build on `organization`, `owner`, `viewer`, `outsider` and `priced_model` there.
+They build on the root conftest's `org`, `owner`, `member`, `departments`, `gateway_token`,
+`prepaid_balance` and on `priced_model` in tests/billing/conftest.py.
 """
 
-from datetime import UTC, datetime
 from decimal import Decimal
-from itertools import count
 
 import pytest
 from django.utils import timezone
 
 from accounts.models import Department
 from accounts.permissions import Role
-from billing.catalog.models import PriceVersion
-from billing.invoicing.models import LedgerEntry
-from billing.metering.models import UsageEvent
 from billing.quotas import services as quotas
 from billing.quotas.models import Quota
 from projects import authorize as authorization
 from projects import services
-from tests.factories import MembershipFactory, department_tree
-
-_request_ids = count()
+from tests.factories import UsageEventFactory, as_actor
 
 
 @pytest.fixture
-def gateway_credential(db, owner):
-    """The gateway's credential for authorize() below; the organization gets money on its
-    prepaid balance, so that insufficient_balance stays out of the way."""
-    LedgerEntry.objects.create(
-        organization=owner.organization, kind="top_up", amount=1_000_000, currency="CNY"
-    )
-    _, token = services.create_gateway_credential(actor=services.Actor(user=owner.user), name="gw")
-    return token
-
-
-@pytest.fixture
-def authorize(gateway_credential):
-    """authorize(plaintext key) -> "allowed" or the refusal reason, as the gateway asks."""
+def authorize(gateway_token, prepaid_balance):
+    """authorize(plaintext key) -> "allowed" or the refusal reason, as the gateway asks; `org`
+    has money on its balance."""
 
     def call(plaintext):
         allowed, body = authorization.authorize(
-            credential=gateway_credential,
+            credential=gateway_token,
             api_key=plaintext,
             model="deepseek/deepseek-chat",
             client_ip="203.0.113.7",
@@ -51,43 +37,32 @@ def authorize(gateway_credential):
     return call
 
 
-def as_actor(membership):
-    return services.Actor(user=membership.user, membership=membership)
-
-
 @pytest.fixture
-def deps(organization):
-    """ROOT > (A > A1), B."""
-    return department_tree(organization)
-
-
-@pytest.fixture
-def admin(organization):
-    return MembershipFactory(organization=organization, role=Role.ADMIN)
-
-
-@pytest.fixture
-def developer(organization, deps):
+def developer_in_a1(member, departments):
     """A developer of department A1."""
-    return MembershipFactory(organization=organization, role=Role.DEVELOPER, department=deps["A1"])
+    return member(Role.DEVELOPER, department=departments["A1"])
 
 
 @pytest.fixture
-def manager(organization, deps):
+def manager_of_a(member, departments):
     """A viewer who manages department A (so also A1)."""
-    membership = MembershipFactory(organization=organization, role=Role.VIEWER)
-    Department.objects.get(pk=deps["A"].pk).managers.add(membership.user)
+    membership = member(Role.VIEWER)
+    Department.objects.get(pk=departments["A"].pk).managers.add(membership.user)
     return membership
 
 
 @pytest.fixture
-def project_a1(owner, deps):
-    return services.create_project(actor=as_actor(owner), name="Search", department=deps["A1"])
+def project_a1(owner, departments):
+    return services.create_project(
+        actor=as_actor(owner), name="Search", department=departments["A1"]
+    )
 
 
 @pytest.fixture
-def project_b(owner, deps):
-    return services.create_project(actor=as_actor(owner), name="Ledger", department=deps["B"])
+def project_b(owner, departments):
+    return services.create_project(
+        actor=as_actor(owner), name="Ledger", department=departments["B"]
+    )
 
 
 @pytest.fixture
@@ -103,26 +78,17 @@ def key_b(owner, project_b, priced_model):
 
 @pytest.fixture
 def usage(priced_model):
-    """usage(key, tokens=..., cost=..., at=...) -> a new UsageEvent (not yet recorded)."""
-    price = PriceVersion.objects.filter(model=priced_model).first()
+    """usage(key, tokens=..., cost=..., at=..., **counts) -> a new UsageEvent of the key and
+    the priced model (not yet recorded); `tokens` are input tokens."""
 
     def make(key, *, tokens=1000, cost="0.01", at=None, **counts):
-        project = key.project
-        return UsageEvent.objects.create(
-            request_id=f"req-{next(_request_ids)}-{timezone.now().timestamp()}",
-            organization_id=project.organization_id,
-            department_id=project.department_id,
-            project=project,
+        return UsageEventFactory(
             api_key=key,
             model=priced_model,
-            price_version=price,
-            input_tokens=counts.get("input_tokens", tokens),
-            output_tokens=counts.get("output_tokens", 0),
-            cached_input_tokens=counts.get("cached_input_tokens", 0),
-            cache_write_tokens=counts.get("cache_write_tokens", 0),
+            input_tokens=counts.pop("input_tokens", tokens),
             cost_amount=Decimal(cost),
-            currency="CNY",
             occurred_at=at or timezone.now(),
+            **counts,
         )
 
     return make
@@ -145,6 +111,3 @@ def make_quota(owner):
         return quota
 
     return make
-
-
-NOV_15 = datetime(2026, 11, 15, 4, 0, tzinfo=UTC)

@@ -3,8 +3,12 @@ from decimal import Decimal
 
 import pytest
 
-from billing.catalog.models import ModelAlias
-from tests.factories import CatalogModelFactory, PriceVersionFactory, ProviderFactory
+from tests.factories import (
+    CatalogModelFactory,
+    ModelAliasFactory,
+    PriceVersionFactory,
+    ProviderFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -37,8 +41,8 @@ def test_a_bad_filter_is_a_400_in_the_error_shape(client, priced_model):
     "identifier", ["deepseek/deepseek-chat", "deepseek-chat", "org/v2.5-72b:beta"]
 )
 def test_one_model_by_an_id_with_slashes_dots_or_an_alias(client, priced_model, identifier):
-    ModelAlias.objects.create(alias="deepseek-chat", model=priced_model)
-    ModelAlias.objects.create(alias="org/v2.5-72b:beta", model=priced_model)
+    ModelAliasFactory(alias="deepseek-chat", model=priced_model)
+    ModelAliasFactory(alias="org/v2.5-72b:beta", model=priced_model)
     PriceVersionFactory(
         model=priced_model, effective_from=datetime(2026, 5, 1, tzinfo=UTC), input_price=3
     )

@@ -1,11 +1,16 @@
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from django.urls import reverse
 
-from billing.catalog.models import CatalogModel, ContractDiscount, Provider
-from tests.factories import CatalogModelFactory, PriceVersionFactory, ProviderFactory
+from billing.catalog.models import CatalogModel, Provider
+from tests.factories import (
+    CatalogModelFactory,
+    ContractDiscountFactory,
+    PriceVersionFactory,
+    ProviderFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -117,9 +122,7 @@ def test_the_calculator_uses_list_prices_for_visitors(client, priced_model):
 
 
 def test_the_calculator_applies_the_members_contract_discount(client, priced_model, owner):
-    ContractDiscount.objects.create(
-        organization=owner.organization, percent=Decimal("12.5"), valid_from=date(2026, 1, 1)
-    )
+    ContractDiscountFactory(organization=owner.organization, percent=Decimal("12.5"))
     client.force_login(owner.user)
     response = client.get(
         f"/models/{priced_model.model_id}/", {"input_tokens": 1_000_000, "output_tokens": 500_000}

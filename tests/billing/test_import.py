@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 
 from billing.catalog import importer as catalog_import
 from billing.catalog.models import CatalogModel, ModelAlias, PriceVersion, Provider
+from tests.factories import PriceVersionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -88,7 +89,7 @@ def test_a_changed_price_creates_exactly_one_new_version_and_old_versions_keep_t
 def test_a_staff_price_stays_until_the_source_price_changes():
     run_bundled()
     model = CatalogModel.objects.get(model_id="deepseek/deepseek-chat")
-    manual = PriceVersion.objects.create(
+    manual = PriceVersionFactory(
         model=model, effective_from=datetime(2026, 11, 10, tzinfo=UTC), input_price=1,
         output_price=1, source="manual",
     )  # fmt: skip

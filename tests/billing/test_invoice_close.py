@@ -5,10 +5,10 @@ from decimal import Decimal
 
 import pytest
 
-from billing.catalog.models import ContractDiscount
 from billing.invoicing import services as invoicing
 from billing.invoicing.models import Invoice
 from tests.billing.invoicing_data import NOV, NOV_FIRST_HOUR, NOV_LAST_HOUR, customer, rollup
+from tests.factories import ContractDiscountFactory
 
 pytestmark = pytest.mark.django_db
 DEC = NOV.replace(month=12)
@@ -27,9 +27,7 @@ def november(c):
 def test_the_invoice_is_the_months_rollups_rounded_once_per_line_plus_vat_on_the_subtotal():
     c = customer()
     november(c)
-    ContractDiscount.objects.create(
-        organization=c.organization, percent=Decimal(10), valid_from=NOV
-    )
+    ContractDiscountFactory(organization=c.organization, percent=Decimal(10), valid_from=NOV)
     [invoice] = invoicing.close_month(month=NOV)
     lines = {(line.project_label, line.model.model_id): line for line in invoice.lines.all()}
     assert {key: line.amount for key, line in lines.items()} == {

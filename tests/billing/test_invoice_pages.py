@@ -24,14 +24,14 @@ def billed():
     return c, invoicing.issue_invoice(invoice=draft)
 
 
-def member(c, role):
+def user_with_role(c, role):
     return MembershipFactory(organization=c.organization, role=role).user
 
 
 @pytest.mark.parametrize("role", [Role.OWNER, Role.ADMIN, Role.BILLING])
 def test_billing_roles_see_the_page_and_download_the_invoice(client, billed, role):
     c, invoice = billed
-    client.force_login(member(c, role))
+    client.force_login(user_with_role(c, role))
     page = client.get("/billing/")
     assert page.status_code == 200
     assert invoice.number in page.content.decode()
@@ -47,7 +47,7 @@ def test_billing_roles_see_the_page_and_download_the_invoice(client, billed, rol
 @pytest.mark.parametrize("role", [Role.DEVELOPER, Role.VIEWER])
 def test_other_roles_get_403(client, billed, role):
     c, invoice = billed
-    client.force_login(member(c, role))
+    client.force_login(user_with_role(c, role))
     assert client.get("/billing/").status_code == 403
     assert client.get(f"/billing/invoices/{invoice.public_id}.pdf").status_code == 403
     assert client.get("/api/v1/invoices").status_code == 403
@@ -108,7 +108,7 @@ ENDPOINTS = [
 @pytest.mark.parametrize("url", ENDPOINTS)
 def test_every_billing_endpoint_refuses_a_viewer(client, billed, url):
     c, invoice = billed
-    client.force_login(member(c, Role.VIEWER))
+    client.force_login(user_with_role(c, Role.VIEWER))
     assert client.get(url.format(id=invoice.public_id)).status_code == 403
 
 

@@ -19,7 +19,7 @@ from billing.invoicing.models import Invoice, LedgerEntry
 from billing.metering import services as metering
 from exports import services as exports
 from tests.billing.metering_world import build_world
-from tests.factories import OrganizationFactory
+from tests.factories import LedgerEntryFactory, OrganizationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -183,8 +183,8 @@ def test_verify_ledger_reports_a_prepaid_invoice_the_ledger_does_not_match():
     ingest(world, NOV_NOW, ("a", "chat-2", 1_234_567, 0, IN_NOV))
     invoice = close_and_issue(NOV)
     # A second rounding entry for the same invoice (a bad hand correction, say).
-    LedgerEntry.objects.create(
-        organization=world.org, kind="rounding", amount=Decimal("0.004567"), currency="CNY",
+    LedgerEntryFactory(
+        organization=world.org, kind=LedgerEntry.Kind.ROUNDING, amount=Decimal("0.004567"),
         reference="hand", invoice=invoice,
     )  # fmt: skip
     with pytest.raises(CommandError, match="1 ledger mismatch"):

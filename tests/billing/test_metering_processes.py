@@ -10,7 +10,6 @@ import pytest
 
 from accounts.models import Organization
 from billing.invoicing import ledger
-from billing.invoicing.models import LedgerEntry
 from billing.metering import services as metering
 from billing.metering.models import UsageEvent
 from billing.metering.tasks import roll_up_usage
@@ -24,6 +23,7 @@ from tests.conftest import (
     stop_celery_worker,
     wait_for,
 )
+from tests.factories import LedgerEntryFactory
 
 
 def _child(*args, **extra_env):
@@ -61,9 +61,7 @@ def test_concurrent_ingestion_from_several_processes_while_rollups_run(tmp_path)
 def test_concurrent_prepaid_ingestion_keeps_the_running_balance_exact_and_alerts_once():
     world = build_world()
     Organization.objects.filter(pk=world.org.pk).update(payment_mode="prepaid")
-    LedgerEntry.objects.create(
-        organization=world.org, kind="top_up", amount=Decimal(10**9), currency="CNY"
-    )
+    LedgerEntryFactory(organization=world.org, amount=Decimal(10**9))
     # Every batch could be the one that crosses the threshold: exactly one may say so.
     threshold = str(Decimal(10**9) - Decimal("0.000001"))
     low = {"LOW_BALANCE_ALERT_AMOUNT": threshold}

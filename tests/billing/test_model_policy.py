@@ -19,12 +19,12 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def tree(organization):
+def tree(org):
     """ROOT > TEAM > SQUAD, and OTHER beside ROOT."""
-    root = DepartmentFactory(organization=organization, code="ROOT")
-    team = DepartmentFactory(organization=organization, code="TEAM", parent=root)
-    squad = DepartmentFactory(organization=organization, code="SQUAD", parent=team)
-    other = DepartmentFactory(organization=organization, code="OTHER")
+    root = DepartmentFactory(organization=org, code="ROOT")
+    team = DepartmentFactory(organization=org, code="TEAM", parent=root)
+    squad = DepartmentFactory(organization=org, code="SQUAD", parent=team)
+    other = DepartmentFactory(organization=org, code="OTHER")
     return {"root": root, "team": team, "squad": squad, "other": other}
 
 
@@ -64,8 +64,8 @@ def models(db):
     }  # fmt: skip
 
 
-def test_without_policy_every_model_is_allowed(organization, models):
-    assert all(allows(organization, None, m) for m in models.values())
+def test_without_policy_every_model_is_allowed(org, models):
+    assert all(allows(org, None, m) for m in models.values())
 
 
 def test_a_department_is_bound_by_its_own_and_every_ancestors_policy(owner, tree, models, policy):
@@ -181,8 +181,8 @@ def test_edit_and_delete_are_audited(client, owner, policy):
 
 
 @pytest.mark.parametrize("role", [Role.BILLING, Role.DEVELOPER, Role.VIEWER])
-def test_other_roles_get_403(client, organization, role):
-    member = MembershipFactory(organization=organization, role=role)
+def test_other_roles_get_403(client, org, role):
+    member = MembershipFactory(organization=org, role=role)
     client.force_login(member.user)
     assert client.get(reverse("billing:policies")).status_code == 403
     assert client.post(reverse("billing:policy-new"), {"mode": "deny"}).status_code == 403

@@ -22,10 +22,10 @@ def send(organization, users, subject="Quota at 80 %: Department A"):
 
 
 def test_notify_writes_one_row_and_one_email_per_recipient(
-    organization, owner, admin, django_capture_on_commit_callbacks
+    org, owner, admin, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        send(organization, [owner.user, admin.user, owner.user])
+        send(org, [owner.user, admin.user, owner.user])
     assert Notification.objects.count() == 2
     assert sorted(m.to[0] for m in mail.outbox) == sorted([owner.user.email, admin.user.email])
     message = mail.outbox[0]
@@ -36,30 +36,30 @@ def test_notify_writes_one_row_and_one_email_per_recipient(
 
 
 def test_emails_fall_back_to_the_notification_language(
-    organization, owner, settings, django_capture_on_commit_callbacks
+    org, owner, settings, django_capture_on_commit_callbacks
 ):
     settings.NOTIFICATION_LANGUAGE = "zh-hans"  # the owner never chose a language
     with django_capture_on_commit_callbacks(execute=True):
-        send(organization, [owner.user])
+        send(org, [owner.user])
     assert "已达到的阈值" in mail.outbox[0].body
 
 
-def test_the_bell_counts_unread_in_one_query(client, organization, owner):
-    send(organization, [owner.user])
-    send(organization, [owner.user])
+def test_the_bell_counts_unread_in_one_query(client, org, owner):
+    send(org, [owner.user])
+    send(org, [owner.user])
     client.force_login(owner.user)
     page = client.get("/notifications/")
     assert '<span class="badge">2' in page.content.decode()
-    notifications.mark_read(user=owner.user, organization=organization)
+    notifications.mark_read(user=owner.user, organization=org)
     assert '<span class="badge">' not in client.get("/notifications/").content.decode()
     with CaptureQueriesContext(connection) as queries:
         client.get("/organization/quotas/")
     assert sum("billing_notification" in q["sql"] for q in queries) == 1
 
 
-def test_mark_one_and_all_read_in_the_page(client, organization, owner, viewer):
-    send(organization, [owner.user, viewer.user])
-    send(organization, [owner.user])
+def test_mark_one_and_all_read_in_the_page(client, org, owner, viewer):
+    send(org, [owner.user, viewer.user])
+    send(org, [owner.user])
     client.force_login(owner.user)
     first = Notification.objects.filter(user=owner.user).first()
     assert client.post(f"/notifications/{first.public_id}/read/").status_code == 302
@@ -69,8 +69,8 @@ def test_mark_one_and_all_read_in_the_page(client, organization, owner, viewer):
     assert Notification.objects.filter(user=viewer.user, read_at=None).count() == 1
 
 
-def test_the_api_lists_only_my_notifications_and_marks_read(client, organization, owner, viewer):
-    send(organization, [owner.user, viewer.user])
+def test_the_api_lists_only_my_notifications_and_marks_read(client, org, owner, viewer):
+    send(org, [owner.user, viewer.user])
     client.force_login(viewer.user)
     listed = client.get("/api/v1/notifications").json()["results"]
     assert len(listed) == 1
@@ -81,8 +81,8 @@ def test_the_api_lists_only_my_notifications_and_marks_read(client, organization
     assert client.post("/api/v1/notifications/read-all").json() == {"marked": 1}
 
 
-def test_an_outsider_sees_none(client, organization, owner, outsider):
-    send(organization, [owner.user])
+def test_an_outsider_sees_none(client, org, owner, outsider):
+    send(org, [owner.user])
     client.force_login(outsider.user)
     assert client.get("/api/v1/notifications").json()["results"] == []
     note = Notification.objects.get()

@@ -10,7 +10,12 @@ from hypothesis import strategies as st
 
 from billing.catalog.models import ContractDiscount, PriceVersion, StartedPriceError
 from billing.catalog.pricing import PriceNotFound, cost_of, discounted, effective_price
-from tests.factories import CatalogModelFactory, OrganizationFactory, PriceVersionFactory
+from tests.factories import (
+    CatalogModelFactory,
+    ContractDiscountFactory,
+    OrganizationFactory,
+    PriceVersionFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -18,14 +23,11 @@ AT = datetime(2026, 6, 1, 4, tzinfo=UTC)
 
 
 def discount(organization, percent, **kwargs):
-    kwargs.setdefault("valid_from", date(2026, 1, 1))
-    return ContractDiscount.objects.create(
-        organization=organization, percent=Decimal(percent), **kwargs
-    )
+    return ContractDiscountFactory(organization=organization, percent=Decimal(percent), **kwargs)
 
 
-def test_without_discount_the_list_price_applies(priced_model, organization):
-    price = effective_price(organization=organization, model=priced_model, at=AT)
+def test_without_discount_the_list_price_applies(priced_model, org):
+    price = effective_price(organization=org, model=priced_model, at=AT)
     assert (price.input_price, price.output_price, price.cached_input_price) == (
         2,
         8,
@@ -35,55 +37,41 @@ def test_without_discount_the_list_price_applies(priced_model, organization):
     assert price.price_version == priced_model.prices.get()
 
 
-def test_the_most_specific_discount_wins(priced_model, organization):
-    discount(organization, "10")
-    assert effective_price(organization=organization, model=priced_model, at=AT).input_price == (
+def test_the_most_specific_discount_wins(priced_model, org):
+    discount(org, "10")
+    assert effective_price(organization=org, model=priced_model, at=AT).input_price == (
         Decimal("1.8")
     )
-    discount(organization, "20", provider=priced_model.provider)
-    assert effective_price(organization=organization, model=priced_model, at=AT).input_price == (
+    discount(org, "20", provider=priced_model.provider)
+    assert effective_price(organization=org, model=priced_model, at=AT).input_price == (
         Decimal("1.6")
     )
-    discount(organization, "5", model=priced_model)  # smaller, but most specific
-    price = effective_price(organization=organization, model=priced_model, at=AT)
+    discount(org, "5", model=priced_model)  # smaller, but most specific
+    price = effective_price(organization=org, model=priced_model, at=AT)
     assert price.discount_percent == Decimal("5")
     assert price.output_price == Decimal("7.6")
 
 
-def test_a_discount_applies_only_within_its_dates_in_the_business_time_zone(
-    priced_model, organization
-):
-    discount(organization, "30", valid_from=date(2026, 6, 2), valid_to=date(2026, 6, 30))
+def test_a_discount_applies_only_within_its_dates_in_the_business_time_zone(priced_model, org):
+    discount(org, "30", valid_from=date(2026, 6, 2), valid_to=date(2026, 6, 30))
     # 2026-06-01T16:00Z is already 2 June in Asia/Shanghai.
-    assert (
-        effective_price(organization=organization, model=priced_model, at=AT).discount_percent == 0
-    )
+    assert effective_price(organization=org, model=priced_model, at=AT).discount_percent == 0
     late = datetime(2026, 6, 1, 16, tzinfo=UTC)
-    assert (
-        effective_price(organization=organization, model=priced_model, at=late).discount_percent
-        == 30
-    )
+    assert effective_price(organization=org, model=priced_model, at=late).discount_percent == 30
     after = datetime(2026, 7, 1, 0, tzinfo=UTC)  # 08:00 on 1 July: past the last day
-    assert (
-        effective_price(organization=organization, model=priced_model, at=after).discount_percent
-        == 0
-    )
+    assert effective_price(organization=org, model=priced_model, at=after).discount_percent == 0
 
 
-def test_another_organizations_discount_never_applies(priced_model, organization):
+def test_another_organizations_discount_never_applies(priced_model, org):
     discount(OrganizationFactory(), "50")
-    assert (
-        effective_price(organization=organization, model=priced_model, at=AT).discount_percent == 0
-    )
+    assert effective_price(organization=org, model=priced_model, at=AT).discount_percent == 0
 
 
-def test_another_providers_discount_never_applies(priced_model, organization):
+def test_another_providers_discount_never_applies(priced_model, org):
     other = CatalogModelFactory()
-    discount(organization, "50", provider=other.provider)
-    discount(organization, "40", model=other)
-    assert (
-        effective_price(organization=organization, model=priced_model, at=AT).discount_percent == 0
-    )
+    discount(org, "50", provider=other.provider)
+    discount(org, "40", model=other)
+    assert effective_price(organization=org, model=priced_model, at=AT).discount_percent == 0
 
 
 def test_the_version_in_force_at_the_time_is_used(priced_model):
@@ -103,10 +91,8 @@ def test_cost_of_is_exact_and_unrounded(priced_model):
     assert cost == Decimal("0.0000295")  # (2 + 24 + 3.5) / 1e6
 
 
-def test_a_discount_outside_0_to_100_is_refused(organization):
-    bad = ContractDiscount(
-        organization=organization, percent=Decimal("100.01"), valid_from=AT.date()
-    )
+def test_a_discount_outside_0_to_100_is_refused(org):
+    bad = ContractDiscount(organization=org, percent=Decimal("100.01"), valid_from=AT.date())
     with pytest.raises(ValidationError):
         bad.full_clean()
 

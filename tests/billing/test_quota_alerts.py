@@ -33,10 +33,10 @@ def record(django_capture_on_commit_callbacks):
 
 @pytest.mark.django_db
 def test_each_threshold_fires_once_per_period(
-    make_quota, deps, key_a1, usage, record, owner, admin, manager, developer
+    make_quota, departments, key_a1, usage, record, owner, admin, manager_of_a, developer_in_a1
 ):
-    quota = make_quota(Scope.DEPARTMENT, deps["A"], limit=1000)
-    quota.watchers.add(developer.user)
+    quota = make_quota(Scope.DEPARTMENT, departments["A"], limit=1000)
+    quota.watchers.add(developer_in_a1.user)
     key = key_a1[0]
     record([usage(key, tokens=400)])
     assert not QuotaAlert.objects.exists()
@@ -50,7 +50,7 @@ def test_each_threshold_fires_once_per_period(
 
     events = list(Notification.objects.values_list("user", "event_type"))
     # owner, admin, the manager of A and the watcher; the manager of nothing else
-    recipients = {owner.user_id, admin.user_id, manager.user_id, developer.user_id}
+    recipients = {owner.user_id, admin.user_id, manager_of_a.user_id, developer_in_a1.user_id}
     assert {user for user, _ in events} == recipients
     assert sorted(t for u, t in events if u == owner.user_id) == [
         "quota.exceeded", "quota.threshold_reached", "quota.threshold_reached",
@@ -144,12 +144,12 @@ def test_thresholds_fire_exactly_once_under_concurrent_ingestion_from_processes(
 
 @pytest.mark.django_db
 def test_alerts_fall_back_to_the_notification_language(
-    make_quota, deps, key_a1, usage, record, owner, settings
+    make_quota, departments, key_a1, usage, record, owner, settings
 ):
     """The owner never chose a language: NOTIFICATION_LANGUAGE applies."""
     settings.NOTIFICATION_LANGUAGE = "zh-hans"
     assert owner.user.language == ""
-    make_quota(Scope.DEPARTMENT, deps["A"], limit=100, thresholds=[50])
+    make_quota(Scope.DEPARTMENT, departments["A"], limit=100, thresholds=[50])
     record([usage(key_a1[0], tokens=60)])
     notification = Notification.objects.get(user=owner.user)
     assert notification.subject.startswith("配额已用 50 %")

@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from billing.quotas import services as quotas
 from billing.quotas.models import Quota, QuotaPeriod
 from projects import authorize as authorization
+from tests.factories import as_actor
 
 Scope = Quota.Scope
 
@@ -24,10 +25,10 @@ def record(events):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_used_up_blocking_quota_refuses_and_others_still_pass(
-    make_quota, deps, key_a1, key_b, usage, authorize
+    make_quota, departments, key_a1, key_b, usage, authorize
 ):
     key, plaintext = key_a1
-    make_quota(Scope.DEPARTMENT, deps["A"], limit=100)
+    make_quota(Scope.DEPARTMENT, departments["A"], limit=100)
     assert authorize(plaintext) == "allowed"
     record([usage(key, tokens=99)])
     assert authorize(plaintext) == "allowed"
@@ -45,9 +46,7 @@ def test_an_alert_only_quota_never_refuses(make_quota, key_a1, usage, authorize)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_every_applicable_quota_must_pass(
-    make_quota, organization, project_a1, key_a1, usage, authorize
-):
+def test_every_applicable_quota_must_pass(make_quota, org, project_a1, key_a1, usage, authorize):
     key, plaintext = key_a1
     make_quota(Scope.ORGANIZATION, limit=1000)
     project_quota = make_quota(Scope.PROJECT, project_a1, metric=Quota.Metric.MONEY, limit=1)
@@ -55,22 +54,18 @@ def test_every_applicable_quota_must_pass(
     assert authorize(plaintext) == "allowed"
     record([usage(key, tokens=10, cost="0.01")])
     assert authorize(plaintext) == "quota_exceeded"
-    quotas.update_quota(actor=_owner_actor(organization), quota=project_quota, limit=Decimal("2"))
+    quotas.update_quota(actor=_owner_actor(org), quota=project_quota, limit=Decimal("2"))
     assert authorize(plaintext) == "allowed"  # the edit reached the cached index
     record([usage(key, tokens=980)])
     assert authorize(plaintext) == "quota_exceeded"  # now the organization's
 
 
 def _owner_actor(organization):
-    from tests.billing.quota_fixtures import as_actor
-
     return as_actor(organization.memberships.get(role="owner"))
 
 
 @pytest.mark.django_db(transaction=True)
 def test_deleting_the_quota_lifts_the_block(make_quota, owner, key_a1, usage, authorize):
-    from tests.billing.quota_fixtures import as_actor
-
     key, plaintext = key_a1
     quota = make_quota(Scope.API_KEY, key, limit=5)
     record([usage(key, tokens=5)])
@@ -92,10 +87,10 @@ def test_a_new_period_starts_unblocked(make_quota, key_a1, usage, monkeypatch, a
 
 @pytest.mark.django_db(transaction=True)
 def test_authorize_runs_no_query_on_a_warm_cache(
-    make_quota, deps, project_a1, key_a1, usage, django_assert_num_queries, authorize
+    make_quota, departments, project_a1, key_a1, usage, django_assert_num_queries, authorize
 ):
     key, plaintext = key_a1
-    make_quota(Scope.DEPARTMENT, deps["ROOT"], limit=10**6)
+    make_quota(Scope.DEPARTMENT, departments["ROOT"], limit=10**6)
     make_quota(Scope.PROJECT, project_a1, limit=10**6)
     record([usage(key, tokens=5)])
     assert authorize(plaintext) == "allowed"  # warms key, catalog and quota index
@@ -105,10 +100,10 @@ def test_authorize_runs_no_query_on_a_warm_cache(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_cold_quota_index_costs_two_queries(
-    make_quota, deps, key_a1, usage, django_assert_num_queries, authorize
+    make_quota, departments, key_a1, usage, django_assert_num_queries, authorize
 ):
     key, plaintext = key_a1
-    make_quota(Scope.DEPARTMENT, deps["A"], limit=10**6)
+    make_quota(Scope.DEPARTMENT, departments["A"], limit=10**6)
     assert authorize(plaintext) == "allowed"
     quotas.cache.delete(quotas._index_key(key.project.organization_id))
     with django_assert_num_queries(2):  # blocking quotas, department tree
@@ -163,14 +158,16 @@ def test_concurrent_calls_overshoot_by_at_most_the_calls_in_flight(
     not os.environ.get("REDIS_URL"),
     reason="the server and the test share the counters only through Redis: set REDIS_URL",
 )
-def test_a_live_server_keeps_the_overshoot_bound(make_quota, gateway_credential, key_a1, usage):
+def test_a_live_server_keeps_the_overshoot_bound(
+    make_quota, gateway_token, prepaid_balance, key_a1, usage
+):
     """The same race through real HTTP: two gunicorn workers answer authorize from the
     Redis counters that usage recorded in this process increments."""
     from tests.conftest import free_port
     from tests.projects.server import gunicorn
 
     key, plaintext = key_a1
-    token = gateway_credential
+    token = gateway_token
     quota = make_quota(Scope.API_KEY, key, limit=LIMIT)
     refused, errors = [], []
 
@@ -233,13 +230,20 @@ def cache_calls(monkeypatch):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_warm_authorize_is_one_cache_round_trip(
-    make_quota, deps, project_a1, key_a1, usage, authorize, django_assert_num_queries, request
+    make_quota,
+    departments,
+    project_a1,
+    key_a1,
+    usage,
+    authorize,
+    django_assert_num_queries,
+    request,
 ):
     """Credential, key, catalog, policy, quota index and counters, balance: one get_many.
     The counters' keys come from the index, so the process remembers them from the call
     before; without that memory the same call costs three (key, checks, counters)."""
     key, plaintext = key_a1
-    make_quota(Scope.DEPARTMENT, deps["ROOT"], limit=10**6)
+    make_quota(Scope.DEPARTMENT, departments["ROOT"], limit=10**6)
     make_quota(Scope.PROJECT, project_a1, limit=10**6)
     record([usage(key, tokens=5)])
     assert authorize(plaintext) == "allowed"  # warms the cache and this process's memory

@@ -8,16 +8,16 @@ from billing.quotas import services as quotas
 from billing.quotas.models import Quota, QuotaIncreaseRequest
 from notifications import webhooks
 from notifications.models import WebhookEndpoint
-from tests.billing.quota_fixtures import as_actor
+from tests.factories import as_actor
 
 pytestmark = pytest.mark.django_db
 Scope = Quota.Scope
 
 
 @pytest.fixture
-def dept_quota(owner, deps):
+def dept_quota(owner, departments):
     return quotas.create_quota(
-        actor=as_actor(owner), scope=Scope.DEPARTMENT, target=deps["A"], limit=Decimal(1000),
+        actor=as_actor(owner), scope=Scope.DEPARTMENT, target=departments["A"], limit=Decimal(1000),
         on_exceed=Quota.OnExceed.BLOCK,
     )  # fmt: skip
 
@@ -31,11 +31,11 @@ def test_the_list_shows_progress_and_forecast(client, owner, dept_quota, key_a1,
 
 
 def test_the_list_query_count_does_not_grow_with_quotas(
-    client, owner, deps, project_a1, key_a1, django_assert_max_num_queries
+    client, owner, departments, project_a1, key_a1, django_assert_max_num_queries
 ):
     client.force_login(owner.user)
     client.get("/organization/quotas/")
-    for department in deps.values():
+    for department in departments.values():
         quotas.create_quota(
             actor=as_actor(owner), scope=Scope.DEPARTMENT, target=department, limit=Decimal(9)
         )
@@ -44,16 +44,16 @@ def test_the_list_query_count_does_not_grow_with_quotas(
         assert client.get("/organization/quotas/").status_code == 200
 
 
-def test_an_admin_creates_a_quota_in_the_page(client, admin, deps):
+def test_an_admin_creates_a_quota_in_the_page(client, admin, departments):
     client.force_login(admin.user)
     response = client.post(
         "/organization/quotas/new/",
-        {"scope": "department", "department": deps["A"].public_id, "metric": "tokens",
+        {"scope": "department", "department": departments["A"].public_id, "metric": "tokens",
          "period": "month", "limit": "1000000", "thresholds": "50, 80, 100",
          "on_exceed": "block"},
     )  # fmt: skip
     quota = Quota.objects.get()
-    assert response.status_code == 302 and quota.department == deps["A"]
+    assert response.status_code == 302 and quota.department == departments["A"]
     assert quota.thresholds == [50, 80, 100] and quota.blocks
 
 
@@ -80,11 +80,11 @@ def test_an_outsider_gets_404(client, outsider, dept_quota):
     assert client.get(f"/api/v1/quotas/{dept_quota.public_id}").status_code == 404
 
 
-def test_the_api_creates_lists_and_updates(client, admin, deps, dept_quota):
+def test_the_api_creates_lists_and_updates(client, admin, departments, dept_quota):
     client.force_login(admin.user)
     response = client.post(
         "/api/v1/quotas",
-        {"scope": "department", "department": deps["B"].public_id, "metric": "money",
+        {"scope": "department", "department": departments["B"].public_id, "metric": "money",
          "limit": "300.00", "thresholds": [80, 50]},
         content_type="application/json",
     )  # fmt: skip
@@ -121,11 +121,11 @@ def test_the_api_rejects_bad_input_with_field_errors(client, admin):
     assert "thresholds" in response.json()["error"]["fields"]
 
 
-def test_increase_requests_through_the_api(client, developer, admin, owner, project_a1):
+def test_increase_requests_through_the_api(client, developer_in_a1, admin, owner, project_a1):
     quota = quotas.create_quota(
         actor=as_actor(owner), scope=Scope.PROJECT, target=project_a1, limit=Decimal(10)
     )
-    client.force_login(developer.user)
+    client.force_login(developer_in_a1.user)
     response = client.post(
         "/api/v1/quota-requests",
         {"quota": quota.public_id, "new_limit": "20", "reason": "Pilot"},
@@ -143,11 +143,11 @@ def test_increase_requests_through_the_api(client, developer, admin, owner, proj
     assert QuotaIncreaseRequest.objects.get().decision_comment == "Not now"
 
 
-def test_increase_requests_in_the_pages(client, developer, admin, owner, project_a1):
+def test_increase_requests_in_the_pages(client, developer_in_a1, admin, owner, project_a1):
     quota = quotas.create_quota(
         actor=as_actor(owner), scope=Scope.PROJECT, target=project_a1, limit=Decimal(10)
     )
-    client.force_login(developer.user)
+    client.force_login(developer_in_a1.user)
     response = client.post(
         f"/organization/quotas/{quota.public_id}/request/", {"new_limit": "50", "reason": "More"}
     )
@@ -205,17 +205,17 @@ def test_every_endpoint_is_in_the_schema(client):
         assert f"{path}:" in schema, path
 
 
-def test_a_manager_is_offered_only_their_projects(client, manager, project_a1, project_b):
-    client.force_login(manager.user)
+def test_a_manager_is_offered_only_their_projects(client, manager_of_a, project_a1, project_b):
+    client.force_login(manager_of_a.user)
     page = client.get("/organization/quotas/new/").content.decode()
     assert project_a1.public_id in page and project_b.public_id not in page
 
 
 def test_outsiders_get_404_on_every_quota_endpoint(
-    client, outsider, admin, developer, dept_quota, project_a1
+    client, outsider, admin, developer_in_a1, dept_quota, project_a1
 ):
     increase = quotas.request_increase(
-        actor=as_actor(developer),
+        actor=as_actor(developer_in_a1),
         quota=quotas.create_quota(
             actor=as_actor(admin), scope=Scope.PROJECT, target=project_a1, limit=Decimal(5)
         ),
@@ -250,14 +250,14 @@ def test_read_only_members_get_403_on_writes(client, viewer, dept_quota):
     assert client.get("/api/v1/webhook-deliveries").status_code == 403
 
 
-def test_the_list_filters_by_department(client, owner, deps, dept_quota):
+def test_the_list_filters_by_department(client, owner, departments, dept_quota):
     other = quotas.create_quota(
-        actor=as_actor(owner), scope=Scope.DEPARTMENT, target=deps["B"], limit=Decimal(9)
+        actor=as_actor(owner), scope=Scope.DEPARTMENT, target=departments["B"], limit=Decimal(9)
     )
     client.force_login(owner.user)
-    quotas_shown = client.get(f"/organization/quotas/?department={deps['B'].public_id}").context[
-        "object_list"
-    ]
+    quotas_shown = client.get(
+        f"/organization/quotas/?department={departments['B'].public_id}"
+    ).context["object_list"]
     assert list(quotas_shown) == [other]
 
 
@@ -269,9 +269,9 @@ def test_staff_see_quotas_and_deliveries_read_only(client, staff_user, dept_quot
 
 @pytest.mark.parametrize("language", ["en", "zh-hans"])
 def test_token_figures_on_the_quota_page_are_grouped_in_both_languages(
-    client, owner, make_quota, deps, key_a1, usage, language
+    client, owner, make_quota, departments, key_a1, usage, language
 ):
-    quota = make_quota(Scope.DEPARTMENT, deps["A"], limit=5_000_000)
+    quota = make_quota(Scope.DEPARTMENT, departments["A"], limit=5_000_000)
     quotas.record_usage([usage(key_a1[0], tokens=500_000)])
     client.cookies["django_language"] = language
     client.force_login(owner.user)

@@ -18,8 +18,7 @@ from billing.quotas.models import Quota, QuotaAlert, QuotaPeriod
 from notifications.models import Notification
 from portal import periods
 from projects import services
-from tests.billing.quota_fixtures import as_actor
-from tests.factories import MembershipFactory, OrganizationFactory
+from tests.factories import MembershipFactory, OrganizationFactory, as_actor
 
 Scope = Quota.Scope
 _ids = count()
@@ -111,7 +110,7 @@ def test_events_recorded_after_creation_add_once(create, record, key_a1, usage):
 
 @pytest.mark.django_db
 def test_scopes_follow_the_rule_of_record_usage(
-    create, record, deps, project_a1, key_a1, key_b, usage, priced_model
+    create, record, departments, project_a1, key_a1, key_b, usage, priced_model
 ):
     """A department quota counts its subtree's usage; no other organization's ever."""
     other = MembershipFactory(organization=OrganizationFactory(), role="owner")
@@ -119,9 +118,9 @@ def test_scopes_follow_the_rule_of_record_usage(
     other_key, _ = services.create_api_key(actor=as_actor(other), project=project, name="k")
     record([usage(key_a1[0], tokens=10), usage(key_b[0], tokens=7), usage(other_key, tokens=99)])
 
-    assert running(create(Scope.DEPARTMENT, deps["A"])).consumed == 10  # A1 is under A
-    assert running(create(Scope.DEPARTMENT, deps["ROOT"])).consumed == 17
-    assert running(create(Scope.DEPARTMENT, deps["B"])).consumed == 7
+    assert running(create(Scope.DEPARTMENT, departments["A"])).consumed == 10  # A1 is under A
+    assert running(create(Scope.DEPARTMENT, departments["ROOT"])).consumed == 17
+    assert running(create(Scope.DEPARTMENT, departments["B"])).consumed == 7
     assert running(create(Scope.PROJECT, project_a1)).consumed == 10
     assert running(create(Scope.ORGANIZATION)).consumed == 17
     assert running(create(Scope.API_KEY, key_b[0])).consumed == 7

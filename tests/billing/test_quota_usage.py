@@ -20,13 +20,13 @@ def consumed(quota):
 
 
 def test_every_applicable_scope_counts_the_event_once(
-    make_quota, deps, organization, project_a1, key_a1, key_b, usage
+    make_quota, departments, org, project_a1, key_a1, key_b, usage
 ):
     key, _ = key_a1
     org_quota = make_quota(Scope.ORGANIZATION)
-    root = make_quota(Scope.DEPARTMENT, deps["ROOT"])
-    a = make_quota(Scope.DEPARTMENT, deps["A"])
-    b = make_quota(Scope.DEPARTMENT, deps["B"])
+    root = make_quota(Scope.DEPARTMENT, departments["ROOT"])
+    a = make_quota(Scope.DEPARTMENT, departments["A"])
+    b = make_quota(Scope.DEPARTMENT, departments["B"])
     project = make_quota(Scope.PROJECT, project_a1)
     key_quota = make_quota(Scope.API_KEY, key)
     other_key = make_quota(Scope.API_KEY, key_b[0])
@@ -39,8 +39,8 @@ def test_every_applicable_scope_counts_the_event_once(
     assert consumed(b) == {} and consumed(other_key) == {}
 
 
-def test_a_department_quota_covers_its_subtree_only(make_quota, deps, key_a1, key_b, usage):
-    a = make_quota(Scope.DEPARTMENT, deps["A"])
+def test_a_department_quota_covers_its_subtree_only(make_quota, departments, key_a1, key_b, usage):
+    a = make_quota(Scope.DEPARTMENT, departments["A"])
     quotas.record_usage([usage(key_a1[0], tokens=10), usage(key_b[0], tokens=7)])
     assert list(consumed(a).values()) == [10]
 
@@ -97,10 +97,10 @@ def test_counters_follow_the_commit_and_a_rollback_records_nothing(make_quota, k
 
 
 def test_record_usage_costs_a_fixed_number_of_queries(
-    make_quota, deps, key_a1, usage, django_assert_num_queries
+    make_quota, departments, key_a1, usage, django_assert_num_queries
 ):
     make_quota(Scope.ORGANIZATION)
-    make_quota(Scope.DEPARTMENT, deps["A"])
+    make_quota(Scope.DEPARTMENT, departments["A"])
     events = [usage(key_a1[0], tokens=1) for _ in range(50)]
     # quotas, departments, insert periods, 2 updates, read back
     with django_assert_num_queries(6):

@@ -2,6 +2,7 @@ import pytest
 
 from billing.catalog.models import ModelAlias
 from billing.catalog.selectors import resolve_model
+from tests.factories import ModelAliasFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -9,8 +10,8 @@ pytestmark = pytest.mark.django_db
 def test_a_model_is_reached_by_its_id_and_its_aliases_in_one_query(
     priced_model, django_assert_num_queries
 ):
-    ModelAlias.objects.create(alias="deepseek-chat", model=priced_model)
-    ModelAlias.objects.create(alias="deepseek-v3-20250324", model=priced_model)
+    ModelAliasFactory(alias="deepseek-chat", model=priced_model)
+    ModelAliasFactory(alias="deepseek-v3-20250324", model=priced_model)
     for identifier in ("deepseek/deepseek-chat", "deepseek-chat", "deepseek-v3-20250324"):
         with django_assert_num_queries(1):
             model = resolve_model(identifier)

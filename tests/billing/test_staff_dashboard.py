@@ -24,9 +24,8 @@ from notifications import webhooks
 from portal.periods import month_of, month_start
 from tests.billing.invoicing_data import customer, rollup
 from tests.billing.metering_world import build_world
-from tests.billing.quota_fixtures import as_actor
 from tests.conftest import closed_port
-from tests.factories import OrganizationFactory
+from tests.factories import OrganizationFactory, as_actor
 
 pytestmark = pytest.mark.django_db
 CLOSED_PORT = closed_port()  # nothing listens here: deliveries to it fail

@@ -21,26 +21,32 @@ def at(text):
 
 
 @pytest.fixture
-def usage(world):
+def used(metering_world):
     """Events around the business day boundary (16:00 UTC), in three projects, two models;
     the first two are rolled up, the rest are the tail."""
     ingest = lambda *events: metering.ingest_usage(events=list(events), now=NOW)  # noqa: E731
     ingest(
-        world.event(key="a", at=at("2026-11-10T15:59:59"), input_tokens=100, output_tokens=10),
-        world.event(key="b", at=at("2026-11-10T16:00:00"), input_tokens=200, output_tokens=20),
+        metering_world.event(
+            key="a", at=at("2026-11-10T15:59:59"), input_tokens=100, output_tokens=10
+        ),
+        metering_world.event(
+            key="b", at=at("2026-11-10T16:00:00"), input_tokens=200, output_tokens=20
+        ),
     )
     metering.roll_up()
     ingest(
-        world.event(
+        metering_world.event(
             key="n",
             model="chat-2",
             at=at("2026-11-11T03:00:00"),
             input_tokens=300,
             output_tokens=30,
         ),
-        world.event(key="a", at=at("2026-11-12T17:00:00"), input_tokens=400, output_tokens=40),
+        metering_world.event(
+            key="a", at=at("2026-11-12T17:00:00"), input_tokens=400, output_tokens=40
+        ),
     )
-    return world
+    return metering_world
 
 
 def get(client, member, path="usage", **params):
@@ -54,8 +60,8 @@ def totals(body):
     ]
 
 
-def test_days_start_at_midnight_in_the_business_time_zone(client, usage):
-    body = get(client, usage.members["owner"], start_time=DAY_10, end_time=DAY_10 + 4 * DAY).json()
+def test_days_start_at_midnight_in_the_business_time_zone(client, used):
+    body = get(client, used.members["owner"], start_time=DAY_10, end_time=DAY_10 + 4 * DAY).json()
     assert body["object"] == "page"
     # 15:59:59 UTC is the 10th in Shanghai; 16:00 UTC and 03:00 UTC the next morning are the 11th.
     assert totals(body) == [
@@ -72,29 +78,29 @@ def test_days_start_at_midnight_in_the_business_time_zone(client, usage):
     ]  # fmt: skip
 
 
-def test_hour_and_month_buckets(client, usage):
+def test_hour_and_month_buckets(client, used):
     hours = get(
-        client, usage.members["owner"], start_time=DAY_10 + DAY - 3600,
+        client, used.members["owner"], start_time=DAY_10 + DAY - 3600,
         end_time=DAY_10 + DAY + 3600, bucket_width="1h",
     ).json()  # fmt: skip
     assert totals(hours) == [(DAY_10 + DAY - 3600, 100), (DAY_10 + DAY, 200)]
     month = get(
-        client, usage.members["owner"], start_time=DAY_10, end_time=DAY_10 + 1, bucket_width="1mo"
+        client, used.members["owner"], start_time=DAY_10, end_time=DAY_10 + 1, bucket_width="1mo"
     ).json()
     # The bucket holding start_time: November in Shanghai, from 2026-10-31 16:00 UTC.
     assert month["data"][0]["start_time"] == int(at("2026-10-31T16:00:00").timestamp())
     assert month["data"][0]["results"][0]["requests"] == 4
 
 
-def test_rolled_rows_and_the_tail_add_up_whatever_is_rolled(client, usage):
+def test_rolled_rows_and_the_tail_add_up_whatever_is_rolled(client, used):
     params = {"start_time": DAY_10, "end_time": DAY_10 + 4 * DAY}
-    before = get(client, usage.members["owner"], **params).json()
+    before = get(client, used.members["owner"], **params).json()
     metering.roll_up()
-    assert get(client, usage.members["owner"], **params).json() == before
+    assert get(client, used.members["owner"], **params).json() == before
 
 
-def test_group_by_and_filters(client, usage):
-    owner = usage.members["owner"]
+def test_group_by_and_filters(client, used):
+    owner = used.members["owner"]
     params = {"start_time": DAY_10, "end_time": DAY_10 + 4 * DAY, "group_by": "project_id,model"}
     body = get(client, owner, **params).json()
     day_11 = sorted(
@@ -102,8 +108,8 @@ def test_group_by_and_filters(client, usage):
     )
     assert day_11 == sorted(
         [
-            (usage.projects["b"].public_id, "chat-1", 200),
-            (usage.projects["n"].public_id, "chat-2", 300),
+            (used.projects["b"].public_id, "chat-1", 200),
+            (used.projects["n"].public_id, "chat-2", 300),
         ]
     )
     only = get(client, owner, **params, models="chat-2").json()
@@ -113,7 +119,7 @@ def test_group_by_and_filters(client, usage):
         (DAY_10 + 2 * DAY, 0),
         (DAY_10 + 3 * DAY, 0),
     ]
-    keys = f"{usage.keys['a'].public_id},{usage.keys['b'].public_id}"
+    keys = f"{used.keys['a'].public_id},{used.keys['b'].public_id}"
     assert [t for _, t in totals(get(client, owner, **params, api_key_ids=keys).json())] == [
         100, 200, 0, 400,
     ]  # fmt: skip
@@ -121,15 +127,15 @@ def test_group_by_and_filters(client, usage):
         client,
         owner,
         **{**params, "group_by": "department_id"},
-        department_ids=usage.deps["B"].public_id,
+        department_ids=used.deps["B"].public_id,
     ).json()
     assert [r["department_id"] for b in by_department["data"] for r in b["results"]] == [
-        usage.deps["B"].public_id
+        used.deps["B"].public_id
     ]
 
 
-def test_pagination_follows_next_page(client, usage):
-    owner = usage.members["owner"]
+def test_pagination_follows_next_page(client, used):
+    owner = used.members["owner"]
     params = {"start_time": DAY_10, "end_time": DAY_10 + 4 * DAY, "limit": 3}
     first = get(client, owner, **params).json()
     assert first["has_more"] is True
@@ -140,42 +146,42 @@ def test_pagination_follows_next_page(client, usage):
     assert totals(second) == [(DAY_10 + 3 * DAY, 400)]
 
 
-def test_costs_are_exact_amounts_with_currency(client, usage):
+def test_costs_are_exact_amounts_with_currency(client, used):
     body = get(
-        client, usage.members["owner"], "costs", start_time=DAY_10, end_time=DAY_10 + 4 * DAY,
+        client, used.members["owner"], "costs", start_time=DAY_10, end_time=DAY_10 + 4 * DAY,
         group_by="project_id",
     ).json()  # fmt: skip
     result = body["data"][0]["results"][0]
     assert result["object"] == "organization.costs.result"
-    assert result["project_id"] == usage.projects["a"].public_id
+    assert result["project_id"] == used.projects["a"].public_id
     # 100 x 2 + 10 x 8 per million
     assert Decimal(result["amount"]["value"]) == Decimal("0.00028")
     assert result["amount"]["currency"] == "CNY"
 
 
-def test_a_department_manager_and_a_department_developer_see_their_subtree_only(client, usage):
+def test_a_department_manager_and_a_department_developer_see_their_subtree_only(client, used):
     params = {"start_time": DAY_10, "end_time": DAY_10 + 4 * DAY}
-    manager = get(client, usage.members["manager_b"], **params).json()
+    manager = get(client, used.members["manager_b"], **params).json()
     assert [t for _, t in totals(manager)] == [0, 200, 0, 0]
-    developer = get(client, usage.members["developer_a"], **params).json()
+    developer = get(client, used.members["developer_a"], **params).json()
     assert [t for _, t in totals(developer)] == [100, 0, 0, 400]
-    viewer = get(client, usage.members["viewer"], **params).json()
+    viewer = get(client, used.members["viewer"], **params).json()
     assert [t for _, t in totals(viewer)] == [100, 500, 0, 400]
 
 
-def test_an_outsider_gets_404_for_the_organization_and_no_data_in_their_own(client, usage):
+def test_an_outsider_gets_404_for_the_organization_and_no_data_in_their_own(client, used):
     outsider = MembershipFactory()
     params = {"start_time": DAY_10, "end_time": DAY_10 + 4 * DAY}
     client.force_login(outsider.user)
     for path in ("usage", "costs"):
         response = client.get(
-            f"/api/v1/organization/{path}", params, headers={"x-organization": usage.org.public_id}
+            f"/api/v1/organization/{path}", params, headers={"x-organization": used.org.public_id}
         )
         assert response.status_code == 404
         assert all(not b["results"] for b in get(client, outsider, path, **params).json()["data"])
 
 
-def test_signed_out_is_refused(client, usage):
+def test_signed_out_is_refused(client, used):
     assert client.get("/api/v1/organization/usage", {"start_time": DAY_10}).status_code == 403
 
 
@@ -192,16 +198,16 @@ def test_signed_out_is_refused(client, usage):
         ({"start_time": DAY_10, "end_time": DAY_10 + DAY, "page": DAY_10 + 2 * DAY}, "page"),
     ],
 )
-def test_bad_parameters_are_400_with_field_errors(client, usage, params, field):
-    response = get(client, usage.members["owner"], **params)
+def test_bad_parameters_are_400_with_field_errors(client, used, params, field):
+    response = get(client, used.members["owner"], **params)
     assert response.status_code == 400
     assert field in response.json()["error"]["fields"]
 
 
 @pytest.mark.parametrize("path", ["usage", "costs"])
 @pytest.mark.parametrize(("member", "queries"), [("owner", 5), ("manager_b", 8)])
-def test_query_count_is_pinned(client, usage, django_assert_num_queries, path, member, queries):
-    client.force_login(usage.members[member].user)
+def test_query_count_is_pinned(client, used, django_assert_num_queries, path, member, queries):
+    client.force_login(used.members[member].user)
     params = {"start_time": DAY_10, "end_time": DAY_10 + 4 * DAY, "group_by": "project_id"}
     # session, user, membership, the watermark (a planner hint), then ONE union query of
     # rollups and tail. A department-scoped member adds accounts' scope_for() once (3

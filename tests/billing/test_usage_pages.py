@@ -14,19 +14,23 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def used(world):
+def used(metering_world):
     now = datetime.now(UTC)
     start = periods.month_start(periods.month_of(now))
     at = max(start, now - timedelta(hours=1))
     metering.ingest_usage(
         events=[
-            world.event(key="a", at=at, input_tokens=1_000_000, output_tokens=0),
-            world.event(key="b", model="chat-2", at=at, input_tokens=500, output_tokens=500),
+            metering_world.event(key="a", at=at, input_tokens=1_000_000, output_tokens=0),
+            metering_world.event(
+                key="b", model="chat-2", at=at, input_tokens=500, output_tokens=500
+            ),
         ]
     )
     metering.roll_up()
-    metering.ingest_usage(events=[world.event(key="a", at=at, input_tokens=100, output_tokens=0)])
-    return world
+    metering.ingest_usage(
+        events=[metering_world.event(key="a", at=at, input_tokens=100, output_tokens=0)]
+    )
+    return metering_world
 
 
 def page(client, member, path="/usage/", **params):

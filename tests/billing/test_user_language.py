@@ -24,14 +24,14 @@ def email_to(address):
 
 
 def test_a_quota_alert_reaches_each_member_in_their_language(
-    organization, owner, make_quota, deps, key_a1, usage, django_capture_on_commit_callbacks
+    org, owner, make_quota, departments, key_a1, usage, django_capture_on_commit_callbacks
 ):
     owner.user.language = "zh-hans"
     owner.user.save()
     admin = MembershipFactory(
-        organization=organization, role=Role.ADMIN, user=UserFactory(language="en")
+        organization=org, role=Role.ADMIN, user=UserFactory(language="en")
     ).user
-    make_quota(Scope.DEPARTMENT, deps["A"], limit=100, thresholds=[50])
+    make_quota(Scope.DEPARTMENT, departments["A"], limit=100, thresholds=[50])
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
         quotas.record_usage([usage(key_a1[0], tokens=60)])
     chinese = Notification.objects.get(user=owner.user)

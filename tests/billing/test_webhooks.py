@@ -11,8 +11,8 @@ from notifications import services as notifications
 from notifications import webhooks
 from notifications.models import WebhookDelivery, WebhookEndpoint
 from portal import settings as portal_settings
-from tests.billing.quota_fixtures import as_actor
 from tests.billing.webhook_receiver import receiver
+from tests.factories import as_actor
 
 pytestmark = pytest.mark.django_db(transaction=True)
 Status = WebhookDelivery.Status
@@ -59,10 +59,10 @@ def test_the_secret_is_stored_encrypted_and_returned_once(endpoint):
     assert webhooks.signing_secret(stored) == secret
 
 
-def test_a_delivery_is_signed_and_verified_by_the_receiver(organization, endpoint, server_port):
+def test_a_delivery_is_signed_and_verified_by_the_receiver(org, endpoint, server_port):
     endpoint, secret = endpoint
     with receiver(server_port, lambda: secret) as received:
-        event_id = announce(organization)
+        event_id = announce(org)
     ((headers, body, verified),) = received
     assert verified
     assert headers["webhook-id"] == event_id
@@ -77,16 +77,16 @@ def test_a_delivery_is_signed_and_verified_by_the_receiver(organization, endpoin
     assert delivery.latency_ms is not None
 
 
-def test_other_events_and_organizations_are_not_sent(organization, endpoint, outsider):
-    announce(organization, "quota.period_reset")
+def test_other_events_and_organizations_are_not_sent(org, endpoint, outsider):
+    announce(org, "quota.period_reset")
     announce(outsider.organization)
     assert not WebhookDelivery.objects.exists()
 
 
-def test_500s_are_retried_until_delivered_with_the_same_id(organization, endpoint, server_port):
+def test_500s_are_retried_until_delivered_with_the_same_id(org, endpoint, server_port):
     endpoint, secret = endpoint
     with receiver(server_port, lambda: secret, plan=[500, 503]) as received:
-        announce(organization)
+        announce(org)
         delivery = WebhookDelivery.objects.get()
         assert (delivery.status, delivery.response_code) == (Status.PENDING, 500)
         retry_due()
@@ -101,10 +101,10 @@ def test_500s_are_retried_until_delivered_with_the_same_id(organization, endpoin
     )
 
 
-def test_a_timeout_is_retried(organization, endpoint, server_port):
+def test_a_timeout_is_retried(org, endpoint, server_port):
     endpoint, secret = endpoint
     with receiver(server_port, lambda: secret, plan=["slow"]) as received:
-        announce(organization)
+        announce(org)
         delivery = WebhookDelivery.objects.get()
         assert (delivery.status, delivery.last_error) == (Status.PENDING, "timeout")
         retry_due()
@@ -112,12 +112,10 @@ def test_a_timeout_is_retried(organization, endpoint, server_port):
     assert delivery.status == Status.SUCCEEDED and len(received) == 2
 
 
-def test_after_the_schedule_the_delivery_fails_and_can_be_resent(
-    organization, endpoint, admin, server_port
-):
+def test_after_the_schedule_the_delivery_fails_and_can_be_resent(org, endpoint, admin, server_port):
     endpoint, secret = endpoint
     with receiver(server_port, lambda: secret, plan=[500, 500, 500, 500]) as received:
-        announce(organization)
+        announce(org)
         for _ in range(5):
             retry_due()
         delivery = WebhookDelivery.objects.get()
@@ -128,10 +126,10 @@ def test_after_the_schedule_the_delivery_fails_and_can_be_resent(
     assert len(received) == 5
 
 
-def test_a_retry_is_claimed_once(organization, endpoint, server_port):
+def test_a_retry_is_claimed_once(org, endpoint, server_port):
     endpoint, secret = endpoint
     with receiver(server_port, lambda: secret, plan=[500]) as received:
-        announce(organization)
+        announce(org)
         delivery = WebhookDelivery.objects.get()
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
             next_attempt_at=timezone.now() + timezone.timedelta(hours=1)
@@ -140,12 +138,10 @@ def test_a_retry_is_claimed_once(organization, endpoint, server_port):
         assert len(received) == 1
 
 
-def test_a_delivery_left_sending_by_a_dead_worker_is_sent_again(
-    organization, endpoint, server_port
-):
+def test_a_delivery_left_sending_by_a_dead_worker_is_sent_again(org, endpoint, server_port):
     endpoint, secret = endpoint
     with receiver(server_port, lambda: secret) as received:
-        announce(organization)
+        announce(org)
         delivery = WebhookDelivery.objects.get()
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
             status=Status.SENDING, last_attempt_at=timezone.now() - timezone.timedelta(hours=1)
@@ -188,13 +184,13 @@ def test_a_public_address_is_the_one_connected_to(settings):
 
 
 def test_a_delivery_to_an_address_that_became_private_is_refused_and_retried(
-    settings, organization, endpoint, server_port
+    settings, org, endpoint, server_port
 ):
     """The check runs again at delivery: DNS may now answer with an internal address."""
     endpoint, secret = endpoint
     settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = False
     with receiver(server_port, lambda: secret) as received:
-        announce(organization)
+        announce(org)
     assert received == []
     delivery = WebhookDelivery.objects.get()
     assert delivery.status == Status.PENDING

@@ -12,8 +12,7 @@ from notifications.models import WebhookEndpoint
 from portal import crypto
 from relay import services as gateway_services
 from relay.models import Channel
-from tests.billing.quota_fixtures import as_actor
-from tests.factories import MembershipFactory
+from tests.factories import MembershipFactory, as_actor
 
 NEW_KEY = Fernet.generate_key().decode()
 

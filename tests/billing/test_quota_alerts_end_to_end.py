@@ -1,4 +1,4 @@
-"""The issue's "Done when": an admin sets a 1,000,000-token monthly blocking quota on a
+"""End to end: an admin sets a 1,000,000-token monthly blocking quota on a
 department; usage (recorded as ingestion does) triggers the 50 % and 80 % alerts once each
 by email, bell and signed webhook, and the next authorize after 100 % is quota_exceeded."""
 
@@ -15,7 +15,9 @@ from tests.billing.webhook_receiver import receiver
 
 
 @pytest.mark.django_db(transaction=True)
-def test_done_when(client, admin, manager, deps, key_a1, usage, settings, authorize, server_port):
+def test_a_department_quota_alerts_at_50_and_80_percent_then_blocks(
+    client, admin, manager_of_a, departments, key_a1, usage, settings, authorize, server_port
+):
     settings.WEBHOOK_RETRY_DELAYS = [0]
     key, plaintext = key_a1
     client.force_login(admin.user)
@@ -32,7 +34,7 @@ def test_done_when(client, admin, manager, deps, key_a1, usage, settings, author
     # ... and sets a 1,000,000-token monthly blocking quota on department A.
     response = client.post(
         "/organization/quotas/new/",
-        {"scope": "department", "department": deps["A"].public_id, "metric": "tokens",
+        {"scope": "department", "department": departments["A"].public_id, "metric": "tokens",
          "period": "month", "limit": "1000000", "thresholds": "50, 80, 100",
          "on_exceed": "block"},
     )  # fmt: skip
@@ -60,7 +62,7 @@ def test_done_when(client, admin, manager, deps, key_a1, usage, settings, author
     assert [a.threshold for a in alerts] == [50, 80, 100]
 
     # Bell: the admin and A's manager each got 50 %, 80 % and 100 %, once.
-    for member in (admin, manager):
+    for member in (admin, manager_of_a):
         subjects = list(
             Notification.objects.filter(user=member.user)
             .order_by("id")

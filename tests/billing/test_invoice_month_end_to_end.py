@@ -1,6 +1,6 @@
-"""The issue's "Done when": a month of usage becomes an invoice a finance team can file,
-whose total matches the rollups, that nobody can change, and whose department chargeback
-sums to its subtotal."""
+"""End to end: a month of usage becomes an invoice a finance team can file, whose total
+matches the rollups, that nobody can change, and whose department chargeback sums to its
+subtotal."""
 
 import io
 from datetime import UTC, datetime, timedelta
