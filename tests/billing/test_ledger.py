@@ -12,8 +12,8 @@ from django.utils import timezone
 from billing.invoicing import ledger
 from billing.invoicing.models import LedgerBalance, LedgerEntry
 from projects import authorize as authorization
-from projects import services as project_services
 from tests.billing.invoicing_data import customer, event, rollup, top_up
+from tests.factories import ApiKeyFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -102,15 +102,15 @@ def test_crossing_the_low_balance_threshold_sends_one_alert(
 
 
 @pytest.fixture
-def authorize():
+def authorize_for(gateway_token):
+    """authorize_for(customer, project) -> call(): the gateway's authorize with a new key of
+    the customer's project, "allowed" or the refusal reason."""
     cache.clear()
 
     def call(c, key="service"):
-        actor = project_services.Actor(user=c.owner.user, membership=c.owner)
-        _, secret = project_services.create_api_key(actor=actor, project=c.projects[key], name="k")
-        _, credential = project_services.create_gateway_credential(actor=actor, name="gw")
+        secret = ApiKeyFactory(project=c.projects[key], name="k").plaintext
         return lambda: authorization.authorize(
-            credential=credential,
+            credential=gateway_token,
             api_key=secret,
             model="deepseek/deepseek-chat",
             client_ip="203.0.113.7",
@@ -120,10 +120,10 @@ def authorize():
 
 
 def test_prepaid_usage_draws_down_until_insufficient_balance(
-    authorize, django_capture_on_commit_callbacks, django_assert_num_queries
+    authorize_for, django_capture_on_commit_callbacks, django_assert_num_queries
 ):
     c = customer(payment_mode="prepaid")
-    call = authorize(c)
+    call = authorize_for(c)
     assert call() == "insufficient_balance"  # a new organization has nothing to spend
     with django_capture_on_commit_callbacks(execute=True):
         ledger.record_top_up(
@@ -142,17 +142,17 @@ def test_prepaid_usage_draws_down_until_insufficient_balance(
         assert call() == "insufficient_balance"
 
 
-def test_the_prepaid_floor_is_a_setting(settings, authorize):
+def test_the_prepaid_floor_is_a_setting(settings, authorize_for):
     settings.PREPAID_BALANCE_FLOOR = Decimal("-50")  # trusted customers may go below zero
     c = customer(payment_mode="prepaid")
-    assert authorize(c)() == "allowed"
+    assert authorize_for(c)() == "allowed"
 
 
 def test_postpaid_is_refused_when_owed_plus_this_months_usage_reaches_the_limit(
-    authorize, django_capture_on_commit_callbacks
+    authorize_for, django_capture_on_commit_callbacks
 ):
     c = customer(payment_mode="postpaid", credit_limit=Decimal("100"))
-    call = authorize(c)
+    call = authorize_for(c)
     now = timezone.now()
     rollup(c, cost="60", hour=now.replace(minute=0, second=0, microsecond=0))
     assert call() == "allowed"
