@@ -185,7 +185,7 @@ class InvoiceAdmin(admin.ModelAdmin):
     def payment_view(self, request, pk):
         return self._form_action(
             request, pk, PaymentForm, _("Record payment"),
-            lambda invoice, data: ledger.record_payment(
+            lambda invoice, data: invoicing.record_payment(
                 organization=invoice.organization, amount=invoice.total_amount,
                 provider="bank_transfer", reference=data["reference"], invoice=invoice,
                 actor=request.user,

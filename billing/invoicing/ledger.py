@@ -17,20 +17,22 @@ process, or the start of a new month, is reflected within that time.
 
 from collections import defaultdict
 from contextlib import suppress
+from datetime import datetime
 from decimal import ROUND_CEILING, Decimal
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.audit_trail import record_audit_event
 from accounts.models import Organization
-from billing.invoicing import services as invoicing
+from billing.invoicing import notices
 from billing.invoicing.models import Invoice, InvoiceLine, LedgerBalance, LedgerEntry
+from billing.metering.selectors import rollups_plus_tail
 from portal import periods
 from projects.authorize import Refusal
 
@@ -139,45 +141,6 @@ def record_top_up(*, organization, amount: Decimal, reference: str, note: str = 
     return entry
 
 
-def record_payment(
-    *, organization, amount: Decimal, provider: str, reference: str, invoice=None, actor=None
-):
-    """A payment received (the integration point of a payment provider's webhook).
-
-    Idempotent: the same provider reference is recorded once; a repeat returns the first
-    entry. Paying an issued invoice in full marks it paid.
-    """
-    if amount <= 0:
-        raise ValidationError(_("A payment must be a positive amount."))
-    full_reference = f"{provider}:{reference}"
-    try:
-        with transaction.atomic():
-            entry = LedgerEntry.objects.create(
-                organization=organization,
-                kind=LedgerEntry.Kind.PAYMENT,
-                amount=amount,
-                currency=organization.currency,
-                reference=full_reference,
-                invoice=invoice,
-                created_by=actor,
-            )
-            record_audit_event(
-                actor=actor,
-                organization=organization,
-                action="billing.payment",
-                target=entry,
-                changes={"after": {"amount": str(amount), "reference": full_reference}},
-            )
-            if invoice is not None and amount >= invoice.total_amount:
-                invoicing.mark_paid(invoice=invoice)
-            invalidate_headroom(organization.pk)
-    except IntegrityError:
-        return LedgerEntry.objects.for_org(organization).get(
-            kind=LedgerEntry.Kind.PAYMENT, reference=full_reference
-        )
-    return entry
-
-
 # --- Usage draws the balance down ----------------------------------------------------------
 
 
@@ -271,7 +234,7 @@ def charge_usage(events) -> None:
 def _alert_if_low(organization, *, before: Decimal, after: Decimal) -> None:
     threshold = settings.LOW_BALANCE_ALERT_AMOUNT
     if before > threshold >= after:
-        invoicing._announce(
+        notices.announce(
             organization=organization,
             event_type="balance.low",
             subject=_("Your Token Portal balance is low"),
@@ -299,12 +262,27 @@ def _micros(amount: Decimal) -> int:
     return int((amount / MICRO).to_integral_value(rounding=ROUND_CEILING))
 
 
+def usage_cost_since(organization, start: datetime) -> Decimal:
+    """Unrounded cost since `start`: rollups plus the events not rolled up yet."""
+
+    def cost(rows, time_field, requests):
+        return (
+            rows.for_org(organization)
+            .filter(**{f"{time_field}__gte": start})
+            .values("organization_id")
+            .annotate(cost=Sum("cost_amount"))
+            .values_list("cost", flat=True)
+        )
+
+    return sum(rollups_plus_tail(cost), ZERO)
+
+
 def headroom(organization) -> Decimal:
     """What the organization may still spend, from the database (see the module doc)."""
     if organization.payment_mode == Organization.PaymentMode.PREPAID:
         return balance(organization) - settings.PREPAID_BALANCE_FLOOR
     start = periods.month_start(periods.month_of(timezone.now()))
-    used = invoicing.usage_cost_since(organization, start)
+    used = usage_cost_since(organization, start)
     return organization.credit_limit_amount + balance(organization) - used
 
 

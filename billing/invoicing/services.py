@@ -17,7 +17,6 @@ each of the last ADJUSTMENT_MONTHS invoiced months, the rounded rollup cost now,
 non-void invoices already billed for it (and its unrounded cost now, less what they covered).
 """
 
-import operator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -28,18 +27,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Min, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from django.utils.functional import lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.audit_trail import record_audit_event
-from accounts.languages import organization_language
-from accounts.models import Department, Membership, Organization
-from accounts.permissions import Role
+from accounts.models import Department, Organization
 from accounts.services import suspend_organization
 from billing.catalog.models import CatalogModel
 from billing.catalog.pricing import contract_discount
-from billing.invoicing import ledger
+from billing.invoicing import ledger, notices
 from billing.invoicing.models import (
     FapiaoProfile,
     FapiaoRequest,
@@ -49,9 +45,6 @@ from billing.invoicing.models import (
     LedgerEntry,
 )
 from billing.metering.models import UsageRollup
-from billing.metering.selectors import rollups_plus_tail
-from notifications.services import notify
-from portal.mail import render_email, send_email_later
 from portal.money import round_money
 from portal.periods import (
     add_months,
@@ -69,24 +62,6 @@ ZERO = Decimal(0)
 
 class InvoiceError(ValidationError):
     """A refused invoice or fapiao operation; its message says why (to staff or customer)."""
-
-
-# --- Reading usage -------------------------------------------------------------------------
-
-
-def usage_cost_since(organization, start: datetime) -> Decimal:
-    """Unrounded cost since `start`: rollups plus the events not rolled up yet."""
-
-    def cost(rows, time_field, requests):
-        return (
-            rows.for_org(organization)
-            .filter(**{f"{time_field}__gte": start})
-            .values("organization_id")
-            .annotate(cost=Sum("cost_amount"))
-            .values_list("cost", flat=True)
-        )
-
-    return sum(rollups_plus_tail(cost), ZERO)
 
 
 def month_usage(organization, month: date) -> list[dict]:
@@ -356,8 +331,46 @@ def issue_due_drafts(*, month: date) -> int:
     return len(drafts)
 
 
+def record_payment(
+    *, organization, amount: Decimal, provider: str, reference: str, invoice=None, actor=None
+):
+    """A payment received (the integration point of a payment provider's webhook).
+
+    Idempotent: the same provider reference is recorded once; a repeat returns the first
+    entry. Paying an issued invoice in full marks it paid.
+    """
+    if amount <= 0:
+        raise ValidationError(_("A payment must be a positive amount."))
+    full_reference = f"{provider}:{reference}"
+    try:
+        with transaction.atomic():
+            entry = LedgerEntry.objects.create(
+                organization=organization,
+                kind=LedgerEntry.Kind.PAYMENT,
+                amount=amount,
+                currency=organization.currency,
+                reference=full_reference,
+                invoice=invoice,
+                created_by=actor,
+            )
+            record_audit_event(
+                actor=actor,
+                organization=organization,
+                action="billing.payment",
+                target=entry,
+                changes={"after": {"amount": str(amount), "reference": full_reference}},
+            )
+            if invoice is not None and amount >= invoice.total_amount:
+                mark_paid(invoice=invoice)
+            ledger.invalidate_headroom(organization.pk)
+    except IntegrityError:
+        return LedgerEntry.objects.for_org(organization).get(
+            kind=LedgerEntry.Kind.PAYMENT, reference=full_reference
+        )
+    return entry
+
+
 def mark_paid(*, invoice: Invoice) -> None:
-    """Called by billing.invoicing.ledger.record_payment inside its transaction."""
     claimed = Invoice.objects.filter(pk=invoice.pk, status=Invoice.Status.ISSUED).update(
         status=Invoice.Status.PAID, paid_at=timezone.now()
     )
@@ -486,39 +499,7 @@ def suspend_for_overdue(*, organization, actor) -> None:
     )
 
 
-# --- The one way billing speaks to customers -------------------------------------------------
-
-
-# "%"-interpolation of a lazy text, itself lazy: rendered in each recipient's language.
-_interpolate_lazy = lazy(operator.mod, str)
-
-
-def _announce(*, organization, event_type: str, subject, message, data: dict) -> None:
-    """Tell owners and billing members (bell, email, webhooks) each in their language, and
-    the billing mailbox in the organization's (accounts/languages.py)."""
-    members = (
-        Membership.objects.for_org(organization)
-        .filter(role__in=[Role.OWNER, Role.BILLING])
-        .select_related("user")
-    )
-    notify(
-        organization=organization,
-        event_type=event_type,
-        subject=subject,
-        message=message,
-        data=data,
-        recipients=[membership.user for membership in members],
-    )
-    # The finance mailbox is no user of the portal: it gets the email alone.
-    context = {"organization": organization, "subject": subject, "message": message, "data": data}
-    email = render_email(
-        "billing/email/announcement",
-        to=[organization.billing_email],
-        context=context,
-        language=organization_language(organization),
-        headers={"X-Token-Portal-Event": event_type},
-    )
-    send_email_later(email)
+# --- Telling customers ----------------------------------------------------------------------
 
 
 def _announce_invoice(invoice: Invoice, event_type: str, subject) -> None:
@@ -528,11 +509,11 @@ def _announce_invoice(invoice: Invoice, event_type: str, subject) -> None:
         "currency": invoice.currency,
         "due": f"{invoice.due_at.astimezone(business_zone()):%Y-%m-%d}" if invoice.due_at else "",
     }
-    _announce(
+    notices.announce(
         organization=invoice.organization,
         event_type=event_type,
-        subject=_interpolate_lazy(subject, values),
-        message=_interpolate_lazy(
+        subject=notices.interpolate_lazy(subject, values),
+        message=notices.interpolate_lazy(
             gettext_lazy("Invoice %(number)s: %(total)s %(currency)s, due %(due)s."), values
         ),
         data={"invoice_id": invoice.public_id, **{k: str(v) for k, v in values.items()}},
@@ -753,7 +734,7 @@ class BillingSummary:
 def billing_summary(organization, *, now: datetime) -> BillingSummary:
     """Balance or credit, this month's cost so far, and a straight-line forecast of the month."""
     start, end = month_bounds(month_of(now))
-    used = usage_cost_since(organization, start)
+    used = ledger.usage_cost_since(organization, start)
     elapsed = max((now - start).total_seconds(), 3600)  # an hour in, the line means something
     forecast = used * Decimal((end - start).total_seconds()) / Decimal(elapsed)
     return BillingSummary(

@@ -178,7 +178,7 @@ def test_payment_marks_paid_once_per_provider_reference(django_capture_on_commit
     c, invoice = issued_invoice()
     with django_capture_on_commit_callbacks(execute=True):
         for _ in range(2):  # a webhook delivered twice
-            ledger.record_payment(
+            invoicing.record_payment(
                 organization=c.organization,
                 amount=invoice.total_amount,
                 provider="alipay",
