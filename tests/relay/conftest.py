@@ -1,6 +1,6 @@
-"""The relay's test world: a live relay (uvicorn in a thread of the test process, on the test
-database and cache), fake upstreams on 127.0.0.1, a funded organization with a key, and the
-official openai client pointed at the relay."""
+"""The relay world: a live relay (uvicorn in a thread of the test process, on the test
+database and cache), fake upstreams on 127.0.0.1, a funded organization with a project that
+makes keys, and the official openai client pointed at the relay (`relay_world`)."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,7 +12,6 @@ from django.core.cache import cache
 
 from accounts.permissions import Role
 from billing.catalog.pricing import cost_of, effective_price
-from billing.invoicing.models import LedgerEntry
 from billing.metering.models import UsageEvent
 from portal.asgi import application
 from projects import services as projects_services
@@ -20,9 +19,11 @@ from relay import services
 from tests.conftest import closed_port, free_port, wait_for
 from tests.factories import (
     CatalogModelFactory,
+    LedgerEntryFactory,
     MembershipFactory,
     PriceVersionFactory,
     ProviderFactory,
+    as_actor,
 )
 from tests.relay.fake_upstream import FakeUpstream, serve
 
@@ -68,9 +69,8 @@ class World:
     relay: str
 
     def key(self, **settings) -> str:
-        actor = projects_services.Actor(user=self.owner.user, membership=self.owner)
         _, plaintext = projects_services.create_api_key(
-            actor=actor, project=self.project, name="relay key", **settings
+            actor=as_actor(self.owner), project=self.project, name="relay key", **settings
         )
         return plaintext
 
@@ -86,7 +86,7 @@ class World:
 
 
 @pytest.fixture
-def world(relay):
+def relay_world(relay):
     return build_world(relay)
 
 
@@ -99,11 +99,8 @@ def build_world(relay: str) -> World:
     PriceVersionFactory(model=embedding, effective_from=datetime(2026, 1, 1, tzinfo=UTC))
     owner = MembershipFactory(role=Role.OWNER)
     organization = owner.organization
-    LedgerEntry.objects.create(
-        organization=organization, kind="top_up", amount=1_000_000, currency="CNY"
-    )
-    actor = projects_services.Actor(user=owner.user, membership=owner)
-    project = projects_services.create_project(actor=actor, name="Relay project")
+    LedgerEntryFactory(organization=organization, amount=1_000_000)
+    project = projects_services.create_project(actor=as_actor(owner), name="Relay project")
     return World(organization, owner, project, model, embedding, relay)
 
 

@@ -8,7 +8,7 @@ from accounts.models import AuditEvent
 from portal import crypto
 from relay import channels
 from relay.models import Channel
-from tests.factories import CatalogModelFactory
+from tests.factories import CatalogModelFactory, ChannelFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -62,8 +62,8 @@ def test_a_new_channel_needs_a_credential(staff_client):
 
 def test_the_health_page_shows_each_breaker(staff_client, settings):
     settings.RELAY_BREAKER_FAILURES = 1
-    healthy = Channel.objects.create(name="healthy", base_url="https://a.example/v1")
-    failing = Channel.objects.create(name="failing", base_url="https://b.example/v1")
+    healthy = ChannelFactory(name="healthy", base_url="https://a.example/v1")
+    failing = ChannelFactory(name="failing", base_url="https://b.example/v1")
     channels.record_failure(failing.pk, "HTTP 503: upstream overloaded")
     page = staff_client.get("/admin/gateway/channel/health/")
     assert page.status_code == 200

@@ -26,16 +26,16 @@ def assert_chat_billed(world, request_id):
     )  # fmt: skip
 
 
-def test_the_official_javascript_sdk(world, upstreams):
+def test_the_official_javascript_sdk(relay_world, upstreams):
     node = shutil.which("node")
     assert node, "node is missing: Node.js 20 or later"
     assert (ROOT / "node_modules" / "openai").is_dir(), "npm ci (make test does it)"
-    world.channel("a", upstreams.a)
+    relay_world.channel("a", upstreams.a)
     env = {
         **os.environ,
-        "RELAY_URL": world.relay,
-        "PORTAL_KEY": world.key(),
-        "REFUSED_KEY": world.key(allowed_models=[EMBEDDING_MODEL]),
+        "RELAY_URL": relay_world.relay,
+        "PORTAL_KEY": relay_world.key(),
+        "REFUSED_KEY": relay_world.key(allowed_models=[EMBEDDING_MODEL]),
         "CHAT_MODEL": MODEL,
         "EMBEDDING_MODEL": EMBEDDING_MODEL,
     }
@@ -62,28 +62,28 @@ def test_the_official_javascript_sdk(world, upstreams):
     }  # fmt: skip
     assert len(upstreams.a.received) == 3, "the refused call reached no upstream"
 
-    assert_chat_billed(world, out["chat"]["requestId"])
-    assert_chat_billed(world, out["stream"]["requestId"])
+    assert_chat_billed(relay_world, out["chat"]["requestId"])
+    assert_chat_billed(relay_world, out["stream"]["requestId"])
     embedding_event = usage_event(out["embedding"]["requestId"])
-    assert embedding_event.model == world.embedding_model
-    assert_billed(world, embedding_event, input_tokens=PROMPT_TOKENS, output_tokens=0)
+    assert embedding_event.model == relay_world.embedding_model
+    assert_billed(relay_world, embedding_event, input_tokens=PROMPT_TOKENS, output_tokens=0)
     assert UsageEvent.objects.count() == 3
 
 
-def test_langchain_chat_stream_and_embeddings(world, upstreams):
+def test_langchain_chat_stream_and_embeddings(relay_world, upstreams):
     from langchain_openai import ChatOpenAI, OpenAIEmbeddings
 
-    world.channel("a", upstreams.a)
-    key = world.key()
+    relay_world.channel("a", upstreams.a)
+    key = relay_world.key()
     chat = ChatOpenAI(
-        model=MODEL, base_url=world.relay, api_key=key, max_retries=0, timeout=20,
+        model=MODEL, base_url=relay_world.relay, api_key=key, max_retries=0, timeout=20,
         include_response_headers=True,
     )  # fmt: skip
 
     reply = chat.invoke("Say hello to the world.")
     assert reply.content == "".join(CONTENT)
     assert reply.usage_metadata["input_tokens"] == PROMPT_TOKENS
-    assert_chat_billed(world, reply.response_metadata["headers"]["x-request-id"])
+    assert_chat_billed(relay_world, reply.response_metadata["headers"]["x-request-id"])
 
     # LangChain asks no usage of a base_url it does not know (stream_usage off): the relay asks
     # the upstream itself, keeps that chunk from the caller and bills from it.
@@ -92,10 +92,10 @@ def test_langchain_chat_stream_and_embeddings(world, upstreams):
     assert all(chunk.usage_metadata is None for chunk in chunks)
     stream_ids = {c.response_metadata.get("headers", {}).get("x-request-id") for c in chunks}
     [stream_id] = stream_ids - {None}
-    assert_chat_billed(world, stream_id)
+    assert_chat_billed(relay_world, stream_id)
 
     embeddings = OpenAIEmbeddings(
-        model=EMBEDDING_MODEL, base_url=world.relay, api_key=key, max_retries=0,
+        model=EMBEDDING_MODEL, base_url=relay_world.relay, api_key=key, max_retries=0,
         check_embedding_ctx_length=False,  # send the text: not every upstream takes token ids
     )  # fmt: skip
     assert embeddings.embed_query("some text") == EMBEDDING
@@ -103,10 +103,10 @@ def test_langchain_chat_stream_and_embeddings(world, upstreams):
 
     def embedding_billed():
         """the embedding call's usage event is stored"""
-        return UsageEvent.objects.filter(model=world.embedding_model).first()
+        return UsageEvent.objects.filter(model=relay_world.embedding_model).first()
 
     assert_billed(
-        world, wait_for(embedding_billed, timeout=15, interval=0.05),
+        relay_world, wait_for(embedding_billed, timeout=15, interval=0.05),
         input_tokens=PROMPT_TOKENS, output_tokens=0,
     )  # fmt: skip
     assert UsageEvent.objects.count() == 3

@@ -26,9 +26,14 @@ def chat(client):
     return client.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES)
 
 
-def test_a_key_past_its_requests_per_minute_gets_429_until_the_next_minute(world, upstreams, clock):
-    world.channel("a", upstreams.a)
-    limited, free = world.client(world.key(rpm_limit=2)), world.client(world.key())
+def test_a_key_past_its_requests_per_minute_gets_429_until_the_next_minute(
+    relay_world, upstreams, clock
+):
+    relay_world.channel("a", upstreams.a)
+    limited, free = (
+        relay_world.client(relay_world.key(rpm_limit=2)),
+        relay_world.client(relay_world.key()),
+    )
     chat(limited), chat(limited)
 
     with pytest.raises(openai.RateLimitError) as raised:
@@ -48,10 +53,10 @@ def test_a_key_past_its_requests_per_minute_gets_429_until_the_next_minute(world
 
 
 def test_a_key_past_its_tokens_per_minute_is_refused_after_the_call_that_crossed_it(
-    world, upstreams, clock
+    relay_world, upstreams, clock
 ):
-    world.channel("a", upstreams.a)
-    client = world.client(world.key(tpm_limit=2 * TOKENS_PER_CALL - 1))
+    relay_world.channel("a", upstreams.a)
+    client = relay_world.client(relay_world.key(tpm_limit=2 * TOKENS_PER_CALL - 1))
     for _ in range(2):  # 14 tokens, under the limit; then 28, over it: that call completes
         usage_event(chat(client).headers["x-request-id"])
 
@@ -65,9 +70,9 @@ def test_a_key_past_its_tokens_per_minute_is_refused_after_the_call_that_crossed
     usage_event(chat(client).headers["x-request-id"])
 
 
-def test_a_streamed_call_counts_its_tokens_too(world, upstreams, clock):
-    world.channel("a", upstreams.a)
-    client = world.client(world.key(tpm_limit=TOKENS_PER_CALL))
+def test_a_streamed_call_counts_its_tokens_too(relay_world, upstreams, clock):
+    relay_world.channel("a", upstreams.a)
+    client = relay_world.client(relay_world.key(tpm_limit=TOKENS_PER_CALL))
     raw = client.chat.completions.with_raw_response.create(
         model=MODEL, messages=MESSAGES, stream=True
     )
@@ -80,9 +85,9 @@ def test_a_streamed_call_counts_its_tokens_too(world, upstreams, clock):
         chat(client)
 
 
-def test_keys_without_limits_are_not_counted(world, upstreams, clock):
-    world.channel("a", upstreams.a)
-    client = world.client(world.key())
+def test_keys_without_limits_are_not_counted(relay_world, upstreams, clock):
+    relay_world.channel("a", upstreams.a)
+    client = relay_world.client(relay_world.key())
     for _ in range(3):
         usage_event(chat(client).headers["x-request-id"])
     key_id = UsageEvent.objects.values_list("api_key__public_id", flat=True).first()

@@ -21,7 +21,7 @@ from relay import channels, estimate, relay
 from relay.app import application
 from relay.models import Channel
 from tests.conftest import wait_for
-from tests.factories import CatalogModelFactory
+from tests.factories import CatalogModelFactory, LedgerEntryFactory
 from tests.relay.conftest import (
     CLOSED_PORT,
     EMBEDDING_MODEL,
@@ -35,10 +35,10 @@ MESSAGES = [{"role": "user", "content": "Say hello to the world."}]
 
 
 def test_a_chat_completion_is_relayed_with_the_channel_credential_and_billed_exactly(
-    world, upstreams
+    relay_world, upstreams
 ):
-    world.channel("a", upstreams.a)
-    client = world.client(world.key())
+    relay_world.channel("a", upstreams.a)
+    client = relay_world.client(relay_world.key())
 
     raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES)
     completion = raw.parse()
@@ -51,26 +51,26 @@ def test_a_chat_completion_is_relayed_with_the_channel_credential_and_billed_exa
     assert completion.model == MODEL  # ... and the caller's in the answer
     assert call["body"]["messages"] == MESSAGES
     event = usage_event(raw.headers["x-request-id"])
-    assert event.model == world.model
+    assert event.model == relay_world.model
     assert_billed(
-        world, event, input_tokens=PROMPT_TOKENS - CACHED_TOKENS, output_tokens=len(CONTENT),
+        relay_world, event, input_tokens=PROMPT_TOKENS - CACHED_TOKENS, output_tokens=len(CONTENT),
         cached=CACHED_TOKENS,
     )  # fmt: skip
 
 
-def test_a_model_alias_reaches_the_catalog_model(world, upstreams):
-    world.model.aliases.create(alias="deepseek-v3")
-    world.channel("a", upstreams.a)
-    raw = world.client(world.key()).chat.completions.with_raw_response.create(
+def test_a_model_alias_reaches_the_catalog_model(relay_world, upstreams):
+    relay_world.model.aliases.create(alias="deepseek-v3")
+    relay_world.channel("a", upstreams.a)
+    raw = relay_world.client(relay_world.key()).chat.completions.with_raw_response.create(
         model="deepseek-v3", messages=MESSAGES
     )
     assert raw.parse().model == MODEL  # as OpenAI's aliases: the answer names the model
-    assert usage_event(raw.headers["x-request-id"]).model == world.model
+    assert usage_event(raw.headers["x-request-id"]).model == relay_world.model
 
 
-def test_a_stream_is_passed_through_and_billed_from_the_final_usage_chunk(world, upstreams):
-    world.channel("a", upstreams.a)
-    client = world.client(world.key())
+def test_a_stream_is_passed_through_and_billed_from_the_final_usage_chunk(relay_world, upstreams):
+    relay_world.channel("a", upstreams.a)
+    client = relay_world.client(relay_world.key())
 
     with client.chat.completions.with_streaming_response.create(
         model=MODEL, messages=MESSAGES, stream=True
@@ -85,14 +85,14 @@ def test_a_stream_is_passed_through_and_billed_from_the_final_usage_chunk(world,
     # The relay asked the upstream for usage in the final chunk.
     assert upstreams.a.received[0]["body"]["stream_options"] == {"include_usage": True}
     assert_billed(
-        world, usage_event(request_id), input_tokens=PROMPT_TOKENS - CACHED_TOKENS,
+        relay_world, usage_event(request_id), input_tokens=PROMPT_TOKENS - CACHED_TOKENS,
         output_tokens=len(CONTENT), cached=CACHED_TOKENS,
     )  # fmt: skip
 
 
-def test_a_caller_who_asks_for_stream_usage_gets_it(world, upstreams):
-    world.channel("a", upstreams.a)
-    stream = world.client(world.key()).chat.completions.create(
+def test_a_caller_who_asks_for_stream_usage_gets_it(relay_world, upstreams):
+    relay_world.channel("a", upstreams.a)
+    stream = relay_world.client(relay_world.key()).chat.completions.create(
         model=MODEL, messages=MESSAGES, stream=True, stream_options={"include_usage": True}
     )
     chunks = list(stream)
@@ -100,10 +100,12 @@ def test_a_caller_who_asks_for_stream_usage_gets_it(world, upstreams):
     assert chunks[-1].usage.completion_tokens == len(CONTENT)
 
 
-def test_without_upstream_usage_the_relay_counts_and_marks_the_event_estimated(world, upstreams):
-    world.channel("a", upstreams.a)
+def test_without_upstream_usage_the_relay_counts_and_marks_the_event_estimated(
+    relay_world, upstreams
+):
+    relay_world.channel("a", upstreams.a)
     upstreams.a.default = "no_usage"
-    client = world.client(world.key())
+    client = relay_world.client(relay_world.key())
 
     raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES)
     with client.chat.completions.with_streaming_response.create(
@@ -116,21 +118,21 @@ def test_without_upstream_usage_the_relay_counts_and_marks_the_event_estimated(w
     reply = estimate.count("".join(CONTENT))
     for request_id in (raw.headers["x-request-id"], stream_id):
         assert_billed(
-            world, usage_event(request_id), input_tokens=prompt, output_tokens=reply,
+            relay_world, usage_event(request_id), input_tokens=prompt, output_tokens=reply,
             estimated=True,
         )  # fmt: skip
 
 
-def test_embeddings_and_completions(world, upstreams):
-    world.channel("a", upstreams.a)
-    client = world.client(world.key())
+def test_embeddings_and_completions(relay_world, upstreams):
+    relay_world.channel("a", upstreams.a)
+    client = relay_world.client(relay_world.key())
 
     raw = client.embeddings.with_raw_response.create(model=EMBEDDING_MODEL, input="some text")
     assert raw.parse().data[0].embedding == [0.25, -0.5, 0.125]
     assert upstreams.a.received[-1]["body"]["model"] == EMBEDDING_MODEL  # same name upstream
     event = usage_event(raw.headers["x-request-id"])
-    assert event.model == world.embedding_model
-    assert_billed(world, event, input_tokens=PROMPT_TOKENS, output_tokens=0)
+    assert event.model == relay_world.embedding_model
+    assert_billed(relay_world, event, input_tokens=PROMPT_TOKENS, output_tokens=0)
 
     raw = client.completions.with_raw_response.create(model=MODEL, prompt="Say hello")
     assert raw.parse().choices[0].text == "".join(CONTENT)
@@ -139,21 +141,21 @@ def test_embeddings_and_completions(world, upstreams):
     assert usage_event(raw.headers["x-request-id"]).output_tokens == len(CONTENT)
 
 
-def test_the_model_list_holds_the_served_models_the_key_may_use(world, upstreams):
-    world.channel("a", upstreams.a)
-    everything = world.client(world.key()).models.list()
+def test_the_model_list_holds_the_served_models_the_key_may_use(relay_world, upstreams):
+    relay_world.channel("a", upstreams.a)
+    everything = relay_world.client(relay_world.key()).models.list()
     assert sorted(m.id for m in everything) == sorted([MODEL, EMBEDDING_MODEL])
-    only_chat = world.client(world.key(allowed_models=[MODEL])).models.list()
+    only_chat = relay_world.client(relay_world.key(allowed_models=[MODEL])).models.list()
     assert [m.id for m in only_chat] == [MODEL]
     with pytest.raises(openai.AuthenticationError):
-        world.client("tp-not-a-key").models.list()
+        relay_world.client("tp-not-a-key").models.list()
 
 
-def test_a_model_is_retrieved_when_the_key_may_use_it_else_404(world, upstreams):
-    world.channel("a", upstreams.a)
-    world.model.aliases.create(alias="deepseek-v3")
-    CatalogModelFactory(model_id="deepseek/unserved", provider=world.model.provider)
-    client = world.client(world.key(allowed_models=[MODEL]))
+def test_a_model_is_retrieved_when_the_key_may_use_it_else_404(relay_world, upstreams):
+    relay_world.channel("a", upstreams.a)
+    relay_world.model.aliases.create(alias="deepseek-v3")
+    CatalogModelFactory(model_id="deepseek/unserved", provider=relay_world.model.provider)
+    client = relay_world.client(relay_world.key(allowed_models=[MODEL]))
 
     def count(status):
         labels = {"method": "GET", "route": "v1/models/{model:path}", "status": status}
@@ -165,7 +167,7 @@ def test_a_model_is_retrieved_when_the_key_may_use_it_else_404(world, upstreams)
     assert client.models.retrieve("deepseek-v3").id == MODEL  # an alias names the model
     # The slash as it is (curl, a hand-written URL) reaches the same route.
     plain = httpx.get(
-        f"{world.relay}/models/{MODEL}", headers={"authorization": f"Bearer {client.api_key}"}
+        f"{relay_world.relay}/models/{MODEL}", headers={"authorization": f"Bearer {client.api_key}"}
     )
     assert (plain.status_code, plain.json()["id"]) == (200, MODEL)
 
@@ -181,8 +183,8 @@ def test_a_model_is_retrieved_when_the_key_may_use_it_else_404(world, upstreams)
 
     # A refusal of the key itself answers as the list does.
     with pytest.raises(openai.AuthenticationError):
-        world.client("tp-not-a-key").models.retrieve(MODEL)
-    elsewhere = world.client(world.key(ip_allowlist=["203.0.113.0/24"]))
+        relay_world.client("tp-not-a-key").models.retrieve(MODEL)
+    elsewhere = relay_world.client(relay_world.key(ip_allowlist=["203.0.113.0/24"]))
     for call in (elsewhere.models.list, lambda: elsewhere.models.retrieve(MODEL)):
         with pytest.raises(openai.PermissionDeniedError) as raised:
             call()
@@ -212,8 +214,8 @@ def expire_keys(world):
 def spend_the_balance(world):
     from billing.invoicing import ledger
 
-    LedgerEntry.objects.create(
-        organization=world.organization, kind="adjustment", amount=-1_000_000, currency="CNY"
+    LedgerEntryFactory(
+        organization=world.organization, kind=LedgerEntry.Kind.ADJUSTMENT, amount=-1_000_000
     )
     ledger.invalidate_headroom(world.organization.pk)
 
@@ -235,44 +237,44 @@ REFUSALS = [
 
 @pytest.mark.parametrize(("case", "exception", "status", "code"), REFUSALS)
 def test_every_refusal_in_openai_shape_and_nothing_reaches_the_upstream(
-    world, upstreams, case, exception, status, code
+    relay_world, upstreams, case, exception, status, code
 ):
     from billing.quotas import services as quotas
     from billing.quotas.models import Quota
     from projects import services as projects_services
 
-    world.channel("a", upstreams.a)
+    relay_world.channel("a", upstreams.a)
     key = {
         "invalid": lambda: "tp-invalid-key",
-        "other_model": lambda: world.key(allowed_models=[EMBEDDING_MODEL]),
-        "ip": lambda: world.key(ip_allowlist=["203.0.113.0/24"]),
-    }.get(case, world.key)()
-    actor = projects_services.Actor(user=world.owner.user, membership=world.owner)
+        "other_model": lambda: relay_world.key(allowed_models=[EMBEDDING_MODEL]),
+        "ip": lambda: relay_world.key(ip_allowlist=["203.0.113.0/24"]),
+    }.get(case, relay_world.key)()
+    actor = projects_services.Actor(user=relay_world.owner.user, membership=relay_world.owner)
     if case == "suspended":
-        set_status(world, Organization.Status.SUSPENDED)
+        set_status(relay_world, Organization.Status.SUSPENDED)
     elif case == "unverified":
-        set_status(world, Organization.Status.PENDING)
+        set_status(relay_world, Organization.Status.PENDING)
     elif case == "revoked":
-        projects_services.revoke_api_key(actor=actor, key=world.project.api_keys.get())
+        projects_services.revoke_api_key(actor=actor, key=relay_world.project.api_keys.get())
     elif case == "expired":
-        expire_keys(world)
+        expire_keys(relay_world)
     elif case == "archived":
-        projects_services.archive_project(actor=actor, project=world.project)
+        projects_services.archive_project(actor=actor, project=relay_world.project)
     elif case == "balance":
-        spend_the_balance(world)
+        spend_the_balance(relay_world)
     elif case == "quota":
         quota = quotas.create_quota(
             actor=actor, scope=Quota.Scope.ORGANIZATION, limit=Decimal(10),
             on_exceed=Quota.OnExceed.BLOCK,
         )  # fmt: skip
-        world.client(key).chat.completions.create(model=MODEL, messages=MESSAGES)
+        relay_world.client(key).chat.completions.create(model=MODEL, messages=MESSAGES)
         wait_for(lambda: quota.periods.filter(consumed_tokens__gte=10).exists(), timeout=15)
         upstreams.a.received.clear()
 
     events_before = UsageEvent.objects.count()
 
     with pytest.raises(exception) as raised:
-        world.client(key).chat.completions.create(model=MODEL, messages=MESSAGES)
+        relay_world.client(key).chat.completions.create(model=MODEL, messages=MESSAGES)
 
     assert raised.value.status_code == status
     assert raised.value.code == code
@@ -281,56 +283,58 @@ def test_every_refusal_in_openai_shape_and_nothing_reaches_the_upstream(
     assert UsageEvent.objects.count() == events_before
 
 
-def test_a_model_no_channel_serves_and_bad_requests(world, upstreams):
-    client = world.client(world.key())
+def test_a_model_no_channel_serves_and_bad_requests(relay_world, upstreams):
+    client = relay_world.client(relay_world.key())
     with pytest.raises(openai.NotFoundError) as raised:
         client.chat.completions.create(model=MODEL, messages=MESSAGES)
     assert raised.value.code == "model_not_found"
-    no_key = httpx.post(f"{world.relay}/chat/completions", json={"model": MODEL})
+    no_key = httpx.post(f"{relay_world.relay}/chat/completions", json={"model": MODEL})
     assert no_key.status_code == 401
     assert no_key.json()["error"]["code"] == "missing_api_key"
-    headers = {"authorization": f"Bearer {world.key()}"}
+    headers = {"authorization": f"Bearer {relay_world.key()}"}
     for body, code in [(b"{not json", "invalid_json"), (b'{"messages": []}', "missing_model")]:
-        answer = httpx.post(f"{world.relay}/chat/completions", content=body, headers=headers)
+        answer = httpx.post(f"{relay_world.relay}/chat/completions", content=body, headers=headers)
         assert (answer.status_code, answer.json()["error"]["code"]) == (400, code)
 
 
 def test_unknown_paths_wrong_methods_hosts_and_oversized_bodies_in_openai_shape(
-    world, upstreams, settings
+    relay_world, upstreams, settings
 ):
-    headers = {"authorization": f"Bearer {world.key()}"}
-    unknown = httpx.post(f"{world.relay}/images/generations", json={}, headers=headers)
+    headers = {"authorization": f"Bearer {relay_world.key()}"}
+    unknown = httpx.post(f"{relay_world.relay}/images/generations", json={}, headers=headers)
     assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, "not_found")
-    wrong_method = httpx.get(f"{world.relay}/chat/completions", headers=headers)
+    wrong_method = httpx.get(f"{relay_world.relay}/chat/completions", headers=headers)
     assert (wrong_method.status_code, wrong_method.json()["error"]["code"]) == (
         405, "method_not_allowed",
     )  # fmt: skip
     assert wrong_method.headers["allow"] == "POST"
-    other_host = httpx.get(f"{world.relay}/models", headers={**headers, "host": "evil.example"})
+    other_host = httpx.get(
+        f"{relay_world.relay}/models", headers={**headers, "host": "evil.example"}
+    )
     assert (other_host.status_code, other_host.json()["error"]["code"]) == (400, "invalid_host")
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     body = {"model": MODEL, "messages": [{"role": "user", "content": "x" * 1000}]}
-    too_large = httpx.post(f"{world.relay}/chat/completions", json=body, headers=headers)
+    too_large = httpx.post(f"{relay_world.relay}/chat/completions", json=body, headers=headers)
     assert (too_large.status_code, too_large.json()["error"]["code"]) == (413, "request_too_large")
     assert too_large.headers["x-content-type-options"] == "nosniff"
     assert upstreams.a.received == []
 
 
-def test_a_fault_of_the_relay_is_a_500_in_openai_shape(world, upstreams, settings):
-    world.channel("a", upstreams.a)
-    key = world.key()
+def test_a_fault_of_the_relay_is_a_500_in_openai_shape(relay_world, upstreams, settings):
+    relay_world.channel("a", upstreams.a)
+    key = relay_world.key()
     # Keys changed without `reencrypt_secrets`: no key decrypts the channel's credential.
     settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
     settings.SECRET_KEY = "another-secret-key-than-the-one-the-credential-was-stored-under"
     with pytest.raises(openai.InternalServerError) as raised:
-        world.client(key).chat.completions.create(model=MODEL, messages=MESSAGES)
+        relay_world.client(key).chat.completions.create(model=MODEL, messages=MESSAGES)
     assert raised.value.code == "internal_error"
     assert upstreams.a.received == []
 
 
-def test_relay_latency_is_measured_by_route(world, upstreams):
-    world.channel("a", upstreams.a)
-    client = world.client(world.key())
+def test_relay_latency_is_measured_by_route(relay_world, upstreams):
+    relay_world.channel("a", upstreams.a)
+    client = relay_world.client(relay_world.key())
 
     def count(route, status):
         labels = {"method": "POST", "route": route, "status": status}
@@ -347,24 +351,26 @@ def test_relay_latency_is_measured_by_route(world, upstreams):
 # --- Upstream failures: fail-over, timeouts, the breaker -----------------------------------------
 
 
-def test_an_upstream_4xx_is_the_callers_answer_without_failover(world, upstreams):
-    world.channel("a", upstreams.a, priority=2)
-    world.channel("b", upstreams.b, priority=1)
+def test_an_upstream_4xx_is_the_callers_answer_without_failover(relay_world, upstreams):
+    relay_world.channel("a", upstreams.a, priority=2)
+    relay_world.channel("b", upstreams.b, priority=1)
     upstreams.a.plan = ["400"]
     with pytest.raises(openai.BadRequestError) as raised:
-        world.client(world.key()).chat.completions.create(model=MODEL, messages=MESSAGES)
+        relay_world.client(relay_world.key()).chat.completions.create(
+            model=MODEL, messages=MESSAGES
+        )
     assert raised.value.code == "fake_400"
     assert upstreams.b.received == []
     assert UsageEvent.objects.count() == 0
 
 
 def test_5xx_timeouts_and_refused_connections_fail_over_in_priority_order(
-    world, upstreams, relay_settings
+    relay_world, upstreams, relay_settings
 ):
     relay_settings.RELAY_BREAKER_FAILURES = 5
-    first = world.channel("a", upstreams.a, priority=3)
-    world.channel("b", upstreams.b, priority=2)
-    client = world.client(world.key())
+    first = relay_world.channel("a", upstreams.a, priority=3)
+    relay_world.channel("b", upstreams.b, priority=2)
+    client = relay_world.client(relay_world.key())
 
     upstreams.a.plan = ["500"]
     assert client.chat.completions.create(model=MODEL, messages=MESSAGES).id == "b-1"
@@ -374,7 +380,7 @@ def test_5xx_timeouts_and_refused_connections_fail_over_in_priority_order(
 
     # A dead channel ahead of both: the connection is refused, the call goes on.
     dead = type("Dead", (), {"url": f"http://127.0.0.1:{CLOSED_PORT}/v1"})
-    world.channel("dead", dead, priority=9)
+    relay_world.channel("dead", dead, priority=9)
     assert client.chat.completions.create(model=MODEL, messages=MESSAGES).id == "a-1"
 
     def by_name():
@@ -389,10 +395,10 @@ def test_5xx_timeouts_and_refused_connections_fail_over_in_priority_order(
     assert first.pk == failures["a"].channel.pk
 
 
-def test_channels_of_one_priority_share_calls_by_weight(world, upstreams):
-    world.channel("a", upstreams.a, weight=3)
-    world.channel("b", upstreams.b, weight=1)
-    client = world.client(world.key())
+def test_channels_of_one_priority_share_calls_by_weight(relay_world, upstreams):
+    relay_world.channel("a", upstreams.a, weight=3)
+    relay_world.channel("b", upstreams.b, weight=1)
+    client = relay_world.client(relay_world.key())
 
     for _ in range(120):
         client.embeddings.create(model=EMBEDDING_MODEL, input="x", encoding_format="float")
@@ -413,9 +419,9 @@ def test_a_higher_priority_goes_first_whatever_the_weights():
     assert 0.87 <= share_of_3 <= 0.93  # 9 / 10, standard deviation 0.005
 
 
-def test_every_channel_failing_is_502_and_a_timeout_504(world, upstreams, caplog):
-    world.channel("a", upstreams.a)
-    client = world.client(world.key())
+def test_every_channel_failing_is_502_and_a_timeout_504(relay_world, upstreams, caplog):
+    relay_world.channel("a", upstreams.a)
+    client = relay_world.client(relay_world.key())
     upstreams.a.plan = ["500"]
     caplog.handler.addFilter(RequestIdFilter())  # as the console handler: the call's id
     with pytest.raises(openai.InternalServerError) as raised:
@@ -431,11 +437,11 @@ def test_every_channel_failing_is_502_and_a_timeout_504(world, upstreams, caplog
 
 
 def test_the_breaker_opens_after_repeated_failures_and_a_probe_closes_it(
-    world, upstreams, relay_settings
+    relay_world, upstreams, relay_settings
 ):
-    channel = world.channel("a", upstreams.a, priority=2)
-    world.channel("b", upstreams.b, priority=1)
-    client = world.client(world.key())
+    channel = relay_world.channel("a", upstreams.a, priority=2)
+    relay_world.channel("b", upstreams.b, priority=1)
+    client = relay_world.client(relay_world.key())
     upstreams.a.default = "500"
 
     for _ in range(2):  # RELAY_BREAKER_FAILURES
@@ -465,15 +471,15 @@ def test_the_breaker_opens_after_repeated_failures_and_a_probe_closes_it(
 
 
 def test_a_probe_claimed_by_a_call_that_never_reaches_the_channel_is_released(
-    world, upstreams, relay_settings
+    relay_world, upstreams, relay_settings
 ):
     """A half-open fallback behind a healthy channel: the call that claims its probe is
     answered by the healthy one; the claim goes back, so the next call that fails over
     probes it rather than finding it out until the claim expires."""
     relay_settings.RELAY_BREAKER_COOLDOWN_SECONDS = 0  # open means half-open at once
     relay_settings.RELAY_READ_TIMEOUT_SECONDS = 60  # an unreleased claim would last 61 s
-    world.channel("b", upstreams.b)
-    client = world.client(world.key())
+    relay_world.channel("b", upstreams.b)
+    client = relay_world.client(relay_world.key())
     upstreams.b.default = "500"
     for _ in range(2):  # RELAY_BREAKER_FAILURES
         with pytest.raises(openai.InternalServerError):
@@ -481,7 +487,7 @@ def test_a_probe_claimed_by_a_call_that_never_reaches_the_channel_is_released(
     wait_for(lambda: channels.health()[0].state == "half-open", timeout=10)
 
     upstreams.b.default = "ok"
-    world.channel("a", upstreams.a, priority=2)
+    relay_world.channel("a", upstreams.a, priority=2)
     raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES)
     assert raw.parse().id == "a-1"
     assert len(upstreams.b.received) == 2, "the fallback was not called"
@@ -497,14 +503,14 @@ def test_a_probe_claimed_by_a_call_that_never_reaches_the_channel_is_released(
     wait_for(fallback_closed, timeout=10)
 
 
-def test_a_caller_hanging_up_mid_stream_pays_for_what_was_delivered(world, upstreams):
-    world.channel("a", upstreams.a)
+def test_a_caller_hanging_up_mid_stream_pays_for_what_was_delivered(relay_world, upstreams):
+    relay_world.channel("a", upstreams.a)
     upstreams.a.plan = ["trickle"]  # one content chunk, then a pause
     body = {"model": MODEL, "messages": MESSAGES, "stream": True}
-    headers = {"authorization": f"Bearer {world.key()}"}
+    headers = {"authorization": f"Bearer {relay_world.key()}"}
 
     with httpx.stream(
-        "POST", f"{world.relay}/chat/completions", json=body, headers=headers, timeout=10
+        "POST", f"{relay_world.relay}/chat/completions", json=body, headers=headers, timeout=10
     ) as response:
         request_id = response.headers["x-request-id"]
         received = b""
@@ -516,17 +522,17 @@ def test_a_caller_hanging_up_mid_stream_pays_for_what_was_delivered(world, upstr
     event = usage_event(request_id)
     prompt = estimate.count(MESSAGES[0]["content"]) + 6
     assert_billed(
-        world, event, input_tokens=prompt, output_tokens=estimate.count(CONTENT[0]),
+        relay_world, event, input_tokens=prompt, output_tokens=estimate.count(CONTENT[0]),
         estimated=True,
     )  # fmt: skip
 
 
-def test_a_caller_gone_before_the_first_event_pays_for_the_prompt(world, upstreams):
+def test_a_caller_gone_before_the_first_event_pays_for_the_prompt(relay_world, upstreams):
     """The stream is never iterated when the server knows of the hang-up before the first event
     (here an ASGI server whose send yields, as the spec allows): still billed and released."""
-    world.channel("a", upstreams.a)
+    relay_world.channel("a", upstreams.a)
     body = json.dumps({"model": MODEL, "messages": MESSAGES, "stream": True}).encode()
-    headers = [(b"host", b"127.0.0.1"), (b"authorization", f"Bearer {world.key()}".encode())]
+    headers = [(b"host", b"127.0.0.1"), (b"authorization", f"Bearer {relay_world.key()}".encode())]
     scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
              "http_version": "1.1", "method": "POST", "scheme": "http",
              "path": "/v1/chat/completions", "raw_path": b"/v1/chat/completions",
@@ -549,26 +555,26 @@ def test_a_caller_gone_before_the_first_event_pays_for_the_prompt(world, upstrea
     asyncio.run(call_and_shut_down())
 
     assert not any(message.get("body") for message in sent)  # no event reached the caller
-    event = UsageEvent.objects.get(api_key__project=world.project)
+    event = UsageEvent.objects.get(api_key__project=relay_world.project)
     prompt = estimate.count(MESSAGES[0]["content"]) + 6
-    assert_billed(world, event, input_tokens=prompt, output_tokens=0, estimated=True)
+    assert_billed(relay_world, event, input_tokens=prompt, output_tokens=0, estimated=True)
     assert len(upstreams.a.received) == 1
 
 
 # --- Channels: credentials at rest ---------------------------------------------------------------
 
 
-def test_the_channel_credential_is_stored_encrypted(world, upstreams):
-    channel = world.channel("a", upstreams.a)
+def test_the_channel_credential_is_stored_encrypted(relay_world, upstreams):
+    channel = relay_world.channel("a", upstreams.a)
     stored = Channel.objects.get(pk=channel.pk).credential_encrypted
     assert "sk-a-secret" not in stored
     assert crypto.decrypt(stored) == "sk-a-secret"
 
 
-def test_usage_event_time_is_the_call_time(world, upstreams):
-    world.channel("a", upstreams.a)
+def test_usage_event_time_is_the_call_time(relay_world, upstreams):
+    relay_world.channel("a", upstreams.a)
     before = timezone.now()
-    raw = world.client(world.key()).chat.completions.with_raw_response.create(
+    raw = relay_world.client(relay_world.key()).chat.completions.with_raw_response.create(
         model=MODEL, messages=MESSAGES
     )
     event = usage_event(raw.headers["x-request-id"])
