@@ -38,6 +38,7 @@ from django.utils import timezone
 from django.utils.regex_helper import normalize
 
 from accounts import services
+from accounts.audit_trail import Actor
 from accounts.models import (
     AuditEvent,
     DataExport,
@@ -90,9 +91,7 @@ OBJECT_KWARGS = {
     "key": lambda a: a.api_key.public_id,
     "export": lambda a: (
         exports.build_export(
-            export_id=exports.request_export(
-                actor=services.Actor(user=a.owner.user, membership=a.owner)
-            ).pk
+            export_id=exports.request_export(actor=Actor(user=a.owner.user, membership=a.owner)).pk
         ).public_id
     ),
     "policy": lambda a: (
@@ -222,7 +221,7 @@ def world(db):
     invitation = services.invite_member(
         actor=owner, email=f"{MARKER}-new@example.com", role=Role.VIEWER, request=request
     )
-    project_actor = projects_services.Actor(user=owner.user, membership=owner)
+    project_actor = Actor(user=owner.user, membership=owner)
     project = projects_services.create_project(
         actor=project_actor, name=f"{MARKER} Search", department=department
     )
