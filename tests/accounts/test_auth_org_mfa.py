@@ -24,13 +24,14 @@ def strict_org():
 
 
 @pytest.fixture
-def member(strict_org):
+def strict_member(strict_org):
+    """A developer of the strict organization (a verified user, no second factor yet)."""
     user = verified_user("anna@example.com")
     MembershipFactory(organization=strict_org, user=user, role=Role.DEVELOPER)
     return user
 
 
-def test_a_member_without_mfa_is_sent_to_set_it_up_from_every_page(client, member):
+def test_a_member_without_mfa_is_sent_to_set_it_up_from_every_page(client, strict_member):
     sign_in(client, "anna@example.com")
     for page in ["/", "/accounts/email/", "/accounts/sessions/"]:
         response = client.get(page)
@@ -40,7 +41,7 @@ def test_a_member_without_mfa_is_sent_to_set_it_up_from_every_page(client, membe
     assert "Strict Bureau requires two-factor authentication for all members" in page
 
 
-def test_the_way_to_mfa_stays_open(client, member):
+def test_the_way_to_mfa_stays_open(client, strict_member):
     sign_in(client, "anna@example.com")
     assert client.get("/accounts/2fa/").status_code == 200
     assert client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/"}).status_code == 302
@@ -52,14 +53,14 @@ def test_the_way_to_mfa_stays_open(client, member):
     assert client.get("/accounts/email/").status_code == 200
 
 
-def test_signing_out_stays_open(client, member):
+def test_signing_out_stays_open(client, strict_member):
     sign_in(client, "anna@example.com")
     response = client.post("/accounts/logout/")
     assert response.headers["Location"] == "/"
     assert not client.get("/").wsgi_request.user.is_authenticated
 
 
-def test_the_api_answers_403_mfa_required(client, member):
+def test_the_api_answers_403_mfa_required(client, strict_member):
     sign_in(client, "anna@example.com")
     response = client.get("/api/v1/me")
     assert response.status_code == 403
@@ -67,7 +68,7 @@ def test_the_api_answers_403_mfa_required(client, member):
     assert "Strict Bureau" in response.json()["error"]["message"]
 
 
-def test_the_api_answers_403_to_an_app_session_token_too(member):
+def test_the_api_answers_403_to_an_app_session_token_too(strict_member):
     app = Client()
     response = app.post(
         "/_allauth/app/v1/auth/login",
@@ -80,16 +81,16 @@ def test_the_api_answers_403_to_an_app_session_token_too(member):
     assert response.json()["error"]["code"] == "mfa_required"
 
 
-def test_a_member_with_totp_is_let_through(client, member):
-    secret = totp_set_up_earlier(member)
+def test_a_member_with_totp_is_let_through(client, strict_member):
+    secret = totp_set_up_earlier(strict_member)
     sign_in(client, "anna@example.com", code=totp_code(secret))
     assert client.get("/").status_code == 200
     assert client.get("/api/v1/me").status_code == 200
 
 
-def test_only_the_current_organization_counts(client, member):
+def test_only_the_current_organization_counts(client, strict_member):
     relaxed = OrganizationFactory(name="Relaxed Ltd")
-    MembershipFactory(organization=relaxed, user=member, role=Role.OWNER)
+    MembershipFactory(organization=relaxed, user=strict_member, role=Role.OWNER)
     sign_in(client, "anna@example.com")
     session = client.session
     session[SESSION_KEY] = relaxed.public_id
@@ -99,7 +100,7 @@ def test_only_the_current_organization_counts(client, member):
     response = client.get(
         "/api/v1/me",
         headers={
-            "x-organization": member.memberships.get(
+            "x-organization": strict_member.memberships.get(
                 organization__require_mfa=True
             ).organization.public_id
         },

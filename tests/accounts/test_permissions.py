@@ -2,20 +2,15 @@ import pytest
 
 from accounts.models import Department
 from accounts.permissions import EVERYWHERE, PERMISSIONS, Action, Role, can, scope_for
-from tests.factories import DepartmentFactory, MembershipFactory, OrganizationFactory
+from tests.factories import DepartmentFactory, MembershipFactory
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def tree():
-    """ROOT > (A > A1), B, all in one organization."""
-    org = OrganizationFactory()
-    root = DepartmentFactory(organization=org, code="ROOT")
-    a = DepartmentFactory(organization=org, code="A", parent=root)
-    a1 = DepartmentFactory(organization=org, code="A1", parent=a)
-    b = DepartmentFactory(organization=org, code="B", parent=root)
-    return org, {d.code: d.id for d in (root, a, a1, b)}
+def tree(org, departments):
+    """`org` and the ids of its departments ROOT > (A > A1), B, by code."""
+    return org, {code: department.id for code, department in departments.items()}
 
 
 @pytest.mark.parametrize("role", list(Role))
