@@ -1,8 +1,14 @@
+"""What every test folder shares: free ports and a real Celery worker; who's who (`org`,
+its `owner`, `admin`, `viewer`, `member(role, department)`, an `outsider`, `department`,
+`departments`); the gateway's credential and a prepaid balance; a priced model. Factories
+are in tests/factories.py."""
+
 import os
 import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -14,11 +20,14 @@ from django.test import Client
 from accounts.permissions import Role
 from portal.celery import app as celery_app
 from tests.factories import (
+    CatalogModelFactory,
     DepartmentFactory,
     GatewayCredentialFactory,
     LedgerEntryFactory,
     MembershipFactory,
     OrganizationFactory,
+    PriceVersionFactory,
+    ProviderFactory,
     VerifiedUserFactory,
     department_tree,
 )
@@ -230,6 +239,20 @@ def prepaid_balance(org):
     """Money on `org`'s prepaid balance, so that insufficient_balance stays out of the way
     of authorize."""
     return LedgerEntryFactory(organization=org, amount=1_000_000)
+
+
+# --- The catalog ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def priced_model(db):
+    """deepseek/deepseek-chat at 2 / 8 / 0.5 CNY per million tokens since 2026-01-01."""
+    provider = ProviderFactory(slug="deepseek", name="DeepSeek")
+    model = CatalogModelFactory(
+        model_id="deepseek/deepseek-chat", provider=provider, display_name="DeepSeek Chat"
+    )
+    PriceVersionFactory(model=model, effective_from=datetime(2026, 1, 1, tzinfo=UTC))
+    return model
 
 
 @pytest.fixture
