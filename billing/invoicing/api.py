@@ -1,6 +1,5 @@
 """REST: invoices (with PDF and CSV), balance, ledger, fapiao requests, chargeback."""
 
-from django.urls import path, re_path
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -201,33 +200,3 @@ class ChargebackViewSet(OrganizationAPIMixin, viewsets.GenericViewSet):
     @extend_schema(responses={(200, "text/csv"): FILE})
     def csv(self, request, month=None):
         return chargeback_download(self._statement(month), "csv")
-
-
-MONTH = r"(?P<month>[0-9]{4}-[0-9]{2})"
-urlpatterns = [
-    path("invoices", InvoiceViewSet.as_view({"get": "list"}), name="api-invoices"),
-    path("invoices/<str:invoice>", InvoiceViewSet.as_view({"get": "retrieve"}), name="api-invoice"),
-    path(
-        "invoices/<str:invoice>/pdf", InvoiceViewSet.as_view({"get": "pdf"}), name="api-invoice-pdf"
-    ),
-    path(
-        "invoices/<str:invoice>/csv", InvoiceViewSet.as_view({"get": "csv"}), name="api-invoice-csv"
-    ),
-    path("billing/balance", BalanceViewSet.as_view({"get": "retrieve"}), name="api-balance"),
-    path("billing/ledger", LedgerViewSet.as_view({"get": "list"}), name="api-ledger"),
-    path(
-        "fapiao-requests",
-        FapiaoRequestViewSet.as_view({"get": "list", "post": "create"}),
-        name="api-fapiao-requests",
-    ),
-    re_path(
-        rf"^billing/chargeback/{MONTH}$",
-        ChargebackViewSet.as_view({"get": "retrieve"}),
-        name="api-chargeback",
-    ),
-    re_path(
-        rf"^billing/chargeback/{MONTH}/csv$",
-        ChargebackViewSet.as_view({"get": "csv"}),
-        name="api-chargeback-csv",
-    ),
-]

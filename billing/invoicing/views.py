@@ -5,7 +5,6 @@ from datetime import date
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
-from django.urls import path, re_path
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views import generic
@@ -121,24 +120,3 @@ class FapiaoRequestView(OrganizationMixin, generic.View):
         else:
             messages.success(request, _("Fapiao requested."))
         return redirect("billing:billing")
-
-
-urlpatterns = [
-    path("billing/", BillingView.as_view(), name="billing"),
-    re_path(
-        r"^billing/invoices/(?P<invoice>\w+)\.(?P<fmt>pdf|csv)$",
-        InvoiceDownloadView.as_view(),
-        name="invoice-download",
-    ),
-    re_path(
-        r"^billing/chargeback/(?P<year>[0-9]{4})-(?P<month>[0-9]{1,2})\.(?P<fmt>pdf|csv)$",
-        ChargebackDownloadView.as_view(),
-        name="chargeback",
-    ),
-    path("billing/fapiao/", FapiaoProfileView.as_view(), name="fapiao-profile"),
-    path(
-        "billing/invoices/<str:invoice>/fapiao/",
-        FapiaoRequestView.as_view(),
-        name="fapiao-request",
-    ),
-]

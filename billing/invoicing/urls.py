@@ -1,0 +1,61 @@
+from django.urls import path, re_path
+
+from billing.invoicing import api, views
+
+MONTH = r"(?P<month>[0-9]{4}-[0-9]{2})"
+
+urlpatterns = [
+    path("billing/", views.BillingView.as_view(), name="billing"),
+    re_path(
+        r"^billing/invoices/(?P<invoice>\w+)\.(?P<fmt>pdf|csv)$",
+        views.InvoiceDownloadView.as_view(),
+        name="invoice-download",
+    ),
+    re_path(
+        r"^billing/chargeback/(?P<year>[0-9]{4})-(?P<month>[0-9]{1,2})\.(?P<fmt>pdf|csv)$",
+        views.ChargebackDownloadView.as_view(),
+        name="chargeback",
+    ),
+    path("billing/fapiao/", views.FapiaoProfileView.as_view(), name="fapiao-profile"),
+    path(
+        "billing/invoices/<str:invoice>/fapiao/",
+        views.FapiaoRequestView.as_view(),
+        name="fapiao-request",
+    ),
+]
+
+api_urlpatterns = [
+    path("invoices", api.InvoiceViewSet.as_view({"get": "list"}), name="api-invoices"),
+    path(
+        "invoices/<str:invoice>",
+        api.InvoiceViewSet.as_view({"get": "retrieve"}),
+        name="api-invoice",
+    ),
+    path(
+        "invoices/<str:invoice>/pdf",
+        api.InvoiceViewSet.as_view({"get": "pdf"}),
+        name="api-invoice-pdf",
+    ),
+    path(
+        "invoices/<str:invoice>/csv",
+        api.InvoiceViewSet.as_view({"get": "csv"}),
+        name="api-invoice-csv",
+    ),
+    path("billing/balance", api.BalanceViewSet.as_view({"get": "retrieve"}), name="api-balance"),
+    path("billing/ledger", api.LedgerViewSet.as_view({"get": "list"}), name="api-ledger"),
+    path(
+        "fapiao-requests",
+        api.FapiaoRequestViewSet.as_view({"get": "list", "post": "create"}),
+        name="api-fapiao-requests",
+    ),
+    re_path(
+        rf"^billing/chargeback/{MONTH}$",
+        api.ChargebackViewSet.as_view({"get": "retrieve"}),
+        name="api-chargeback",
+    ),
+    re_path(
+        rf"^billing/chargeback/{MONTH}/csv$",
+        api.ChargebackViewSet.as_view({"get": "csv"}),
+        name="api-chargeback-csv",
+    ),
+]

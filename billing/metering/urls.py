@@ -1,0 +1,26 @@
+from django.urls import path
+
+from billing.metering import api, views
+
+urlpatterns = [
+    path("usage/", views.UsageDashboardView.as_view(), name="usage"),
+    path(
+        "usage/projects/<str:project>/",
+        views.ProjectUsageView.as_view(),
+        name="usage-project",
+    ),
+    path("usage/keys/<str:key>/", views.KeyUsageView.as_view(), name="usage-key"),
+]
+
+api_urlpatterns = [
+    path(
+        "organization/usage",
+        api.UsageReportViewSet.as_view({"get": "list"}),
+        name="api-usage",
+    ),
+    path(
+        "organization/costs",
+        api.CostReportViewSet.as_view({"get": "list"}),
+        name="api-costs",
+    ),
+]
