@@ -11,8 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_site import AuditedAdmin
-from billing.catalog import importer as catalog_import
-from billing.catalog import services
+from billing.catalog import importer, services
 from billing.catalog.models import (
     PRICE_FIELDS,
     CatalogModel,
@@ -70,7 +69,7 @@ class ImportFileForm(forms.Form):
     )
 
     def clean_file(self):
-        return catalog_import.parse_json(self.cleaned_data["file"].read())
+        return importer.parse_json(self.cleaned_data["file"].read())
 
 
 @admin.register(CatalogModel)
@@ -134,10 +133,10 @@ class CatalogModelAdmin(AuditedAdmin):
         form = ImportFileForm(request.POST or None, request.FILES or None)
         if form.is_valid():
             reader = {
-                "openrouter": catalog_import.read_openrouter,
-                "litellm": catalog_import.read_litellm,
+                "openrouter": importer.read_openrouter,
+                "litellm": importer.read_litellm,
             }[form.cleaned_data["format"]]
-            summary = catalog_import.import_catalog(
+            summary = importer.import_catalog(
                 reader(form.cleaned_data["file"]),
                 source=form.cleaned_data["format"],
                 usd_cny_rate=settings.CATALOG_USD_CNY_RATE,

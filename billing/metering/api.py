@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from accounts.mixins import OrganizationAPIMixin
 from accounts.permissions import Action
-from billing.metering import selectors as usage
+from billing.metering import selectors
 
 # --- Organization: GET /api/v1/organization/usage and /costs --------------------------------
 
@@ -36,9 +36,9 @@ class ReportQuerySerializer(serializers.Serializer):
     end_time = serializers.IntegerField(
         min_value=0, required=False, help_text=_("Unix seconds, exclusive; default now.")
     )
-    bucket_width = serializers.ChoiceField(choices=list(usage.WIDTHS), default="1d")
+    bucket_width = serializers.ChoiceField(choices=list(selectors.WIDTHS), default="1d")
     group_by = CommaListField(
-        child=serializers.ChoiceField(choices=list(usage.GROUPS)), required=False, default=list
+        child=serializers.ChoiceField(choices=list(selectors.GROUPS)), required=False, default=list
     )
     project_ids = CommaListField(child=serializers.CharField(), required=False, default=list)
     department_ids = CommaListField(child=serializers.CharField(), required=False, default=list)
@@ -73,23 +73,23 @@ class ReportQuerySerializer(serializers.Serializer):
 
 def _bucket_page(membership, query, by_currency):
     """(buckets of this page with their rows, next page start or None)."""
-    starts = usage.bucket_starts(
+    starts = selectors.bucket_starts(
         query["start"], query["end"], query["bucket_width"], query["limit"]
     )
     following = starts[query["limit"]] if len(starts) > query["limit"] else None
     starts = starts[: query["limit"]]
     # Whole buckets: start_time and end_time choose the buckets (those starting before end_time).
-    edges = [*starts, usage.next_bucket(starts[-1], query["bucket_width"])]
-    selection = usage.Selection(
+    edges = [*starts, selectors.next_bucket(starts[-1], query["bucket_width"])]
+    selection = selectors.Selection(
         start=starts[0],
         end=edges[-1],
         width=query["bucket_width"],
         group_by=query["group_by"],
-        filters={name: query[name] for name in usage.FILTERS},
+        filters={name: query[name] for name in selectors.FILTERS},
         by_currency=by_currency,
     )
     rows: dict[datetime, list] = {}
-    for row in usage.usage_rows(membership, selection):
+    for row in selectors.usage_rows(membership, selection):
         rows.setdefault(row["bucket"], []).append(row)
     buckets = [(start, end, rows.get(start, [])) for start, end in pairwise(edges)]
     return buckets, int(following.timestamp()) if following else None
@@ -113,7 +113,7 @@ def _page_body(buckets, next_start, result):
 
 
 def _groups(row):
-    return {name: row["group"].get(name) for name in usage.GROUPS}
+    return {name: row["group"].get(name) for name in selectors.GROUPS}
 
 
 class ReportViewSet(OrganizationAPIMixin, viewsets.ViewSet):
@@ -136,8 +136,8 @@ UsageResult = inline_serializer(
     fields={
         "object": serializers.CharField(),
         "requests": serializers.IntegerField(),
-        **{name: serializers.IntegerField() for name in usage.TOKENS},
-        **{name: serializers.CharField(allow_null=True) for name in usage.GROUPS},
+        **{name: serializers.IntegerField() for name in selectors.TOKENS},
+        **{name: serializers.CharField(allow_null=True) for name in selectors.GROUPS},
     },
 )
 CostResult = inline_serializer(
@@ -149,7 +149,7 @@ CostResult = inline_serializer(
             "CostAmount",
             {"value": serializers.DecimalField(28, 10), "currency": serializers.CharField()},
         ),
-        **{name: serializers.CharField(allow_null=True) for name in usage.GROUPS},
+        **{name: serializers.CharField(allow_null=True) for name in selectors.GROUPS},
     },
 )
 
@@ -185,7 +185,7 @@ class UsageReportViewSet(ReportViewSet):
         return {
             "object": "organization.usage.result",
             "requests": row["requests"],
-            **{name: row[name] for name in usage.TOKENS},
+            **{name: row[name] for name in selectors.TOKENS},
             **_groups(row),
         }
 

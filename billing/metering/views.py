@@ -15,7 +15,7 @@ from django.views.generic import TemplateView
 from accounts.mixins import OrganizationMixin
 from accounts.models import Department
 from accounts.permissions import Action
-from billing.metering import selectors as usage
+from billing.metering import selectors
 from projects.models import ApiKey, Project
 
 EXPORTS = ("days", "models", "keys")
@@ -32,9 +32,9 @@ class UsageDashboardView(OrganizationMixin, TemplateView):
     def get(self, request, *args, **kwargs):
         self.filters, self.subject = self.scope()
         by = request.GET.get("by")
-        self.by = by if by in usage.DIMENSIONS else "model"
+        self.by = by if by in selectors.DIMENSIONS else "model"
         names = self._names()
-        self.report = usage.month_report(
+        self.report = selectors.month_report(
             self.membership, now=timezone.now(), by=self.by, filters=self.filters, names=names
         )
         for row in self.report.top_keys:

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from billing.catalog import importer as catalog_import
+from billing.catalog import importer
 
 
 class Command(BaseCommand):
@@ -41,14 +41,14 @@ class Command(BaseCommand):
         sources = []
         if options["openrouter"]:
             document = self._read(options["openrouter"])
-            sources.append(("openrouter", catalog_import.read_openrouter(document)))
+            sources.append(("openrouter", importer.read_openrouter(document)))
         if options["litellm"]:
             document = self._read(options["litellm"])
-            sources.append(("litellm", catalog_import.read_litellm(document)))
+            sources.append(("litellm", importer.read_litellm(document)))
         if not sources:
-            sources.append(("genai-prices", catalog_import.read_genai_prices(effective_from)))
+            sources.append(("genai-prices", importer.read_genai_prices(effective_from)))
         for source, entries in sources:
-            summary = catalog_import.import_catalog(
+            summary = importer.import_catalog(
                 entries,
                 source=source,
                 usd_cny_rate=rate,
@@ -61,7 +61,7 @@ class Command(BaseCommand):
 
     def _read(self, path):
         try:
-            return catalog_import.parse_json(Path(path).read_bytes())
+            return importer.parse_json(Path(path).read_bytes())
         except OSError as error:
             raise CommandError(f"Cannot read {path}: {error}") from error
         except ValidationError as error:  # not JSON: say where the parser stopped
