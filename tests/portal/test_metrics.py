@@ -9,13 +9,12 @@ from django.http import HttpResponse
 from django.test import RequestFactory
 from prometheus_client.parser import text_string_to_metric_families
 
-from billing.invoicing.models import LedgerEntry
 from billing.metering import services as metering
 from portal.celery import app as celery_app
 from portal.metrics import RequestMetricsMiddleware
-from projects import services
 from tests.billing.metering_world import build_world
 from tests.conftest import wait_for
+from tests.factories import ApiKeyFactory, GatewayCredentialFactory, LedgerEntryFactory
 
 TOKEN = "metrics-test-token-7f3a"
 
@@ -60,11 +59,9 @@ def test_metrics_refuse_a_missing_or_wrong_token(client, token):
 def test_requests_authorize_and_ingestion_move_the_counters(client, token):
     world = build_world()
     # Prepaid with money on the balance, so that the key is allowed.
-    LedgerEntry.objects.create(organization=world.org, kind="top_up", amount=1000, currency="CNY")
-    owner = world.members["owner"]
-    actor = services.Actor(user=owner.user, membership=owner)
-    _, credential = services.create_gateway_credential(actor=actor, name="gw")
-    _, key = services.create_api_key(actor=actor, project=world.projects["a"], name="live")
+    LedgerEntryFactory(organization=world.org, amount=1000)
+    credential = GatewayCredentialFactory(name="gw").plaintext
+    key = ApiKeyFactory(project=world.projects["a"], name="live").plaintext
     before = scrape(client)
 
     def authorize(api_key, bearer=credential):
