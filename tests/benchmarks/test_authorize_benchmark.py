@@ -24,11 +24,18 @@ import httpx
 import pytest
 
 from accounts.permissions import Role
-from billing.invoicing.models import LedgerEntry
 from billing.quotas.models import Quota
 from projects import services
 from tests.benchmarks import bench_port
-from tests.factories import CatalogModelFactory, DepartmentFactory, MembershipFactory
+from tests.factories import (
+    CatalogModelFactory,
+    DepartmentFactory,
+    GatewayCredentialFactory,
+    LedgerEntryFactory,
+    MembershipFactory,
+    QuotaFactory,
+    as_actor,
+)
 from tests.projects.server import gunicorn
 
 DURATION = float(os.environ.get("BENCH_SECONDS", 20))
@@ -44,14 +51,9 @@ def build_mix():
     owner = MembershipFactory(role=Role.OWNER)
     department = DepartmentFactory(organization=owner.organization)
     # Funded, with a blocking monthly quota: the balance and quota checks read their cache too.
-    LedgerEntry.objects.create(
-        organization=owner.organization, kind="top_up", amount=1_000_000, currency="CNY"
-    )
-    Quota.objects.create(
-        organization=owner.organization, scope=Quota.Scope.ORGANIZATION, metric="tokens",
-        period="month", limit=10**12, on_exceed=Quota.OnExceed.BLOCK,
-    )  # fmt: skip
-    actor = services.Actor(user=owner.user, membership=owner)
+    LedgerEntryFactory(organization=owner.organization, amount=1_000_000)
+    QuotaFactory(organization=owner.organization, limit=10**12, on_exceed=Quota.OnExceed.BLOCK)
+    actor = as_actor(owner)
     project = services.create_project(actor=actor, name="bench", department=department)
     open_keys = [
         services.create_api_key(actor=actor, project=project, name=f"open {n}")[1]
@@ -85,10 +87,7 @@ def build_mix():
         (5, body(unknown), "invalid_key"),
         (5, body("tpk_" + "x" * 20), "invalid_key"),
     ]
-    _, token = services.create_gateway_credential(
-        actor=services.Actor(user=owner.user), name="bench"
-    )
-    return mix, token
+    return mix, GatewayCredentialFactory(name="bench").plaintext
 
 
 WRK_SCRIPT = """

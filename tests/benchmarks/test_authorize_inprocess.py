@@ -15,6 +15,7 @@ from django.core.cache import cache
 
 from billing.quotas.models import Quota
 from projects import authorize
+from tests.factories import QuotaFactory
 from tests.relay.conftest import MODEL, build_world
 
 CALLS = int(os.environ.get("BENCH_AUTHORIZE_CALLS", 2000))
@@ -31,10 +32,7 @@ def test_warm_authorize_in_process():
     if not os.environ.get("REDIS_URL"):
         pytest.skip("counts Redis commands: set REDIS_URL")
     world = build_world("http://127.0.0.1:1/v1")  # no relay is called
-    Quota.objects.create(
-        organization=world.organization, scope=Quota.Scope.ORGANIZATION, metric="tokens",
-        period="month", limit=10**12, on_exceed=Quota.OnExceed.BLOCK,
-    )  # fmt: skip
+    QuotaFactory(organization=world.organization, limit=10**12, on_exceed=Quota.OnExceed.BLOCK)
     key = world.key()
 
     def call():

@@ -17,9 +17,9 @@ from django.db import connection
 
 from billing.metering import services as metering
 from billing.metering.models import RollupWatermark, UsageEvent, UsageRollup
-from projects import services
 from tests.billing.metering_world import build_world
 from tests.conftest import free_port
+from tests.factories import GatewayCredentialFactory
 from tests.projects.server import gunicorn
 
 pytestmark = [
@@ -91,9 +91,7 @@ def world():
 
 
 def test_ingestion_over_http_vs_copy(world, tmp_path):
-    _, token = services.create_gateway_credential(
-        actor=services.Actor(user=world.members["owner"].user), name="bench"
-    )
+    token = GatewayCredentialFactory(name="bench").plaintext
     now = datetime.now(UTC)
     batches = [
         [
