@@ -32,9 +32,8 @@ from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.db import models
-from django.test import Client, RequestFactory
+from django.test import Client
 from django.urls import URLResolver, get_resolver
-from django.utils import timezone
 from django.utils.regex_helper import normalize
 
 from accounts import services
@@ -54,7 +53,7 @@ from billing.catalog import services as billing_services
 from billing.catalog.models import ModelPolicy
 from billing.invoicing.models import Invoice
 from billing.quotas import services as quotas
-from billing.quotas.models import Quota, QuotaAlert, QuotaPeriod
+from billing.quotas.models import Quota
 from exports import services as exports
 from notifications import webhooks
 from notifications.models import Notification, WebhookDelivery
@@ -63,8 +62,11 @@ from projects import services as projects_services
 from tests.accounts.webauthn_key import key_set_up_earlier
 from tests.factories import (
     CatalogModelFactory,
+    InvoiceFactory,
     MembershipFactory,
     OrganizationFactory,
+    QuotaAlertFactory,
+    QuotaPeriodFactory,
     VerifiedUserFactory,
 )
 
@@ -96,7 +98,7 @@ OBJECT_KWARGS = {
     ),
     "policy": lambda a: (
         billing_services.save_model_policy(
-            membership=a.owner,
+            actor=Actor(user=a.owner.user, membership=a.owner),
             policy=ModelPolicy(organization=a.organization, mode=ModelPolicy.Mode.DENY),
             catalog_models=[],
             providers=[],
@@ -198,19 +200,19 @@ def references_into(org) -> list[str]:
 
 
 @pytest.fixture
-def world(db):
+def world(db, outsider):
     """Organization A with a department tree, members, an invitation and audit events;
-    organization B whose owner makes the requests."""
-    request = RequestFactory().post("/")
+    the outsider (the owner of organization B) makes the requests."""
     organization = OrganizationFactory(name=f"{MARKER} Org", legal_name=f"{MARKER} Ltd")
     owner = MembershipFactory(
         organization=organization,
         role=Role.OWNER,
         user=VerifiedUserFactory(email=f"{MARKER}-owner@example.com", full_name=f"{MARKER} O"),
     )
-    root = services.create_department(actor=owner, name=f"{MARKER} HQ", code="ZQ1", request=request)
+    project_actor = Actor(user=owner.user, membership=owner)
+    root = services.create_department(actor=project_actor, name=f"{MARKER} HQ", code="ZQ1")
     department = services.create_department(
-        actor=owner, name=f"{MARKER} Lab", code="ZQ2", parent=root, managers=[owner.user]
+        actor=project_actor, name=f"{MARKER} Lab", code="ZQ2", parent=root, managers=[owner.user]
     )
     member = MembershipFactory(
         organization=organization,
@@ -219,9 +221,8 @@ def world(db):
         user=VerifiedUserFactory(email=f"{MARKER}-dev@example.com", full_name=f"{MARKER} D"),
     )
     invitation = services.invite_member(
-        actor=owner, email=f"{MARKER}-new@example.com", role=Role.VIEWER, request=request
+        actor=project_actor, email=f"{MARKER}-new@example.com", role=Role.VIEWER
     )
-    project_actor = Actor(user=owner.user, membership=owner)
     project = projects_services.create_project(
         actor=project_actor, name=f"{MARKER} Search", department=department
     )
@@ -231,9 +232,7 @@ def world(db):
     quota = quotas.create_quota(
         actor=project_actor, scope=Quota.Scope.DEPARTMENT, target=department, limit=1000
     )
-    period = QuotaPeriod.objects.create(
-        quota=quota, period_start=timezone.now(), period_end=timezone.now()
-    )
+    period = QuotaPeriodFactory(quota=quota)
     webhook, _ = webhooks.create_endpoint(
         actor=project_actor, url="https://hooks.example.com/in", event_types=["quota.exceeded"]
     )
@@ -259,20 +258,14 @@ def world(db):
         project=project,
         api_key=api_key,
         quota=quota,
-        invoice=Invoice.objects.create(
+        invoice=InvoiceFactory(
             organization=organization,
             status=Invoice.Status.ISSUED,
             number="TP-2026-999999",
-            issued_at=timezone.now(),
             period_start=date(2026, 10, 1),
-            period_end=date(2026, 10, 31),
-            currency="CNY",
-            subtotal_amount=100,
-            tax_rate=Decimal("0.06"),
-            tax_amount=6,
-            total_amount=106,
+            subtotal_amount=Decimal(100),
         ),
-        alert=QuotaAlert.objects.create(quota_period=period, threshold=50, consumed=500),
+        alert=QuotaAlertFactory(quota_period=period, threshold=50, consumed=500),
         increase=quotas.request_increase(
             actor=project_actor, quota=quota, new_limit=2000, reason=f"{MARKER} more"
         ),
@@ -282,7 +275,6 @@ def world(db):
         name=lambda what: f"{MARKER} {what}",
     )
     values = {name: str(make(a)) for name, make in OBJECT_KWARGS.items()}
-    outsider = MembershipFactory(role=Role.OWNER, user=VerifiedUserFactory())
     yield SimpleNamespace(a=a, values=values, outsider=outsider)
     cache.clear()  # allauth's rate-limit counters
     for export in DataExport.objects.exclude(file=""):
