@@ -29,24 +29,12 @@ from notifications.models import Notification
 from portal.periods import month_of, month_start
 from tests.accounts.signin import totp_code, totp_set_up_earlier, verified_user
 from tests.conftest import wait_for
-from tests.factories import CatalogModelFactory, PriceVersionFactory, ProviderFactory, make_uscc
+from tests.factories import make_uscc
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
 
 PASSWORD = "a long and unusual passphrase 42"
 MODEL = "deepseek/deepseek-chat"
-
-
-@pytest.fixture
-def priced_model(transactional_db):
-    """deepseek/deepseek-chat at 2 / 8 / 0.5 CNY per million tokens."""
-    model = CatalogModelFactory(
-        model_id=MODEL,
-        provider=ProviderFactory(slug="deepseek", name="DeepSeek"),
-        display_name="DeepSeek Chat",
-    )
-    PriceVersionFactory(model=model, effective_from=timezone.now() - timedelta(days=400))
-    return model
 
 
 def read_mail(folder, to: str):
