@@ -10,7 +10,6 @@ from playwright.sync_api import expect
 
 from accounts.permissions import Role
 from billing.invoicing import services as invoicing
-from billing.invoicing.models import LedgerEntry
 from billing.metering import services as metering
 from billing.quotas import services as quotas
 from billing.quotas.models import Quota
@@ -20,10 +19,12 @@ from tests.e2e.journey import PHONE, accessibility_violations, horizontal_overfl
 from tests.factories import (
     CatalogModelFactory,
     DepartmentFactory,
+    LedgerEntryFactory,
     MembershipFactory,
     PriceVersionFactory,
     ProviderFactory,
     VerifiedUserFactory,
+    as_actor,
 )
 
 pytestmark = pytest.mark.browser
@@ -73,12 +74,10 @@ def customer_world(transactional_db):
     owner = MembershipFactory(role=Role.OWNER, user=VerifiedUserFactory(email="owner@acme.example"))
     organization = owner.organization
     department = DepartmentFactory(organization=organization, name="Platform", code="PLT")
-    actor = services.Actor(user=owner.user, membership=owner)
+    actor = as_actor(owner)
     project = services.create_project(actor=actor, name="Chatbot", department=department)
     key, _ = services.create_api_key(actor=actor, project=project, name="production")
-    LedgerEntry.objects.create(
-        organization=organization, kind="top_up", amount=1000, currency="CNY", reference="BANK-1"
-    )
+    LedgerEntryFactory(organization=organization, amount=1000, reference="BANK-1")
     quotas.create_quota(
         actor=actor, scope=Quota.Scope.DEPARTMENT, target=department, metric="tokens",
         period="month", limit=100_000, thresholds=[50, 80, 100], on_exceed="alert",
