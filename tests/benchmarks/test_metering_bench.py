@@ -86,16 +86,16 @@ def generate(world, count, month_start, first):
 
 
 @pytest.fixture
-def world():
+def metering_world():
     return build_world()
 
 
-def test_ingestion_over_http_vs_copy(world, tmp_path):
+def test_ingestion_over_http_vs_copy(metering_world, tmp_path):
     token = GatewayCredentialFactory(name="bench").plaintext
     now = datetime.now(UTC)
     batches = [
         [
-            world.event(
+            metering_world.event(
                 key="abn"[i % 3],
                 model=("chat-1", "chat-2")[i % 2],
                 at=now - timedelta(seconds=i),
@@ -145,9 +145,9 @@ def test_ingestion_over_http_vs_copy(world, tmp_path):
            copy_rate, "events/s (COPY)", ratio, ">= 0.25")  # fmt: skip
 
 
-def test_rollups_full_incremental_and_the_costs_api(world, client):
-    generate(world, EVENTS, BIG_MONTH, 0)
-    generate(world, 5000, SMALL_MONTH, EVENTS)
+def test_rollups_full_incremental_and_the_costs_api(metering_world, client):
+    generate(metering_world, EVENTS, BIG_MONTH, 0)
+    generate(metering_world, 5000, SMALL_MONTH, EVENTS)
     RollupWatermark.objects.all().delete()
 
     full = timed(metering.roll_up)
@@ -171,13 +171,13 @@ def test_rollups_full_incremental_and_the_costs_api(world, client):
     report(f"full rollup of {EVENTS + 5000:,} events", full, "s", baseline,
            "s (one INSERT ... SELECT ... GROUP BY)", full / baseline, "<= 1.5")  # fmt: skip
 
-    generate(world, 10_000, BIG_MONTH, EVENTS + 5000)
+    generate(metering_world, 10_000, BIG_MONTH, EVENTS + 5000)
     incremental = timed(metering.roll_up)
     report("incremental rollup of 10,000 new events", incremental, "s", full, "s (full)",
            incremental / full, "< 1 s absolute")  # fmt: skip
     assert UsageRollup.objects.count() > 0
 
-    client.force_login(world.members["owner"].user)
+    client.force_login(metering_world.members["owner"].user)
 
     def costs(month):
         params = {"start_time": int(month.timestamp()), "bucket_width": "1d", "limit": 31,
