@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts import services
 from accounts.admin_site import AuditedAdmin, ReadOnlyAdmin
 from accounts.audit_actions import action_label
+from accounts.audit_trail import Actor
 from accounts.forms import StatusNoteForm
 from accounts.hijack import may_hijack
 from accounts.models import (
@@ -87,10 +88,9 @@ class OrganizationAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         services.update_organization(
+            actor=Actor.from_request(request),
             organization=obj,
-            actor=request.user,
             data={field: form.cleaned_data[field] for field in form.changed_data},
-            request=request,
         )
 
     @admin.action(description=_("Approve the selected organizations"))
@@ -99,7 +99,7 @@ class OrganizationAdmin(admin.ModelAdmin):
             request,
             queryset,
             lambda organization, note: services.approve_organization(
-                organization=organization, staff=request.user, note=note, request=request
+                actor=Actor.from_request(request), organization=organization, note=note
             ),
             intro=_("Approve these organizations? Their owners receive your note by email."),
             done=_("%(count)d organizations approved."),
@@ -111,7 +111,7 @@ class OrganizationAdmin(admin.ModelAdmin):
             request,
             queryset,
             lambda organization, note: services.suspend_organization(
-                organization=organization, staff=request.user, reason=note, request=request
+                actor=Actor.from_request(request), organization=organization, reason=note
             ),
             intro=_(
                 "Suspend these organizations? The gateway refuses their keys until they are "

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 
-from accounts.audit_trail import record_audit_event
+from accounts.audit_trail import Actor, record_actor_event
 from accounts.mfa import has_second_factor, session_passed_mfa
 
 
@@ -92,11 +92,10 @@ class AuditedAdmin(admin.ModelAdmin):
         return super().log_deletions(request, queryset)
 
     def _audit(self, request, obj, verb, message):
-        record_audit_event(
+        record_actor_event(
+            actor=Actor.from_request(request),
             organization=getattr(obj, "organization", None),
-            actor=request.user,
             action=f"admin.{obj._meta.model_name}_{verb}",
             target=obj,
             changes={"after": {"admin": message}},
-            request=request,
         )

@@ -141,10 +141,7 @@ class OrganizationViewSet(
 
     def perform_update(self, serializer):
         serializer.instance = services.update_organization(
-            organization=self.organization,
-            actor=self.request.user,
-            data=serializer.validated_data,
-            request=self.request,
+            actor=self.actor, organization=self.organization, data=serializer.validated_data
         )
 
 
@@ -167,15 +164,14 @@ class MemberViewSet(
     def perform_update(self, serializer):
         member, data = serializer.instance, serializer.validated_data
         serializer.instance = services.change_member(
-            actor=self.membership,
+            actor=self.actor,
             membership=member,
             role=data.get("role", member.role),
             department=data.get("department", member.department),
-            request=self.request,
         )
 
     def perform_destroy(self, instance):
-        services.remove_member(actor=self.membership, membership=instance, request=self.request)
+        services.remove_member(actor=self.actor, membership=instance)
 
 
 class InvitationViewSet(
@@ -193,25 +189,19 @@ class InvitationViewSet(
     write_action = Action.MANAGE_MEMBERS
 
     def perform_create(self, serializer):
-        serializer.instance = services.invite_member(
-            actor=self.membership, request=self.request, **serializer.validated_data
-        )
+        serializer.instance = services.invite_member(actor=self.actor, **serializer.validated_data)
 
     @extend_schema(request=None, responses=InvitationSerializer)
     @action(detail=True, methods=["post"])
     def resend(self, request, **kwargs):
         """Send a new link (the old one stops working) with a new 7-day expiry."""
-        invitation = services.resend_invitation(
-            actor=self.membership, invitation=self.get_object(), request=request
-        )
+        invitation = services.resend_invitation(actor=self.actor, invitation=self.get_object())
         return Response(self.get_serializer(invitation).data)
 
     @extend_schema(request=None, responses=InvitationSerializer)
     @action(detail=True, methods=["post"])
     def revoke(self, request, **kwargs):
-        invitation = services.revoke_invitation(
-            actor=self.membership, invitation=self.get_object(), request=request
-        )
+        invitation = services.revoke_invitation(actor=self.actor, invitation=self.get_object())
         return Response(self.get_serializer(invitation).data)
 
 
@@ -236,19 +226,16 @@ class DepartmentViewSet(
 
     def perform_create(self, serializer):
         serializer.instance = services.create_department(
-            actor=self.membership, request=self.request, **serializer.validated_data
+            actor=self.actor, **serializer.validated_data
         )
 
     def perform_update(self, serializer):
         serializer.instance = services.update_department(
-            actor=self.membership,
-            department=serializer.instance,
-            data=serializer.validated_data,
-            request=self.request,
+            actor=self.actor, department=serializer.instance, data=serializer.validated_data
         )
 
     def perform_destroy(self, instance):
-        services.delete_department(actor=self.membership, department=instance, request=self.request)
+        services.delete_department(actor=self.actor, department=instance)
 
 
 class AuditEventViewSet(OrganizationAPIMixin, viewsets.ReadOnlyModelViewSet):

@@ -7,6 +7,7 @@ from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
+from accounts.audit_trail import Actor
 from accounts.mfa import has_second_factor
 from accounts.selectors import memberships_of
 from accounts.services import update_profile
@@ -41,7 +42,7 @@ class MeView(GenericAPIView):
     def patch(self, request):
         serializer = self.get_serializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        update_profile(user=request.user, request=request, **serializer.validated_data)
+        update_profile(actor=Actor.from_request(request), **serializer.validated_data)
         return Response(self.get_serializer(_me(request.user)).data)
 
 

@@ -1,6 +1,6 @@
 """The one shape of `AuditEvent.changes`, for writers and readers.
 
-Writers (every service, through `accounts.services.record_audit_event`) record
+Writers (every service, through `accounts.audit_trail.record_actor_event`) record
 ``{"before": {field: old}, "after": {field: new}}`` with only the fields that matter; a side
 with nothing in it is left out (a creation has only "after", a deletion only "before"), and
 facts of an event that are not a field's change (an amount paid, a reason) are "after"

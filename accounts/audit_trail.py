@@ -1,7 +1,9 @@
-"""The one audit-trail writer every app uses, and Actor: who acts, from where.
+"""Actor (who acts, from where) and the audit-trail writers every app uses.
 
-A leaf: it imports only models and the change-shape helpers (accounts/audit.py), so any
-service of any app can record an event without importing another app's services.
+Services take an `Actor` and record through `record_actor_event` (or `record_user_event` for
+an event about a person); `record_audit_event` is the low-level writer beneath both. A leaf:
+it imports only models and the change-shape helpers (accounts/audit.py), so any service of
+any app can record an event without importing another app's services.
 """
 
 import json
@@ -56,31 +58,50 @@ def record_audit_event(
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acts, from where: for the permission check and the audit trail."""
+    """Who acts, from where: what every service takes for the permission check and the audit
+    trail. A member acting in the portal has a `membership`; staff in the admin have none;
+    the platform's own jobs (the billing day, scheduled tasks) are `Actor.system()`."""
 
-    user: User
-    membership: Membership | None = None  # None for staff acting in the admin
+    user: User | None  # None: the platform itself, audited as "system"
+    membership: Membership | None = None
     ip_address: str | None = None
     user_agent: str = ""
 
     @classmethod
-    def from_request(cls, request, membership: Membership | None = None) -> "Actor":
+    def from_request(
+        cls, request, membership: Membership | None = None, *, user: User | None = None
+    ) -> "Actor":
+        """`user` when the person acting is not `request.user` (staff releasing a support
+        session are still signed in as the member)."""
         return cls(
-            user=request.user,
+            user=user or request.user,
             membership=membership,
             ip_address=request.META.get("REMOTE_ADDR"),
             user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
         )
 
+    @classmethod
+    def system(cls) -> "Actor":
+        return cls(user=None)
+
     @property
-    def organization(self):
+    def organization(self) -> Organization | None:
         return self.membership.organization if self.membership else None
 
 
-def record_actor_event(*, actor: Actor, action: str, target, changes: dict | None = None):
-    """record_audit_event() for services that take an Actor rather than a request."""
+def record_actor_event(
+    *,
+    actor: Actor,
+    action: str,
+    target: models.Model | None = None,
+    changes: Mapping[str, Any] | None = None,
+    organization: Organization | None = None,
+) -> AuditEvent:
+    """The writer services call: `actor` did `action` to `target`. The event belongs to the
+    actor's organization unless `organization` names the one acted on (staff or the system
+    acting on an organization, a person joining or creating one)."""
     return record_audit_event(
-        organization=actor.organization,
+        organization=organization or actor.organization,
         action=action,
         actor=actor.user,
         target=target,
@@ -92,11 +113,10 @@ def record_actor_event(*, actor: Actor, action: str, target, changes: dict | Non
 
 def record_user_event(
     *,
+    actor: Actor,
     user: User,
     action: str,
-    actor: User | None,
     changes: Mapping[str, Any] | None = None,
-    request: HttpRequest | None = None,
 ) -> list[AuditEvent]:
     """An event about a person rather than an organization's object (their profile, a support
     session on them): recorded in each organization they belong to, so that its audit log
@@ -106,10 +126,11 @@ def record_user_event(
         record_audit_event(
             organization=organization,
             action=action,
-            actor=actor,
+            actor=actor.user,
             target=user,
             changes=changes,
-            request=request,
+            ip_address=actor.ip_address,
+            user_agent=actor.user_agent,
         )
         for organization in organizations
     ]

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from hijack import signals
 from hijack.views import AcquireUserView
 
-from accounts.audit_trail import record_user_event
+from accounts.audit_trail import Actor, record_user_event
 from accounts.mfa import has_second_factor, session_passed_mfa
 
 PERMISSION = "accounts.hijack_user"
@@ -80,9 +80,8 @@ def audit_end(sender, hijacker, hijacked, request, **kwargs):
 
 def _audit(action, hijacker, hijacked, request):
     record_user_event(
+        actor=Actor.from_request(request, user=hijacker),
         user=hijacked,
         action=action,
-        actor=hijacker,
         changes={"after": {"member": hijacked.email}},
-        request=request,
     )

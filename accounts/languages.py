@@ -19,6 +19,7 @@ from django.conf import settings
 from django.utils.translation import get_supported_language_variant
 from django.views.i18n import set_language as django_set_language
 
+from accounts.audit_trail import Actor
 from accounts.models import Membership
 from accounts.permissions import Role
 
@@ -72,7 +73,7 @@ def set_language(request):
         and user.is_authenticated
         and not getattr(user, "is_hijacked", False)
     ):
-        update_profile(user=user, language=language, request=request)
+        update_profile(actor=Actor.from_request(request), language=language)
     return response
 
 

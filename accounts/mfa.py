@@ -9,7 +9,7 @@ from allauth.mfa.utils import is_mfa_enabled
 from django.dispatch import receiver
 
 from accounts import audit
-from accounts.audit_trail import record_user_event
+from accounts.audit_trail import Actor, record_user_event
 
 # The factors allauth challenges at sign-in; recovery codes only back them up.
 SECOND_FACTORS = [Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]
@@ -53,4 +53,6 @@ def audit_authenticator_change(signal, sender, request, user, authenticator, **k
 
 def _audit(request, user, *, action, changes):
     """An event about the person, in each of their organizations (record_user_event)."""
-    record_user_event(user=user, action=action, actor=user, changes=changes, request=request)
+    record_user_event(
+        actor=Actor.from_request(request, user=user), user=user, action=action, changes=changes
+    )

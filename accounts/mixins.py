@@ -8,6 +8,7 @@ from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, permissions
 
+from accounts.audit_trail import Actor
 from accounts.permissions import Action, can
 from accounts.tenancy import current_membership
 
@@ -35,6 +36,11 @@ class OrganizationMixin(LoginRequiredMixin):
 
     def get_queryset(self):
         return super().get_queryset().for_member(self.membership, self.action)
+
+    @property
+    def actor(self) -> Actor:
+        """The member acting in this request, as services take it."""
+        return Actor.from_request(self.request, self.membership)
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(organization=self.organization, **kwargs)
@@ -72,6 +78,11 @@ class OrganizationAPIMixin:
 
     def get_queryset(self):
         return super().get_queryset().for_member(self.membership, self.required_action())
+
+    @property
+    def actor(self) -> Actor:
+        """The member acting in this request, as services take it."""
+        return Actor.from_request(self.request, self.membership)
 
 
 def add_service_errors(form, error: ValidationError) -> None:

@@ -1,6 +1,7 @@
 """Writes of the accounts app.
 
-Every function is keyword-only, runs in one transaction and records an AuditEvent.
+Every function is keyword-only, takes the `actor` (accounts.audit_trail.Actor: who acts, from
+where), runs in one transaction and records an AuditEvent.
 A business rule that fails raises ValidationError (a form error / HTTP 400, nothing changes);
 a role that may not take the step raises PermissionDenied (HTTP 403).
 """
@@ -14,13 +15,12 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models.deletion import ProtectedError, RestrictedError
-from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import audit
-from accounts.audit_trail import record_audit_event, record_user_event
+from accounts.audit_trail import Actor, record_actor_event, record_user_event
 from accounts.languages import by_language
 from accounts.models import (
     Department,
@@ -53,15 +53,12 @@ CUSTOMER_FIELDS = (
 
 @transaction.atomic
 def update_profile(
-    *,
-    user: User,
-    full_name: str | None = None,
-    language: str | None = None,
-    request: HttpRequest | None = None,
+    *, actor: Actor, full_name: str | None = None, language: str | None = None
 ) -> User:
     """Signed-in users change their own name or language (None: unchanged); the profile page,
     the language switcher and PATCH /api/v1/me all come here. Email, password and second
-    factors are allauth's. Returns `user` with the new values."""
+    factors are allauth's. Returns `actor.user` with the new values."""
+    user = actor.user
     data = {"full_name": full_name, "language": language}
     data = {field: value for field, value in data.items() if value is not None}
     if "full_name" in data:
@@ -76,9 +73,7 @@ def update_profile(
     locked.save(update_fields=list(changes["after"]))
     for field in changes["after"]:
         setattr(user, field, getattr(locked, field))
-    record_user_event(
-        user=locked, action="profile.updated", actor=locked, changes=changes, request=request
-    )
+    record_user_event(actor=actor, user=locked, action="profile.updated", changes=changes)
     return user
 
 
@@ -88,7 +83,7 @@ def update_profile(
 @transaction.atomic
 def create_organization(
     *,
-    user: User,
+    actor: Actor,
     kind: str,
     name: str,
     legal_name: str,
@@ -97,9 +92,8 @@ def create_organization(
     contact_phone: str,
     address: str,
     billing_email: str,
-    request: HttpRequest | None = None,
 ) -> Membership:
-    """A customer signs their organization up: it starts pending review, the user owns it."""
+    """A customer signs their organization up: it starts pending review, the actor owns it."""
     organization = Organization(
         kind=kind,
         name=name,
@@ -113,25 +107,22 @@ def create_organization(
     )
     organization.full_clean()
     organization.save()
-    membership = Membership.objects.create(organization=organization, user=user, role=Role.OWNER)
-    record_audit_event(
+    membership = Membership.objects.create(
+        organization=organization, user=actor.user, role=Role.OWNER
+    )
+    record_actor_event(
+        actor=actor,
         organization=organization,
-        actor=user,
         action="organization.created",
         target=organization,
         changes={"after": {"name": name, "uscc": organization.uscc, "kind": kind}},
-        request=request,
     )
     return membership
 
 
 @transaction.atomic
 def update_organization(
-    *,
-    organization: Organization,
-    actor: User,
-    data: Mapping[str, Any],
-    request: HttpRequest | None = None,
+    *, actor: Actor, organization: Organization, data: Mapping[str, Any]
 ) -> Organization:
     """Change fields of the organization. Callers decide which fields the actor may send."""
     organization = Organization.objects.select_for_update().get(pk=organization.pk)
@@ -139,41 +130,35 @@ def update_organization(
     if changes:
         organization.full_clean()
         organization.save(update_fields=list(changes["after"]))
-        record_audit_event(
-            organization=organization,
+        record_actor_event(
             actor=actor,
+            organization=organization,
             action="organization.updated",
             target=organization,
             changes=changes,
-            request=request,
         )
     return organization
 
 
-def approve_organization(
-    *, organization: Organization, staff: User, note: str, request: HttpRequest | None = None
-) -> Organization:
+def approve_organization(*, actor: Actor, organization: Organization, note: str) -> Organization:
     """Staff: the organization passed review; the gateway now accepts its keys."""
-    return _set_status(organization, Organization.Status.ACTIVE, staff, note, request)
+    return _set_status(actor, organization, Organization.Status.ACTIVE, note)
 
 
 def suspend_organization(
     *,
+    actor: Actor,
     organization: Organization,
-    staff: User,
     reason: str,
-    request: HttpRequest | None = None,
     action: str = "organization.suspended",
 ) -> Organization:
     """Staff: the gateway refuses the organization's keys until it is approved again.
     `action` names the audit event when a rule suspends (billing: overdue invoices)."""
-    return _set_status(
-        organization, Organization.Status.SUSPENDED, staff, reason, request, action=action
-    )
+    return _set_status(actor, organization, Organization.Status.SUSPENDED, reason, action=action)
 
 
 @transaction.atomic
-def _set_status(organization, status, staff, note, request, action=None) -> Organization:
+def _set_status(actor: Actor, organization, status, note, action=None) -> Organization:
     if not note.strip():
         raise ValidationError({"note": _("Give a note for the organization.")})
     organization = Organization.objects.select_for_update().get(pk=organization.pk)
@@ -181,13 +166,12 @@ def _set_status(organization, status, staff, note, request, action=None) -> Orga
     organization.status_changed_at = timezone.now()
     organization.save(update_fields=["status", "status_note", "status_changed_at"])
     organization_status_changed.send(sender=Organization, organization=organization)
-    record_audit_event(
+    record_actor_event(
+        actor=actor,
         organization=organization,
-        actor=staff,
         action=action or f"organization.{status}",
         target=organization,
         changes=changes,
-        request=request,
     )
     context = {"organization": organization, "note": organization.status_note}
     for language, owners in by_language(active_owners(organization)).items():
@@ -206,15 +190,10 @@ def _set_status(organization, status, staff, note, request, action=None) -> Orga
 
 @transaction.atomic
 def invite_member(
-    *,
-    actor: Membership,
-    email: str,
-    role: str,
-    department: Department | None = None,
-    request: HttpRequest,
+    *, actor: Actor, email: str, role: str, department: Department | None = None
 ) -> Invitation:
     """Email an invitation link to join `actor`'s organization; valid for 7 days."""
-    organization = actor.organization
+    organization = _organization_of(actor)
     email = email.strip().lower()
     _check_may_grant(actor, new_role=role)
     _check_department(organization, department, "department")
@@ -234,56 +213,37 @@ def invite_member(
     token = _new_token(invitation)
     invitation.full_clean(exclude=["token_digest"])
     invitation.save()
-    record_audit_event(
-        organization=organization,
-        actor=actor.user,
+    record_actor_event(
+        actor=actor,
         action="invitation.sent",
         target=invitation,
         changes={"after": {"email": email, "role": role, "department": audit.plain(department)}},
-        request=request,
     )
-    _send_invitation(invitation, token, request)
+    _send_invitation(invitation, token)
     return invitation
 
 
 @transaction.atomic
-def resend_invitation(
-    *, actor: Membership, invitation: Invitation, request: HttpRequest
-) -> Invitation:
+def resend_invitation(*, actor: Actor, invitation: Invitation) -> Invitation:
     """A new link (the old one stops working) and a new 7-day expiry."""
     invitation = _lock_invitation(actor, invitation)
     if invitation.status != Invitation.Status.PENDING:
         raise ValidationError(_("Only a pending invitation can be sent again."))
     token = _new_token(invitation)
     invitation.save(update_fields=["token_digest", "expires_at"])
-    record_audit_event(
-        organization=invitation.organization,
-        actor=actor.user,
-        action="invitation.resent",
-        target=invitation,
-        request=request,
-    )
-    _send_invitation(invitation, token, request)
+    record_actor_event(actor=actor, action="invitation.resent", target=invitation)
+    _send_invitation(invitation, token)
     return invitation
 
 
 @transaction.atomic
-def revoke_invitation(
-    *, actor: Membership, invitation: Invitation, request: HttpRequest | None = None
-) -> Invitation:
+def revoke_invitation(*, actor: Actor, invitation: Invitation) -> Invitation:
     invitation = _lock_invitation(actor, invitation)
     if invitation.status != Invitation.Status.PENDING:
         raise ValidationError(_("Only a pending invitation can be revoked."))
     changes = audit.apply(invitation, {"status": Invitation.Status.REVOKED})
     invitation.save(update_fields=["status"])
-    record_audit_event(
-        organization=invitation.organization,
-        actor=actor.user,
-        action="invitation.revoked",
-        target=invitation,
-        changes=changes,
-        request=request,
-    )
+    record_actor_event(actor=actor, action="invitation.revoked", target=invitation, changes=changes)
     return invitation
 
 
@@ -307,11 +267,10 @@ def invitation_problem(invitation: Invitation | None, user) -> str | None:
 
 
 @transaction.atomic
-def accept_invitation(
-    *, invitation: Invitation, user: User, request: HttpRequest | None = None
-) -> Membership:
-    """The invited person joins, if the invitation is usable and addressed to their
-    verified email."""
+def accept_invitation(*, actor: Actor, invitation: Invitation) -> Membership:
+    """The invited person (the actor) joins, if the invitation is usable and addressed to
+    their verified email."""
+    user = actor.user
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
     problem = invitation_problem(invitation, user)
     if problem:
@@ -328,15 +287,14 @@ def accept_invitation(
     invitation.status = Invitation.Status.ACCEPTED
     invitation.accepted_at = timezone.now()
     invitation.save(update_fields=["status", "accepted_at"])
-    record_audit_event(
+    record_actor_event(
+        actor=actor,
         organization=organization,
-        actor=user,
         action="invitation.accepted",
         target=membership,
         changes={
             "after": {"role": membership.role, "department": audit.plain(invitation.department)}
         },
-        request=request,
     )
     return membership
 
@@ -348,21 +306,22 @@ def _new_token(invitation: Invitation) -> str:
     return token
 
 
-def _lock_invitation(actor: Membership, invitation: Invitation) -> Invitation:
+def _lock_invitation(actor: Actor, invitation: Invitation) -> Invitation:
     return (
-        Invitation.objects.for_org(actor.organization)
+        Invitation.objects.for_org(_organization_of(actor))
         .select_for_update(of=("self",))
         .select_related("organization")
         .get(pk=invitation.pk)
     )
 
 
-def _send_invitation(invitation: Invitation, token: str, request: HttpRequest) -> None:
+def _send_invitation(invitation: Invitation, token: str) -> None:
+    accept_path = reverse("accounts:join", args=[token])
     context = {
         "invitation": invitation,
         "organization": invitation.organization,
         "inviter": invitation.created_by,
-        "accept_url": request.build_absolute_uri(reverse("accounts:join", args=[token])),
+        "accept_url": f"{settings.PORTAL_BASE_URL.rstrip('/')}{accept_path}",
     }
     send_email_later(
         render_email("accounts/email/invitation", to=[invitation.email], context=context)
@@ -374,12 +333,7 @@ def _send_invitation(invitation: Invitation, token: str, request: HttpRequest) -
 
 @transaction.atomic
 def change_member(
-    *,
-    actor: Membership,
-    membership: Membership,
-    role: str,
-    department: Department | None,
-    request: HttpRequest | None = None,
+    *, actor: Actor, membership: Membership, role: str, department: Department | None
 ) -> Membership:
     """Change a member's role and home department. Only owners grant or take the owner role;
     the last owner keeps it."""
@@ -388,32 +342,22 @@ def change_member(
         _check_may_grant(actor, new_role=role, old_role=membership.role)
         if membership.role == Role.OWNER:
             _check_not_last_owner(membership, _("The last owner cannot be demoted."))
-    _check_department(actor.organization, department, "department")
+    _check_department(membership.organization, department, "department")
     changes = audit.apply(membership, {"role": role, "department": department})
     if changes:
         membership.save(update_fields=["role", "department"])
-        record_audit_event(
-            organization=membership.organization,
-            actor=actor.user,
-            action="member.changed",
-            target=membership,
-            changes=changes,
-            request=request,
-        )
+        record_actor_event(actor=actor, action="member.changed", target=membership, changes=changes)
     return membership
 
 
 @transaction.atomic
-def remove_member(
-    *, actor: Membership, membership: Membership, request: HttpRequest | None = None
-) -> None:
+def remove_member(*, actor: Actor, membership: Membership) -> None:
     membership = _lock_member(actor, membership)
     if membership.role == Role.OWNER:
         _check_may_grant(actor, new_role=None, old_role=Role.OWNER)
         _check_not_last_owner(membership, _("The last owner cannot be removed."))
-    record_audit_event(
-        organization=membership.organization,
-        actor=actor.user,
+    record_actor_event(
+        actor=actor,
         action="member.removed",
         target=membership,
         changes={
@@ -423,22 +367,28 @@ def remove_member(
                 "department": audit.plain(membership.department),
             }
         },
-        request=request,
     )
     membership.delete()
 
 
-def _lock_member(actor: Membership, membership: Membership) -> Membership:
+def _lock_member(actor: Actor, membership: Membership) -> Membership:
     return (
-        Membership.objects.for_org(actor.organization)
+        Membership.objects.for_org(_organization_of(actor))
         .select_for_update(of=("self",))
         .select_related("organization", "user", "department")
         .get(pk=membership.pk)
     )
 
 
-def _check_may_grant(actor: Membership, *, new_role: str | None, old_role: str | None = None):
-    if Role.OWNER in (new_role, old_role) and not can(actor, Action.MANAGE_OWNERS):
+def _organization_of(actor: Actor) -> Organization:
+    """The organization a member acts in; these services are for members only."""
+    if actor.membership is None:
+        raise PermissionDenied
+    return actor.membership.organization
+
+
+def _check_may_grant(actor: Actor, *, new_role: str | None, old_role: str | None = None):
+    if Role.OWNER in (new_role, old_role) and not can(actor.membership, Action.MANAGE_OWNERS):
         raise PermissionDenied(_("Only an owner can grant or remove the owner role."))
 
 
@@ -460,14 +410,13 @@ def _check_not_last_owner(membership: Membership, message: str) -> None:
 @transaction.atomic
 def create_department(
     *,
-    actor: Membership,
+    actor: Actor,
     name: str,
     code: str,
     parent: Department | None = None,
     managers: list[User] | None = None,
-    request: HttpRequest | None = None,
 ) -> Department:
-    organization = actor.organization
+    organization = _organization_of(actor)
     _check_department(organization, parent, "parent")
     _check_code_free(organization, code)
     department = Department(organization=organization, name=name, code=code, parent=parent)
@@ -475,9 +424,8 @@ def create_department(
     department.save()
     managers = _check_managers(organization, managers or [])
     department.managers.set(managers)
-    record_audit_event(
-        organization=organization,
-        actor=actor.user,
+    record_actor_event(
+        actor=actor,
         action="department.created",
         target=department,
         changes={
@@ -488,21 +436,16 @@ def create_department(
                 "managers": sorted(m.email for m in managers),
             }
         },
-        request=request,
     )
     return department
 
 
 @transaction.atomic
 def update_department(
-    *,
-    actor: Membership,
-    department: Department,
-    data: Mapping[str, Any],
-    request: HttpRequest | None = None,
+    *, actor: Actor, department: Department, data: Mapping[str, Any]
 ) -> Department:
     """Rename, recode, move (a new `parent`) or change `managers`. A move never makes a cycle."""
-    organization = actor.organization
+    organization = _organization_of(actor)
     department = Department.objects.for_org(organization).select_for_update().get(pk=department.pk)
     data = dict(data)
     managers = data.pop("managers", None)
@@ -523,25 +466,20 @@ def update_department(
             changes.setdefault("before", {})["managers"] = before
             changes.setdefault("after", {})["managers"] = after
     if changes:
-        record_audit_event(
-            organization=organization,
-            actor=actor.user,
-            action="department.updated",
-            target=department,
-            changes=changes,
-            request=request,
+        record_actor_event(
+            actor=actor, action="department.updated", target=department, changes=changes
         )
     return department
 
 
 @transaction.atomic
-def delete_department(
-    *, actor: Membership, department: Department, request: HttpRequest | None = None
-) -> None:
+def delete_department(*, actor: Actor, department: Department) -> None:
     """Refused while the department has members, sub-departments or anything else it owns
     (projects protect their department)."""
     department = (
-        Department.objects.for_org(actor.organization).select_for_update().get(pk=department.pk)
+        Department.objects.for_org(_organization_of(actor))
+        .select_for_update()
+        .get(pk=department.pk)
     )
     if department.members.exists():
         raise ValidationError(_("Move this department's members to another department first."))
@@ -553,13 +491,11 @@ def delete_department(
             _("This department still owns %(owned)s: move or delete them first.")
             % {"owned": ", ".join(owned)}
         ) from error
-    record_audit_event(  # the deleted row keeps its public id and label in memory
-        organization=actor.organization,
-        actor=actor.user,
+    record_actor_event(  # the deleted row keeps its public id and label in memory
+        actor=actor,
         action="department.deleted",
         target=department,
         changes={"before": {"name": department.name, "code": department.code}},
-        request=request,
     )
 
 

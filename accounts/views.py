@@ -19,6 +19,7 @@ from django.views.generic.detail import SingleObjectMixin
 from django_filters.views import FilterView
 
 from accounts import services
+from accounts.audit_trail import Actor
 from accounts.filters import AuditEventFilter
 from accounts.forms import (
     ConfirmForm,
@@ -98,7 +99,7 @@ class ProfileView(ServiceFormMixin, LoginRequiredMixin, FormView):
         return {"full_name": user.full_name, "language": user.language or get_language()}
 
     def perform(self, form):
-        services.update_profile(user=self.request.user, request=self.request, **form.cleaned_data)
+        services.update_profile(actor=Actor.from_request(self.request), **form.cleaned_data)
         language = form.cleaned_data["language"]
         activate(language)  # the confirmation reads in the language just chosen
         messages.success(self.request, _("Your profile is saved."))
@@ -116,7 +117,7 @@ class OrganizationCreateView(ServiceFormMixin, LoginRequiredMixin, FormView):
 
     def perform(self, form):
         membership = services.create_organization(
-            user=self.request.user, request=self.request, **form.cleaned_data
+            actor=Actor.from_request(self.request), **form.cleaned_data
         )
         choose_organization(self.request, membership)
         messages.success(
@@ -139,10 +140,9 @@ class OrganizationSettingsView(ServiceFormView):
 
     def run_service(self, *, form):
         services.update_organization(
+            actor=self.actor,
             organization=self.organization,
-            actor=self.request.user,
             data={field: form.cleaned_data[field] for field in form.changed_data},
-            request=self.request,
         )
 
 
@@ -189,9 +189,7 @@ class MemberUpdateView(ObjectFormView):
         return {"role": self.object.role, "department": department and department.public_id}
 
     def run_service(self, *, form):
-        services.change_member(
-            actor=self.membership, membership=self.object, request=self.request, **form.cleaned_data
-        )
+        services.change_member(actor=self.actor, membership=self.object, **form.cleaned_data)
 
 
 class MemberRemoveView(ObjectFormView):
@@ -204,7 +202,7 @@ class MemberRemoveView(ObjectFormView):
     success_message = gettext_lazy("Member removed.")
 
     def run_service(self, *, form):
-        services.remove_member(actor=self.membership, membership=self.object, request=self.request)
+        services.remove_member(actor=self.actor, membership=self.object)
 
 
 # --- Invitations ------------------------------------------------------------------------
@@ -228,7 +226,7 @@ class InvitationListView(ServiceFormView):
         return super().get_context_data(invitations=invitations, **kwargs)
 
     def run_service(self, *, form):
-        services.invite_member(actor=self.membership, request=self.request, **form.cleaned_data)
+        services.invite_member(actor=self.actor, **form.cleaned_data)
 
 
 class InvitationActionView(ObjectFormView):
@@ -243,7 +241,7 @@ class InvitationActionView(ObjectFormView):
     service: staticmethod
 
     def run_service(self, *, form):
-        self.service(actor=self.membership, invitation=self.object, request=self.request)
+        self.service(actor=self.actor, invitation=self.object)
 
     def form_invalid(self, form):
         for error in form.non_field_errors():
@@ -296,7 +294,7 @@ class JoinView(View):
             return self.render(invitation, problem, self.status_for(invitation, problem))
         try:
             membership = services.accept_invitation(
-                invitation=invitation, user=request.user, request=request
+                actor=Actor.from_request(request), invitation=invitation
             )
         except ValidationError as error:
             return self.render(invitation, " ".join(error.messages), 400)
@@ -345,7 +343,7 @@ class DepartmentCreateView(ServiceFormView):
     success_message = gettext_lazy("Department created.")
 
     def run_service(self, *, form):
-        services.create_department(actor=self.membership, request=self.request, **form.cleaned_data)
+        services.create_department(actor=self.actor, **form.cleaned_data)
 
 
 class DepartmentUpdateView(ObjectFormView):
@@ -371,12 +369,7 @@ class DepartmentUpdateView(ObjectFormView):
         }
 
     def run_service(self, *, form):
-        services.update_department(
-            actor=self.membership,
-            department=self.object,
-            data=form.cleaned_data,
-            request=self.request,
-        )
+        services.update_department(actor=self.actor, department=self.object, data=form.cleaned_data)
 
 
 class DepartmentDeleteView(ObjectFormView):
@@ -389,9 +382,7 @@ class DepartmentDeleteView(ObjectFormView):
     success_message = gettext_lazy("Department deleted.")
 
     def run_service(self, *, form):
-        services.delete_department(
-            actor=self.membership, department=self.object, request=self.request
-        )
+        services.delete_department(actor=self.actor, department=self.object)
 
 
 # --- Audit trail ------------------------------------------------------------------------

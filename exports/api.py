@@ -6,7 +6,6 @@ from rest_framework import exceptions, mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from accounts.audit_trail import Actor
 from accounts.mixins import OrganizationAPIMixin
 from accounts.models import DataExport
 from accounts.permissions import Action
@@ -59,7 +58,7 @@ class DataExportViewSet(
     @extend_schema(request=None, responses={202: DataExportSerializer})
     def create(self, request, *args, **kwargs):
         """Start an export (or return the one already being built); 202 Accepted."""
-        export = exports.request_export(actor=Actor.from_request(request, self.membership))
+        export = exports.request_export(actor=self.actor)
         return Response(self.get_serializer(export).data, status=202)
 
     @extend_schema(
@@ -71,7 +70,7 @@ class DataExportViewSet(
         export = self.get_object()
         if not export.is_ready:
             raise exceptions.NotFound
-        exports.record_download(actor=Actor.from_request(request, self.membership), export=export)
+        exports.record_download(actor=self.actor, export=export)
         return FileResponse(
             export.file.open("rb"),
             as_attachment=True,

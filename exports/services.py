@@ -41,7 +41,7 @@ from django.utils import timezone, translation
 from django.utils.text import format_lazy, slugify
 from django.utils.translation import gettext_lazy as _
 
-from accounts.audit_trail import Actor, record_actor_event, record_audit_event
+from accounts.audit_trail import Actor, record_actor_event
 from accounts.languages import language_of, organization_language
 from accounts.models import AuditEvent, DataExport, Department, Membership, Organization
 from accounts.selectors import AUDIT_CSV_HEADER, audit_csv_rows
@@ -508,8 +508,11 @@ def purge_expired(*, now: datetime | None = None) -> int:
         if not claimed:
             continue
         export.file.delete(save=False)
-        record_audit_event(
-            organization=export.organization, action="organization.export_purged", target=export
+        record_actor_event(
+            actor=Actor.system(),
+            organization=export.organization,
+            action="organization.export_purged",
+            target=export,
         )
         purged += 1
     return purged

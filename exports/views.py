@@ -8,7 +8,6 @@ from django.views import View
 from django.views.generic import ListView
 from django.views.generic.detail import SingleObjectMixin
 
-from accounts.audit_trail import Actor
 from accounts.forms import ConfirmForm
 from accounts.mixins import OrganizationMixin
 from accounts.models import DataExport
@@ -32,7 +31,7 @@ class DataExportListView(OrganizationMixin, ListView):
         return super().get_context_data(retention_days=settings.EXPORT_RETENTION_DAYS, **kwargs)
 
     def post(self, request, *args, **kwargs):
-        exports.request_export(actor=Actor.from_request(request, self.membership))
+        exports.request_export(actor=self.actor)
         messages.success(
             request, _("Your export is being prepared. We will notify you when it is ready.")
         )
@@ -54,9 +53,7 @@ class DataExportDeleteView(ObjectFormView):
         return super().get_queryset().filter(status=DataExport.Status.READY)
 
     def run_service(self, *, form):
-        exports.delete_export(
-            actor=Actor.from_request(self.request, self.membership), export=self.object
-        )
+        exports.delete_export(actor=self.actor, export=self.object)
 
 
 class DataExportDownloadView(OrganizationMixin, SingleObjectMixin, View):
@@ -72,7 +69,7 @@ class DataExportDownloadView(OrganizationMixin, SingleObjectMixin, View):
 
     def get(self, request, *args, **kwargs):
         export = self.get_object()
-        exports.record_download(actor=Actor.from_request(request, self.membership), export=export)
+        exports.record_download(actor=self.actor, export=export)
         return FileResponse(
             export.file.open("rb"),
             as_attachment=True,

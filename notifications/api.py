@@ -7,7 +7,6 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from accounts.audit_trail import Actor
 from accounts.mixins import OrganizationAPIMixin
 from accounts.permissions import Action
 from notifications import services as notifications
@@ -93,21 +92,16 @@ class WebhookEndpointViewSet(
     read_action = write_action = Action.MANAGE_ORGANIZATION
     queryset = WebhookEndpoint.objects.all()
 
-    def _actor(self):
-        return Actor.from_request(self.request, self.membership)
-
     @extend_schema(responses={201: NewWebhookEndpointSerializer})
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        endpoint, secret = webhooks.create_endpoint(
-            actor=self._actor(), **serializer.validated_data
-        )
+        endpoint, secret = webhooks.create_endpoint(actor=self.actor, **serializer.validated_data)
         endpoint.secret = secret
         return Response(NewWebhookEndpointSerializer(endpoint).data, status=status.HTTP_201_CREATED)
 
     def perform_destroy(self, instance):
-        webhooks.delete_endpoint(actor=self._actor(), endpoint=instance)
+        webhooks.delete_endpoint(actor=self.actor, endpoint=instance)
 
 
 class WebhookDeliverySerializer(serializers.ModelSerializer):
@@ -135,7 +129,5 @@ class WebhookDeliveryViewSet(OrganizationAPIMixin, viewsets.ReadOnlyModelViewSet
     @extend_schema(request=None, responses=WebhookDeliverySerializer)
     @action(detail=True, methods=["post"])
     def resend(self, request, delivery=None):
-        delivery = webhooks.resend(
-            actor=Actor.from_request(request, self.membership), delivery=self.get_object()
-        )
+        delivery = webhooks.resend(actor=self.actor, delivery=self.get_object())
         return Response(self.get_serializer(delivery).data)

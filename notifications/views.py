@@ -5,7 +5,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.generic import FormView, ListView, TemplateView, View
 
-from accounts.audit_trail import Actor
 from accounts.mixins import OrganizationMixin, ServiceFormMixin
 from accounts.permissions import Action
 from notifications import services as notifications
@@ -41,9 +40,6 @@ class NotificationReadView(OwnNotificationsMixin, View):
 class WebhookMixin(OrganizationMixin):
     action = Action.MANAGE_ORGANIZATION
 
-    def actor(self) -> Actor:
-        return Actor.from_request(self.request, self.membership)
-
     def get_endpoint(self) -> WebhookEndpoint:
         return get_object_or_404(
             WebhookEndpoint.objects.for_org(self.organization), public_id=self.kwargs["webhook"]
@@ -62,7 +58,7 @@ class WebhookCreateView(ServiceFormMixin, WebhookMixin, FormView):
     form_class = WebhookEndpointForm
 
     def perform(self, form):
-        endpoint, secret = webhooks.create_endpoint(actor=self.actor(), **form.cleaned_data)
+        endpoint, secret = webhooks.create_endpoint(actor=self.actor, **form.cleaned_data)
         return render(
             self.request,
             "notifications/webhook_created.html",
@@ -82,7 +78,7 @@ class WebhookDetailView(WebhookMixin, TemplateView):
 
 class WebhookDeleteView(WebhookMixin, View):
     def post(self, request, webhook):
-        webhooks.delete_endpoint(actor=self.actor(), endpoint=self.get_endpoint())
+        webhooks.delete_endpoint(actor=self.actor, endpoint=self.get_endpoint())
         messages.success(request, _("Webhook endpoint deleted."))
         return redirect("notifications:webhooks")
 
@@ -91,6 +87,6 @@ class WebhookResendView(WebhookMixin, View):
     def post(self, request, webhook, delivery):
         endpoint = self.get_endpoint()
         found = get_object_or_404(WebhookDelivery, endpoint=endpoint, public_id=delivery)
-        webhooks.resend(actor=self.actor(), delivery=found)
+        webhooks.resend(actor=self.actor, delivery=found)
         messages.success(request, _("The event will be sent again."))
         return redirect("notifications:webhook-detail", webhook=endpoint.public_id)

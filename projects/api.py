@@ -63,7 +63,7 @@ class ProjectViewSet(ListCreateUpdateViewSet):
 
     def perform_create(self, serializer):
         serializer.instance = services.create_project(
-            actor=services.Actor.from_request(self.request, self.membership),
+            actor=self.actor,
             name=serializer.validated_data["name"],
             description=serializer.validated_data.get("description", ""),
             department=serializer.validated_data.get("department"),
@@ -72,7 +72,7 @@ class ProjectViewSet(ListCreateUpdateViewSet):
     def perform_update(self, serializer):
         project, data = serializer.instance, serializer.validated_data
         serializer.instance = services.update_project(
-            actor=services.Actor.from_request(self.request, self.membership),
+            actor=self.actor,
             project=project,
             name=data.get("name", project.name),
             description=data.get("description", project.description),
@@ -84,7 +84,7 @@ class ProjectViewSet(ListCreateUpdateViewSet):
     def archive(self, request, project=None):
         """Archive the project: its keys are refused from now on, its history stays."""
         archived = services.archive_project(
-            actor=services.Actor.from_request(request, self.membership),
+            actor=self.actor,
             project=self.get_object(),
         )
         return Response(ProjectSerializer(archived, context=self.get_serializer_context()).data)
@@ -158,9 +158,6 @@ class ApiKeyViewSet(ListCreateUpdateViewSet):
             self.membership, Action.VIEW_PROJECTS
         )
 
-    def _actor(self):
-        return services.Actor.from_request(self.request, self.membership)
-
     def _created(self, key, plaintext, status=201):
         key.secret = plaintext
         return Response(
@@ -176,20 +173,20 @@ class ApiKeyViewSet(ListCreateUpdateViewSet):
         data = serializer.validated_data
         if not can(self.membership, Action.MANAGE_KEYS, data["project"].department_id):
             raise exceptions.PermissionDenied
-        key, plaintext = services.create_api_key(actor=self._actor(), **data)
+        key, plaintext = services.create_api_key(actor=self.actor, **data)
         return self._created(key, plaintext)
 
     def perform_update(self, serializer):
         key = serializer.instance
         values = {field: getattr(key, field) for field in services.KEY_SETTINGS}
         values.update(serializer.validated_data)
-        serializer.instance = services.update_api_key(actor=self._actor(), key=key, **values)
+        serializer.instance = services.update_api_key(actor=self.actor, key=key, **values)
 
     @extend_schema(request=None, responses=ApiKeySerializer)
     @action(detail=True, methods=["post"])
     def revoke(self, request, key=None):
         """Revoke the key now: the gateway refuses it on the next call."""
-        revoked = services.revoke_api_key(actor=self._actor(), key=self.get_object())
+        revoked = services.revoke_api_key(actor=self.actor, key=self.get_object())
         return Response(ApiKeySerializer(revoked, context=self.get_serializer_context()).data)
 
     @extend_schema(request=RotateSerializer, responses={201: NewApiKeySerializer})
@@ -201,7 +198,7 @@ class ApiKeyViewSet(ListCreateUpdateViewSet):
         serializer = RotateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         new, plaintext = services.rotate_api_key(
-            actor=self._actor(),
+            actor=self.actor,
             key=old,
             grace=timedelta(hours=serializer.validated_data["grace_hours"]),
         )

@@ -36,12 +36,7 @@ class ProjectListView(OrganizationMixin, ListView):
         return super().get_context_data(can_create=can_create, **kwargs)
 
 
-class ActorMixin(OrganizationMixin):
-    def actor(self):
-        return services.Actor.from_request(self.request, self.membership)
-
-
-class ProjectMixin(ActorMixin):
+class ProjectMixin(OrganizationMixin):
     """A project among those the member may see (else 404), on which `action` is allowed
     (else 403)."""
 
@@ -75,11 +70,11 @@ class ProjectFormMixin(ServiceFormMixin):
         }
 
 
-class ProjectCreateView(ProjectFormMixin, ActorMixin, FormView):
+class ProjectCreateView(ProjectFormMixin, OrganizationMixin, FormView):
     action = Action.MANAGE_PROJECTS
 
     def perform(self, form):
-        project = services.create_project(actor=self.actor(), **form.cleaned_data)
+        project = services.create_project(actor=self.actor, **form.cleaned_data)
         messages.success(self.request, _("Project created."))
         return redirect("projects:detail", project=project.public_id)
 
@@ -107,7 +102,7 @@ class ProjectUpdateView(ProjectFormMixin, ProjectMixin, FormView):
 
     def perform(self, form):
         project = services.update_project(
-            actor=self.actor(), project=self.get_project(), **form.cleaned_data
+            actor=self.actor, project=self.get_project(), **form.cleaned_data
         )
         messages.success(self.request, _("Project saved."))
         return redirect("projects:detail", project=project.public_id)
@@ -141,7 +136,7 @@ class ProjectArchiveView(ConfirmView):
     button = gettext_lazy("Archive")
 
     def perform(self):
-        services.archive_project(actor=self.actor(), project=self.get_project())
+        services.archive_project(actor=self.actor, project=self.get_project())
         return _("Project archived.")
 
 
@@ -173,7 +168,7 @@ class KeyCreateView(ServiceFormMixin, KeyMixin, FormView):
 
     def perform(self, form):
         key, plaintext = services.create_api_key(
-            actor=self.actor(), project=self.get_project(), **form.key_settings()
+            actor=self.actor, project=self.get_project(), **form.key_settings()
         )
         return self.show_once(key, plaintext)
 
@@ -186,7 +181,7 @@ class KeyUpdateView(ServiceFormMixin, KeyMixin, FormView):
         return {**super().get_form_kwargs(), "instance": self.get_key()}
 
     def perform(self, form):
-        services.update_api_key(actor=self.actor(), key=self.get_key(), **form.key_settings())
+        services.update_api_key(actor=self.actor, key=self.get_key(), **form.key_settings())
         messages.success(self.request, _("Key saved."))
         return redirect("projects:detail", project=self.get_project().public_id)
 
@@ -199,7 +194,7 @@ class KeyRevokeView(KeyMixin, ConfirmView):
     button = gettext_lazy("Revoke")
 
     def perform(self):
-        services.revoke_api_key(actor=self.actor(), key=self.get_key())
+        services.revoke_api_key(actor=self.actor, key=self.get_key())
         return _("Key revoked.")
 
 
@@ -209,7 +204,7 @@ class KeyRotateView(ServiceFormMixin, KeyMixin, FormView):
 
     def perform(self, form):
         key, plaintext = services.rotate_api_key(
-            actor=self.actor(),
+            actor=self.actor,
             key=self.get_key(),
             grace=timedelta(hours=form.cleaned_data["grace_hours"]),
         )

@@ -10,6 +10,7 @@ from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_site import ReadOnlyAdmin
+from accounts.audit_trail import Actor
 from relay import channels, services
 from relay.models import Channel, ChannelModel
 
@@ -60,8 +61,8 @@ class ChannelAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         services.save_channel(
-            channel=obj, credential=form.cleaned_data["credential"], user=request.user,
-            request=request,
+            actor=Actor.from_request(request), channel=obj,
+            credential=form.cleaned_data["credential"],
         )  # fmt: skip
 
     def get_urls(self):

@@ -1,5 +1,5 @@
 """factory_boy factories shared by every test folder, one per model the tests build, and
-`as_actor()`, the Actor a member's service calls take.
+`as_actor()`, the Actor service calls take.
 
 Factories write rows directly: no permission check, no audit event. Build what a test is
 about through the service it tests, and its surroundings with these.
@@ -173,9 +173,12 @@ class ContractDiscountFactory(factory.django.DjangoModelFactory):
 # --- Projects, keys and gateway credentials ------------------------------------------------
 
 
-def as_actor(membership: Membership) -> Actor:
-    """The member acting in the portal, as services take it."""
-    return Actor(user=membership.user, membership=membership)
+def as_actor(who: Membership | User) -> Actor:
+    """The Actor services take: a member acting in the portal, or a user acting as themselves
+    (staff in the admin, someone signing up or accepting an invitation)."""
+    if isinstance(who, User):
+        return Actor(user=who)
+    return Actor(user=who.user, membership=who)
 
 
 class ProjectFactory(factory.django.DjangoModelFactory):

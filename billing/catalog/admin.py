@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_site import AuditedAdmin
+from accounts.audit_trail import Actor
 from billing.catalog import importer, services
 from billing.catalog.models import (
     PRICE_FIELDS,
@@ -114,7 +115,7 @@ class CatalogModelAdmin(AuditedAdmin):
                 model=model,
                 effective_from=form.cleaned_data["effective_from"],
                 prices=form.cleaned_data,
-                user=request.user,
+                actor=Actor.from_request(request),
             )
             messages.success(request, _("The new price is saved; earlier prices are unchanged."))
             return redirect(reverse("admin:billing_catalogmodel_change", args=[model.pk]))
@@ -142,7 +143,7 @@ class CatalogModelAdmin(AuditedAdmin):
                 usd_cny_rate=settings.CATALOG_USD_CNY_RATE,
                 markup_percent=settings.CATALOG_MARKUP_PERCENT,
                 effective_from=form.cleaned_data["effective_from"] or timezone.now(),
-                created_by=request.user,
+                actor=Actor.from_request(request),
             )
             for line in summary.lines():
                 messages.info(request, line)
@@ -158,11 +159,11 @@ class CatalogModelAdmin(AuditedAdmin):
 
     @admin.action(description=_("Mark as filed with the regulator"))
     def mark_filed(self, request, queryset):
-        services.set_filed(models=queryset, filed=True, actor=request.user)
+        services.set_filed(actor=Actor.from_request(request), models=queryset, filed=True)
 
     @admin.action(description=_("Mark as not filed"))
     def mark_not_filed(self, request, queryset):
-        services.set_filed(models=queryset, filed=False, actor=request.user)
+        services.set_filed(actor=Actor.from_request(request), models=queryset, filed=False)
 
 
 @admin.register(PriceVersion)

@@ -158,14 +158,8 @@ class ModelPolicyViewSet(
         for name, value in data.items():
             setattr(policy, name, value)
         serializer.instance = services.save_model_policy(
-            membership=self.membership,
-            policy=policy,
-            catalog_models=catalog,
-            providers=providers,
-            request=self.request,
+            actor=self.actor, policy=policy, catalog_models=catalog, providers=providers
         )
 
     def perform_destroy(self, instance):
-        services.delete_model_policy(
-            membership=self.membership, policy=instance, request=self.request
-        )
+        services.delete_model_policy(actor=self.actor, policy=instance)

@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
-from accounts.audit_trail import record_audit_event
+from accounts.audit_trail import Actor, record_actor_event
 from billing.catalog.models import PRICE_FIELDS, CatalogModel, ModelAlias, PriceVersion, Provider
 
 MILLION = Decimal(1_000_000)
@@ -378,7 +378,7 @@ def import_catalog(
     usd_cny_rate: Decimal,
     markup_percent: Decimal,
     effective_from: datetime,
-    created_by=None,
+    actor: Actor,
 ) -> ImportSummary:
     """Write `entries` into the catalog; a price that differs from the model's current one
     (and from what this source said last time) becomes a new version from `effective_from`.
@@ -445,7 +445,7 @@ def import_catalog(
             effective_from=effective_from,
             currency="CNY",
             source=source,
-            created_by=created_by,
+            created_by=actor.user,
             **{
                 name: to_cny(getattr(entry, name), rate=usd_cny_rate, markup_percent=markup_percent)
                 for name in PRICE_FIELDS
@@ -467,9 +467,8 @@ def import_catalog(
     ModelAlias.objects.bulk_create(new_aliases)
     PriceVersion.objects.bulk_create(new_versions)
     summary.versions_created = len(new_versions)
-    record_audit_event(
-        organization=None,
-        actor=created_by,
+    record_actor_event(
+        actor=actor,
         action="catalog.imported",
         changes={"after": {"source": source, "effective_from": effective_from, **summary.counts()}},
     )

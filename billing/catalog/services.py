@@ -4,28 +4,27 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from accounts.audit_trail import record_audit_event
+from accounts.audit_trail import Actor, record_actor_event
 from billing.catalog.models import PRICE_FIELDS, CatalogModel, ModelPolicy, PriceVersion
 from billing.catalog.selectors import bump_policy_cache_version
 
 
 @transaction.atomic
 def add_price_version(
-    *, model: CatalogModel, effective_from, prices: dict, user=None
+    *, actor: Actor, model: CatalogModel, effective_from, prices: dict
 ) -> PriceVersion:
     """A new price for `model` from `effective_from`; earlier versions stay as they were."""
     version = PriceVersion(
         model=model,
         effective_from=effective_from,
         source="manual",
-        created_by=user,
+        created_by=actor.user,
         **{name: prices[name] for name in PRICE_FIELDS},
     )
     version.full_clean()
     version.save()
-    record_audit_event(
-        organization=None,
-        actor=user,
+    record_actor_event(
+        actor=actor,
         action="catalog.price_added",
         target=version,
         changes={
@@ -40,14 +39,13 @@ def add_price_version(
 
 
 @transaction.atomic
-def set_filed(*, models, filed: bool, actor) -> int:
+def set_filed(*, actor: Actor, models, filed: bool) -> int:
     """Staff: whether each model is filed with the regulator (算法备案); audited per model."""
     changed = 0
     for model in models:
         if model.is_filed != filed:
             CatalogModel.objects.filter(pk=model.pk).update(is_filed=filed)
-            record_audit_event(
-                organization=None,
+            record_actor_event(
                 actor=actor,
                 action="catalog.model_filed" if filed else "catalog.model_not_filed",
                 target=model,
@@ -74,20 +72,20 @@ def validate_model_policy(*, policy: ModelPolicy, catalog_models, providers) -> 
 
 @transaction.atomic
 def save_model_policy(
-    *, membership, policy: ModelPolicy, catalog_models, providers, request=None
+    *, actor: Actor, policy: ModelPolicy, catalog_models, providers
 ) -> ModelPolicy:
-    """Create or change a model policy of `membership`'s organization, audited."""
-    assert policy.organization_id == membership.organization_id
+    """Create or change a model policy of the acting member's organization, audited."""
+    assert policy.organization_id == actor.membership.organization_id
     assert policy.department is None or policy.department.organization_id == policy.organization_id
     validate_model_policy(policy=policy, catalog_models=catalog_models, providers=providers)
     created = policy.pk is None
     policy.save()
     policy.catalog_models.set(catalog_models)
     policy.providers.set(providers)
-    _record_audit_event(
-        membership=membership,
+    record_actor_event(
+        actor=actor,
         action="model_policy.created" if created else "model_policy.changed",
-        policy=policy,
+        target=policy,
         changes={
             "after": {
                 "mode": policy.mode,
@@ -96,29 +94,15 @@ def save_model_policy(
                 "providers": sorted(p.slug for p in providers),
             }
         },
-        request=request,
     )
     transaction.on_commit(lambda: bump_policy_cache_version(policy.organization_id))
     return policy
 
 
 @transaction.atomic
-def delete_model_policy(*, membership, policy: ModelPolicy, request=None) -> None:
-    assert policy.organization_id == membership.organization_id
-    _record_audit_event(
-        membership=membership, action="model_policy.deleted", policy=policy, request=request
-    )
+def delete_model_policy(*, actor: Actor, policy: ModelPolicy) -> None:
+    assert policy.organization_id == actor.membership.organization_id
+    record_actor_event(actor=actor, action="model_policy.deleted", target=policy)
     organization_id = policy.organization_id
     policy.delete()
     transaction.on_commit(lambda: bump_policy_cache_version(organization_id))
-
-
-def _record_audit_event(*, membership, action, policy, changes=None, request=None) -> None:
-    record_audit_event(
-        organization=membership.organization,
-        action=action,
-        actor=membership.user,
-        target=policy,
-        changes=changes,
-        request=request,
-    )

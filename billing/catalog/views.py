@@ -103,11 +103,10 @@ class PolicyFormMixin(ServiceFormMixin, PolicyMixin):
 
     def perform(self, form):
         services.save_model_policy(
-            membership=self.membership,
+            actor=self.actor,
             policy=form.save(commit=False),
             catalog_models=form.cleaned_data["catalog_models"],
             providers=form.cleaned_data["providers"],
-            request=self.request,
         )
         messages.success(self.request, _("The model policy is saved."))
         return redirect(self.success_url)
@@ -126,8 +125,6 @@ class PolicyDeleteView(PolicyMixin, generic.DeleteView):
     template_name = "billing/policy_confirm_delete.html"
 
     def form_valid(self, form):
-        services.delete_model_policy(
-            membership=self.membership, policy=self.object, request=self.request
-        )
+        services.delete_model_policy(actor=self.actor, policy=self.object)
         messages.success(self.request, _("The model policy is deleted."))
         return redirect(reverse("billing:policies"))

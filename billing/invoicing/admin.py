@@ -13,6 +13,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_site import AuditedAdmin, ReadOnlyAdmin, ReadOnlyMixin
+from accounts.audit_trail import Actor
 from accounts.mixins import add_service_errors
 from billing.invoicing import documents, ledger
 from billing.invoicing import services as invoicing
@@ -169,7 +170,7 @@ class InvoiceAdmin(admin.ModelAdmin):
         return self._form_action(
             request, pk, VoidForm, _("Void invoice"),
             lambda invoice, data: invoicing.void_invoice(
-                invoice=invoice, reason=data["reason"], actor=request.user
+                actor=Actor.from_request(request), invoice=invoice, reason=data["reason"]
             ),
         )  # fmt: skip
 
@@ -177,8 +178,8 @@ class InvoiceAdmin(admin.ModelAdmin):
         return self._form_action(
             request, pk, CreditNoteForm, _("Credit note"),
             lambda invoice, data: invoicing.create_credit_note(
-                invoice=invoice, net_amount=data["net_amount"], reason=data["reason"],
-                actor=request.user,
+                actor=Actor.from_request(request), invoice=invoice,
+                net_amount=data["net_amount"], reason=data["reason"],
             ),
         )  # fmt: skip
 
@@ -186,9 +187,9 @@ class InvoiceAdmin(admin.ModelAdmin):
         return self._form_action(
             request, pk, PaymentForm, _("Record payment"),
             lambda invoice, data: invoicing.record_payment(
-                organization=invoice.organization, amount=invoice.total_amount,
-                provider="bank_transfer", reference=data["reference"], invoice=invoice,
-                actor=request.user,
+                actor=Actor.from_request(request), organization=invoice.organization,
+                amount=invoice.total_amount, provider="bank_transfer",
+                reference=data["reference"], invoice=invoice,
             ),
         )  # fmt: skip
 
@@ -196,7 +197,7 @@ class InvoiceAdmin(admin.ModelAdmin):
     def issue_drafts(self, request, queryset):
         issued = 0
         for invoice in queryset.filter(status=Invoice.Status.DRAFT):
-            invoicing.issue_invoice(invoice=invoice, actor=request.user)
+            invoicing.issue_invoice(actor=Actor.from_request(request), invoice=invoice)
             issued += 1
         messages.success(request, _("%(count)d invoices issued.") % {"count": issued})
 
@@ -204,7 +205,9 @@ class InvoiceAdmin(admin.ModelAdmin):
     def suspend_organizations(self, request, queryset):
         for organization in {invoice.organization for invoice in queryset}:
             try:
-                invoicing.suspend_for_overdue(organization=organization, actor=request.user)
+                invoicing.suspend_for_overdue(
+                    actor=Actor.from_request(request), organization=organization
+                )
             except ValidationError as error:
                 messages.error(request, " ".join(error.messages))
             else:
@@ -243,8 +246,8 @@ class LedgerEntryAdmin(admin.ModelAdmin):
             data = form.cleaned_data
             try:
                 ledger.record_top_up(
-                    organization=data["organization"], amount=data["amount"],
-                    reference=data["reference"], note=data["note"], actor=request.user,
+                    actor=Actor.from_request(request), organization=data["organization"],
+                    amount=data["amount"], reference=data["reference"], note=data["note"],
                 )  # fmt: skip
             except IntegrityError:
                 form.add_error("reference", _("This reference is already recorded."))
@@ -290,10 +293,10 @@ class BillingAccountAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         invoicing.set_credit_terms(
+            actor=Actor.from_request(request),
             organization=obj,
             payment_mode=form.cleaned_data["payment_mode"],
             credit_limit_amount=form.cleaned_data["credit_limit_amount"],
-            actor=request.user,
         )
 
 
@@ -333,7 +336,7 @@ class FapiaoRequestAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        invoicing.decide_fapiao_request(request=obj, actor=request.user)
+        invoicing.decide_fapiao_request(actor=Actor.from_request(request), request=obj)
 
 
 @admin.register(FapiaoProfile)

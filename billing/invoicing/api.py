@@ -152,7 +152,7 @@ class FapiaoRequestViewSet(
 
     def perform_create(self, serializer):
         serializer.instance = invoicing.request_fapiao(
-            invoice=serializer.validated_data["invoice"], actor=self.request.user
+            actor=self.actor, invoice=serializer.validated_data["invoice"]
         )
 
 

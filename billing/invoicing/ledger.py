@@ -28,7 +28,7 @@ from django.db.models import OuterRef, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.audit_trail import record_audit_event
+from accounts.audit_trail import Actor, record_actor_event
 from accounts.models import Organization
 from billing.invoicing import notices
 from billing.invoicing.models import Invoice, InvoiceLine, LedgerBalance, LedgerEntry
@@ -116,7 +116,7 @@ def _covered(cost: Decimal | None, amount: Decimal) -> Decimal:
 # --- Recording money in ------------------------------------------------------------------
 
 
-def record_top_up(*, organization, amount: Decimal, reference: str, note: str = "", actor):
+def record_top_up(*, actor: Actor, organization, amount: Decimal, reference: str, note: str = ""):
     """A bank transfer (对公转账) staff have seen arrive, by its receipt reference."""
     if amount <= 0:
         raise ValidationError(_("A top-up must be a positive amount."))
@@ -128,9 +128,9 @@ def record_top_up(*, organization, amount: Decimal, reference: str, note: str = 
             currency=organization.currency,
             reference=reference,
             note=note,
-            created_by=actor,
+            created_by=actor.user,
         )
-        record_audit_event(
+        record_actor_event(
             actor=actor,
             organization=organization,
             action="billing.top_up",
@@ -154,7 +154,7 @@ def rounding_difference(invoice: Invoice) -> Decimal:
     )
 
 
-def post_rounding_adjustment(*, invoice: Invoice, actor=None) -> LedgerEntry | None:
+def post_rounding_adjustment(*, actor: Actor, invoice: Invoice) -> LedgerEntry | None:
     """For an invoice settled from a prepaid balance, the one `rounding` entry (linked to it,
     referenced "rounding:<number>") after which the balance has paid exactly its subtotal
     for the usage it bills (and, with the VAT entry, its total). None when the invoice was
@@ -181,7 +181,7 @@ def post_rounding_adjustment(*, invoice: Invoice, actor=None) -> LedgerEntry | N
                     currency=invoice.currency,
                     reference=f"rounding:{invoice.number}",
                     invoice=invoice,
-                    created_by=actor,
+                    created_by=actor.user,
                     note=_("Rounding of invoice %(number)s to the minor unit")
                     % {"number": invoice.number},
                 )

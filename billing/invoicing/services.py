@@ -30,7 +30,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from accounts.audit_trail import record_audit_event
+from accounts.audit_trail import Actor, record_actor_event
 from accounts.models import Department, Organization
 from accounts.services import suspend_organization
 from billing.catalog.models import CatalogModel
@@ -272,7 +272,7 @@ def next_invoice_number(year: int) -> str:
     return f"TP-{year}-{counter.last_number:06d}"
 
 
-def issue_invoice(*, invoice: Invoice, actor=None) -> Invoice:
+def issue_invoice(*, actor: Actor, invoice: Invoice) -> Invoice:
     """Number and freeze a draft; it is then owed (postpaid) or settled from the balance
     (prepaid: usage was already charged, unrounded; the ledger takes the VAT and the rounding
     difference, so the balance has paid exactly the invoice's total)."""
@@ -300,11 +300,11 @@ def issue_invoice(*, invoice: Invoice, actor=None) -> Invoice:
             currency=invoice.currency,
             reference=invoice.number,
             invoice=invoice,
-            created_by=actor,
+            created_by=actor.user,
             note=_("VAT of invoice %(number)s") % {"number": invoice.number} if owed else "",
         )
-        rounding = ledger.post_rounding_adjustment(invoice=invoice, actor=actor)
-        record_audit_event(
+        rounding = ledger.post_rounding_adjustment(actor=actor, invoice=invoice)
+        record_actor_event(
             actor=actor,
             organization=organization,
             action="billing.invoice_issued",
@@ -327,12 +327,12 @@ def issue_due_drafts(*, month: date) -> int:
         kind=Invoice.Kind.INVOICE, status=Invoice.Status.DRAFT, period_start__lte=month
     )
     for draft in drafts:
-        issue_invoice(invoice=draft)
+        issue_invoice(actor=Actor.system(), invoice=draft)
     return len(drafts)
 
 
 def record_payment(
-    *, organization, amount: Decimal, provider: str, reference: str, invoice=None, actor=None
+    *, actor: Actor, organization, amount: Decimal, provider: str, reference: str, invoice=None
 ):
     """A payment received (the integration point of a payment provider's webhook).
 
@@ -351,9 +351,9 @@ def record_payment(
                 currency=organization.currency,
                 reference=full_reference,
                 invoice=invoice,
-                created_by=actor,
+                created_by=actor.user,
             )
-            record_audit_event(
+            record_actor_event(
                 actor=actor,
                 organization=organization,
                 action="billing.payment",
@@ -379,7 +379,7 @@ def mark_paid(*, invoice: Invoice) -> None:
         _announce_invoice(invoice, "invoice.paid", gettext_lazy("Invoice %(number)s paid"))
 
 
-def void_invoice(*, invoice: Invoice, reason: str, actor) -> Invoice:
+def void_invoice(*, actor: Actor, invoice: Invoice, reason: str) -> Invoice:
     """Cancel an unpaid issued invoice; the record stays, its ledger entry is reversed."""
     if not reason.strip():
         raise InvoiceError(_("Give a reason for voiding."))
@@ -401,9 +401,9 @@ def void_invoice(*, invoice: Invoice, reason: str, actor) -> Invoice:
             reference=f"void:{invoice.number}",
             invoice=invoice,
             note=reason[:300],
-            created_by=actor,
+            created_by=actor.user,
         )
-        record_audit_event(
+        record_actor_event(
             actor=actor,
             organization=invoice.organization,
             action="billing.invoice_voided",
@@ -414,7 +414,9 @@ def void_invoice(*, invoice: Invoice, reason: str, actor) -> Invoice:
     return invoice
 
 
-def create_credit_note(*, invoice: Invoice, net_amount: Decimal, reason: str, actor) -> Invoice:
+def create_credit_note(
+    *, actor: Actor, invoice: Invoice, net_amount: Decimal, reason: str
+) -> Invoice:
     """A negative document for `net_amount` (before VAT) of an issued invoice, issued now."""
     if invoice.kind != Invoice.Kind.INVOICE or invoice.status not in (
         Invoice.Status.ISSUED,
@@ -444,7 +446,7 @@ def create_credit_note(*, invoice: Invoice, net_amount: Decimal, reason: str, ac
             % {"number": invoice.number, "reason": reason},
             amount=-net_amount,
         )
-        return issue_invoice(invoice=note, actor=actor)
+        return issue_invoice(actor=actor, invoice=note)
 
 
 # --- Notices and suspension ----------------------------------------------------------------
@@ -482,7 +484,7 @@ def suspension_allowed_after(organization) -> datetime | None:
     return first_notice + timedelta(days=settings.OVERDUE_SUSPENSION_NOTICE_DAYS)
 
 
-def suspend_for_overdue(*, organization, actor) -> None:
+def suspend_for_overdue(*, actor: Actor, organization) -> None:
     """Staff: suspend an organization whose overdue notice period has passed (as any
     suspension: audited, owners told, keys refused)."""
     allowed_after = suspension_allowed_after(organization)
@@ -492,8 +494,8 @@ def suspend_for_overdue(*, organization, actor) -> None:
             % {"organization": organization}
         )
     suspend_organization(
+        actor=actor,
         organization=organization,
-        staff=actor,
         reason=_("Suspended for overdue invoices."),
         action="billing.suspended_for_overdue",
     )
@@ -633,10 +635,10 @@ def fapiao_profile_for(organization) -> FapiaoProfile:
         )
 
 
-def save_fapiao_profile(*, profile: FapiaoProfile, actor) -> FapiaoProfile:
+def save_fapiao_profile(*, actor: Actor, profile: FapiaoProfile) -> FapiaoProfile:
     with transaction.atomic():
         profile.save()
-        record_audit_event(
+        record_actor_event(
             actor=actor,
             organization=profile.organization,
             action="billing.fapiao_profile_saved",
@@ -646,7 +648,7 @@ def save_fapiao_profile(*, profile: FapiaoProfile, actor) -> FapiaoProfile:
     return profile
 
 
-def request_fapiao(*, invoice: Invoice, actor) -> FapiaoRequest:
+def request_fapiao(*, actor: Actor, invoice: Invoice) -> FapiaoRequest:
     """Ask staff for a fapiao for an issued invoice, with the profile as it is now."""
     if invoice.kind != Invoice.Kind.INVOICE or invoice.status not in (
         Invoice.Status.ISSUED,
@@ -660,10 +662,10 @@ def request_fapiao(*, invoice: Invoice, actor) -> FapiaoRequest:
         with transaction.atomic():
             request = FapiaoRequest.objects.create(
                 invoice=invoice,
-                requested_by=actor,
+                requested_by=actor.user,
                 **{name: getattr(profile, name) for name in fields},
             )
-            record_audit_event(
+            record_actor_event(
                 actor=actor,
                 organization=invoice.organization,
                 action="billing.fapiao_requested",
@@ -677,7 +679,7 @@ def request_fapiao(*, invoice: Invoice, actor) -> FapiaoRequest:
     return request
 
 
-def decide_fapiao_request(*, request: FapiaoRequest, actor) -> FapiaoRequest:
+def decide_fapiao_request(*, actor: Actor, request: FapiaoRequest) -> FapiaoRequest:
     """Staff mark a request issued (with the fapiao number and date) or rejected (with a note)."""
     if request.status == FapiaoRequest.Status.ISSUED and not (
         request.fapiao_number and request.fapiao_date
@@ -687,7 +689,7 @@ def decide_fapiao_request(*, request: FapiaoRequest, actor) -> FapiaoRequest:
         raise InvoiceError(_("Say why the request is rejected."))
     with transaction.atomic():
         request.save()
-        record_audit_event(
+        record_actor_event(
             actor=actor,
             organization=request.invoice.organization,
             action=f"billing.fapiao_{request.status}",
@@ -697,7 +699,9 @@ def decide_fapiao_request(*, request: FapiaoRequest, actor) -> FapiaoRequest:
     return request
 
 
-def set_credit_terms(*, organization, payment_mode: str, credit_limit_amount: Decimal, actor):
+def set_credit_terms(
+    *, actor: Actor, organization, payment_mode: str, credit_limit_amount: Decimal
+):
     """Staff change how an organization pays (the Organization fields belong to accounts)."""
     if credit_limit_amount < 0:
         raise InvoiceError(_("The credit limit cannot be negative."))
@@ -705,7 +709,7 @@ def set_credit_terms(*, organization, payment_mode: str, credit_limit_amount: De
         Organization.objects.filter(pk=organization.pk).update(
             payment_mode=payment_mode, credit_limit_amount=credit_limit_amount
         )
-        record_audit_event(
+        record_actor_event(
             actor=actor,
             organization=organization,
             action="billing.credit_terms_changed",

@@ -99,7 +99,7 @@ class FapiaoProfileView(OrganizationMixin, generic.View):
             request.POST, instance=invoicing.fapiao_profile_for(self.organization)
         )
         if form.is_valid():
-            invoicing.save_fapiao_profile(profile=form.save(commit=False), actor=request.user)
+            invoicing.save_fapiao_profile(actor=self.actor, profile=form.save(commit=False))
             messages.success(request, _("Fapiao details saved."))
         else:
             for errors in form.errors.values():
@@ -114,7 +114,7 @@ class FapiaoRequestView(OrganizationMixin, generic.View):
         queryset = Invoice.objects.visible_to_customers().for_member(self.membership, self.action)
         invoice = get_object_or_404(queryset, public_id=invoice)
         try:
-            invoicing.request_fapiao(invoice=invoice, actor=request.user)
+            invoicing.request_fapiao(actor=self.actor, invoice=invoice)
         except invoicing.InvoiceError as error:
             messages.error(request, " ".join(error.messages))
         else:

@@ -7,7 +7,6 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.api_fields import OrganizationRelatedField
-from accounts.audit_trail import Actor
 from accounts.mixins import OrganizationAPIMixin
 from accounts.models import Department, User
 from accounts.permissions import Action
@@ -126,15 +125,12 @@ class QuotaViewSet(
         context = {**self.get_serializer_context(), "running": quotas.current_periods(page)}
         return self.get_paginated_response(QuotaSerializer(page, many=True, context=context).data)
 
-    def _actor(self):
-        return Actor.from_request(self.request, self.membership)
-
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
         scope = data.pop("scope")
         targets = {name: data.pop(name, None) for name in ("department", "project", "api_key")}
         serializer.instance = quotas.create_quota(
-            actor=self._actor(), scope=scope, target=targets.get(scope), **data
+            actor=self.actor, scope=scope, target=targets.get(scope), **data
         )
 
     def perform_update(self, serializer):
@@ -143,11 +139,11 @@ class QuotaViewSet(
             if fixed in data:
                 raise serializers.ValidationError({fixed: [_("A quota's scope cannot change.")]})
         serializer.instance = quotas.update_quota(
-            actor=self._actor(), quota=serializer.instance, **data
+            actor=self.actor, quota=serializer.instance, **data
         )
 
     def perform_destroy(self, instance):
-        quotas.delete_quota(actor=self._actor(), quota=instance)
+        quotas.delete_quota(actor=self.actor, quota=instance)
 
     @extend_schema(responses=PeriodSerializer(many=True))
     @action(detail=True, methods=["get"])
@@ -220,14 +216,14 @@ class IncreaseRequestViewSet(
     def perform_create(self, serializer):
         data = serializer.validated_data
         serializer.instance = quotas.request_increase(
-            actor=Actor.from_request(self.request, self.membership),
+            actor=self.actor,
             quota=data["quota"], new_limit=data["new_limit"], reason=data["reason"],
         )  # fmt: skip
 
     def _decide(self, request, approve: bool):
         increase = self.get_object()
         decided = quotas.decide_increase(
-            actor=Actor.from_request(request, self.membership),
+            actor=self.actor,
             request=increase,
             approve=approve,
             comment=str(request.data.get("comment", ""))[:1000],

@@ -53,7 +53,6 @@ import secrets
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -65,7 +64,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from accounts import audit
-from accounts.audit_trail import record_actor_event
+from accounts.audit_trail import Actor, record_actor_event
 from accounts.models import Department, Membership, User
 from accounts.permissions import PERMISSIONS, Action, Role, can
 from billing.metering import services as metering
@@ -81,9 +80,6 @@ from billing.quotas.models import (
 from notifications.services import notify
 from portal import periods
 from projects.authorize import Refusal
-
-if TYPE_CHECKING:
-    from accounts.audit_trail import Actor
 
 MONEY_UNITS = 10_000  # money counters count 1/10,000 CNY: cache counters are integers
 INDEX_SECONDS = 3600  # a backstop only: every quota change sets a new stamp

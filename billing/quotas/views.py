@@ -9,7 +9,6 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from django.views.generic import FormView, ListView, TemplateView, View
 
-from accounts.audit_trail import Actor
 from accounts.mixins import OrganizationMixin, ServiceFormMixin, add_service_errors
 from accounts.models import Department
 from accounts.permissions import Action, can
@@ -20,9 +19,6 @@ from billing.quotas.models import Quota, QuotaAlert, QuotaIncreaseRequest
 
 class QuotaMixin(OrganizationMixin):
     action = Action.VIEW_USAGE
-
-    def actor(self) -> Actor:
-        return Actor.from_request(self.request, self.membership)
 
     def get_quota(self) -> Quota:
         """A quota the member may see (else 404)."""
@@ -79,7 +75,7 @@ class QuotaFormMixin(ServiceFormMixin, QuotaMixin):
 
 class QuotaCreateView(QuotaFormMixin, FormView):
     def save_quota(self, form):
-        return quotas.create_quota(actor=self.actor(), **form.service_values())
+        return quotas.create_quota(actor=self.actor, **form.service_values())
 
 
 class QuotaUpdateView(QuotaFormMixin, FormView):
@@ -94,14 +90,14 @@ class QuotaUpdateView(QuotaFormMixin, FormView):
         return super().get_context_data(quota=self.quota, **kwargs)
 
     def save_quota(self, form):
-        return quotas.update_quota(actor=self.actor(), quota=self.quota, **form.service_values())
+        return quotas.update_quota(actor=self.actor, quota=self.quota, **form.service_values())
 
 
 class QuotaDeleteView(QuotaMixin, View):
     action = Action.MANAGE_QUOTAS
 
     def post(self, request, quota):
-        quotas.delete_quota(actor=self.actor(), quota=self.get_quota())
+        quotas.delete_quota(actor=self.actor, quota=self.get_quota())
         messages.success(request, _("Quota deleted."))
         return redirect("billing:quotas")
 
@@ -132,7 +128,7 @@ class IncreaseRequestCreateView(QuotaMixin, View):
         form = IncreaseRequestForm(request.POST)
         if form.is_valid():
             try:
-                quotas.request_increase(actor=self.actor(), quota=quota, **form.cleaned_data)
+                quotas.request_increase(actor=self.actor, quota=quota, **form.cleaned_data)
             except ValidationError as error:
                 add_service_errors(form, error)
         if form.errors:
@@ -175,7 +171,7 @@ class IncreaseRequestDecideView(QuotaMixin, View):
         comment = form.cleaned_data["comment"] if form.is_valid() else ""
         try:
             quotas.decide_increase(
-                actor=self.actor(), request=increase, approve=verdict == "approve", comment=comment
+                actor=self.actor, request=increase, approve=verdict == "approve", comment=comment
             )
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))

@@ -69,7 +69,7 @@ def data(db, export_dir, django_capture_on_commit_callbacks):
     metering.roll_up()
     month = periods.month_of(NOW)
     invoice = invoicing.issue_invoice(
-        invoice=invoicing.close_month_for(organization=world.org, month=month)
+        actor=Actor.system(), invoice=invoicing.close_month_for(organization=world.org, month=month)
     )
     world.token, world.secret_key, world.invoice = token, key, invoice
     return world
@@ -355,7 +355,10 @@ def test_a_change_committed_during_the_build_is_in_no_file_of_it(transactional_d
 
         wait_for(builder_waits_for_the_audit_table, timeout=30, interval=0.05)
         account_services.change_member(
-            actor=owner, membership=viewer, role=Role.ADMIN, department=None
+            actor=Actor(user=owner.user, membership=owner),
+            membership=viewer,
+            role=Role.ADMIN,
+            department=None,
         )
     builder.join(timeout=60)
 

@@ -2,6 +2,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import AuditEvent, Invitation, Membership
@@ -12,7 +13,9 @@ pytestmark = pytest.mark.django_db
 
 
 def link_in(message) -> str:
-    return re.search(r"http://testserver(/organization/join/[^/\s]+/)", message.body).group(1)
+    """The path of the invitation link, which points at the portal's configured address."""
+    base = re.escape(settings.PORTAL_BASE_URL.rstrip("/"))
+    return re.search(base + r"(/organization/join/[^/\s]+/)", message.body).group(1)
 
 
 @pytest.fixture

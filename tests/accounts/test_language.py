@@ -9,7 +9,7 @@ from accounts import languages, services
 from accounts.models import User
 from accounts.permissions import Role
 from tests.accounts.signin import PASSWORD
-from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+from tests.factories import MembershipFactory, OrganizationFactory, UserFactory, as_actor
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_cache")]
 
@@ -99,7 +99,7 @@ def test_a_status_change_reaches_each_owner_in_their_language(
     )
     with django_capture_on_commit_callbacks(execute=True):
         services.suspend_organization(
-            organization=organization, staff=UserFactory(is_staff=True), reason="Unpaid"
+            actor=as_actor(UserFactory(is_staff=True)), organization=organization, reason="Unpaid"
         )
     by_address = {message.to[0]: message for message in mail.outbox}
     assert set(by_address) == {zh.user.email, en.user.email}

@@ -5,6 +5,7 @@ developer into a department; the colleague accepts and sees only what a develope
 import re
 
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from accounts.models import Membership, Organization
@@ -60,7 +61,8 @@ def test_a_new_customer_sets_up_and_a_colleague_joins_as_developer(
                 "department": department.public_id,
             },
         )
-    link = re.search(r"http://testserver(/\S+)", mailoutbox[-1].body).group(1)
+    base = re.escape(settings.PORTAL_BASE_URL.rstrip("/"))
+    link = re.search(base + r"(/\S+)", mailoutbox[-1].body).group(1)
 
     colleague = Client()
     assert f"?next={link}" in colleague.get(link).content.decode()

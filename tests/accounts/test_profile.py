@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from accounts import services
 from accounts.models import AuditEvent
 from accounts.permissions import Role
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import MembershipFactory, UserFactory, as_actor
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_cache")]
 
@@ -75,12 +75,12 @@ def test_bad_input_changes_nothing(owner, client_of):
     assert (user.full_name, user.language) == before
     assert not profile_events(user).exists()
     with pytest.raises(ValidationError):
-        services.update_profile(user=user, language="klingon")
+        services.update_profile(actor=as_actor(user), language="klingon")
 
 
 def test_a_user_without_organization_is_audited_for_staff():
     user = UserFactory(language="en")
-    services.update_profile(user=user, language="zh-hans")
+    services.update_profile(actor=as_actor(user), language="zh-hans")
     (event,) = profile_events(user)
     assert event.organization is None
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from pypdf import PdfReader
 
+from accounts.audit_trail import Actor
 from billing.invoicing import documents
 from billing.invoicing import services as invoicing
 from tests.billing.invoicing_data import NOV, customer, rollup
@@ -38,7 +39,7 @@ def test_adjustment_lines_are_charged_back_too():
     c = customer()
     rollup(c, cost="1")
     [november] = invoicing.close_month(month=NOV)
-    invoicing.issue_invoice(invoice=november)
+    invoicing.issue_invoice(actor=Actor.system(), invoice=november)
     rollup(c, key="web", cost="2", hour=datetime(2026, 11, 20, tzinfo=UTC))  # late
     rollup(c, key="lab", cost="4", hour=datetime(2026, 12, 2, tzinfo=UTC))
     [december] = invoicing.close_month(month=NOV.replace(month=12))

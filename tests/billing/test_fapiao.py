@@ -2,6 +2,7 @@
 
 import pytest
 
+from accounts.audit_trail import Actor
 from accounts.permissions import Role
 from billing.invoicing import services as invoicing
 from billing.invoicing.models import FapiaoProfile, FapiaoRequest
@@ -16,7 +17,7 @@ def billed():
     c = customer()
     rollup(c, cost="100")
     [draft] = invoicing.close_month(month=NOV)
-    return c, invoicing.issue_invoice(invoice=draft)
+    return c, invoicing.issue_invoice(actor=Actor.system(), invoice=draft)
 
 
 def test_details_default_to_the_legal_name_and_uscc_and_a_special_fapiao_needs_bank_details(
@@ -56,9 +57,9 @@ def test_a_billing_member_requests_a_fapiao_once_and_sees_staff_issue_it(client,
     request = FapiaoRequest.objects.get()
     request.status = FapiaoRequest.Status.ISSUED
     with pytest.raises(invoicing.InvoiceError):
-        invoicing.decide_fapiao_request(request=request, actor=None)
+        invoicing.decide_fapiao_request(actor=Actor.system(), request=request)
     request.fapiao_number, request.fapiao_date = "26310000000012345678", NOV.replace(day=30)
-    invoicing.decide_fapiao_request(request=request, actor=None)
+    invoicing.decide_fapiao_request(actor=Actor.system(), request=request)
     listed = client.get("/api/v1/fapiao-requests").json()["results"]
     assert listed[0]["status"] == "issued"
     assert listed[0]["fapiao_number"] == "26310000000012345678"

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from accounts.audit_trail import Actor
 from billing.catalog import importer as catalog_import
 from billing.catalog.models import CatalogModel, ModelAlias, PriceVersion, Provider
 from tests.factories import PriceVersionFactory
@@ -26,6 +27,7 @@ def run_bundled(at=T1, rate=RATE):
         usd_cny_rate=rate,
         markup_percent=Decimal(0),
         effective_from=at,
+        actor=Actor.system(),
     )
 
 
@@ -77,6 +79,7 @@ def test_a_changed_price_creates_exactly_one_new_version_and_old_versions_keep_t
         usd_cny_rate=RATE,
         markup_percent=Decimal(0),
         effective_from=T2,
+        actor=Actor.system(),
     )
     assert summary.versions_created == 1
     new = model.prices.get(effective_from=T2)

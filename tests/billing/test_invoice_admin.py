@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import pytest
 
+from accounts.audit_trail import Actor
 from billing.invoicing import ledger
 from billing.invoicing import services as invoicing
 from billing.invoicing.models import Invoice, LedgerEntry
@@ -50,7 +51,7 @@ def test_suspension_is_refused_before_the_notice_period(client, staff_user):
     c = customer()
     rollup(c, cost="50")
     [draft] = invoicing.close_month(month=NOV)
-    invoice = invoicing.issue_invoice(invoice=draft)
+    invoice = invoicing.issue_invoice(actor=Actor.system(), invoice=draft)
     response = client.post(
         "/admin/billing/invoice/",
         {"action": "suspend_organizations", "_selected_action": [invoice.pk]},

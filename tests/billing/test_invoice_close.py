@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 
+from accounts.audit_trail import Actor
 from billing.invoicing import services as invoicing
 from billing.invoicing.models import Invoice
 from tests.billing.invoicing_data import NOV, NOV_FIRST_HOUR, NOV_LAST_HOUR, customer, rollup
@@ -62,7 +63,7 @@ def test_closing_again_changes_nothing_and_an_issued_invoice_is_left_alone():
     [again] = invoicing.close_month(month=NOV)
     assert again.pk == first.pk and again.total_amount == first.total_amount
     assert again.lines.count() == 3
-    invoicing.issue_invoice(invoice=again)
+    invoicing.issue_invoice(actor=Actor.system(), invoice=again)
     rollup(c, key="web", cost="5")  # arrives after the invoice was issued
     assert invoicing.close_month(month=NOV) == []
     assert Invoice.objects.get().total_amount == first.total_amount
@@ -88,7 +89,7 @@ def test_late_usage_lands_on_the_next_invoice_labelled_with_its_month():
     c = customer()
     rollup(c, cost="10")
     [november_invoice] = invoicing.close_month(month=NOV)
-    invoicing.issue_invoice(invoice=november_invoice)
+    invoicing.issue_invoice(actor=Actor.system(), invoice=november_invoice)
     rollup(c, cost="2.5", hour=NOV_LAST_HOUR)  # November usage, reported late
     rollup(c, key="web", cost="1", hour=datetime(2026, 12, 5, tzinfo=UTC))
     [december] = invoicing.close_month(month=DEC)
@@ -100,7 +101,7 @@ def test_late_usage_lands_on_the_next_invoice_labelled_with_its_month():
     assert lines[1].is_adjustment and "2026-11" in lines[1].description
     assert december.subtotal_amount == Decimal("3.50")
     # Billed once: the next close finds nothing more for November.
-    invoicing.issue_invoice(invoice=december)
+    invoicing.issue_invoice(actor=Actor.system(), invoice=december)
     rollup(c, cost="1", hour=datetime(2027, 1, 3, tzinfo=UTC))
     [january] = invoicing.close_month(month=DEC.replace(year=2027, month=1))
     assert [line.service_month for line in january.lines.all()] == [DEC.replace(year=2027, month=1)]

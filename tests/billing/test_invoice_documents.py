@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from pypdf import PdfReader
 
+from accounts.audit_trail import Actor
 from billing.invoicing import documents
 from billing.invoicing import services as invoicing
 from tests.billing.invoicing_data import NOV, customer, rollup
@@ -21,7 +22,7 @@ def invoice():
     rollup(c, key="web", model="coder", cost="88.1")
     rollup(c, key="lab", cost="0.5")
     [draft] = invoicing.close_month(month=NOV)
-    return invoicing.issue_invoice(invoice=draft)
+    return invoicing.issue_invoice(actor=Actor.system(), invoice=draft)
 
 
 def test_the_pdf_is_a_real_pdf_with_number_organization_and_total(invoice):

@@ -9,10 +9,12 @@ from django.core import mail
 from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
 
+from accounts.audit_trail import Actor
 from billing.invoicing import ledger
 from billing.invoicing import services as invoicing
 from billing.invoicing.models import Invoice, InvoiceLine, LedgerEntry
 from tests.billing.invoicing_data import NOV, customer, rollup
+from tests.factories import as_actor
 
 pytestmark = pytest.mark.django_db
 on_postgresql = pytest.mark.skipif(
@@ -24,7 +26,7 @@ def issued_invoice(**kwargs):
     c = customer(**kwargs)
     rollup(c, cost="100")
     [draft] = invoicing.close_month(month=NOV)
-    return c, invoicing.issue_invoice(invoice=draft)
+    return c, invoicing.issue_invoice(actor=Actor.system(), invoice=draft)
 
 
 def finance_mailbox_events(c) -> list[str]:
@@ -41,7 +43,7 @@ def test_issuing_numbers_the_invoice_and_makes_it_owed(django_capture_on_commit_
     rollup(c, cost="100")
     [draft] = invoicing.close_month(month=NOV)
     with django_capture_on_commit_callbacks(execute=True):
-        invoice = invoicing.issue_invoice(invoice=draft)
+        invoice = invoicing.issue_invoice(actor=Actor.system(), invoice=draft)
     year = timezone.now().year
     assert invoice.number == f"TP-{year}-000001"
     assert invoice.status == "issued"
@@ -50,7 +52,7 @@ def test_issuing_numbers_the_invoice_and_makes_it_owed(django_capture_on_commit_
     assert finance_mailbox_events(c) == ["invoice.issued"]
     assert any(m.to == [c.owner.user.email] for m in mail.outbox)  # and the owner, by notify
     with pytest.raises(invoicing.InvoiceError):
-        invoicing.issue_invoice(invoice=invoice)
+        invoicing.issue_invoice(actor=Actor.system(), invoice=invoice)
 
 
 def test_a_prepaid_invoice_is_settled_from_the_balance_which_pays_the_vat():
@@ -73,7 +75,7 @@ def test_numbers_stay_gapless_when_many_invoices_are_issued_at_once():
     def issue(draft):
         try:
             barrier.wait()
-            invoicing.issue_invoice(invoice=draft)
+            invoicing.issue_invoice(actor=Actor.system(), invoice=draft)
         except Exception as error:  # reported below
             errors.append(error)
         finally:
@@ -147,8 +149,10 @@ def test_postgresql_refuses_raw_sql_changes_of_issued_invoices_lines_and_the_led
 def test_void_keeps_the_record_and_reverses_the_ledger(staff_user):
     c, invoice = issued_invoice()
     with pytest.raises(invoicing.InvoiceError):
-        invoicing.void_invoice(invoice=invoice, reason=" ", actor=staff_user)
-    invoicing.void_invoice(invoice=invoice, reason="开错了 wrong customer", actor=staff_user)
+        invoicing.void_invoice(invoice=invoice, reason=" ", actor=as_actor(staff_user))
+    invoicing.void_invoice(
+        invoice=invoice, reason="开错了 wrong customer", actor=as_actor(staff_user)
+    )
     invoice.refresh_from_db()
     assert invoice.status == "void" and invoice.void_reason == "开错了 wrong customer"
     assert ledger.balance(c.organization) == 0
@@ -160,7 +164,7 @@ def test_void_keeps_the_record_and_reverses_the_ledger(staff_user):
 def test_a_credit_note_is_a_numbered_negative_document(staff_user):
     c, invoice = issued_invoice()
     note = invoicing.create_credit_note(
-        invoice=invoice, net_amount=Decimal("10"), reason="SLA", actor=staff_user
+        invoice=invoice, net_amount=Decimal("10"), reason="SLA", actor=as_actor(staff_user)
     )
     assert note.kind == "credit_note" and note.credited_invoice == invoice
     assert note.number.endswith("000002")
@@ -170,7 +174,7 @@ def test_a_credit_note_is_a_numbered_negative_document(staff_user):
     assert ledger.balance(c.organization) == Decimal("-95.40")
     with pytest.raises(invoicing.InvoiceError):
         invoicing.create_credit_note(
-            invoice=invoice, net_amount=Decimal("1000"), reason="x", actor=staff_user
+            invoice=invoice, net_amount=Decimal("1000"), reason="x", actor=as_actor(staff_user)
         )
 
 
@@ -179,6 +183,7 @@ def test_payment_marks_paid_once_per_provider_reference(django_capture_on_commit
     with django_capture_on_commit_callbacks(execute=True):
         for _ in range(2):  # a webhook delivered twice
             invoicing.record_payment(
+                actor=Actor.system(),
                 organization=c.organization,
                 amount=invoice.total_amount,
                 provider="alipay",
@@ -206,15 +211,15 @@ def test_suspension_waits_for_the_notice_period(settings, staff_user):
     settings.OVERDUE_SUSPENSION_NOTICE_DAYS = 14
     c, invoice = issued_invoice()
     with pytest.raises(invoicing.InvoiceError):  # not even overdue
-        invoicing.suspend_for_overdue(organization=c.organization, actor=staff_user)
+        invoicing.suspend_for_overdue(organization=c.organization, actor=as_actor(staff_user))
     Invoice.objects.filter(pk=invoice.pk).update(
         overdue_sent_at=timezone.now() - timedelta(days=13)
     )
     with pytest.raises(invoicing.InvoiceError):
-        invoicing.suspend_for_overdue(organization=c.organization, actor=staff_user)
+        invoicing.suspend_for_overdue(organization=c.organization, actor=as_actor(staff_user))
     Invoice.objects.filter(pk=invoice.pk).update(
         overdue_sent_at=timezone.now() - timedelta(days=14, minutes=1)
     )
-    invoicing.suspend_for_overdue(organization=c.organization, actor=staff_user)
+    invoicing.suspend_for_overdue(organization=c.organization, actor=as_actor(staff_user))
     c.organization.refresh_from_db()
     assert c.organization.status == "suspended"

@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from pypdf import PdfReader
 
+from accounts.audit_trail import Actor
 from accounts.permissions import Role
 from billing.invoicing import services as invoicing
 from tests.billing.invoicing_data import NOV, customer, rollup
@@ -21,7 +22,7 @@ def billed():
     c = customer()
     rollup(c, cost="12.345")
     [draft] = invoicing.close_month(month=NOV)
-    return c, invoicing.issue_invoice(invoice=draft)
+    return c, invoicing.issue_invoice(actor=Actor.system(), invoice=draft)
 
 
 def user_with_role(c, role):
@@ -121,7 +122,7 @@ def test_the_billing_page_runs_a_fixed_number_of_queries(client, billed):
     for start in (date(2026, 12, 1), date(2027, 1, 1)):  # two more invoices, ledger entries
         rollup(c, cost="1", hour=datetime(start.year, start.month, 2, tzinfo=UTC))
         [draft] = invoicing.close_month(month=start)
-        invoicing.issue_invoice(invoice=draft)
+        invoicing.issue_invoice(actor=Actor.system(), invoice=draft)
     with CaptureQueriesContext(connection) as three_invoices:
         assert client.get("/billing/").status_code == 200
     assert len(three_invoices) == len(one_invoice)

@@ -13,6 +13,7 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from accounts.audit_trail import Actor
 from billing.invoicing import ledger
 from billing.invoicing import services as invoicing
 from billing.invoicing.models import Invoice, LedgerEntry
@@ -33,7 +34,10 @@ PRICES = {"chat-1": (Decimal(2), Decimal(8)), "chat-2": (Decimal(1), Decimal(3))
 def prepaid_world(payment_mode="prepaid", top_up="100"):
     world = build_world(OrganizationFactory(payment_mode=payment_mode))
     ledger.record_top_up(
-        organization=world.org, amount=Decimal(top_up), reference="对公转账 01", actor=None
+        organization=world.org,
+        amount=Decimal(top_up),
+        reference="对公转账 01",
+        actor=Actor.system(),
     )
     return world
 
@@ -52,7 +56,7 @@ def ingest(world, now, *events):
 def close_and_issue(month) -> Invoice | None:
     metering.roll_up()
     drafts = invoicing.close_month(month=month)
-    return invoicing.issue_invoice(invoice=drafts[0]) if drafts else None
+    return invoicing.issue_invoice(actor=Actor.system(), invoice=drafts[0]) if drafts else None
 
 
 def entries(world, kind) -> list[LedgerEntry]:
@@ -137,9 +141,9 @@ def test_the_rounding_entry_is_posted_once_however_often_it_is_asked_for(setting
         invoicing.run_billing_day(now=datetime(2026, 12, 1, 1, tzinfo=UTC))
     invoice = Invoice.objects.get(organization=world.org)
     with pytest.raises(invoicing.InvoiceError):
-        invoicing.issue_invoice(invoice=invoice)
-    again = ledger.post_rounding_adjustment(invoice=invoice)
-    assert again == ledger.post_rounding_adjustment(invoice=invoice)
+        invoicing.issue_invoice(actor=Actor.system(), invoice=invoice)
+    again = ledger.post_rounding_adjustment(actor=Actor.system(), invoice=invoice)
+    assert again == ledger.post_rounding_adjustment(actor=Actor.system(), invoice=invoice)
     assert [entry.pk for entry in entries(world, "rounding")] == [again.pk]
     assert ledger.balance(world.org) == Decimal("100") - invoice.total_amount
     call_command("verify_ledger")
@@ -171,7 +175,7 @@ def test_postpaid_organizations_get_no_rounding_entry():
     ingest(world, NOV_NOW, ("a", "chat-2", 1_234_567, 0, IN_NOV))
     invoice = close_and_issue(NOV)
     assert not invoice.settled_from_balance and invoice.status == "issued"
-    assert ledger.post_rounding_adjustment(invoice=invoice) is None
+    assert ledger.post_rounding_adjustment(actor=Actor.system(), invoice=invoice) is None
     assert entries(world, "rounding") == entries(world, "usage_charge") == []
     [owed] = entries(world, "invoice")
     assert owed.amount == -invoice.total_amount == Decimal("-1.30")

@@ -9,11 +9,12 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from accounts.audit_trail import Actor
 from billing.invoicing import ledger
 from billing.invoicing.models import LedgerBalance, LedgerEntry
 from projects import authorize as authorization
 from tests.billing.invoicing_data import customer, event, rollup, top_up
-from tests.factories import ApiKeyFactory
+from tests.factories import ApiKeyFactory, as_actor
 
 pytestmark = pytest.mark.django_db
 
@@ -34,13 +35,16 @@ def test_a_staff_top_up_is_recorded_audited_and_refused_twice(staff_user):
     c = customer(payment_mode="prepaid")
     ledger.record_top_up(
         organization=c.organization, amount=Decimal("5000"), reference="对公转账 20261127-01",
-        actor=staff_user,
+        actor=as_actor(staff_user),
     )  # fmt: skip
     assert ledger.balance(c.organization) == Decimal("5000")
     assert c.organization.audit_events.filter(action="billing.top_up").count() == 1
     with pytest.raises(ValidationError):
         ledger.record_top_up(
-            organization=c.organization, amount=Decimal("-1"), reference="x", actor=staff_user
+            organization=c.organization,
+            amount=Decimal("-1"),
+            reference="x",
+            actor=as_actor(staff_user),
         )
 
 
@@ -127,7 +131,7 @@ def test_prepaid_usage_draws_down_until_insufficient_balance(
     assert call() == "insufficient_balance"  # a new organization has nothing to spend
     with django_capture_on_commit_callbacks(execute=True):
         ledger.record_top_up(
-            organization=c.organization, amount=Decimal("10"), reference="r1", actor=None
+            organization=c.organization, amount=Decimal("10"), reference="r1", actor=Actor.system()
         )
     assert call() == "allowed"
     with django_assert_num_queries(0):  # warm: the cached headroom, no query

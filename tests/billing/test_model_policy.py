@@ -13,6 +13,7 @@ from tests.factories import (
     DepartmentFactory,
     MembershipFactory,
     ProviderFactory,
+    as_actor,
 )
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +36,7 @@ def policy(django_capture_on_commit_callbacks):
     def save(owner, department=None, mode=ModelPolicy.Mode.DENY, models=(), providers=(), **kw):
         with django_capture_on_commit_callbacks(execute=True):
             return services.save_model_policy(
-                membership=owner,
+                actor=as_actor(owner),
                 policy=ModelPolicy(
                     organization=owner.organization, department=department, mode=mode, **kw
                 ),

@@ -7,6 +7,7 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Permission
 
+from accounts.audit_trail import Actor
 from accounts.models import AuditEvent, Organization
 from billing.catalog.models import PRICE_FIELDS, CatalogModel, Provider
 from billing.invoicing import services as invoicing
@@ -27,7 +28,7 @@ def issued():
     c = customer()
     rollup(c, cost="100")
     [draft] = invoicing.close_month(month=NOV)
-    return invoicing.issue_invoice(invoice=draft)
+    return invoicing.issue_invoice(actor=Actor.system(), invoice=draft)
 
 
 def test_issue_void_credit_and_payment_are_audited(client, staff_user):
@@ -70,7 +71,7 @@ def test_top_up_and_credit_limit_are_audited(client, staff_user):
 
 
 def test_resolving_a_fapiao_request_is_audited(client, staff_user, issued):
-    request = invoicing.request_fapiao(invoice=issued, actor=None)
+    request = invoicing.request_fapiao(actor=Actor.system(), invoice=issued)
     url = f"/admin/billing/fapiaorequest/{request.pk}/change/"
     refused = client.post(url, {"status": "rejected", "staff_note": ""})
     assert refused.status_code == 200  # a rejection needs a note: the form says so

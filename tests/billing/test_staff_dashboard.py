@@ -13,6 +13,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.audit_trail import Actor
 from accounts.models import Organization
 from billing.catalog.models import ModelAlias
 from billing.dashboard import staff_dashboard
@@ -63,7 +64,7 @@ def platform(settings):
     last_month = (month_start(month_of(now)) - timedelta(days=1)).date().replace(day=1)
     rollup(late, hour=(month_start(month_of(now)) - timedelta(days=5)).astimezone(UTC), cost="100")
     [draft] = invoicing.close_month(month=last_month)
-    overdue = invoicing.issue_invoice(invoice=draft)
+    overdue = invoicing.issue_invoice(actor=Actor.system(), invoice=draft)
 
     webhooks.create_endpoint(
         actor=as_actor(alpha.members["owner"]),

@@ -6,6 +6,7 @@ import pytest
 from django.core import mail
 from django.db import transaction
 
+from accounts.audit_trail import Actor
 from accounts.permissions import Role
 from billing.invoicing import services as invoicing
 from billing.quotas import services as quotas
@@ -58,7 +59,7 @@ def test_an_issued_invoice_reaches_each_member_in_their_language(
     rollup(c, cost="100")
     [draft] = invoicing.close_month(month=NOV)
     with django_capture_on_commit_callbacks(execute=True):
-        invoice = invoicing.issue_invoice(invoice=draft)
+        invoice = invoicing.issue_invoice(actor=Actor.system(), invoice=draft)
     number = invoice.number
     chinese = Notification.objects.get(user=c.owner.user)
     assert chinese.subject == f"账单 {number} 已开具"

@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from accounts.audit_trail import Actor
 from accounts.permissions import Role
 from billing.invoicing import services as invoicing
 from billing.metering import services as metering
@@ -91,7 +92,8 @@ def customer_world(transactional_db):
     ])  # fmt: skip
     metering.roll_up()
     invoicing.issue_invoice(
-        invoice=invoicing.close_month_for(organization=organization, month=last_month)
+        actor=Actor.system(),
+        invoice=invoicing.close_month_for(organization=organization, month=last_month),
     )
     quota = Quota.objects.get(organization=organization)
     return {

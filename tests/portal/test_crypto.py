@@ -6,6 +6,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from django.apps import apps
 from django.core.management import CommandError, call_command
 
+from accounts.audit_trail import Actor
 from accounts.permissions import Role
 from notifications import webhooks
 from notifications.models import WebhookEndpoint
@@ -27,7 +28,11 @@ def stored_under_the_derived_key(db, settings):
         actor=as_actor(owner), url="https://hooks.example.com/in", event_types=["quota.exceeded"]
     )
     channel = gateway_services.configure_channel(
-        name="a", base_url="https://upstream.example.com/v1", credential="sk-a", models={}
+        actor=Actor.system(),
+        name="a",
+        base_url="https://upstream.example.com/v1",
+        credential="sk-a",
+        models={},
     )
     return endpoint, secret, channel
 

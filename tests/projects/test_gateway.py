@@ -485,7 +485,7 @@ def test_the_organizations_model_policy_is_enforced_and_fresh(
     assert reason(gateway(key_a[1], model="chat-2")) == "allowed"
     with django_capture_on_commit_callbacks(execute=True):
         policy = save_model_policy(
-            membership=owner,
+            actor=as_actor(owner),
             policy=ModelPolicy(organization=owner.organization, department=departments["ROOT"]),
             catalog_models=[catalog["chat-2"]],
             providers=[],
@@ -494,5 +494,5 @@ def test_the_organizations_model_policy_is_enforced_and_fresh(
     assert reason(gateway(key_a[1], model="chat-2")) == "model_not_allowed"
     assert reason(gateway(key_a[1], model="chat-1")) == "allowed"
     with django_capture_on_commit_callbacks(execute=True):
-        delete_model_policy(membership=owner, policy=policy)
+        delete_model_policy(actor=as_actor(owner), policy=policy)
     assert reason(gateway(key_a[1], model="chat-2")) == "allowed"

@@ -10,6 +10,7 @@ import openai
 import pytest
 from django.core.cache import cache
 
+from accounts.audit_trail import Actor
 from accounts.permissions import Role
 from billing.catalog.pricing import cost_of, effective_price
 from billing.metering.models import UsageEvent
@@ -79,7 +80,7 @@ class World:
 
     def channel(self, name, upstream, *, priority=0, weight=1, upstream_model="deepseek-chat"):
         return services.configure_channel(
-            name=name, base_url=upstream.url, credential=f"sk-{name}-secret",
+            actor=Actor.system(), name=name, base_url=upstream.url, credential=f"sk-{name}-secret",
             models={MODEL: upstream_model, EMBEDDING_MODEL: ""}, priority=priority,
             weight=weight,
         )  # fmt: skip

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from accounts.audit_trail import Actor
 from billing.catalog import importer
 
 
@@ -54,6 +55,7 @@ class Command(BaseCommand):
                 usd_cny_rate=rate,
                 markup_percent=markup,
                 effective_from=effective_from,
+                actor=Actor.system(),
             )
             self.stdout.write(self.style.SUCCESS(f"Imported from {source} at {rate} CNY/USD"))
             for line in summary.lines():

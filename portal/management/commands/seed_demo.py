@@ -130,7 +130,8 @@ class Command(BaseCommand):
             self._user(DEMO_STAFF, "Demo Staff", is_staff=True, is_superuser=True)
             organization = self._organization()
             membership = self._member(organization, owner, Role.OWNER, None)
-            departments = self._departments(membership)
+            actor = Actor(user=owner, membership=membership)
+            departments = self._departments(actor)
             Membership.objects.filter(pk=membership.pk, department=None).update(
                 department=departments["HQ"]
             )
@@ -139,9 +140,8 @@ class Command(BaseCommand):
                 self._member(organization, self._user(email, name), role, department)
                 if manages:
                     department.managers.add(User.objects.get(email=email))
-            actor = Actor(user=owner, membership=membership)
             streams = self._projects(actor, departments)
-            self._top_ups(organization, owner)
+            self._top_ups(actor)
         started = timezone.now()
         added = self._usage(actor, streams, departments)
         invoice = self._invoice(organization)
@@ -183,12 +183,12 @@ class Command(BaseCommand):
         )
         return membership
 
-    def _departments(self, owner) -> dict[str, Department]:
-        found = {d.code: d for d in Department.objects.for_org(owner.organization)}
+    def _departments(self, actor) -> dict[str, Department]:
+        found = {d.code: d for d in Department.objects.for_org(actor.organization)}
         for code, name, parent in DEPARTMENTS:
             if code not in found:
                 found[code] = accounts_services.create_department(
-                    actor=owner, name=name, code=code, parent=found.get(parent)
+                    actor=actor, name=name, code=code, parent=found.get(parent)
                 )
         return found
 
@@ -219,8 +219,9 @@ class Command(BaseCommand):
                 ]
         return streams
 
-    def _top_ups(self, organization, owner):
+    def _top_ups(self, actor):
         """Prepaid: bank transfers that cover the demo's usage with room to spare."""
+        organization = actor.organization
         LedgerEntry.objects.get_or_create(
             organization=organization,
             kind=LedgerEntry.Kind.TOP_UP,
@@ -231,7 +232,7 @@ class Command(BaseCommand):
             exists = LedgerEntry.objects.for_org(organization).filter(reference=reference)
             if not exists.exists():
                 ledger.record_top_up(
-                    organization=organization, amount=amount, reference=reference, actor=owner
+                    actor=actor, organization=organization, amount=amount, reference=reference
                 )
 
     # --- usage -------------------------------------------------------------------------
@@ -310,7 +311,7 @@ class Command(BaseCommand):
         month = add_months(month_of(timezone.now()), -1)
         draft = invoicing.close_month_for(organization=organization, month=month)
         if draft is not None:
-            invoicing.issue_invoice(invoice=draft)
+            invoicing.issue_invoice(actor=Actor.system(), invoice=draft)
         return Invoice.objects.for_org(organization).filter(period_start=month).first()
 
     def _report(self, organization, added, invoice, took):

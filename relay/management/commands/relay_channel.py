@@ -12,6 +12,7 @@ import os
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.audit_trail import Actor
 from relay import services
 
 
@@ -32,8 +33,8 @@ class Command(BaseCommand):
         models = dict([*item.split("=", 1), ""][:2] for item in model)
         try:
             channel = services.configure_channel(
-                name=name, base_url=base_url, credential=credential, models=models,
-                priority=priority, weight=weight,
+                actor=Actor.system(), name=name, base_url=base_url, credential=credential,
+                models=models, priority=priority, weight=weight,
             )  # fmt: skip
         except ValidationError as error:
             raise CommandError(" ".join(error.messages)) from error
