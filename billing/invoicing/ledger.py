@@ -121,23 +121,36 @@ def record_top_up(*, actor: Actor, organization, amount: Decimal, reference: str
     if amount <= 0:
         raise ValidationError(_("A top-up must be a positive amount."))
     with transaction.atomic():
-        entry = LedgerEntry.objects.create(
+        return record_money_in(
+            actor=actor,
             organization=organization,
             kind=LedgerEntry.Kind.TOP_UP,
             amount=amount,
-            currency=organization.currency,
             reference=reference,
             note=note,
-            created_by=actor.user,
         )
-        record_actor_event(
-            actor=actor,
-            organization=organization,
-            action="billing.top_up",
-            target=entry,
-            changes={"after": {"amount": str(amount), "reference": reference}},
-        )
-        invalidate_headroom(organization.pk)
+
+
+def record_money_in(*, actor: Actor, organization, kind, amount: Decimal, reference: str, **fields):
+    """Append a top-up or payment entry, audited (billing.top_up / billing.payment), inside the
+    caller's transaction; the cached headroom follows after commit."""
+    entry = LedgerEntry.objects.create(
+        organization=organization,
+        kind=kind,
+        amount=amount,
+        currency=organization.currency,
+        reference=reference,
+        created_by=actor.user,
+        **fields,
+    )
+    record_actor_event(
+        actor=actor,
+        organization=organization,
+        action="billing.top_up" if kind == LedgerEntry.Kind.TOP_UP else "billing.payment",
+        target=entry,
+        changes={"after": {"amount": str(amount), "reference": reference}},
+    )
+    invalidate_headroom(organization.pk)
     return entry
 
 

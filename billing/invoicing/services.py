@@ -344,25 +344,16 @@ def record_payment(
     full_reference = f"{provider}:{reference}"
     try:
         with transaction.atomic():
-            entry = LedgerEntry.objects.create(
+            entry = ledger.record_money_in(
+                actor=actor,
                 organization=organization,
                 kind=LedgerEntry.Kind.PAYMENT,
                 amount=amount,
-                currency=organization.currency,
                 reference=full_reference,
                 invoice=invoice,
-                created_by=actor.user,
-            )
-            record_actor_event(
-                actor=actor,
-                organization=organization,
-                action="billing.payment",
-                target=entry,
-                changes={"after": {"amount": str(amount), "reference": full_reference}},
             )
             if invoice is not None and amount >= invoice.total_amount:
                 mark_paid(invoice=invoice)
-            ledger.invalidate_headroom(organization.pk)
     except IntegrityError:
         return LedgerEntry.objects.for_org(organization).get(
             kind=LedgerEntry.Kind.PAYMENT, reference=full_reference
