@@ -25,6 +25,7 @@ DYNAMIC = {
     ],
     'f"admin.{obj._meta.model_name}_{verb}"': [],  # labelled from the model's name
 }
+APPS = ("accounts", "billing", "exports", "notifications", "portal", "projects", "relay")
 CODE = re.compile(r'"([a-z_]+\.[a-z_]+)"')
 AUDITING = re.compile(r"\baction=(.+)|\b_audit\((\"[^\"]+\")")
 
@@ -32,7 +33,7 @@ AUDITING = re.compile(r"\baction=(.+)|\b_audit\((\"[^\"]+\")")
 def recorded_actions() -> tuple[set[str], set[str]]:
     """(literal codes, f-string expressions) passed as an audit action in the source."""
     literals, formatted = set(), set()
-    for folder in ("accounts", "billing", "exports", "notifications", "portal", "projects", "relay"):
+    for folder in APPS:
         for path in (ROOT / folder).rglob("*.py"):
             if "migrations" in path.parts:
                 continue
