@@ -336,7 +336,7 @@ class FapiaoRequestAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        invoicing.decide_fapiao_request(actor=Actor.from_request(request), request=obj)
+        invoicing.decide_fapiao_request(actor=Actor.from_request(request), fapiao_request=obj)
 
 
 @admin.register(FapiaoProfile)

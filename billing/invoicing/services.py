@@ -670,24 +670,24 @@ def request_fapiao(*, actor: Actor, invoice: Invoice) -> FapiaoRequest:
     return request
 
 
-def decide_fapiao_request(*, actor: Actor, request: FapiaoRequest) -> FapiaoRequest:
+def decide_fapiao_request(*, actor: Actor, fapiao_request: FapiaoRequest) -> FapiaoRequest:
     """Staff mark a request issued (with the fapiao number and date) or rejected (with a note)."""
-    if request.status == FapiaoRequest.Status.ISSUED and not (
-        request.fapiao_number and request.fapiao_date
+    if fapiao_request.status == FapiaoRequest.Status.ISSUED and not (
+        fapiao_request.fapiao_number and fapiao_request.fapiao_date
     ):
         raise InvoiceError(_("An issued fapiao needs its number and date."))
-    if request.status == FapiaoRequest.Status.REJECTED and not request.staff_note:
+    if fapiao_request.status == FapiaoRequest.Status.REJECTED and not fapiao_request.staff_note:
         raise InvoiceError(_("Say why the request is rejected."))
     with transaction.atomic():
-        request.save()
+        fapiao_request.save()
         record_actor_event(
             actor=actor,
-            organization=request.invoice.organization,
-            action=f"billing.fapiao_{request.status}",
-            target=request,
-            changes={"after": {"fapiao_number": request.fapiao_number}},
+            organization=fapiao_request.invoice.organization,
+            action=f"billing.fapiao_{fapiao_request.status}",
+            target=fapiao_request,
+            changes={"after": {"fapiao_number": fapiao_request.fapiao_number}},
         )
-    return request
+    return fapiao_request
 
 
 def set_credit_terms(

@@ -224,7 +224,7 @@ class IncreaseRequestViewSet(
         increase = self.get_object()
         decided = quotas.decide_increase(
             actor=self.actor,
-            request=increase,
+            increase=increase,
             approve=approve,
             comment=str(request.data.get("comment", ""))[:1000],
         )

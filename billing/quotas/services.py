@@ -771,9 +771,9 @@ def request_increase(*, actor: Actor, quota: Quota, new_limit: Decimal, reason: 
 
 
 @transaction.atomic
-def decide_increase(*, actor: Actor, request: QuotaIncreaseRequest, approve: bool, comment=""):
+def decide_increase(*, actor: Actor, increase: QuotaIncreaseRequest, approve: bool, comment=""):
     """Approve (the new limit applies at once) or reject; the requester hears either way."""
-    quota = request.quota
+    quota = increase.quota
     _require_member(actor, quota.organization_id)
     if not can(actor.membership, Action.DECIDE_QUOTA_REQUESTS):
         raise PermissionDenied
@@ -781,17 +781,17 @@ def decide_increase(*, actor: Actor, request: QuotaIncreaseRequest, approve: boo
         QuotaIncreaseRequest.Status.APPROVED if approve else QuotaIncreaseRequest.Status.REJECTED
     )
     decided = QuotaIncreaseRequest.objects.filter(
-        pk=request.pk, status=QuotaIncreaseRequest.Status.PENDING
+        pk=increase.pk, status=QuotaIncreaseRequest.Status.PENDING
     ).update(
         status=status, decided_by=actor.user, decision_comment=comment, decided_at=timezone.now()
     )
     if not decided:
         raise ValidationError(_("This request has already been decided."))
-    request.refresh_from_db()
+    increase.refresh_from_db()
     if approve:
-        update_quota(actor=actor, quota=quota, limit=request.new_limit)
+        update_quota(actor=actor, quota=quota, limit=increase.new_limit)
     record_actor_event(
-        actor=actor, action=f"quota_request.{status}", target=request,
+        actor=actor, action=f"quota_request.{status}", target=increase,
         changes={"after": {"comment": comment}},
     )  # fmt: skip
     verdict = _("approved") if approve else _("rejected")
@@ -803,10 +803,10 @@ def decide_increase(*, actor: Actor, request: QuotaIncreaseRequest, approve: boo
         ),
         message=format_lazy(
             _("Your request to raise the limit to {new} was {verdict}. {comment}"),
-            new=request.new_limit, verdict=verdict, comment=comment,
+            new=increase.new_limit, verdict=verdict, comment=comment,
         ),
-        data={"request_id": request.public_id, "quota_id": quota.public_id, "status": status},
-        recipients=[request.requested_by],
+        data={"request_id": increase.public_id, "quota_id": quota.public_id, "status": status},
+        recipients=[increase.requested_by],
         link=quota_link(quota),
     )  # fmt: skip
-    return request
+    return increase

@@ -171,7 +171,7 @@ class IncreaseRequestDecideView(QuotaMixin, View):
         comment = form.cleaned_data["comment"] if form.is_valid() else ""
         try:
             quotas.decide_increase(
-                actor=self.actor, request=increase, approve=verdict == "approve", comment=comment
+                actor=self.actor, increase=increase, approve=verdict == "approve", comment=comment
             )
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))

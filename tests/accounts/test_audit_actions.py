@@ -20,7 +20,7 @@ DYNAMIC = {
     'f"quota_request.{status}"': [
         f"quota_request.{s}" for s in QuotaIncreaseRequest.Status.values if s != "pending"
     ],
-    'f"billing.fapiao_{request.status}"': [
+    'f"billing.fapiao_{fapiao_request.status}"': [
         f"billing.fapiao_{s}" for s in FapiaoRequest.Status.values if s != "requested"
     ],
     'f"admin.{obj._meta.model_name}_{verb}"': [],  # labelled from the model's name

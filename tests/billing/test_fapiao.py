@@ -57,9 +57,9 @@ def test_a_billing_member_requests_a_fapiao_once_and_sees_staff_issue_it(client,
     request = FapiaoRequest.objects.get()
     request.status = FapiaoRequest.Status.ISSUED
     with pytest.raises(invoicing.InvoiceError):
-        invoicing.decide_fapiao_request(actor=Actor.system(), request=request)
+        invoicing.decide_fapiao_request(actor=Actor.system(), fapiao_request=request)
     request.fapiao_number, request.fapiao_date = "26310000000012345678", NOV.replace(day=30)
-    invoicing.decide_fapiao_request(actor=Actor.system(), request=request)
+    invoicing.decide_fapiao_request(actor=Actor.system(), fapiao_request=request)
     listed = client.get("/api/v1/fapiao-requests").json()["results"]
     assert listed[0]["status"] == "issued"
     assert listed[0]["fapiao_number"] == "26310000000012345678"

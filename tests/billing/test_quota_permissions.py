@@ -98,7 +98,7 @@ def test_a_developer_asks_and_an_admin_approves(developer_in_a1, admin, owner, p
     assert set(request.quota.organization.notifications.values_list("user", flat=True)) == {
         owner.user_id, admin.user_id,
     }  # fmt: skip
-    quotas.decide_increase(actor=as_actor(admin), request=request, approve=True, comment="OK")
+    quotas.decide_increase(actor=as_actor(admin), increase=request, approve=True, comment="OK")
     project_quota.refresh_from_db()
     assert project_quota.limit == 5000
     request.refresh_from_db()
@@ -108,19 +108,19 @@ def test_a_developer_asks_and_an_admin_approves(developer_in_a1, admin, owner, p
 
 def test_a_rejection_keeps_the_limit_and_is_final(developer_in_a1, owner, project_quota):
     request = ask(developer_in_a1, project_quota)
-    quotas.decide_increase(actor=as_actor(owner), request=request, approve=False, comment="No")
+    quotas.decide_increase(actor=as_actor(owner), increase=request, approve=False, comment="No")
     project_quota.refresh_from_db()
     assert project_quota.limit == 1000
     with pytest.raises(quotas.ValidationError):
-        quotas.decide_increase(actor=as_actor(owner), request=request, approve=True)
+        quotas.decide_increase(actor=as_actor(owner), increase=request, approve=True)
 
 
 def test_a_manager_asks_but_may_not_decide(manager_of_a, project_quota, developer_in_a1):
     request = ask(manager_of_a, project_quota)
     with pytest.raises(PermissionDenied):
-        quotas.decide_increase(actor=as_actor(manager_of_a), request=request, approve=True)
+        quotas.decide_increase(actor=as_actor(manager_of_a), increase=request, approve=True)
     with pytest.raises(PermissionDenied):
-        quotas.decide_increase(actor=as_actor(developer_in_a1), request=request, approve=True)
+        quotas.decide_increase(actor=as_actor(developer_in_a1), increase=request, approve=True)
 
 
 def test_viewers_and_developers_of_other_departments_may_not_ask(viewer, org, owner, project_b):
