@@ -32,7 +32,7 @@ from accounts.models import (
 from accounts.permissions import Action, Role, can
 from accounts.selectors import active_owners, department_subtree_ids, verified_emails
 from accounts.signals import organization_status_changed
-from portal.mail import render_email, send_email_later
+from portal.mail import portal_url, render_email, send_email_later
 
 INVITATION_LIFETIME = timedelta(days=7)
 
@@ -321,7 +321,7 @@ def _send_invitation(invitation: Invitation, token: str) -> None:
         "invitation": invitation,
         "organization": invitation.organization,
         "inviter": invitation.created_by,
-        "accept_url": f"{settings.PORTAL_BASE_URL.rstrip('/')}{accept_path}",
+        "accept_url": portal_url(accept_path),
     }
     send_email_later(
         render_email("accounts/email/invitation", to=[invitation.email], context=context)

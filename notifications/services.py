@@ -20,7 +20,6 @@ Must run inside the caller's transaction: email and webhooks leave after commit.
 
 from collections.abc import Iterable
 
-from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.functional import SimpleLazyObject
 
@@ -29,7 +28,7 @@ from accounts.tenancy import current_membership
 from notifications import webhooks
 from notifications.models import Notification, WebhookDelivery, WebhookEndpoint
 from portal.ids import new_public_id
-from portal.mail import render_email, send_email_later
+from portal.mail import portal_url, render_email, send_email_later
 
 
 def notify(
@@ -66,7 +65,7 @@ def _tell(organization, event_type, subject, message, data, users, link) -> None
         "subject": subject,
         "message": message,
         "data": data,
-        "url": f"{settings.PORTAL_BASE_URL.rstrip('/')}{link}" if link else "",
+        "url": portal_url(link) if link else "",
     }
     names = [event_type.replace(".", "_"), event_type.split(".")[0], "notification"]
     templates = [f"billing/email/{name}" for name in names]

@@ -36,6 +36,11 @@ def render_email(
     return message
 
 
+def portal_url(path: str) -> str:
+    """An absolute link for a message read outside the portal (PORTAL_BASE_URL + path)."""
+    return f"{settings.PORTAL_BASE_URL.rstrip('/')}{path}"
+
+
 def send_email_later(message: EmailMultiAlternatives) -> None:
     """Deliver `message` from a worker once the surrounding transaction commits."""
     from portal.tasks import deliver_email  # tasks import this module
