@@ -204,6 +204,8 @@ def callable_model_ids(identifiers) -> dict[str, str]:
     """{identifier: model id} for those of `identifiers` that name a callable catalog model (by
     id or alias), read from the catalog itself: settings are checked against it as it is now."""
     wanted, found = set(identifiers), {}
+    if not wanted:
+        return found  # nothing to check: no catalog read
     for model_id, is_callable, _, _, alias in _catalog_rows():
         for name in (model_id, alias):
             if is_callable and name in wanted:

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.db.models import OuterRef, Q, Subquery
+from django.utils import timezone
 
 from accounts.models import Department
 from billing.catalog.models import CatalogModel, ModelAlias, ModelPolicy, PriceVersion
@@ -36,8 +37,6 @@ def resolve_models(identifiers) -> dict[str, CatalogModel]:
 def catalog_models():
     """The public shelf: every model not retired, with its provider and current list prices
     (`list_input_price`, `list_output_price`, `list_cached_input_price` annotations)."""
-    from django.utils import timezone
-
     current = PriceVersion.objects.filter(
         model=OuterRef("pk"), effective_from__lte=timezone.now()
     ).order_by("-effective_from")
