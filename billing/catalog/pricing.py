@@ -110,3 +110,28 @@ def cost_of(
             + cache_write_tokens * price.cache_write_price
         )
         return total / MILLION
+
+
+def price_event(
+    *,
+    organization,
+    model: CatalogModel,
+    at: datetime,
+    input_tokens: int,
+    output_tokens: int,
+    cached_input_tokens: int = 0,
+    cache_write_tokens: int = 0,
+) -> Decimal:
+    """The exact, unrounded cost of one call at `at` (organization None: list price).
+
+    `input_tokens` are the uncached prompt tokens; cached and cache-write tokens are
+    counted separately (the gateway contract).
+    """
+    price = effective_price(organization=organization, model=model, at=at)
+    return cost_of(
+        price=price,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cached_input_tokens=cached_input_tokens,
+        cache_write_tokens=cache_write_tokens,
+    )
