@@ -1,0 +1,111 @@
+"""Property: any call of any imported model, at any time of day in the usage acceptance window,
+costs what genai-prices' calc_price says at the import's FX rate, less the organization's
+contract discount, to 10^-8 CNY; and ingestion stores that cost at its column's scale."""
+
+import itertools
+from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+import pytest
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from genai_prices import Usage, calc_price
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from billing.catalog.models import CatalogModel
+from billing.catalog.pricing import price_event, price_in_force
+from billing.metering.models import UsageEvent
+from billing.metering.services import COST_SCALE, ingest_usage
+from tests.billing.imported_catalog import imported_catalog  # noqa: F401 (a fixture)
+from tests.factories import ApiKeyFactory, ContractDiscountFactory
+
+# Every test works on the catalog imported once for the module.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("imported_catalog")]
+
+TOLERANCE = Decimal("1e-8")
+# What import_catalog converted at (its defaults).
+CNY_PER_USD = settings.CATALOG_USD_CNY_RATE * (100 + settings.CATALOG_MARKUP_PERCENT) / 100
+WINDOW_SECONDS = settings.USAGE_ACCEPTANCE_WINDOW_DAYS * 86_400 - 600
+_request_ids = itertools.count()
+
+
+@pytest.fixture
+def key():
+    return ApiKeyFactory()
+
+
+@pytest.fixture
+def model_ids():
+    return list(CatalogModel.objects.order_by("model_id").values_list("model_id", flat=True))
+
+
+@st.composite
+def calls(draw, model_ids):
+    """(model id, seconds ago, uncached, cached, cache write, output tokens, discount %)."""
+    prompt = draw(st.integers(0, 400_000))
+    cached = draw(st.just(0) | st.integers(0, prompt))
+    written = draw(st.just(0) | st.integers(0, prompt - cached))
+    return (
+        draw(st.sampled_from(model_ids)),
+        draw(st.integers(0, WINDOW_SECONDS)),
+        prompt - cached - written,
+        cached,
+        written,
+        draw(st.integers(0, 100_000)),
+        draw(st.decimals(0, 100, places=2)),
+    )
+
+
+def genai_cost(version, at, *, uncached, cached, written, output) -> Decimal:
+    """What genai-prices charges for the call, in USD."""
+    provider_id, model_ref = version.source_entry.removeprefix("genai-prices:").split("/", 1)
+    usage = Usage(
+        input_tokens=uncached + cached + written,
+        cache_read_tokens=cached,
+        cache_write_tokens=written,
+        output_tokens=output,
+    )
+    return calc_price(
+        usage, model_ref, provider_id=provider_id, genai_request_timestamp=at
+    ).total_price
+
+
+@hypothesis_settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_a_call_costs_what_genai_prices_says_less_the_discount(key, model_ids, data):
+    model_id, ago, uncached, cached, written, output, percent = data.draw(calls(model_ids))
+    model = CatalogModel.objects.get(model_id=model_id)
+    at = timezone.now() - timedelta(seconds=ago)
+    version = price_in_force(model, at)
+    assert version.source_entry.startswith("genai-prices:")
+    # Converted as the import was told to.
+    assert version.fx_rate == settings.CATALOG_USD_CNY_RATE
+    assert (version.markup_percent or 0) == settings.CATALOG_MARKUP_PERCENT
+    tokens = {
+        "input_tokens": uncached,
+        "cached_input_tokens": cached,
+        "cache_write_tokens": written,
+        "output_tokens": output,
+    }
+    usd = genai_cost(version, at, uncached=uncached, cached=cached, written=written, output=output)
+    expected = usd * CNY_PER_USD * (100 - percent) / 100
+    with transaction.atomic():
+        organization = key.project.organization
+        ContractDiscountFactory(
+            organization=organization, percent=percent, valid_from=at.date() - timedelta(days=1)
+        )
+        cost = price_event(organization=organization, model=model, at=at, **tokens)
+        assert abs(cost - expected) <= TOLERANCE, (cost, expected)
+
+        request_id = f"fidelity-{next(_request_ids)}"
+        event = {"request_id": request_id, "key_id": key.public_id, "model": model_id}
+        ingest_usage(events=[{**event, **tokens, "occurred_at": at.isoformat()}])
+        stored = UsageEvent.objects.get(request_id=request_id)
+        assert stored.cost_amount == cost.quantize(COST_SCALE, ROUND_HALF_UP)
+        assert stored.discount_percent == percent
+        transaction.set_rollback(True)
