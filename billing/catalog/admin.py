@@ -39,7 +39,7 @@ class PriceVersionInline(admin.TabularInline):
     """Read-only history; new prices go through "New price from a date"."""
 
     model = PriceVersion
-    fields = ("effective_from", *PRICE_FIELDS, "currency", "source")
+    fields = ("effective_from", *PRICE_FIELDS, "currency", "source", "source_entry")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -170,7 +170,7 @@ class CatalogModelAdmin(AuditedAdmin):
 class PriceVersionAdmin(AuditedAdmin):
     """Started versions are read-only: "edit" is a new version from a date."""
 
-    list_display = ("model", "effective_from", *PRICE_FIELDS, "currency", "source")
+    list_display = ("model", "effective_from", *PRICE_FIELDS, "currency", "source_entry")
     list_filter = ("source", "currency")
     search_fields = ("model__model_id",)
     list_select_related = ("model",)

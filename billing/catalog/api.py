@@ -13,6 +13,7 @@ from billing.catalog import services
 from billing.catalog.filters import CatalogModelFilter
 from billing.catalog.models import CatalogModel, ModelPolicy, PriceVersion, Provider
 from billing.catalog.selectors import catalog_models
+from portal.api import SlugRelatedField
 
 
 class ProviderSerializer(serializers.ModelSerializer):
@@ -21,19 +22,39 @@ class ProviderSerializer(serializers.ModelSerializer):
         fields = ["slug", "name", "region", "website"]
 
 
+def _price_field(**kwargs):
+    return serializers.DecimalField(max_digits=24, decimal_places=12, **kwargs)
+
+
 class ListPriceSerializer(serializers.Serializer):
+    """The standard prices in force now; null cache prices are charged at the input price.
+    Tiers and time windows: the model's price_history (`conditions`)."""
+
     currency = serializers.CharField()
-    input_per_million = serializers.DecimalField(max_digits=18, decimal_places=8)
-    output_per_million = serializers.DecimalField(max_digits=18, decimal_places=8)
-    cached_input_per_million = serializers.DecimalField(max_digits=18, decimal_places=8)
+    input_per_million = _price_field()
+    output_per_million = _price_field()
+    cached_input_per_million = _price_field(allow_null=True)
+    cache_write_per_million = _price_field(allow_null=True)
+    per_request = _price_field()
+    conditional = serializers.BooleanField(help_text="Whether tiers or time windows apply.")
 
 
 class PriceVersionSerializer(serializers.ModelSerializer):
+    conditions = serializers.JSONField(
+        help_text=(
+            'Prompt-size tiers and daily time windows, prices as decimal strings: {"tiers": '
+            '{class: [[threshold, price], ...]}, "windows": [{"start": "HH:MM:SS", "end": '
+            '"HH:MM:SS", "zone": "UTC", "prices": {"input", "output", "cached_input", '
+            '"cache_write", "request", "tiers"}}]}. A tier applies to all tokens of its class '
+            "when the prompt (input + cached + cache write tokens) exceeds its threshold."
+        )
+    )
+
     class Meta:
         model = PriceVersion
         fields = [
             "effective_from", "currency", "input_price", "output_price", "cached_input_price",
-            "cache_write_price",
+            "cache_write_price", "request_price", "conditions", "source_entry",
         ]  # fmt: skip
 
 
@@ -60,6 +81,9 @@ class CatalogModelSerializer(serializers.ModelSerializer):
                 "input_per_million": model.list_input_price,
                 "output_per_million": model.list_output_price,
                 "cached_input_per_million": model.list_cached_input_price,
+                "cache_write_per_million": model.list_cache_write_price,
+                "per_request": model.list_request_price,
+                "conditional": bool(model.list_conditions),
             }
         ).data
 
@@ -105,11 +129,11 @@ class ModelPolicySerializer(serializers.ModelSerializer):
     department = OrganizationRelatedField(
         queryset=Department.objects.all(), allow_null=True, required=False
     )
-    models = serializers.SlugRelatedField(
+    models = SlugRelatedField(
         many=True, slug_field="model_id", source="catalog_models",
         queryset=CatalogModel.objects.all(), required=False,
     )  # fmt: skip
-    providers = serializers.SlugRelatedField(
+    providers = SlugRelatedField(
         many=True, slug_field="slug", queryset=Provider.objects.all(), required=False
     )
 

@@ -11,6 +11,9 @@ class CalculatorForm(forms.Form):
     cached_input_tokens = forms.IntegerField(
         label=_("Cached input tokens"), min_value=0, initial=0, required=False
     )
+    cache_write_tokens = forms.IntegerField(
+        label=_("Cache write tokens"), min_value=0, initial=0, required=False
+    )
 
 
 class ModelPolicyForm(forms.ModelForm):

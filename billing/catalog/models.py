@@ -148,11 +148,28 @@ class StartedPriceError(ValidationError):
     """An attempt to change or delete a price version that is (or may be) in use."""
 
 
-PRICE_FIELDS = ("input_price", "output_price", "cached_input_price", "cache_write_price")
+PRICE_FIELDS = (
+    "input_price", "output_price", "cached_input_price", "cache_write_price", "request_price",
+)  # fmt: skip
+# What a started version may never change (save() refuses).
+FROZEN_FIELDS = ("model_id", "effective_from", "currency", *PRICE_FIELDS, "conditions")
+
+
+def _price(label, **kwargs):
+    # 12 places: a USD price times a rate is kept exactly enough that no call's cost moves
+    # by 10^-8 CNY (genai-prices' own prices have up to 18 places).
+    return models.DecimalField(label, max_digits=24, decimal_places=12, **kwargs)
 
 
 class PriceVersion(models.Model):
-    """Prices per million tokens from `effective_from` until the next version of the model.
+    """Prices from `effective_from` until the next version of the model (the rules:
+    billing.catalog.pricing and docs/pricing-and-billing.md, "Pricing rules").
+
+    The columns are the standard rate card, per million tokens (the fee per call). A cache
+    price that is NULL means the source gives none: those tokens are charged at the input
+    price (0 means free). `conditions` holds what is conditional, as decimal strings:
+    `{"tiers": {class: [[threshold, price], ...]}, "windows": [{"start": "HH:MM:SS",
+    "end": ..., "zone": "UTC", "prices": {card}}]}` (pricing.schedule_of reads it).
 
     A version that usage may have been priced with is never edited or deleted. Usage is
     priced from the version in force at the event's time, so "may have been used" is
@@ -164,19 +181,35 @@ class PriceVersion(models.Model):
     model = models.ForeignKey(CatalogModel, on_delete=models.PROTECT, related_name="prices")
     effective_from = models.DateTimeField(_("effective from"))
     currency = models.CharField(_("currency"), max_length=3, default="CNY")
-    input_price = models.DecimalField(
-        _("input, per million tokens"), max_digits=18, decimal_places=8
+    input_price = _price(_("input, per million tokens"))
+    output_price = _price(_("output, per million tokens"))
+    cached_input_price = _price(
+        _("cached input, per million tokens"),
+        null=True,
+        blank=True,
+        help_text=_("Empty: cached input tokens are charged at the input price."),
     )
-    output_price = models.DecimalField(
-        _("output, per million tokens"), max_digits=18, decimal_places=8
+    cache_write_price = _price(
+        _("cache write, per million tokens"),
+        null=True,
+        blank=True,
+        help_text=_("Empty: cache write tokens are charged at the input price."),
     )
-    cached_input_price = models.DecimalField(
-        _("cached input, per million tokens"), max_digits=18, decimal_places=8, default=0
-    )
-    cache_write_price = models.DecimalField(
-        _("cache write, per million tokens"), max_digits=18, decimal_places=8, default=0
-    )
+    request_price = _price(_("fee per request"), default=0)
+    conditions = models.JSONField(_("tiers and time windows"), default=dict, blank=True)
     source = models.CharField(_("source"), max_length=40, default="manual")
+    source_entry = models.CharField(
+        _("source entry"),
+        max_length=200,
+        blank=True,
+        help_text=_('The entry the prices came from, e.g. "genai-prices:openai/davinci".'),
+    )
+    fx_rate = models.DecimalField(
+        _("USD to CNY rate"), max_digits=12, decimal_places=6, null=True, blank=True
+    )
+    markup_percent = models.DecimalField(
+        _("markup, percent"), max_digits=7, decimal_places=2, null=True, blank=True
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -195,8 +228,9 @@ class PriceVersion(models.Model):
             models.CheckConstraint(
                 condition=models.Q(input_price__gte=0)
                 & models.Q(output_price__gte=0)
-                & models.Q(cached_input_price__gte=0)
-                & models.Q(cache_write_price__gte=0),
+                & models.Q(request_price__gte=0)
+                & (models.Q(cached_input_price__isnull=True) | models.Q(cached_input_price__gte=0))
+                & (models.Q(cache_write_price__isnull=True) | models.Q(cache_write_price__gte=0)),
                 name="price_version_not_negative",
             ),
         ]
@@ -207,18 +241,29 @@ class PriceVersion(models.Model):
     def save(self, *args, **kwargs):
         if self.pk is not None:
             stored = PriceVersion.objects.filter(pk=self.pk).first()
-            if stored is not None and (stored.has_started or self.has_started):
-                fields = ("model_id", "effective_from", "currency", *PRICE_FIELDS)
-                if any(getattr(stored, f) != getattr(self, f) for f in fields):
-                    raise StartedPriceError(
-                        _("A price version that has started is never edited; add a new one.")
-                    )
+            started = stored is not None and (stored.has_started or self.has_started)
+            if started and any(getattr(stored, f) != getattr(self, f) for f in FROZEN_FIELDS):
+                raise StartedPriceError(
+                    _("A price version that has started is never edited; add a new one.")
+                )
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
         if self.has_started:
             raise StartedPriceError(_("A price version that has started is never deleted."))
         return super().delete(*args, **kwargs)
+
+    def clean(self):
+        from billing.catalog.pricing import schedule_of  # pricing reads this model
+
+        if not self.conditions:
+            return
+        try:
+            schedule_of(self)
+        except (LookupError, TypeError, ValueError, ArithmeticError) as error:
+            raise ValidationError(
+                {"conditions": _("Tiers and time windows are not in the documented form.")}
+            ) from error
 
     @property
     def has_started(self) -> bool:

@@ -1,13 +1,28 @@
 """What a model costs an organization: list price, contract discount, cost of a call.
 
-One function, `effective_price()`, answers "what does this organization pay per million
-tokens of this model at this time"; metering, quotas and the catalog pages all ask it.
-Everything is Decimal; nothing is rounded here (invoices round once per line).
+One function, `price_event()`, answers "what does this call cost this organization"; it is
+`effective_price()` (the version in force and the organization's discount, which metering
+caches per batch) and `cost_of()` (the arithmetic of one call). Metering, quotas, the
+catalog pages and the price audit all go through them. Everything is Decimal; nothing is
+rounded here (ingestion stores the cost at the column's scale, invoices round per line).
+
+The rules (docs/pricing-and-billing.md, "Pricing rules"), faithful to genai-prices'
+`calc_price`:
+- a version is a rate card (input, output, cache read, cache write per million tokens, a
+  fee per request), optionally replaced during daily time windows by another card;
+- cache read and cache write without their own price (NULL) are charged at the input
+  price; a price of 0 is free;
+- a tiered price applies the tier of the whole prompt (uncached + cache read + cache
+  write tokens) to all tokens of its class: the highest tier whose threshold the prompt
+  exceeds;
+- the contract discount comes off the whole cost.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from decimal import Decimal, localcontext
+from functools import cache
+from zoneinfo import ZoneInfo
 
 from django.db.models import Q
 
@@ -18,6 +33,8 @@ MILLION = Decimal(1_000_000)
 HUNDRED = Decimal(100)
 # Enough digits that no product or sum of prices and token counts is ever rounded.
 _PRECISION = 60
+# The token classes a card prices, as named in PriceVersion.conditions.
+CLASSES = ("input", "output", "cached_input", "cache_write")
 
 
 class PriceNotFound(LookupError):
@@ -25,16 +42,117 @@ class PriceNotFound(LookupError):
 
 
 @dataclass(frozen=True)
+class Rate:
+    """A price per million tokens; above a tier's threshold of prompt tokens, its price."""
+
+    base: Decimal
+    tiers: tuple[tuple[int, Decimal], ...] = ()  # (threshold, price), ascending
+
+    def at(self, prompt_tokens: int) -> Decimal:
+        for threshold, price in reversed(self.tiers):
+            if prompt_tokens > threshold:
+                return price
+        return self.base
+
+
+@dataclass(frozen=True)
+class RateCard:
+    input: Rate
+    output: Rate
+    cached_input: Rate | None  # None: charged at the input price
+    cache_write: Rate | None
+    request: Decimal = Decimal(0)  # per call
+
+    @classmethod
+    def from_json(cls, data: dict) -> "RateCard":
+        tiers = data.get("tiers") or {}
+
+        def rate(name):
+            if data.get(name) is None:
+                return None
+            steps = tuple((int(start), Decimal(price)) for start, price in tiers.get(name, ()))
+            return Rate(Decimal(data[name]), steps)
+
+        return cls(
+            input=rate("input"),
+            output=rate("output"),
+            cached_input=rate("cached_input"),
+            cache_write=rate("cache_write"),
+            request=Decimal(data.get("request") or 0),
+        )
+
+
+@dataclass(frozen=True)
+class Window:
+    """A daily interval [start, end) in `zone` (end before start: it crosses midnight)."""
+
+    start: time
+    end: time
+    zone: str
+    card: RateCard
+
+    def covers(self, at: datetime) -> bool:
+        now = at.astimezone(_zone(self.zone)).time()
+        if self.end < self.start:
+            return now >= self.start or now < self.end
+        return self.start <= now < self.end
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A version's prices: the card, unless one of the windows (first match) is in force."""
+
+    card: RateCard
+    windows: tuple[Window, ...] = ()
+
+    def card_at(self, at: datetime) -> RateCard:
+        for window in self.windows:
+            if window.covers(at):
+                return window.card
+        return self.card
+
+
+@cache
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def schedule_of(version: PriceVersion) -> Schedule:
+    """The version's columns (the standard card) and conditions (tiers, windows) as one."""
+    conditions = version.conditions or {}
+    card = RateCard.from_json(
+        {
+            **{name: getattr(version, f"{name}_price") for name in CLASSES},
+            "request": version.request_price,
+            "tiers": conditions.get("tiers"),
+        }
+    )
+    windows = tuple(
+        Window(
+            start=time.fromisoformat(w["start"]),
+            end=time.fromisoformat(w["end"]),
+            zone=w["zone"],
+            card=RateCard.from_json(w["prices"]),
+        )
+        for w in conditions.get("windows", ())
+    )
+    return Schedule(card=card, windows=windows)
+
+
+@dataclass(frozen=True)
 class EffectivePrice:
-    """Prices per million tokens after the contract discount, and where they came from."""
+    """The version in force and the organization's discount; the standard card's prices per
+    million tokens after the discount (None: charged at the input price), for display."""
 
     input_price: Decimal
     output_price: Decimal
-    cached_input_price: Decimal
-    cache_write_price: Decimal
+    cached_input_price: Decimal | None
+    cache_write_price: Decimal | None
+    request_price: Decimal
     currency: str
     price_version: PriceVersion
     discount_percent: Decimal
+    schedule: Schedule
 
 
 def discounted(price: Decimal, percent: Decimal) -> Decimal:
@@ -77,39 +195,58 @@ def effective_price(*, organization, model: CatalogModel, at: datetime) -> Effec
         if organization is not None
         else Decimal(0)
     )
+    return priced_with(version, percent)
+
+
+def priced_with(version: PriceVersion, percent: Decimal) -> EffectivePrice:
+    """`version` at `percent` off."""
+
+    def off(price):
+        return None if price is None else discounted(price, percent)
+
     return EffectivePrice(
-        input_price=discounted(version.input_price, percent),
-        output_price=discounted(version.output_price, percent),
-        cached_input_price=discounted(version.cached_input_price, percent),
-        cache_write_price=discounted(version.cache_write_price, percent),
+        input_price=off(version.input_price),
+        output_price=off(version.output_price),
+        cached_input_price=off(version.cached_input_price),
+        cache_write_price=off(version.cache_write_price),
+        request_price=off(version.request_price),
         currency=version.currency,
         price_version=version,
         discount_percent=percent,
+        schedule=schedule_of(version),
     )
 
 
 def cost_of(
     *,
     price: EffectivePrice,
+    at: datetime,
     input_tokens: int,
     output_tokens: int,
-    cached_input_tokens: int,
+    cached_input_tokens: int = 0,
     cache_write_tokens: int = 0,
 ) -> Decimal:
-    """The exact, unrounded cost of one call.
+    """The exact, unrounded cost of one call at `at` with `price` (its version and discount).
 
     `input_tokens` are the uncached prompt tokens; cached (cache read) and cache-write
-    tokens are counted separately and priced at their own rates.
+    tokens are counted separately: the prompt is their sum (the tier threshold's count).
     """
+    card = price.schedule.card_at(at)
+    prompt = input_tokens + cached_input_tokens + cache_write_tokens
     with localcontext() as ctx:
         ctx.prec = _PRECISION
-        total = (
-            input_tokens * price.input_price
-            + output_tokens * price.output_price
-            + cached_input_tokens * price.cached_input_price
-            + cache_write_tokens * price.cache_write_price
+        input_rate = card.input.at(prompt)
+        tokens = (
+            input_tokens * input_rate
+            + output_tokens * card.output.at(prompt)
+            + cached_input_tokens * _or(card.cached_input, input_rate, prompt)
+            + cache_write_tokens * _or(card.cache_write, input_rate, prompt)
         )
-        return total / MILLION
+        return discounted(tokens / MILLION + card.request, price.discount_percent)
+
+
+def _or(rate: Rate | None, fallback: Decimal, prompt: int) -> Decimal:
+    return fallback if rate is None else rate.at(prompt)
 
 
 def price_event(
@@ -127,9 +264,9 @@ def price_event(
     `input_tokens` are the uncached prompt tokens; cached and cache-write tokens are
     counted separately (the gateway contract).
     """
-    price = effective_price(organization=organization, model=model, at=at)
     return cost_of(
-        price=price,
+        price=effective_price(organization=organization, model=model, at=at),
+        at=at,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         cached_input_tokens=cached_input_tokens,

@@ -6,9 +6,12 @@ from dataclasses import dataclass
 from django.core.cache import cache
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import Department
 from billing.catalog.models import CatalogModel, ModelAlias, ModelPolicy, PriceVersion
+from billing.catalog.pricing import CLASSES, RateCard, Schedule
 from projects.authorize import Refusal
 
 
@@ -36,7 +39,8 @@ def resolve_models(identifiers) -> dict[str, CatalogModel]:
 
 def catalog_models():
     """The public shelf: every model not retired, with its provider and current list prices
-    (`list_input_price`, `list_output_price`, `list_cached_input_price` annotations)."""
+    (`list_input_price`, `list_output_price`, `list_cached_input_price`,
+    `list_cache_write_price`, `list_request_price`, `list_conditions` annotations)."""
     current = PriceVersion.objects.filter(
         model=OuterRef("pk"), effective_from__lte=timezone.now()
     ).order_by("-effective_from")
@@ -47,6 +51,9 @@ def catalog_models():
             list_input_price=Subquery(current.values("input_price")[:1]),
             list_output_price=Subquery(current.values("output_price")[:1]),
             list_cached_input_price=Subquery(current.values("cached_input_price")[:1]),
+            list_cache_write_price=Subquery(current.values("cache_write_price")[:1]),
+            list_request_price=Subquery(current.values("request_price")[:1]),
+            list_conditions=Subquery(current.values("conditions")[:1]),
         )
     )
 
@@ -185,3 +192,70 @@ def check_organization_policy(call, found) -> str | None:
 
 
 check_organization_policy.cache_keys = policy_keys
+
+
+# --- Price conditions, as the catalog pages state them ------------------------------------
+
+_CLASS_LABELS = {
+    "input": gettext_lazy("input"),
+    "output": gettext_lazy("output"),
+    "cached_input": gettext_lazy("cached input"),
+    "cache_write": gettext_lazy("cache write"),
+}
+
+
+def conditions_text(schedule: Schedule) -> list[str]:
+    """One sentence per prompt-size tier and per time window of a version (CNY per million
+    tokens; a window's card in full)."""
+    lines = [_tiers_text(schedule.card)] if _thresholds(schedule.card) else []
+    for window in schedule.windows:
+        lines.append(
+            _("%(start)s to %(end)s %(zone)s: %(prices)s")
+            % {
+                "start": f"{window.start:%H:%M}",
+                "end": f"{window.end:%H:%M}",
+                "zone": window.zone,
+                "prices": _card_text(window.card),
+            }
+        )
+        if _thresholds(window.card):
+            lines.append(_tiers_text(window.card))
+    return lines
+
+
+def _rates(card: RateCard):
+    return [(name, getattr(card, name)) for name in CLASSES if getattr(card, name) is not None]
+
+
+def _thresholds(card: RateCard) -> list[int]:
+    return sorted({start for _name, rate in _rates(card) for start, _price in rate.tiers})
+
+
+def _yuan(price) -> str:
+    return f"¥{price.normalize():f}"
+
+
+def _card_text(card: RateCard) -> str:
+    parts = [f"{_CLASS_LABELS[name]} {_yuan(rate.base)}" for name, rate in _rates(card)]
+    parts += [
+        _("%(name)s at the input price") % {"name": _CLASS_LABELS[name]}
+        for name in ("cached_input", "cache_write")
+        if getattr(card, name) is None
+    ]
+    if card.request:
+        parts.append(_("%(fee)s per request") % {"fee": _yuan(card.request)})
+    return ", ".join(parts)
+
+
+def _tiers_text(card: RateCard) -> str:
+    return "; ".join(
+        _("prompts over %(tokens)s tokens: %(prices)s")
+        % {
+            "tokens": f"{threshold:,}",
+            "prices": ", ".join(
+                f"{_CLASS_LABELS[name]} {_yuan(rate.at(threshold + 1))}"
+                for name, rate in _rates(card)
+            ),
+        }
+        for threshold in _thresholds(card)
+    )

@@ -18,8 +18,8 @@ from billing.catalog import services
 from billing.catalog.filters import CatalogModelFilter
 from billing.catalog.forms import CalculatorForm, ModelPolicyForm
 from billing.catalog.models import ModelPolicy
-from billing.catalog.pricing import PriceNotFound, cost_of, effective_price
-from billing.catalog.selectors import catalog_models
+from billing.catalog.pricing import PriceNotFound, cost_of, effective_price, schedule_of
+from billing.catalog.selectors import catalog_models, conditions_text
 
 MAX_COMPARED = 4
 
@@ -40,29 +40,31 @@ def model_detail(request, model_id):
     membership = current_membership(request)
     form = CalculatorForm(request.GET or None)
     estimate = price = None
+    now = timezone.now()
     with contextlib.suppress(PriceNotFound):
         price = effective_price(
-            organization=membership.organization if membership else None,
-            model=model,
-            at=timezone.now(),
+            organization=membership.organization if membership else None, model=model, at=now
         )
     if price is not None and form.is_valid():
         estimate = cost_of(
             price=price,
+            at=now,
             input_tokens=form.cleaned_data["input_tokens"],
             output_tokens=form.cleaned_data["output_tokens"],
             cached_input_tokens=form.cleaned_data["cached_input_tokens"] or 0,
+            cache_write_tokens=form.cleaned_data["cache_write_tokens"] or 0,
         )
+    history = model.prices.order_by("-effective_from")
     return render(
         request,
         "billing/model_detail.html",
         {
             "model": model,
-            "history": model.prices.order_by("-effective_from"),
+            "history": [(version, conditions_text(schedule_of(version))) for version in history],
             "price": price,
             "form": form,
             "estimate": estimate,
-            "now": timezone.now(),
+            "now": now,
         },
     )
 

@@ -105,7 +105,7 @@ def test_the_model_page_shows_the_price_history_with_dots_and_slashes_in_the_id(
     )
     response = client.get(f"/models/{model.model_id}/")
     assert response.status_code == 200
-    assert [v.input_price for v in response.context["history"]] == [
+    assert [v.input_price for v, _conditions in response.context["history"]] == [
         Decimal("0.5"),
         Decimal("0.288"),
     ]

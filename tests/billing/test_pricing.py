@@ -9,7 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from billing.catalog.models import ContractDiscount, PriceVersion, StartedPriceError
-from billing.catalog.pricing import PriceNotFound, cost_of, discounted, effective_price
+from billing.catalog.pricing import (
+    PriceNotFound,
+    cost_of,
+    discounted,
+    effective_price,
+    priced_with,
+)
 from tests.factories import (
     CatalogModelFactory,
     ContractDiscountFactory,
@@ -87,7 +93,7 @@ def test_the_version_in_force_at_the_time_is_used(priced_model):
 
 def test_cost_of_is_exact_and_unrounded(priced_model):
     price = effective_price(organization=None, model=priced_model, at=AT)
-    cost = cost_of(price=price, input_tokens=1, output_tokens=3, cached_input_tokens=7)
+    cost = cost_of(price=price, at=AT, input_tokens=1, output_tokens=3, cached_input_tokens=7)
     assert cost == Decimal("0.0000295")  # (2 + 24 + 3.5) / 1e6
 
 
@@ -117,19 +123,15 @@ def test_zero_and_full_discounts(price):
 
 @given(p_in=prices, p_out=prices, percent=percents, n_in=tokens, n_out=tokens, n_cached=tokens)
 def test_cost_of_equals_the_exact_rational_cost(p_in, p_out, percent, n_in, n_out, n_cached):
-    from billing.catalog.pricing import EffectivePrice
-
-    price = EffectivePrice(
-        input_price=discounted(p_in, percent),
-        output_price=discounted(p_out, percent),
-        cached_input_price=discounted(p_in, percent) / 10,
-        cache_write_price=Decimal(0),
-        currency="CNY",
-        price_version=None,
-        discount_percent=percent,
+    version = PriceVersion(
+        input_price=p_in, output_price=p_out, cached_input_price=p_in / 10, cache_write_price=0
     )
     cost = cost_of(
-        price=price, input_tokens=n_in, output_tokens=n_out, cached_input_tokens=n_cached
+        price=priced_with(version, percent),
+        at=AT,
+        input_tokens=n_in,
+        output_tokens=n_out,
+        cached_input_tokens=n_cached,
     )
     factor = (100 - Fraction(percent)) / 100
     expected = (

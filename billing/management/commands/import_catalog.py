@@ -1,6 +1,6 @@
 """Load providers, models and prices into the catalog (docs/pricing-and-billing.md)."""
 
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -26,7 +26,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--effective-from",
             metavar="YYYY-MM-DD",
-            help="Changed prices apply from this day (business time zone); default: now.",
+            help=(
+                "The earliest day (business time zone) of price history to import: the "
+                "source's periods before it collapse into one version from this day. "
+                "Default: the start of the usage acceptance window "
+                "(USAGE_ACCEPTANCE_WINDOW_DAYS before now)."
+            ),
         )
         parser.add_argument("--usd-cny-rate", default=None, help="Default: CATALOG_USD_CNY_RATE")
         parser.add_argument(
@@ -47,7 +52,7 @@ class Command(BaseCommand):
             document = self._read(options["litellm"])
             sources.append(("litellm", importer.read_litellm(document)))
         if not sources:
-            sources.append(("genai-prices", importer.read_genai_prices(effective_from)))
+            sources.append(("genai-prices", importer.read_genai_prices()))
         for source, entries in sources:
             summary = importer.import_catalog(
                 entries,
@@ -77,7 +82,8 @@ class Command(BaseCommand):
 
     def _effective_from(self, raw):
         if not raw:
-            return timezone.now()
+            # Late usage is accepted this far back: its prices must be there on a new shelf.
+            return timezone.now() - timedelta(days=settings.USAGE_ACCEPTANCE_WINDOW_DAYS)
         try:
             day = datetime.strptime(raw, "%Y-%m-%d").date()
         except ValueError as error:
