@@ -151,3 +151,35 @@ def test_the_pages_speak_chinese(client, priced_model):
     response = client.get(reverse("billing:catalog"), headers={"accept-language": "zh-hans"})
     assert "搜索和筛选".encode() in response.content
     assert "元/百万".encode() in response.content
+
+
+CONDITIONS = {
+    "tiers": {"input": [[200000, "18.000000000000"]]},
+    "windows": [
+        {
+            "start": "01:00:00",
+            "end": "04:00:00",
+            "zone": "UTC",
+            "prices": {"input": "2.16", "output": "8.64", "cached_input": None, "request": "0"},
+        }
+    ],
+}
+
+
+def test_the_model_page_and_api_show_tiers_windows_and_the_request_fee(client, shelf):
+    model = shelf["mini"]
+    PriceVersionFactory(
+        model=model, effective_from=datetime(2026, 3, 1, tzinfo=UTC), cached_input_price=None,
+        request_price=Decimal("0.0864"), conditions=CONDITIONS,
+    )  # fmt: skip
+    page = client.get(f"/models/{model.model_id}/").content.decode()
+    assert "prompts over 200,000 tokens: input ¥18" in page
+    assert "01:00 to 04:00 UTC: input ¥2.16, output ¥8.64" in page
+    assert "cached input at the input price" in page
+    assert "¥0.0864" in page
+    detail = client.get(f"/api/v1/models/{model.model_id}").json()
+    latest = detail["price_history"][0]
+    assert latest["conditions"] == CONDITIONS
+    assert Decimal(latest["request_price"]) == Decimal("0.0864")
+    assert latest["cached_input_price"] is None
+    assert detail["list_price"]["conditional"] is True

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from accounts.audit_trail import Actor
 from billing.catalog import importer as catalog_import
@@ -65,14 +66,15 @@ def test_a_second_import_creates_nothing():
     assert second.versions_unchanged == first.versions_created
 
 
-def test_a_changed_price_creates_exactly_one_new_version_and_old_versions_keep_their_price():
+def test_a_changed_price_applies_from_the_run_and_started_versions_keep_their_price():
     run_bundled()
     model = CatalogModel.objects.get(model_id="openai/gpt-4o")
     old = model.prices.get()
     entries = catalog_import.read_genai_prices(T1)
     for entry in entries:
         if getattr(entry, "model_id", None) == "openai/gpt-4o":
-            entry.input_price += Decimal("0.5")
+            entry.periods[-1].rates.input += Decimal("0.5")
+    before_run = timezone.now()
     summary = catalog_import.import_catalog(
         entries,
         source="genai-prices",
@@ -82,7 +84,8 @@ def test_a_changed_price_creates_exactly_one_new_version_and_old_versions_keep_t
         actor=Actor.system(),
     )
     assert summary.versions_created == 1
-    new = model.prices.get(effective_from=T2)
+    # T2 is past and the T1 version has started (it may have priced usage): from the run.
+    new = model.prices.get(effective_from__gte=before_run)
     assert new.input_price == old.input_price + Decimal("3.6")  # 0.5 USD at 7.20
     old.refresh_from_db()
     assert old.input_price == Decimal("18.00000000")  # 2.50 USD at 7.20, unchanged
@@ -115,11 +118,14 @@ def test_chinese_makers_are_in_the_china_region():
         assert regions[slug] == Provider.Region.INTERNATIONAL, slug
 
 
-def test_time_of_day_prices_import_the_standard_rate():
+def test_time_of_day_prices_import_their_windows():
     run_bundled()
-    # genai-prices: 0.27 USD from 00:30 to 16:30 UTC, 0.135 USD off-peak.
+    # genai-prices: 0.27 USD from 00:30 to 16:30 UTC, 0.135 USD at other hours.
     version = PriceVersion.objects.get(model__model_id="deepseek/deepseek-chat")
-    assert version.input_price == Decimal("0.27") * RATE
+    assert version.input_price == Decimal("0.135") * RATE
+    [window] = version.conditions["windows"]
+    assert (window["start"], window["end"], window["zone"]) == ("00:30:00", "16:30:00", "UTC")
+    assert Decimal(window["prices"]["input"]) == Decimal("0.27") * RATE
 
 
 def test_provider_native_ids_become_aliases():
@@ -140,7 +146,7 @@ def test_the_openrouter_sample_imports_exactly():
         Decimal("72.00000000"),
         Decimal("9.00000000"),
     )
-    assert price.cache_write_price == 0
+    assert price.cache_write_price is None  # not in the file: charged at the input price
     assert (gpt.context_window, gpt.max_output_tokens) == (128000, 16384)
     assert gpt.input_modalities == ["text", "image", "file"]
     assert gpt.supports_tools and gpt.supports_vision and gpt.supports_structured_output
@@ -195,3 +201,85 @@ def test_a_bad_file_is_a_command_error_and_changes_nothing(tmp_path):
     with pytest.raises(CommandError):
         call_command("import_catalog", "--effective-from", "tomorrow", stdout=StringIO())
     assert not CatalogModel.objects.exists()
+
+
+def run_history(effective_from):
+    return catalog_import.import_catalog(
+        catalog_import.read_genai_prices(),
+        source="genai-prices",
+        usd_cny_rate=RATE,
+        markup_percent=Decimal(0),
+        effective_from=effective_from,
+        actor=Actor.system(),
+    )
+
+
+def starts_of(model_id):
+    versions = PriceVersion.objects.filter(model__model_id=model_id).order_by("effective_from")
+    return [(v.effective_from, v.input_price) for v in versions]
+
+
+def test_the_price_history_becomes_one_version_per_source_period():
+    run_history(datetime(2026, 8, 1, tzinfo=UTC))
+    # genai-prices: 0.14 USD, from 2026-08-17 0.22 USD, from 2026-09-10 0.15 USD.
+    assert starts_of("deepseek/deepseek-v4-flash") == [
+        (datetime(2026, 8, 1, tzinfo=UTC), Decimal("0.14") * RATE),
+        (datetime(2026, 8, 17, tzinfo=UTC), Decimal("0.22") * RATE),
+        (datetime(2026, 9, 10, tzinfo=UTC), Decimal("0.15") * RATE),
+    ]
+    version = PriceVersion.objects.filter(model__model_id="deepseek/deepseek-v4-flash").first()
+    assert version.source_entry == "genai-prices:deepseek/deepseek-v4-flash"
+    assert (version.fx_rate, version.markup_percent) == (RATE, 0)
+
+
+def test_periods_before_effective_from_collapse_into_one_version_from_that_day():
+    run_history(datetime(2026, 9, 1, tzinfo=UTC))
+    assert starts_of("deepseek/deepseek-v4-flash") == [
+        (datetime(2026, 9, 1, tzinfo=UTC), Decimal("0.22") * RATE),
+        (datetime(2026, 9, 10, tzinfo=UTC), Decimal("0.15") * RATE),
+    ]
+
+
+def test_re_importing_never_changes_a_started_version_and_fills_only_earlier_history():
+    run_history(datetime(2026, 9, 1, tzinfo=UTC))
+    started = {v.pk: v.input_price for v in PriceVersion.objects.all()}
+    summary = run_history(datetime(2026, 8, 1, tzinfo=UTC))
+    assert {v.pk: v.input_price for v in PriceVersion.objects.filter(pk__in=started)} == started
+    # Before the first version nothing can have been priced: the history is filled in there.
+    assert starts_of("deepseek/deepseek-v4-flash")[:2] == [
+        (datetime(2026, 8, 1, tzinfo=UTC), Decimal("0.14") * RATE),
+        (datetime(2026, 8, 17, tzinfo=UTC), Decimal("0.22") * RATE),
+    ]
+    assert summary.versions_created > 0
+    again = run_history(datetime(2026, 8, 1, tzinfo=UTC))
+    assert again.versions_created == 0
+
+
+def test_the_makers_own_entry_wins_over_openrouters_list():
+    run_history(T1)
+    flash = PriceVersion.objects.get(model__model_id="google/gemini-2.0-flash-001")
+    assert flash.source_entry == "genai-prices:google/gemini-2.0-flash"
+    assert flash.cached_input_price == Decimal("0.025") * RATE  # OpenRouter's list has none
+    opus = PriceVersion.objects.get(model__model_id="anthropic/claude-3-opus")
+    assert opus.source_entry == "genai-prices:anthropic/claude-3-opus-latest"
+    assert (opus.cached_input_price, opus.cache_write_price) == (
+        Decimal("1.5") * RATE,
+        Decimal("18.75") * RATE,
+    )
+    only_openrouter = PriceVersion.objects.filter(
+        source_entry__startswith="genai-prices:openrouter/"
+    )
+    assert only_openrouter.exists()
+
+
+def test_tiers_and_request_fees_are_imported():
+    run_history(T1)
+    pro = PriceVersion.objects.get(model__model_id="google/gemini-2.5-pro")
+    assert pro.conditions["tiers"]["input"] == [[200000, str(to_12(Decimal("2.5") * RATE))]]
+    sonar = PriceVersion.objects.get(model__model_id="perplexity/sonar")
+    assert sonar.request_price == Decimal("0.012") * RATE
+    assert sonar.cached_input_price is None
+
+
+def to_12(value):
+    return value.quantize(Decimal("1e-12"))

@@ -5,15 +5,20 @@ from fractions import Fraction
 import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from genai_prices import Usage, calc_price
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.catalog.models import ContractDiscount, PriceVersion, StartedPriceError
+from accounts.audit_trail import Actor
+from billing.catalog.importer import import_catalog, read_genai_prices
+from billing.catalog.models import CatalogModel, ContractDiscount, PriceVersion, StartedPriceError
 from billing.catalog.pricing import (
     PriceNotFound,
     cost_of,
     discounted,
     effective_price,
+    price_event,
+    price_in_force,
     priced_with,
 )
 from tests.factories import (
@@ -178,3 +183,122 @@ def test_a_future_version_may_be_corrected_or_removed(priced_model):
         future.save()
     PriceVersion.objects.get(pk=future.pk).delete()
     assert priced_model.prices.count() == 1
+
+
+# --- Faithful to genai-prices' calc_price (the bundled data, imported) ----------------
+
+RATE = Decimal("7.20")
+SHELF_FROM = datetime(2026, 8, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def shelf(db):
+    """The bundled genai-prices data with its history from 2026-08-01, at 7.20 CNY/USD."""
+    import_catalog(
+        read_genai_prices(),
+        source="genai-prices",
+        usd_cny_rate=RATE,
+        markup_percent=Decimal(0),
+        effective_from=SHELF_FROM,
+        actor=Actor.system(),
+    )
+    return {m.model_id: m for m in CatalogModel.objects.all()}
+
+
+def genai_cny(model, at, *, input_tokens, output_tokens, cached=0, written=0):
+    """calc_price of the version's source entry, in CNY: genai-prices' input_tokens is the
+    whole prompt (ours: the uncached part; cached and cache-write tokens beside it)."""
+    provider_id, model_ref = price_in_force(model, at).source_entry.split(":")[1].split("/", 1)
+    usage = Usage(
+        input_tokens=input_tokens + cached + written,
+        cache_read_tokens=cached,
+        cache_write_tokens=written,
+        output_tokens=output_tokens,
+    )
+    result = calc_price(usage, model_ref, provider_id=provider_id, genai_request_timestamp=at)
+    return result.total_price * RATE
+
+
+def ours(model, at, *, organization=None, **tokens):
+    return price_event(organization=organization, model=model, at=at, **tokens)
+
+
+ON = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+
+def test_cached_tokens_without_a_cache_price_cost_the_input_price(shelf):
+    davinci = shelf["openai/davinci"]
+    assert price_in_force(davinci, ON).cached_input_price is None
+    tokens = {"input_tokens": 12_345, "cached_input_tokens": 5_000, "output_tokens": 2_345}
+    cost = ours(davinci, ON, **tokens)
+    assert cost == Decimal("2.83536")  # 19,690 tokens at 20 USD per million, at 7.20
+    assert cost == genai_cny(davinci, ON, input_tokens=12_345, cached=5_000, output_tokens=2_345)
+    assert cost.quantize(Decimal("0.0001")) == Decimal("2.8354")
+
+
+def test_a_zero_cache_price_is_free_and_an_empty_one_is_the_input_price(priced_model):
+    free = PriceVersionFactory(
+        model=priced_model, effective_from=datetime(2026, 6, 1, tzinfo=UTC),
+        cached_input_price=0, cache_write_price=None,
+    )  # fmt: skip
+    at = free.effective_from
+    assert ours(priced_model, at, input_tokens=0, output_tokens=0, cached_input_tokens=10**6) == 0
+    cost = ours(priced_model, at, input_tokens=0, output_tokens=0, cache_write_tokens=10**6)
+    assert cost == 2  # the input price
+
+
+@pytest.mark.parametrize("hour", [2, 12])  # 01:00-04:00 UTC is a peak window; noon is not
+def test_time_windows_price_each_event_at_the_rate_of_its_time(shelf, hour):
+    model = shelf["deepseek/deepseek-v4-flash"]
+    at = ON.replace(hour=hour)
+    tokens = {"input_tokens": 40_000, "cached_input_tokens": 9_000, "output_tokens": 3_000}
+    expected = genai_cny(model, at, input_tokens=40_000, cached=9_000, output_tokens=3_000)
+    assert ours(model, at, **tokens) == expected
+
+
+def test_the_peak_window_costs_more_than_off_peak(shelf):
+    model = shelf["deepseek/deepseek-v4-flash"]
+    tokens = {"input_tokens": 10**6, "output_tokens": 0}
+    peak, off_peak = (ours(model, ON.replace(hour=h), **tokens) for h in (2, 12))
+    assert (peak, off_peak) == (Decimal("0.3") * RATE, Decimal("0.15") * RATE)
+
+
+@pytest.mark.parametrize(
+    ("uncached", "cached"), [(150_000, 50_000), (150_000, 50_001), (250_000, 0)]
+)
+def test_a_prompt_over_a_tier_threshold_pays_the_tier_on_all_tokens(shelf, uncached, cached):
+    model = shelf["google/gemini-2.5-pro"]
+    cost = ours(model, ON, input_tokens=uncached, cached_input_tokens=cached, output_tokens=1000)
+    assert cost == genai_cny(model, ON, input_tokens=uncached, cached=cached, output_tokens=1000)
+    base = Decimal("1.25") * uncached + Decimal("0.125") * cached + Decimal(10) * 1000
+    if uncached + cached <= 200_000:  # the threshold is the whole prompt, not over it
+        assert cost == base * RATE / 10**6
+    else:
+        assert cost > base * RATE / 10**6
+
+
+def test_a_per_request_fee_is_charged_once_per_call(shelf):
+    sonar = shelf["perplexity/sonar"]
+    assert price_in_force(sonar, ON).request_price == Decimal("0.012") * RATE
+    assert ours(sonar, ON, input_tokens=0, output_tokens=0) == Decimal("0.0864")
+    cost = ours(sonar, ON, input_tokens=1000, output_tokens=500)
+    assert cost == genai_cny(sonar, ON, input_tokens=1000, output_tokens=500)
+
+
+def test_the_contract_discount_comes_off_the_whole_cost(shelf, org):
+    sonar = shelf["perplexity/sonar"]
+    discount(org, "25", model=sonar)
+    tokens = {"input_tokens": 1000, "output_tokens": 500}
+    list_price = ours(sonar, ON, **tokens)
+    assert ours(sonar, ON, organization=org, **tokens) == list_price * Decimal("0.75")
+
+
+@pytest.mark.parametrize(
+    "at",
+    [datetime(2026, 8, 10, 2, tzinfo=UTC), datetime(2026, 8, 20, 8, tzinfo=UTC), ON],
+)
+def test_history_prices_an_event_at_the_source_price_of_its_day(shelf, at):
+    model = shelf["deepseek/deepseek-v4-pro"]
+    tokens = {"input_tokens": 70_000, "cached_input_tokens": 1_000, "output_tokens": 900}
+    expected = genai_cny(model, at, input_tokens=70_000, cached=1_000, output_tokens=900)
+    assert ours(model, at, **tokens) == expected
