@@ -57,6 +57,7 @@ ACTION_LABELS = {
     "billing.payment": _("Payment recorded"),
     "billing.invoice_issued": _("Invoice issued"),
     "billing.invoice_voided": _("Invoice voided"),
+    "billing.month_closed": _("Month closed and invoiced"),
     "billing.credit_terms_changed": _("Credit terms changed"),
     "billing.suspended_for_overdue": _("Suspended for overdue invoices"),
     "billing.fapiao_profile_saved": _("Fapiao details saved"),
