@@ -1,6 +1,8 @@
 """Staff console for the shelf: providers, models with aliases, the price book, contract
 discounts, and "import from file"."""
 
+from decimal import Decimal
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -50,11 +52,20 @@ class PriceVersionInline(admin.TabularInline):
 
 
 class NewPriceForm(forms.ModelForm):
+    """Empty cache prices charge those tokens at the input price; no fee is 0."""
+
     class Meta:
         model = PriceVersion
         fields = ("effective_from", *PRICE_FIELDS)
         field_classes = {"effective_from": forms.SplitDateTimeField}
         widgets = {"effective_from": admin.widgets.AdminSplitDateTime}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["request_price"].required = False
+
+    def clean_request_price(self):
+        return self.cleaned_data["request_price"] or Decimal(0)
 
 
 class ImportFileForm(forms.Form):

@@ -39,7 +39,7 @@ def test_staff_change_a_price_from_a_date_and_the_history_shows_both(client, sta
     old.refresh_from_db()
     assert old.input_price == 2
     page = client.get(f"/models/{priced_model.model_id}/")
-    assert [v.input_price for v in page.context["history"]] == [Decimal("1.5"), Decimal("2")]
+    assert [v.input_price for v, _conditions in page.context["history"]] == [Decimal("1.5"), Decimal("2")]
 
 
 def test_a_started_version_is_read_only_in_the_admin(client, staff, priced_model):

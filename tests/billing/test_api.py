@@ -24,7 +24,7 @@ def test_the_model_list_is_public_paginated_and_filtered(client, priced_model):
     item = body["results"][0]
     assert item["model_id"] == "qwen/qwen-max"
     assert item["provider"] == {"slug": "qwen", "name": "Qwen", "region": "cn", "website": ""}
-    assert item["list_price"]["input_per_million"] == "17.28000000"
+    assert item["list_price"]["input_per_million"] == "17.280000000000"  # 12 places
     assert item["list_price"]["currency"] == "CNY"
     assert client.get("/api/v1/models", {"sort": "-price"}).json()["results"][0]["model_id"] == (
         "qwen/qwen-max"
@@ -50,7 +50,7 @@ def test_one_model_by_an_id_with_slashes_dots_or_an_alias(client, priced_model, 
     assert response.status_code == 200
     body = response.json()
     assert body["model_id"] == "deepseek/deepseek-chat"
-    assert [v["input_price"] for v in body["price_history"]] == ["3.00000000", "2.00000000"]
+    assert [Decimal(v["input_price"]) for v in body["price_history"]] == [3, 2]
     assert set(body["aliases"]) == {"deepseek-chat", "org/v2.5-72b:beta"}
 
 
