@@ -4,14 +4,14 @@ Another organization's object reads as "does not exist", like any unknown id: a 
 field, never a hint that it exists elsewhere.
 """
 
-from rest_framework import serializers
-
 from accounts.models import User
 from accounts.permissions import Action
+from portal.api import SlugRelatedField
 
 
-class OrganizationRelatedField(serializers.SlugRelatedField):
-    """An object of the current organization, named by its public id.
+class OrganizationRelatedField(SlugRelatedField):
+    """An object of the current organization, named by its public id (a value that cannot be
+    one is refused without a query: portal.api.SlugRelatedField).
 
     With `visible_for=action`, only the objects the member may take that action on
     (`for_member`), e.g. the projects of the departments they see.

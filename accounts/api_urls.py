@@ -1,11 +1,11 @@
 """REST API of the accounts app, under /api/v1/."""
 
 from django.urls import path
-from rest_framework.routers import SimpleRouter
 
 from accounts import api
+from portal.api import Router
 
-router = SimpleRouter()
+router = Router()
 router.register("members", api.MemberViewSet, basename="member")
 router.register("invitations", api.InvitationViewSet, basename="invitation")
 router.register("departments", api.DepartmentViewSet, basename="department")

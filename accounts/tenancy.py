@@ -15,6 +15,7 @@ from django.db import models
 from django.utils.functional import SimpleLazyObject
 
 from accounts.permissions import EVERYWHERE, Action, scope_for
+from portal.ids import is_public_id
 
 SESSION_KEY = "organization"
 HEADER = "HTTP_X_ORGANIZATION"
@@ -54,6 +55,8 @@ def _resolve_membership(request):
     memberships = memberships_of(user)
     wanted = request.META.get(HEADER) or request.session.get(SESSION_KEY)
     if wanted:
+        if not is_public_id(wanted):  # names no organization; never sent to the database
+            return None
         return memberships.filter(organization__public_id=wanted).first()
     return memberships.order_by("created_at").first()
 

@@ -10,30 +10,36 @@ urlpatterns = [
     path("settings/", views.OrganizationSettingsView.as_view(), name="settings"),
     path("switch/", views.SwitchOrganizationView.as_view(), name="switch"),
     path("members/", views.MemberListView.as_view(), name="members"),
-    path("members/<str:member>/", views.MemberUpdateView.as_view(), name="member"),
-    path("members/<str:member>/remove/", views.MemberRemoveView.as_view(), name="member_remove"),
+    path("members/<public_id:member>/", views.MemberUpdateView.as_view(), name="member"),
+    path(
+        "members/<public_id:member>/remove/", views.MemberRemoveView.as_view(), name="member_remove"
+    ),
     path("invitations/", views.InvitationListView.as_view(), name="invitations"),
     path(
-        "invitations/<str:invitation>/resend/",
+        "invitations/<public_id:invitation>/resend/",
         views.InvitationResendView.as_view(),
         name="invitation_resend",
     ),
     path(
-        "invitations/<str:invitation>/revoke/",
+        "invitations/<public_id:invitation>/revoke/",
         views.InvitationRevokeView.as_view(),
         name="invitation_revoke",
     ),
     path(
-        "invitations/<str:invitation>/accept/",
+        "invitations/<public_id:invitation>/accept/",
         views.JoinView.as_view(),
         name="invitation_accept",
     ),
     path("join/<str:token>/", views.JoinView.as_view(), name="join"),
     path("departments/", views.DepartmentTreeView.as_view(), name="departments"),
     path("departments/new/", views.DepartmentCreateView.as_view(), name="department_create"),
-    path("departments/<str:department>/", views.DepartmentUpdateView.as_view(), name="department"),
     path(
-        "departments/<str:department>/delete/",
+        "departments/<public_id:department>/",
+        views.DepartmentUpdateView.as_view(),
+        name="department",
+    ),
+    path(
+        "departments/<public_id:department>/delete/",
         views.DepartmentDeleteView.as_view(),
         name="department_delete",
     ),

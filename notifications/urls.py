@@ -1,7 +1,7 @@
 from django.urls import path
-from rest_framework.routers import SimpleRouter
 
 from notifications import api, views
+from portal.api import Router
 
 app_name = "notifications"
 
@@ -13,7 +13,7 @@ urlpatterns = [
         name="notifications-read-all",
     ),
     path(
-        "notifications/<str:notification>/read/",
+        "notifications/<public_id:notification>/read/",
         views.NotificationReadView.as_view(),
         name="notification-read",
     ),
@@ -24,23 +24,23 @@ urlpatterns = [
         name="webhook-new",
     ),
     path(
-        "organization/webhooks/<str:webhook>/",
+        "organization/webhooks/<public_id:webhook>/",
         views.WebhookDetailView.as_view(),
         name="webhook-detail",
     ),
     path(
-        "organization/webhooks/<str:webhook>/delete/",
+        "organization/webhooks/<public_id:webhook>/delete/",
         views.WebhookDeleteView.as_view(),
         name="webhook-delete",
     ),
     path(
-        "organization/webhooks/<str:webhook>/deliveries/<str:delivery>/resend/",
+        "organization/webhooks/<public_id:webhook>/deliveries/<public_id:delivery>/resend/",
         views.WebhookResendView.as_view(),
         name="webhook-resend",
     ),
 ]
 
-router = SimpleRouter(trailing_slash=False)
+router = Router(trailing_slash=False)
 router.register("notifications", api.NotificationViewSet, basename="api-notification")
 router.register("webhook-endpoints", api.WebhookEndpointViewSet, basename="api-webhook-endpoint")
 router.register("webhook-deliveries", api.WebhookDeliveryViewSet, basename="api-webhook-delivery")

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.urls import register_converter
 from django.utils.translation import gettext_lazy as _
 
 
@@ -7,4 +8,8 @@ class PortalConfig(AppConfig):
     verbose_name = _("Portal")
 
     def ready(self):
-        from portal import metrics  # noqa: F401  (connects the Celery task signal handlers)
+        from portal import ids, metrics  # noqa: F401  (metrics connects the Celery task signals)
+
+        # Before any URLconf is read: routes name ids by these (portal/ids.py).
+        register_converter(ids.PublicIdConverter, "public_id")
+        register_converter(ids.ModelIdConverter, "model_id")

@@ -1,7 +1,12 @@
 """The shape of our middleware that runs around a view: sync or async, whichever the stack
-is, so an async view (the relay's) is never pushed into a thread."""
+is, so an async view (the relay's) is never pushed into a thread; and the input guard."""
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.core.exceptions import BadRequest
+from django.http import Http404, HttpResponse, JsonResponse, QueryDict
+from django.utils.translation import gettext as _
+
+from portal import json_input
 
 
 class AroundViewMiddleware:
@@ -31,3 +36,57 @@ class AroundViewMiddleware:
 
     def after(self, request, response, state):
         raise NotImplementedError
+
+
+class InputGuardMiddleware:
+    """The last line of defence for what reaches the database: no NUL character in the path
+    (404: no such page), the query string or a form body (400), as PostgreSQL stores none.
+    And allauth's headless API reads JSON as the REST API does (portal.json_input: bounded
+    depth and size), answering a bad body in allauth's own error shape."""
+
+    HEADLESS_NAMESPACE = "headless"
+    HEADLESS_MAX_BYTES = 64 * 1024  # sign-in, sign-up and reset bodies; a WebAuthn credential
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.path_info:
+            raise Http404
+        if _holds_nul(request.GET) or (
+            request.content_type == "application/x-www-form-urlencoded" and _holds_nul(request.POST)
+        ):
+            return _bad_request(request, _("Requests may not contain NUL characters."))
+        return self.get_response(request)
+
+    def process_view(self, request, view, args, kwargs):
+        if self.HEADLESS_NAMESPACE not in request.resolver_match.namespaces:
+            return None
+        if request.method == "GET" or request.content_type != "application/json":
+            return None
+        if int(request.META.get("CONTENT_LENGTH") or 0) > self.HEADLESS_MAX_BYTES:
+            return _headless_error(_("The body is too large."), status=413)
+        try:
+            json_input.loads(request.body)
+        except json_input.InvalidJson as error:
+            return _headless_error(str(error))
+        return None
+
+
+def _holds_nul(query: QueryDict) -> bool:
+    return any("\x00" in key or "\x00" in "".join(values) for key, values in query.lists())
+
+
+def _bad_request(request, message: str) -> HttpResponse:
+    """A 400 in the shape of the API the path belongs to."""
+    if request.path_info.startswith("/api/"):
+        return JsonResponse({"error": {"code": "invalid_request", "message": message}}, status=400)
+    if request.path_info.startswith("/_allauth/"):
+        return _headless_error(message)
+    raise BadRequest(message)
+
+
+def _headless_error(message: str, status: int = 400) -> JsonResponse:
+    """allauth headless' error shape (its OpenAPI specification, /_allauth/openapi.html)."""
+    errors = [{"message": message, "code": "invalid"}]
+    return JsonResponse({"status": status, "errors": errors}, status=status)

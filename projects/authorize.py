@@ -15,6 +15,13 @@ select_related query). The catalog is loaded whole, in one query, only after it 
 last_used_at is written at most once a minute per key: a cache marker, then a conditional
 UPDATE.
 
+Unknown prefixes. Anyone can make a well-formed token (the checksum is no secret), so a
+prefix that names nothing must not cost an entry each: "no such prefix" is remembered in one
+of NEGATIVE_SLOTS fixed cache entries (the slot is a hash of the prefix; a newer miss
+replaces an older one), so probes add at most that many entries however many they are. A
+refusal for an unknown prefix runs the same digest and constant-time comparison as one for
+a known prefix with a wrong secret (against a dummy digest): the same path, whatever exists.
+
 Freshness. Each snapshot remembers the stamp of its prefix as read BEFORE the database. A
 service that changes anything a snapshot holds sets a new stamp after commit
 (`invalidate()`), so the next call in every process sees a mismatch and reloads, and a
@@ -29,6 +36,7 @@ and counters are compared, only read a little earlier in the same call.
 import ipaddress
 import secrets
 import time
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -50,8 +58,10 @@ CATALOG_SECONDS = 3600
 TOUCH_EVERY_SECONDS = 60
 CATALOG_STAMP = "gw:catalog:stamp"
 REMEMBERED_KEYS = 10_000  # key prefixes whose checks' cache entries a process remembers
+NEGATIVE_SLOTS = 1024  # cache entries, per kind of secret, that remember unknown prefixes
 
 Snapshot = dict[str, Any]
+MISSING: Snapshot = {"missing": True}  # what a prefix that names nothing reads as
 
 
 class Refusal(StrEnum):
@@ -79,11 +89,14 @@ class SecretCache:
     def __init__(self, kind: str, model, load):
         self.kind, self.model, self.load = kind, model, load
 
-    def keys(self, prefix: str) -> tuple[str, str, str]:
+    def keys(self, prefix: str) -> tuple[str, str, str, str]:
+        """The snapshot's, its stamp's, its last-use marker's, and its slot among the unknown."""
+        slot = zlib.crc32(prefix.encode()) % NEGATIVE_SLOTS
         return (
             f"gw:{self.kind}:{prefix}",
             f"gw:{self.kind}:stamp:{prefix}",
             f"gw:{self.kind}:used:{prefix}",
+            f"gw:{self.kind}:unknown:{slot}",
         )
 
     def fetch(self, prefix: str, *extra: str) -> tuple[Snapshot, dict]:
@@ -93,18 +106,27 @@ class SecretCache:
 
     def snapshot_in(self, prefix: str, found: dict) -> Snapshot:
         """The snapshot among entries fetched from the cache, reloaded if missing or stale."""
-        snapshot_key, stamp_key, _ = self.keys(prefix)
+        snapshot_key, stamp_key, _, slot_key = self.keys(prefix)
         snapshot, stamp = found.get(snapshot_key), found.get(stamp_key)
-        if snapshot is None or snapshot["stamp"] != stamp:
-            row = self.load(prefix)
-            snapshot = {"stamp": stamp, **(self.snapshot(row) if row else {"missing": True})}
-            cache.set(snapshot_key, snapshot, SNAPSHOT_SECONDS)
+        if snapshot is not None and snapshot["stamp"] == stamp:
+            return snapshot
+        # Known to be unknown (the stamp changes when a key with this prefix is made).
+        if found.get(slot_key) == (prefix, stamp):
+            return MISSING
+        row = self.load(prefix)
+        if row is None:
+            cache.set(slot_key, (prefix, stamp), SNAPSHOT_SECONDS)
+            return MISSING
+        snapshot = {"stamp": stamp, **self.snapshot(row)}
+        cache.set(snapshot_key, snapshot, SNAPSHOT_SECONDS)
         return snapshot
 
     def verify(self, token: str, snapshot: Snapshot) -> bool:
-        return "missing" not in snapshot and tokens.matches(
-            token, snapshot["pepper_id"], snapshot["digest"]
-        )
+        """Constant-time; an unknown prefix is compared with a dummy digest, so that every
+        refusal of a well-formed token takes this same path."""
+        pepper_id = snapshot.get("pepper_id", tokens.current_pepper_id())
+        matched = tokens.matches(token, pepper_id, snapshot.get("digest", _NO_DIGEST))
+        return matched and snapshot is not MISSING
 
     def touch(self, prefix: str, snapshot: Snapshot, found: dict) -> None:
         """Record use at most once a minute, whatever the number of processes."""
@@ -120,6 +142,9 @@ class SecretCache:
         stamps = {self.keys(prefix)[1]: secrets.token_hex(8) for prefix in prefixes}
         if stamps:
             transaction.on_commit(lambda: cache.set_many(stamps, timeout=None))
+
+
+_NO_DIGEST = "0" * 64  # no HMAC-SHA256 hex digest of a token is this in practice
 
 
 def _epoch(moment) -> float | None:

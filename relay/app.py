@@ -5,7 +5,6 @@ resolution across the whole portal, its middleware) cost the relay a third of it
 relay needs none of it. Everything the relay does with the database still goes through
 Django (relay.prepare, relay's recorder)."""
 
-import json
 import time
 
 from django.conf import settings
@@ -16,12 +15,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from portal import ids, json_input
 from portal.metrics import observe_request
 from portal.request_id import REQUEST_ID
+from projects import tokens
+from projects.authorize import Refusal
 from relay import relay
 
 PREFIX = "/v1"
 MAX_MODEL_LENGTH = 150
+# Tool schemas nest deeper than the portal's own bodies; Python's parser recurses per level.
+MAX_BODY_DEPTH = 64
 # Headers on every answer: a JSON API is never sniffed or framed as something else.
 HEADERS = {"X-Content-Type-Options": "nosniff"}
 
@@ -40,6 +44,8 @@ def _api_key(request: Request) -> str:
             401, "Send your API key as 'Authorization: Bearer <key>'.",
             "invalid_request_error", "missing_api_key",
         )  # fmt: skip
+    if tokens.API_KEY.prefix_of(token.strip()) is None:  # malformed: no body is read
+        raise relay.refusal(Refusal.INVALID_KEY)
     return token.strip()
 
 
@@ -96,15 +102,24 @@ async def _body(request: Request) -> dict:
                 "invalid_request_error", "request_too_large",
             )  # fmt: skip
     try:
-        body = json.loads(raw)
-    except ValueError:
-        raise relay.bad_request("The body must be JSON.", "invalid_json") from None
+        # A NUL in a prompt is the caller's business: the relay stores none of the body.
+        body = json_input.loads(bytes(raw), max_depth=MAX_BODY_DEPTH, allow_nul=True)
+    except json_input.InvalidJson as error:
+        raise relay.bad_request(str(error), "invalid_json") from None
     if not isinstance(body, dict):
         raise relay.bad_request("The body must be a JSON object.", "invalid_json")
-    model = body.get("model")
-    if not isinstance(model, str) or not 0 < len(model) <= MAX_MODEL_LENGTH:
+    if not ids.is_model_id(body.get("model")):
         raise relay.bad_request("'model' is required.", "missing_model")
     return body
+
+
+async def _checked_body(request: Request, api_key: str) -> dict:
+    """The body; if it is refused, the key is checked first: a stranger learns only that."""
+    try:
+        return await _body(request)
+    except relay.RelayError:
+        await relay.listable_models(api_key=api_key, client_ip=_client_ip(request), model="")
+        raise
 
 
 class _Stream(StreamingResponse):
@@ -122,7 +137,8 @@ def _endpoint(path: str):
     async def endpoint(request: Request) -> Response:
         plan = None
         try:
-            api_key, body = _api_key(request), await _body(request)
+            api_key = _api_key(request)
+            body = await _checked_body(request, api_key)
             plan = await relay.prepare(
                 api_key=api_key, model=body["model"], client_ip=_client_ip(request)
             )

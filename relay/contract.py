@@ -8,13 +8,14 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_seriali
 from rest_framework import exceptions, serializers
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.fields import empty
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.metering import services as metering
+from portal.api import ModelIdField, PublicIdField
+from portal.parsers import JSONParser
 from projects import authorize
 
 
@@ -66,7 +67,7 @@ class GatewayView(APIView):
 
 class AuthorizeRequestSerializer(serializers.Serializer):
     api_key = serializers.CharField(max_length=200, trim_whitespace=False)
-    model = serializers.RegexField(r"^[!-~]{1,150}$", help_text=_("A catalog model id or alias."))
+    model = ModelIdField()
     client_ip = serializers.IPAddressField(help_text=_("Address of the gateway's caller."))
 
 
@@ -119,6 +120,7 @@ RefusedResponse = inline_serializer(
 class AuthorizeView(GatewayView):
     # The credential is verified with the key, in the same cache round trip (post()).
     permission_classes = []
+    max_body_bytes = 4096  # a key, a model id and an address
 
     def perform_authentication(self, request):
         pass
@@ -177,8 +179,8 @@ UsageEventSerializer = inline_serializer(
         "request_id": serializers.RegexField(
             metering.REQUEST_ID.pattern, help_text=_("Unique forever; a retry is a duplicate.")
         ),
-        "key_id": serializers.CharField(help_text=_("Public id of the API key.")),
-        "model": serializers.CharField(help_text=_("A catalog model id or alias.")),
+        "key_id": PublicIdField(help_text=_("Public id of the API key.")),
+        "model": ModelIdField(),
         "input_tokens": serializers.IntegerField(min_value=0),
         "output_tokens": serializers.IntegerField(min_value=0),
         "cached_input_tokens": serializers.IntegerField(min_value=0, required=False),

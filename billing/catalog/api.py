@@ -13,6 +13,7 @@ from billing.catalog import services
 from billing.catalog.filters import CatalogModelFilter
 from billing.catalog.models import CatalogModel, ModelPolicy, PriceVersion, Provider
 from billing.catalog.selectors import catalog_models
+from portal.api import SlugRelatedField
 
 
 class ProviderSerializer(serializers.ModelSerializer):
@@ -128,11 +129,11 @@ class ModelPolicySerializer(serializers.ModelSerializer):
     department = OrganizationRelatedField(
         queryset=Department.objects.all(), allow_null=True, required=False
     )
-    models = serializers.SlugRelatedField(
+    models = SlugRelatedField(
         many=True, slug_field="model_id", source="catalog_models",
         queryset=CatalogModel.objects.all(), required=False,
     )  # fmt: skip
-    providers = serializers.SlugRelatedField(
+    providers = SlugRelatedField(
         many=True, slug_field="slug", queryset=Provider.objects.all(), required=False
     )
 

@@ -5,17 +5,17 @@ from billing.catalog import api, views
 urlpatterns = [
     path("models/", views.CatalogListView.as_view(), name="catalog"),
     path("models/compare/", views.compare, name="compare"),
-    # Model ids contain slashes and dots ("qwen/qwen2.5-72b-instruct"): a path converter.
-    path("models/<path:model_id>/", views.model_detail, name="model"),
+    # Model ids contain slashes and dots ("qwen/qwen2.5-72b-instruct"): portal.ids' converter.
+    path("models/<model_id:model_id>/", views.model_detail, name="model"),
     path("organization/model-policies/", views.PolicyListView.as_view(), name="policies"),
     path("organization/model-policies/new/", views.PolicyCreateView.as_view(), name="policy-new"),
     path(
-        "organization/model-policies/<str:policy>/",
+        "organization/model-policies/<public_id:policy>/",
         views.PolicyUpdateView.as_view(),
         name="policy-edit",
     ),
     path(
-        "organization/model-policies/<str:policy>/delete/",
+        "organization/model-policies/<public_id:policy>/delete/",
         views.PolicyDeleteView.as_view(),
         name="policy-delete",
     ),
@@ -24,7 +24,7 @@ urlpatterns = [
 api_urlpatterns = [
     path("models", api.CatalogModelViewSet.as_view({"get": "list"}), name="api-models"),
     path(
-        "models/<path:model_id>",
+        "models/<model_id:model_id>",
         api.CatalogModelViewSet.as_view({"get": "retrieve"}),
         name="api-model",
     ),
@@ -34,7 +34,7 @@ api_urlpatterns = [
         name="api-policies",
     ),
     path(
-        "model-policies/<str:policy>",
+        "model-policies/<public_id:policy>",
         api.ModelPolicyViewSet.as_view(
             {"get": "retrieve", "put": "update", "patch": "partial_update", "delete": "destroy"}
         ),

@@ -1,13 +1,14 @@
 from django.urls import path, re_path
 
 from billing.invoicing import api, views
+from portal.ids import PUBLIC_ID
 
 MONTH = r"(?P<month>[0-9]{4}-[0-9]{2})"
 
 urlpatterns = [
     path("billing/", views.BillingView.as_view(), name="billing"),
     re_path(
-        r"^billing/invoices/(?P<invoice>\w+)\.(?P<fmt>pdf|csv)$",
+        rf"^billing/invoices/(?P<invoice>{PUBLIC_ID.pattern})\.(?P<fmt>pdf|csv)$",
         views.InvoiceDownloadView.as_view(),
         name="invoice-download",
     ),
@@ -18,7 +19,7 @@ urlpatterns = [
     ),
     path("billing/fapiao/", views.FapiaoProfileView.as_view(), name="fapiao-profile"),
     path(
-        "billing/invoices/<str:invoice>/fapiao/",
+        "billing/invoices/<public_id:invoice>/fapiao/",
         views.FapiaoRequestView.as_view(),
         name="fapiao-request",
     ),
@@ -27,17 +28,17 @@ urlpatterns = [
 api_urlpatterns = [
     path("invoices", api.InvoiceViewSet.as_view({"get": "list"}), name="api-invoices"),
     path(
-        "invoices/<str:invoice>",
+        "invoices/<public_id:invoice>",
         api.InvoiceViewSet.as_view({"get": "retrieve"}),
         name="api-invoice",
     ),
     path(
-        "invoices/<str:invoice>/pdf",
+        "invoices/<public_id:invoice>/pdf",
         api.InvoiceViewSet.as_view({"get": "pdf"}),
         name="api-invoice-pdf",
     ),
     path(
-        "invoices/<str:invoice>/csv",
+        "invoices/<public_id:invoice>/csv",
         api.InvoiceViewSet.as_view({"get": "csv"}),
         name="api-invoice-csv",
     ),

@@ -30,6 +30,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from prometheus_client.core import GaugeMetricFamily
 
 from billing.catalog.models import CatalogModel, PriceVersion
@@ -37,7 +38,7 @@ from billing.catalog.pricing import cost_of, effective_price
 from billing.catalog.selectors import resolve_models
 from billing.metering.models import WATERMARK, RollupWatermark, UsageEvent, UsageRollup
 from billing.metering.selectors import watermark
-from portal import metrics
+from portal import ids, metrics
 from portal.periods import business_zone, month_of, month_start
 from projects.models import ApiKey
 
@@ -45,6 +46,11 @@ MAX_EVENTS = 5000
 MAX_TOKENS = 10**12  # per event: far above any context window, far below the column's range
 # request_id grammar: 1-128 characters of letters, digits and . _ : -
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# The ids an event names, the grammar of each (portal/ids.py) and the error of an unknown one.
+ID_FIELDS = (
+    ("key_id", ids.is_public_id, gettext_lazy("Unknown API key.")),
+    ("model", ids.is_model_id, gettext_lazy("Unknown model.")),
+)
 TOKEN_INPUTS = ("input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens")
 REQUIRED_TOKENS = ("input_tokens", "output_tokens")
 # Any constant both sides agree on: ingestion shares it, the rollup's bound read excludes.
@@ -144,12 +150,14 @@ def _parse_event(index: int, event, now: datetime, errors: list) -> dict:
     request_id = event.get("request_id")
     if not isinstance(request_id, str) or not REQUEST_ID.fullmatch(request_id):
         errors.append(_error(index, "request_id", _("1 to 128 of A-Z a-z 0-9 . _ : -.")))
-    for field in ("key_id", "model"):
+    for field, is_id, unknown in ID_FIELDS:
         value = event.get(field)
-        if isinstance(value, str) and 0 < len(value) <= 200:
-            parsed[field] = value
-        else:
+        if not isinstance(value, str) or not value:
             errors.append(_error(index, field, _("A non-empty string is required.")))
+        elif not is_id(value):  # outside the id grammar: unknown, and never queried
+            errors.append(_error(index, field, unknown))
+        else:
+            parsed[field] = value
     for field in TOKEN_INPUTS:
         value = event.get(field, None if field in REQUIRED_TOKENS else 0)
         if type(value) is not int or not 0 <= value <= MAX_TOKENS:

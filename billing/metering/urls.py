@@ -5,11 +5,11 @@ from billing.metering import api, views
 urlpatterns = [
     path("usage/", views.UsageDashboardView.as_view(), name="usage"),
     path(
-        "usage/projects/<str:project>/",
+        "usage/projects/<public_id:project>/",
         views.ProjectUsageView.as_view(),
         name="usage-project",
     ),
-    path("usage/keys/<str:key>/", views.KeyUsageView.as_view(), name="usage-key"),
+    path("usage/keys/<public_id:key>/", views.KeyUsageView.as_view(), name="usage-key"),
 ]
 
 api_urlpatterns = [

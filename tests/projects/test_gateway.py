@@ -446,7 +446,7 @@ def test_a_snapshot_cached_under_an_older_stamp_is_not_believed(gateway, key_a, 
     old state after the new stamp was set. Its stamp is the one it read first: stale."""
     key, plaintext = key_a
     assert reason(gateway(plaintext)) == "allowed"
-    snapshot_key, stamp_key, _ = gateway_module.API_KEYS.keys(key.prefix)
+    snapshot_key, stamp_key, *_ = gateway_module.API_KEYS.keys(key.prefix)
     stale = cache.get(snapshot_key)
     services.revoke_api_key(actor=as_actor(owner), key=key)  # its on-commit stamp never runs here
     cache.set(stamp_key, "after-the-revocation")
