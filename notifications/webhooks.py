@@ -10,9 +10,11 @@ settings.WEBHOOK_RETRY_DELAYS (seconds; by default 1 min, 5 min, 30 min, 2 h, 6 
 24 h: eight attempts over about 45 hours), by the beat task that sends due deliveries.
 
 A customer's URL is a request our servers make: unless WEBHOOK_ALLOW_PRIVATE_NETWORKS is on
-(development and tests), an endpoint must resolve to public addresses only, checked when it
-is saved and again at every delivery, which then connects to the address it checked (the
+(development and tests), an endpoint must resolve to plain global unicast addresses only
+(is_public; an IPv6 address that embeds an IPv4 one is judged by the IPv4 one), checked when
+it is saved and again at every delivery, which then connects to the address it checked (the
 host name still goes in the Host header and TLS SNI), so DNS cannot be switched in between.
+A delivery whose name now resolves to such an address fails at once, without connecting.
 """
 
 import base64
@@ -55,13 +57,70 @@ def signing_secret(endpoint: WebhookEndpoint) -> str:
 
 
 class UnsafeDestination(Exception):
-    """A webhook URL that does not lead to the public internet."""
+    """A webhook URL that does not lead to the public internet. `final`: sending to it
+    again cannot help (unlike a name that does not resolve right now)."""
+
+    final = True
+
+
+class Unresolved(UnsafeDestination):
+    final = False
+
+
+def _networks(*cidrs: str) -> tuple:
+    return tuple(ipaddress.ip_network(cidr) for cidr in cidrs)
+
+
+# IPv4 special-purpose blocks (IANA registry) that are no destination on the internet, listed
+# here so that the verdict does not depend on the Python version's is_global.
+NOT_GLOBAL_V4 = _networks(
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16",
+    "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+)  # fmt: skip
+GLOBAL_UNICAST_V6 = ipaddress.ip_network("2000::/3")
+# Inside 2000::/3 but not global unicast: IETF protocol assignments (benchmarking, ORCHID,
+# Teredo's 2001::/32 aside), documentation.
+NOT_GLOBAL_V6 = _networks("2001::/23", "2001:db8::/32", "3fff::/20")
+# IPv6 forms whose last 32 bits are an IPv4 address: IPv4-mapped, IPv4-compatible,
+# IPv4-translated (RFC 2765), NAT64 (RFC 6052).
+IPV4_IN_LOW_BITS = _networks("::ffff:0:0/96", "::/96", "::ffff:0:0:0/96", "64:ff9b::/96")
+# Local-use NAT64 (RFC 8215): translates into the operator's own network, whatever it embeds.
+LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses that an IPv6 address leads to (translation and tunnel forms); []
+    for a plain IPv6 address."""
+    if any(address in network for network in IPV4_IN_LOW_BITS):
+        return [ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)]
+    if address.sixtofour is not None:  # 2002::/16
+        return [address.sixtofour]
+    if address.teredo is not None:  # 2001::/32: the relay server and the client behind it
+        return list(address.teredo)
+    return []
+
+
+def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Plain global unicast. An IPv6 address that embeds IPv4 addresses is judged by them
+    (Python calls 64:ff9b::a00:1, NAT64 of 10.0.0.1, global)."""
+    if address.version == 4:
+        return address.is_global and not any(address in net for net in NOT_GLOBAL_V4)
+    if address in LOCAL_NAT64:
+        return False
+    if inner := embedded_ipv4(address):
+        return all(is_public(ipv4) for ipv4 in inner)
+    return (
+        address in GLOBAL_UNICAST_V6
+        and address.is_global
+        and not any(address in network for network in NOT_GLOBAL_V6)
+    )
 
 
 def public_address(url: str) -> str | None:
     """The public address to connect to for `url`, or None when private networks are allowed.
-    Raises UnsafeDestination for anything else: a host that does not resolve, or resolves to
-    any loopback, private, link-local or otherwise non-global address."""
+    Raises UnsafeDestination for anything else: a host that does not resolve (Unresolved),
+    or resolves to any address that is not plain global unicast (is_public)."""
     if settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS:
         return None
     parsed = httpx.URL(url)
@@ -70,9 +129,11 @@ def public_address(url: str) -> str | None:
     try:
         found = socket.getaddrinfo(parsed.host, parsed.port or 443, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
-        raise UnsafeDestination(_("The host name does not resolve.")) from None
+        raise Unresolved(_("The host name does not resolve.")) from None
     addresses = [ipaddress.ip_address(info[4][0]) for info in found]
-    if not all(address.is_global for address in addresses):
+    if not addresses:
+        raise Unresolved(_("The host name does not resolve."))
+    if not all(is_public(address) for address in addresses):
         raise UnsafeDestination(_("The URL must lead to a public internet address."))
     return str(addresses[0])
 
@@ -150,12 +211,18 @@ def deliver(public_id: str) -> str | None:
     if not claimed:
         return None
     delivery = WebhookDelivery.objects.select_related("endpoint").get(public_id=public_id)
-    code, error, latency_ms = _post(delivery)
+    final = False
+    try:  # checked at every attempt: the name may resolve elsewhere since it was saved
+        address = public_address(delivery.endpoint.url)
+    except UnsafeDestination as refused:
+        code, error, latency_ms, final = None, f"refused: {refused}", None, refused.final
+    else:
+        code, error, latency_ms = _post(delivery, address)
     attempts = delivery.attempts + 1
     delays = settings.WEBHOOK_RETRY_DELAYS
     if code is not None and 200 <= code < 300:
         status, next_attempt_at = Status.SUCCEEDED, None
-    elif attempts <= len(delays):
+    elif attempts <= len(delays) and not final:
         status = Status.PENDING
         next_attempt_at = timezone.now() + timedelta(seconds=delays[attempts - 1])
     else:
@@ -167,8 +234,9 @@ def deliver(public_id: str) -> str | None:
     return status
 
 
-def _post(delivery: WebhookDelivery) -> tuple[int | None, str, int]:
-    """(response code or None, error text, latency in ms) of one signed POST."""
+def _post(delivery: WebhookDelivery, address: str | None) -> tuple[int | None, str, int]:
+    """(response code or None, error text, latency in ms) of one signed POST, sent to
+    `address` (checked by public_address) when there is one."""
     body = json.dumps(delivery.payload, ensure_ascii=False, separators=(",", ":"))
     timestamp = timezone.now()
     signature = Webhook(signing_secret(delivery.endpoint)).sign(delivery.event_id, timestamp, body)
@@ -181,16 +249,13 @@ def _post(delivery: WebhookDelivery) -> tuple[int | None, str, int]:
     }
     started = time.monotonic()
     url, extensions = httpx.URL(delivery.endpoint.url), {}
-    try:
-        address = public_address(str(url))
-    except UnsafeDestination as error:
-        return None, f"refused: {error}", _elapsed(started)
     if address is not None:  # connect to the address checked; TLS still verifies the name
         headers["host"] = url.netloc.decode("ascii")
         extensions["sni_hostname"] = url.host
         url = url.copy_with(host=address)
     try:
-        with httpx.Client(timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as http:
+        # No proxy from the environment, no redirects: the connection goes where was checked.
+        with httpx.Client(timeout=settings.WEBHOOK_TIMEOUT_SECONDS, trust_env=False) as http:
             response = http.post(url, content=body.encode(), headers=headers, extensions=extensions)
     except httpx.TimeoutException:
         return None, "timeout", _elapsed(started)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
 import pytest
 from django.core.cache import cache
 from django.db import connection
@@ -265,3 +266,20 @@ def client_of():
         return client
 
     return signed_in
+
+
+@pytest.fixture(autouse=True, scope="session")
+def webhooks_stay_on_this_machine():
+    """No test saves a webhook URL that leads off this machine: its host is 127.0.0.1 (the
+    suite's receivers), or a name under .invalid that only a test's resolver answers."""
+    from django.db.models.signals import pre_save
+
+    from notifications.models import WebhookEndpoint
+
+    def check(sender, instance, **kwargs):
+        host = httpx.URL(instance.url).host
+        assert host == "127.0.0.1" or host.endswith(".invalid"), f"webhook URL {instance.url}"
+
+    pre_save.connect(check, sender=WebhookEndpoint, weak=False)
+    yield
+    pre_save.disconnect(check, sender=WebhookEndpoint)

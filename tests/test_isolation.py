@@ -60,6 +60,7 @@ from notifications.models import Notification, WebhookDelivery
 from notifications.services import notify
 from projects import services as projects_services
 from tests.accounts.webauthn_key import key_set_up_earlier
+from tests.conftest import closed_port
 from tests.factories import (
     CatalogModelFactory,
     InvoiceFactory,
@@ -69,6 +70,8 @@ from tests.factories import (
     QuotaPeriodFactory,
     VerifiedUserFactory,
 )
+
+CLOSED_PORT = closed_port()  # webhook URLs of these tests: on this machine, nothing listens
 
 MARKER = "zqxjk"  # in every name of organization A's objects; never in B's pages
 OUR_APPS = {"accounts", "billing", "exports", "notifications", "portal", "projects", "relay"}
@@ -234,7 +237,9 @@ def world(db, outsider):
     )
     period = QuotaPeriodFactory(quota=quota)
     webhook, _ = webhooks.create_endpoint(
-        actor=project_actor, url="https://hooks.example.com/in", event_types=["quota.exceeded"]
+        actor=project_actor,
+        url=f"http://127.0.0.1:{CLOSED_PORT}/in",
+        event_types=["quota.exceeded"],
     )
     notify(
         organization=organization,

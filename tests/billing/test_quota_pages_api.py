@@ -8,7 +8,10 @@ from billing.quotas import services as quotas
 from billing.quotas.models import Quota, QuotaIncreaseRequest
 from notifications import webhooks
 from notifications.models import WebhookEndpoint
+from tests.conftest import closed_port
 from tests.factories import as_actor
+
+CLOSED_PORT = closed_port()  # webhook URLs of these tests: on this machine, nothing listens
 
 pytestmark = pytest.mark.django_db
 Scope = Quota.Scope
@@ -168,7 +171,7 @@ def test_webhook_endpoints_api_shows_the_secret_once(client, admin, outsider):
     client.force_login(admin.user)
     response = client.post(
         "/api/v1/webhook-endpoints",
-        {"url": "https://example.com/hook", "event_types": ["quota.exceeded"]},
+        {"url": f"http://127.0.0.1:{CLOSED_PORT}/hook", "event_types": ["quota.exceeded"]},
         content_type="application/json",
     )
     assert response.status_code == 201
@@ -185,7 +188,7 @@ def test_webhook_pages(client, admin, viewer):
     client.force_login(admin.user)
     response = client.post(
         "/organization/webhooks/new/",
-        {"url": "https://example.com/hook", "event_types": ["quota.exceeded"]},
+        {"url": f"http://127.0.0.1:{CLOSED_PORT}/hook", "event_types": ["quota.exceeded"]},
     )
     endpoint = WebhookEndpoint.objects.get()
     assert response.context["secret"] == webhooks.signing_secret(endpoint)
@@ -223,7 +226,9 @@ def test_outsiders_get_404_on_every_quota_endpoint(
         reason="More",
     )
     endpoint, _ = webhooks.create_endpoint(
-        actor=as_actor(admin), url="https://example.com/h", event_types=["quota.exceeded"]
+        actor=as_actor(admin),
+        url=f"http://127.0.0.1:{CLOSED_PORT}/h",
+        event_types=["quota.exceeded"],
     )
     client.force_login(outsider.user)
     for url in (

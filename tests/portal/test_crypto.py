@@ -13,7 +13,10 @@ from notifications.models import WebhookEndpoint
 from portal import crypto
 from relay import services as gateway_services
 from relay.models import Channel
+from tests.conftest import closed_port
 from tests.factories import MembershipFactory, as_actor
+
+CLOSED_PORT = closed_port()  # webhook URLs of these tests: on this machine, nothing listens
 
 NEW_KEY = Fernet.generate_key().decode()
 
@@ -25,7 +28,9 @@ def stored_under_the_derived_key(db, settings):
     settings.FIELD_ENCRYPTION_KEYS = []
     owner = MembershipFactory(role=Role.OWNER)
     endpoint, secret = webhooks.create_endpoint(
-        actor=as_actor(owner), url="https://hooks.example.com/in", event_types=["quota.exceeded"]
+        actor=as_actor(owner),
+        url=f"http://127.0.0.1:{CLOSED_PORT}/in",
+        event_types=["quota.exceeded"],
     )
     channel = gateway_services.configure_channel(
         actor=Actor.system(),
