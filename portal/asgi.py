@@ -5,7 +5,8 @@ application authenticated by API key: no session, cookies or static files, and n
 Django's per-request thread hops) and Django for everything else.
 
 Django itself does not speak ASGI's lifespan protocol; this wrapper does, so that a worker
-that stops first lets the relay record its pending calls and close its upstream connections.
+that starts replays the usage stopped relay processes journaled, and one that stops first
+lets the relay bill its pending calls and close its upstream connections.
 """
 
 import os
@@ -31,6 +32,7 @@ async def application(scope, receive, send):
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            relay.start()  # replays usage that stopped relay processes journaled
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await relay.drain()

@@ -419,6 +419,15 @@ RELAY_BREAKER_COOLDOWN_SECONDS = env.float("RELAY_BREAKER_COOLDOWN_SECONDS", def
 # Relay calls are billed in batches, one ingest_usage() per this interval and worker process at
 # most: ingestion's queries are per batch, so shorter intervals cost the relay throughput.
 RELAY_BILL_EVERY_SECONDS = env.float("RELAY_BILL_EVERY_SECONDS", default=0.5)
+# Each answered call's usage is journaled before its answer completes (relay/journal.py): in
+# a Redis stream ("redis", with REDIS_URL) or in fdatasync'ed files of this host ("file").
+RELAY_USAGE_JOURNAL = env.str("RELAY_USAGE_JOURNAL", default="redis" if REDIS_URL else "file")
+if RELAY_USAGE_JOURNAL not in ("file", "redis" if REDIS_URL else "file"):
+    raise ImproperlyConfigured('RELAY_USAGE_JOURNAL is "file", or "redis" with REDIS_URL set.')
+RELAY_JOURNAL_DIR = Path(env.str("RELAY_JOURNAL_DIR", default=str(VAR_DIR / "relay-journal")))
+# Replay of what stopped relay processes journaled: at start-up and this often; in the Redis
+# stream, entries this old count as left by a stopped process.
+RELAY_USAGE_RECOVER_AFTER_SECONDS = env.float("RELAY_USAGE_RECOVER_AFTER_SECONDS", default=60.0)
 
 # --- Security -------------------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

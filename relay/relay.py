@@ -3,11 +3,16 @@ call through (streams included) and bill it as one usage event.
 
 Per call, the event loop leaves for a worker thread once before the upstream call
 (`prepare`: projects.authorize.authorize_key, the route table and the breaker states, all from
-the cache when warm). After it, the breaker's outcome and the usage event are queued and
-recorded in batches (billing.metering.services.ingest_usage, at most once per
+the cache when warm). After it, the call's usage event is appended to the journal
+(relay.journal: a Redis stream, or fdatasync'ed local files) before the caller gets the end
+of its answer, so a relay process that dies loses no answered call's bill; calls that finish
+together share one write. The breaker's outcomes and the journaled events are then recorded
+in batches (billing.metering.services.ingest_usage, at most once per
 RELAY_BILL_EVERY_SECONDS), off the caller's path: ingestion is built for batches, and one per
-call would cost more than the relay itself. `drain()` records what is pending at shutdown
-(ASGI lifespan, portal/asgi.py).
+call would cost more than the relay itself. A batch is acknowledged in the journal once
+committed; what a dead process left there is replayed at start-up and every
+RELAY_USAGE_RECOVER_AFTER_SECONDS (`recover_usage`; ingestion takes a request_id once).
+`drain()` bills what is pending at shutdown (ASGI lifespan, portal/asgi.py).
 
 Usage comes from the upstream's usage object (for streams the relay asks for it in the final
 chunk with stream_options.include_usage, and drops that chunk again if the caller did not ask).
@@ -21,18 +26,21 @@ import logging
 import re
 import secrets
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import aiohttp
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
+from redis.exceptions import RedisError
 
+from billing.metering.models import TOKEN_FIELDS
 from billing.metering.services import InvalidBatch, ingest_usage
 from projects import authorize
 from projects.authorize import Refusal
-from relay import channels, estimate, limits
+from relay import channels, estimate, journal, limits
 
 logger = logging.getLogger(__name__)
 
@@ -176,30 +184,56 @@ listable_models = sync_to_async(_listable, thread_sensitive=False)
 # --- After the call: the breaker and the bill --------------------------------------------------
 
 
+def _count(value) -> int:
+    """A token count from an upstream's usage object; anything but a non-negative int is 0."""
+    return value if isinstance(value, int) and value > 0 else 0
+
+
 @dataclass
 class Usage:
+    """Tokens as the gateway contract counts them: `input_tokens` are the uncached prompt
+    tokens; cache reads and cache writes are counted apart, never in input_tokens."""
+
     input_tokens: int = 0
     output_tokens: int = 0
     cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
     estimated: bool = False
 
     @classmethod
     def estimate(cls, body: dict, reply: str) -> "Usage":
-        """Counted with the tokenizer: in the recording thread, never on the event loop."""
+        """Counted with the tokenizer: in the journal's thread, never on the event loop."""
         return cls(estimate.prompt_tokens(body), estimate.count(reply), estimated=True)
 
     @classmethod
     def from_upstream(cls, usage: dict) -> "Usage":
-        prompt = int(usage.get("prompt_tokens") or 0)
-        details = usage.get("prompt_tokens_details") or {}
-        cached = min(int(details.get("cached_tokens") or 0), prompt)
-        return cls(prompt - cached, int(usage.get("completion_tokens") or 0), cached)
+        """OpenAI's shape: `prompt_tokens` includes the cache reads
+        (`prompt_tokens_details.cached_tokens`, DeepSeek's `prompt_cache_hit_tokens`) and
+        writes (`prompt_tokens_details.cache_write_tokens`, OpenRouter's), which are taken
+        out of it. Anthropic's shape (`input_tokens`, `cache_read_input_tokens`,
+        `cache_creation_input_tokens`) counts them apart already."""
+        if "prompt_tokens" not in usage and "input_tokens" in usage:
+            return cls(
+                _count(usage["input_tokens"]), _count(usage.get("output_tokens")),
+                _count(usage.get("cache_read_input_tokens")),
+                _count(usage.get("cache_creation_input_tokens")),
+            )  # fmt: skip
+        prompt = _count(usage.get("prompt_tokens"))
+        details = usage.get("prompt_tokens_details")
+        details = details if isinstance(details, dict) else {}
+        cached = _count(details.get("cached_tokens")) or _count(
+            usage.get("prompt_cache_hit_tokens")
+        )
+        cached = min(cached, prompt)
+        written = min(_count(details.get("cache_write_tokens")), prompt - cached)
+        completion = _count(usage.get("completion_tokens"))
+        return cls(prompt - cached - written, completion, cached, written)
 
 
 @dataclass(frozen=True)
 class Unreported:
     """A call whose upstream reported no usage (or that the caller left): what was asked and
-    what was delivered, counted when recorded."""
+    what was delivered, counted when journaled."""
 
     body: dict
     reply: str
@@ -215,6 +249,7 @@ def _event(plan: Plan, usage: "Usage | Unreported") -> dict:
         "input_tokens": usage.input_tokens,
         "output_tokens": usage.output_tokens,
         "cached_input_tokens": usage.cached_input_tokens,
+        "cache_write_tokens": usage.cache_write_tokens,
         "estimated": usage.estimated,
         "occurred_at": plan.occurred_at,
     }
@@ -224,23 +259,9 @@ def _event(plan: Plan, usage: "Usage | Unreported") -> dict:
 UNTRIED = "untried"
 
 
-def _record(outcomes: list[tuple[int, str | None]], calls: list[tuple]) -> None:
-    """Breaker outcomes [(channel pk, error, None for success, or UNTRIED)] in order, then the
-    usage events in one batch; events the batch refuses (a model without a price ...) are
-    logged and left out."""
-    close_old_connections()
-    for channel_pk, error in outcomes:
-        if error is None:
-            channels.record_success(channel_pk)
-        elif error == UNTRIED:
-            channels.release_probe(channel_pk)
-        else:
-            channels.record_failure(channel_pk, error)
-    events = [_event(plan, usage) for plan, usage in calls]
-    for (plan, _), event in zip(calls, events, strict=True):
-        if plan.counts_tokens:
-            tokens = event["input_tokens"] + event["output_tokens"] + event["cached_input_tokens"]
-            limits.count_tokens(plan.key_id, tokens)
+def _ingest(events: list[dict]) -> None:
+    """ingest_usage(); events the batch refuses (a model without a price ...) are logged and
+    left out, never retried."""
     while events:
         try:
             ingest_usage(events=events)
@@ -256,23 +277,108 @@ def _record(outcomes: list[tuple[int, str | None]], calls: list[tuple]) -> None:
             events = [event for index, event in enumerate(events) if index not in refused]
 
 
+def _record(usage_journal, outcomes: list[tuple[int, str | None]], calls: list[tuple]) -> list:
+    """Breaker outcomes [(channel pk, error, None for success, or UNTRIED)] in order, then the
+    journaled calls [(key id to count TPM for or None, event, journal token)] in one batch,
+    acknowledged in the journal once committed. Returns the calls to try again (the
+    database failed); they stay in the journal meanwhile."""
+    close_old_connections()
+    for channel_pk, error in outcomes:
+        if error is None:
+            channels.record_success(channel_pk)
+        elif error == UNTRIED:
+            channels.release_probe(channel_pk)
+        else:
+            channels.record_failure(channel_pk, error)
+    for counted_key, event, _ in calls:
+        if counted_key is not None:
+            limits.count_tokens(counted_key, sum(event[field] for field in TOKEN_FIELDS))
+    if not calls:
+        return []
+    usage_journal.rotate()
+    try:
+        _ingest([event for _, event, _ in calls])
+    except DatabaseError:
+        logger.exception("relay batch of %s calls not billed yet: retried", len(calls))
+        return [(None, event, token) for _, event, token in calls]
+    try:
+        usage_journal.ack([token for *_, token in calls if token is not None])
+    except (OSError, RedisError):  # billed: a replay would only find duplicates
+        logger.exception("relay batch billed but not acknowledged in the journal")
+    return []
+
+
+def recover_usage() -> int:
+    """Bill what dead relay processes journaled and never acknowledged (ingestion takes each
+    request_id once, so what they billed before dying comes back as duplicates); the number
+    of events replayed."""
+    close_old_connections()
+    replayed = 0
+    for events, acknowledge in journal.store().orphans():
+        _ingest(events)
+        acknowledge()
+        replayed += len(events)
+    if replayed:
+        logger.warning("relay: replayed %s journaled usage events of stopped processes", replayed)
+    return replayed
+
+
 class _Recorder:
-    """Outcomes and usage events of this event loop's calls, recorded in batches: one
-    ingest_usage() per RELAY_BILL_EVERY_SECONDS at most, off the event loop, and one batch at
-    a time: the breaker's state is read, changed and written back, so two batches recording
-    outcomes of one channel at once would lose one of them."""
+    """This event loop's calls: each one's usage event is appended to the journal (in one
+    thread, several calls a write when they come together) before its caller gets the end
+    of the answer; breaker outcomes and the journaled events are then recorded in batches:
+    one ingest_usage() per RELAY_BILL_EVERY_SECONDS at most, off the event loop, and one
+    batch at a time: the breaker's state is read, changed and written back, so two batches
+    recording outcomes of one channel at once would lose one of them."""
 
     def __init__(self):
+        self.journal = journal.store()
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-journal")
+        self.waiting: list[tuple] = []  # (plan, usage, future) to journal
+        self.writing: asyncio.Task | None = None
         self.outcomes: list = []
-        self.events: list[tuple] = []  # (plan, usage)
+        self.calls: list[tuple] = []  # journaled: (key id to count TPM for, event, token)
         self.flushing: asyncio.Task | None = None
         self.running: set[asyncio.Task] = set()
         self.one_at_a_time = asyncio.Lock()
 
-    def add(self, outcomes: list, call: tuple | None) -> None:
-        self.outcomes.extend(outcomes)
-        if call is not None:
-            self.events.append(call)
+    def bill(self, plan: Plan, usage: "Usage | Unreported") -> asyncio.Future:
+        """A future done when the call's usage event is in the journal."""
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append((plan, usage, future))
+        if self.writing is None:
+            self.writing = asyncio.ensure_future(self._write())
+        return future
+
+    async def _write(self):
+        loop = asyncio.get_running_loop()
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting, []
+                written = await loop.run_in_executor(self.writer, self._append, batch)
+                for (plan, _, future), (event, token) in zip(batch, written, strict=True):
+                    self.calls.append((plan.key_id if plan.counts_tokens else None, event, token))
+                    if not future.done():  # its caller may have left
+                        future.set_result(None)
+                self._flush_later()
+        finally:
+            self.writing = None
+
+    def _append(self, batch: list[tuple]) -> list[tuple]:
+        events = [_event(plan, usage) for plan, usage, _ in batch]
+        try:
+            tokens = self.journal.append(events)
+        except (OSError, RedisError):  # still billed, from memory: lost if the process dies
+            logger.exception("relay usage of %s calls not journaled", len(events))
+            tokens = [None] * len(events)
+        return list(zip(events, tokens, strict=True))
+
+    def add_outcomes(self, outcomes: list) -> None:
+        if outcomes:
+            self.outcomes.extend(outcomes)
+            self._flush_later()
+
+    def _flush_later(self) -> None:
         if self.flushing is None:
             self.flushing = asyncio.ensure_future(self._flush_soon())
 
@@ -285,15 +391,25 @@ class _Recorder:
     async def flush(self):
         async with self.one_at_a_time:  # what was added meanwhile goes in this batch
             self.flushing = None
-            outcomes, events, self.outcomes, self.events = self.outcomes, self.events, [], []
-            if outcomes or events:
-                await sync_to_async(_record, thread_sensitive=False)(outcomes, events)
+            outcomes, calls, self.outcomes, self.calls = self.outcomes, self.calls, [], []
+            if outcomes or calls:
+                retry = await sync_to_async(_record, thread_sensitive=False)(
+                    self.journal, outcomes, calls
+                )
+                if retry:
+                    self.calls[:0] = retry
+                    self._flush_later()
 
     async def drain(self):
+        """Journal and bill what is pending; what cannot be billed stays in the journal."""
+        if self.writing is not None:
+            await asyncio.gather(self.writing, return_exceptions=True)
         if self.flushing is not None:
             self.flushing.cancel()
         await asyncio.gather(*self.running, return_exceptions=True)
         await self.flush()
+        await asyncio.get_running_loop().run_in_executor(self.writer, self.journal.close)
+        self.writer.shutdown(wait=False)
 
 
 _recorders: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Recorder]" = (
@@ -309,10 +425,42 @@ def _recorder() -> _Recorder:
     return found
 
 
-def record_later(plan: Plan, outcomes: list, usage: "Usage | Unreported | None") -> None:
-    """Record in the background: the caller has its answer already (or has hung up)."""
-    if usage is not None or outcomes:
-        _recorder().add(outcomes, (plan, usage) if usage is not None else None)
+async def bill(plan: Plan, usage: "Usage | Unreported") -> None:
+    """Return once the call's usage is journaled: the caller's answer may then complete."""
+    await _recorder().bill(plan, usage)
+
+
+def bill_later(plan: Plan, usage: "Usage | Unreported") -> None:
+    """Journal and bill in the background: the caller has hung up."""
+    _recorder().bill(plan, usage)
+
+
+def record_outcomes(outcomes: list) -> None:
+    """The breaker's outcomes of a call, recorded with the next batch."""
+    if outcomes:
+        _recorder().add_outcomes(outcomes)
+
+
+_recovering: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def start() -> None:
+    """At start-up (ASGI lifespan): replay what stopped processes journaled, now and every
+    RELAY_USAGE_RECOVER_AFTER_SECONDS."""
+    loop = asyncio.get_running_loop()
+    if loop not in _recovering:
+        _recovering[loop] = asyncio.ensure_future(_recover_periodically())
+
+
+async def _recover_periodically():
+    while True:
+        try:
+            await sync_to_async(recover_usage, thread_sensitive=False)()
+        except Exception:  # the database or Redis is down: try again next time
+            logger.exception("relay: replaying journaled usage failed")
+        await asyncio.sleep(settings.RELAY_USAGE_RECOVER_AFTER_SECONDS)
 
 
 # --- The HTTP client ---------------------------------------------------------------------------
@@ -342,7 +490,11 @@ def session() -> aiohttp.ClientSession:
 
 
 async def drain() -> None:
-    """At shutdown: record what is pending, close this loop's upstream connections."""
+    """At shutdown: stop replaying, bill what is pending, close this loop's upstream
+    connections."""
+    recovering = _recovering.pop(asyncio.get_running_loop(), None)
+    if recovering is not None:
+        recovering.cancel()
     recorder = _recorders.pop(asyncio.get_running_loop(), None)
     if recorder is not None:
         await recorder.drain()
@@ -410,7 +562,7 @@ async def call(*, path: str, body: dict, plan: Plan) -> Answer:
                 plan.request_id,
                 stream=RelayStream(response, plan, body, outcomes, route.channel_pk, wants_usage),
             )
-        record_later(plan, outcomes, None)
+        record_outcomes(outcomes)
         logger.warning("relay call failed on every channel: %s", outcomes)
         if timed_out:
             raise RelayError(504, "The upstream timed out.", "server_error", "upstream_timeout")
@@ -429,7 +581,7 @@ def _release_untried_probes(plan: Plan, outcomes: list) -> None:
         for candidate in plan.candidates
         if candidate.probe and candidate.route.channel_pk not in reached
     ]
-    record_later(plan, untried, None)
+    record_outcomes(untried)
 
 
 async def _read(response: aiohttp.ClientResponse) -> bytes:
@@ -440,7 +592,8 @@ async def _read(response: aiohttp.ClientResponse) -> bytes:
 
 
 async def _whole(response, plan, body, outcomes, channel_pk) -> Answer:
-    """The upstream's answer, byte for byte; a success is billed from its usage."""
+    """The upstream's answer, byte for byte; a success is billed from its usage, journaled
+    before the answer is returned."""
     usage = None
     try:
         content = await _read(response)
@@ -457,7 +610,9 @@ async def _whole(response, plan, body, outcomes, channel_pk) -> Answer:
         raise RelayError(502, "The upstream sent an unreadable answer.", "server_error",
                          "upstream_error") from error  # fmt: skip
     finally:  # cancelled while reading too: the outcomes stand
-        record_later(plan, outcomes, usage)
+        record_outcomes(outcomes)
+    if usage is not None:
+        await bill(plan, usage)
     if response.status < 400:
         content = _as_in_catalog(content, plan.model)
     content_type = response.headers.get("Content-Type", "application/json")
@@ -486,15 +641,16 @@ def _reply_text(answer: dict) -> str:
 
 
 class RelayStream:
-    """The upstream's SSE events, passed through as they come. Billed when the stream ends, or
-    for what was delivered when the caller hangs up: by close(), which the response calls even
-    when the caller left before the first event (the events were then never iterated, and a
-    generator's own `finally` would never run)."""
+    """The upstream's SSE events, passed through as they come. Billed when the stream ends:
+    journaled before the final `[DONE]` (or, without one, before the response ends) goes to
+    the caller; or for what was delivered when the caller hangs up, by close(), which the
+    response calls even when the caller left before the first event (the events were then
+    never iterated, and a generator's own `finally` would never run)."""
 
     def __init__(self, response, plan, body, outcomes, channel_pk, wants_usage):
         self.response, self.plan, self.body = response, plan, body
         self.outcomes, self.channel_pk, self.wants_usage = outcomes, channel_pk, wants_usage
-        self.usage, self.delivered, self.closed = None, [], False
+        self.usage, self.delivered, self.closed, self.billed = None, [], False, False
 
     async def __aiter__(self):
         buffer = b""
@@ -503,11 +659,14 @@ class RelayStream:
                 buffer += chunk.replace(b"\r\n", b"\n")
                 *events, buffer = buffer.split(b"\n\n")
                 for event in events:
-                    forward, found_usage, text = _inspect(event, self.wants_usage)
+                    forward, found_usage, text, done = _inspect(event, self.wants_usage)
                     self.usage = found_usage or self.usage
+                    if done:
+                        await self._bill()
                     if forward is not None:
                         yield _as_in_catalog(forward, self.plan.model)
                         self.delivered.append(text)
+            await self._bill()
             if buffer.strip():
                 yield _as_in_catalog(buffer, self.plan.model) + b"\n\n"
         except (aiohttp.ClientError, TimeoutError) as error:
@@ -518,29 +677,40 @@ class RelayStream:
         finally:
             self.close()
 
+    def _usage(self) -> "Usage | Unreported":
+        return self.usage or Unreported(self.body, "".join(self.delivered))
+
+    async def _bill(self) -> None:
+        if not self.billed:
+            self.billed = True
+            await bill(self.plan, self._usage())
+
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
         self.response.release()
-        usage = self.usage or Unreported(self.body, "".join(self.delivered))
-        record_later(self.plan, self.outcomes, usage)
+        record_outcomes(self.outcomes)
+        if not self.billed:
+            self.billed = True
+            bill_later(self.plan, self._usage())
 
 
 def _inspect(event: bytes, wants_usage: bool):
-    """(the event to forward or None, its Usage or None, its text) for one SSE event. Events
-    pass byte for byte; only the usage chunk the relay asked for on its own is dropped."""
+    """(the event to forward or None, its Usage or None, its text, whether it is the final
+    `[DONE]`) for one SSE event. Events pass byte for byte; only the usage chunk the relay
+    asked for on its own is dropped."""
     forward = event + b"\n\n"
     data = b"\n".join(line[5:].lstrip() for line in event.split(b"\n") if line.startswith(b"data:"))
     if not data or data == b"[DONE]":
-        return forward, None, ""
+        return forward, None, "", data == b"[DONE]"
     try:
         chunk = json.loads(data)
     except ValueError:
-        return forward, None, ""
+        return forward, None, "", False
     if not isinstance(chunk, dict):
-        return forward, None, ""
+        return forward, None, "", False
     usage = Usage.from_upstream(chunk["usage"]) if isinstance(chunk.get("usage"), dict) else None
     if usage is not None and not chunk.get("choices") and not wants_usage:
-        return None, usage, ""
-    return forward, usage, _reply_text(chunk)
+        return None, usage, "", False
+    return forward, usage, _reply_text(chunk), False

@@ -12,7 +12,7 @@ from django.core.cache import cache
 
 from accounts.audit_trail import Actor
 from accounts.permissions import Role
-from billing.catalog.pricing import cost_of, effective_price
+from billing.catalog.pricing import price_event
 from billing.metering.models import UsageEvent
 from portal.asgi import application
 from projects import services as projects_services
@@ -115,18 +115,19 @@ def usage_event(request_id: str) -> UsageEvent:
     return wait_for(billed, timeout=15, interval=0.05)
 
 
-def assert_billed(world, event, *, input_tokens, output_tokens, cached=0, estimated=False):
+def assert_billed(
+    world, event, *, input_tokens, output_tokens, cached=0, cache_write=0, estimated=False
+):
     """The event has these tokens, the world's key, and costs exactly what its price says."""
-    assert (event.input_tokens, event.output_tokens, event.cached_input_tokens) == (
-        input_tokens, output_tokens, cached,
+    tokens = (event.input_tokens, event.output_tokens, event.cached_input_tokens)
+    assert (*tokens, event.cache_write_tokens) == (
+        input_tokens, output_tokens, cached, cache_write,
     )  # fmt: skip
     assert event.estimated is estimated
     assert event.api_key.project == world.project
-    price = effective_price(
-        organization=world.organization, model=event.model, at=event.occurred_at
-    )
-    assert event.cost_amount == cost_of(
-        price=price, input_tokens=input_tokens, output_tokens=output_tokens,
-        cached_input_tokens=cached,
+    assert event.cost_amount == price_event(
+        organization=world.organization, model=event.model, at=event.occurred_at,
+        input_tokens=input_tokens, output_tokens=output_tokens, cached_input_tokens=cached,
+        cache_write_tokens=cache_write,
     )  # fmt: skip
     assert event.cost_amount > 0

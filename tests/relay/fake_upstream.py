@@ -4,6 +4,7 @@
 Each call takes the next behaviour of `plan` (then `default`):
   "ok"         answers with a usage object (streams: a final usage chunk when asked)
   "no_usage"   answers without any usage
+  "cache_write"  as "ok", its usage also reporting cache writes (OpenRouter's shape)
   "500"/"400"  an error in OpenAI's shape with that status
   "slow"       sleeps `slow_seconds` before answering (past the relay's read timeout)
   "trickle"    streams one content chunk, then waits `slow_seconds` before the rest
@@ -19,7 +20,8 @@ import time
 
 import uvicorn
 
-PROMPT_TOKENS, CACHED_TOKENS = 11, 4
+PROMPT_TOKENS, CACHED_TOKENS = 11, 4  # OpenAI's prompt_tokens include the cached ones
+CACHE_WRITE_TOKENS = 5  # ... and, in OpenRouter's usage, the cache writes
 CONTENT = ["Hello", " world", "!"]
 EMBEDDING = [0.25, -0.5, 0.125]
 
@@ -59,13 +61,13 @@ class FakeUpstream:
             return await _json(send, int(behaviour), error)
         if behaviour == "slow":
             await asyncio.sleep(self.slow_seconds)
-        usage = behaviour != "no_usage"
+        usage = None if behaviour == "no_usage" else _usage(behaviour == "cache_write")
         if body.get("stream"):
-            include_usage = usage and (body.get("stream_options") or {}).get("include_usage")
-            return await self._stream(send, body, include_usage, behaviour == "trickle")
+            wanted = (body.get("stream_options") or {}).get("include_usage")
+            return await self._stream(send, body, usage if wanted else None, behaviour == "trickle")
         return await _json(send, 200, self.answer(path, body, usage))
 
-    def answer(self, path: str, body: dict, usage: bool) -> dict:
+    def answer(self, path: str, body: dict, usage: dict | None) -> dict:
         model = body.get("model")
         if path == "/embeddings":
             vector = EMBEDDING
@@ -87,10 +89,10 @@ class FakeUpstream:
         answer = {"id": f"{self.name}-1", "object": kind, "created": int(time.time()),
                   "model": model, "choices": [choice]}  # fmt: skip
         if usage:
-            answer["usage"] = _usage()
+            answer["usage"] = usage
         return answer
 
-    async def _stream(self, send, body, include_usage, trickle):
+    async def _stream(self, send, body, usage, trickle):
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"text/event-stream")]})  # fmt: skip
         base = {"id": f"{self.name}-1", "object": "chat.completion.chunk",
@@ -108,19 +110,22 @@ class FakeUpstream:
             delta = {"index": 0, "delta": {"content": piece}, "finish_reason": None}
             await event({**base, "choices": [delta]})
         await event({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-        if include_usage:
-            await event({**base, "choices": [], "usage": _usage()})
+        if usage:
+            await event({**base, "choices": [], "usage": usage})
         await event("[DONE]")
         await send({"type": "http.response.body", "body": b""})
 
 
-def _usage() -> dict:
+def _usage(cache_write: bool = False) -> dict:
     completion = len(CONTENT)
+    details = {"cached_tokens": CACHED_TOKENS}
+    if cache_write:
+        details["cache_write_tokens"] = CACHE_WRITE_TOKENS
     return {
         "prompt_tokens": PROMPT_TOKENS,
         "completion_tokens": completion,
         "total_tokens": PROMPT_TOKENS + completion,
-        "prompt_tokens_details": {"cached_tokens": CACHED_TOKENS},
+        "prompt_tokens_details": details,
     }
 
 

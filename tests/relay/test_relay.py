@@ -29,7 +29,7 @@ from tests.relay.conftest import (
     assert_billed,
     usage_event,
 )
-from tests.relay.fake_upstream import CACHED_TOKENS, CONTENT, PROMPT_TOKENS
+from tests.relay.fake_upstream import CACHE_WRITE_TOKENS, CACHED_TOKENS, CONTENT, PROMPT_TOKENS
 
 MESSAGES = [{"role": "user", "content": "Say hello to the world."}]
 
@@ -88,6 +88,72 @@ def test_a_stream_is_passed_through_and_billed_from_the_final_usage_chunk(relay_
         relay_world, usage_event(request_id), input_tokens=PROMPT_TOKENS - CACHED_TOKENS,
         output_tokens=len(CONTENT), cached=CACHED_TOKENS,
     )  # fmt: skip
+
+
+def test_cache_reads_and_writes_are_billed_apart_from_input_and_counted_by_token_quotas(
+    relay_world, upstreams
+):
+    """The gateway contract: input_tokens are the uncached prompt tokens; OpenAI-shaped
+    prompt_tokens include the cache reads and writes, so the relay takes them out. A token
+    quota counts every class: input + cached input + cache write + output."""
+    from billing.quotas import services as quotas
+    from billing.quotas.models import Quota
+    from projects import services as projects_services
+
+    owner = relay_world.owner
+    actor = projects_services.Actor(user=owner.user, membership=owner)
+    quota = quotas.create_quota(
+        actor=actor, scope=Quota.Scope.ORGANIZATION, metric=Quota.Metric.TOKENS,
+        limit=Decimal(10**6), on_exceed=Quota.OnExceed.ALERT,
+    )  # fmt: skip
+    relay_world.channel("a", upstreams.a)
+    upstreams.a.default = "cache_write"
+    client = relay_world.client(relay_world.key())
+
+    raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES)
+    with client.chat.completions.with_streaming_response.create(
+        model=MODEL, messages=MESSAGES, stream=True
+    ) as response:
+        list(response.parse())
+        stream_id = response.headers["x-request-id"]
+
+    uncached = PROMPT_TOKENS - CACHED_TOKENS - CACHE_WRITE_TOKENS
+    for request_id in (raw.headers["x-request-id"], stream_id):
+        assert_billed(
+            relay_world, usage_event(request_id), input_tokens=uncached,
+            output_tokens=len(CONTENT), cached=CACHED_TOKENS, cache_write=CACHE_WRITE_TOKENS,
+        )  # fmt: skip
+    period = quota.periods.get()
+    assert period.consumed_tokens == 2 * (PROMPT_TOKENS + len(CONTENT))
+
+
+@pytest.mark.parametrize(
+    ("usage", "expected"),
+    [
+        # OpenAI: prompt_tokens include the cached ones
+        ({"prompt_tokens": 100, "completion_tokens": 7,
+          "prompt_tokens_details": {"cached_tokens": 60}}, (40, 7, 60, 0)),
+        # OpenRouter: ... and the cache writes
+        ({"prompt_tokens": 100, "completion_tokens": 7,
+          "prompt_tokens_details": {"cached_tokens": 60, "cache_write_tokens": 30}},
+         (10, 7, 60, 30)),
+        # DeepSeek: the cache hits beside prompt_tokens
+        ({"prompt_tokens": 100, "completion_tokens": 7, "prompt_cache_hit_tokens": 64,
+          "prompt_cache_miss_tokens": 36}, (36, 7, 64, 0)),
+        # Anthropic: input_tokens without the cache reads and writes
+        ({"input_tokens": 10, "output_tokens": 7, "cache_read_input_tokens": 60,
+          "cache_creation_input_tokens": 30}, (10, 7, 60, 30)),
+        # embeddings; counts that cannot be right are capped or read as 0
+        ({"prompt_tokens": 11, "total_tokens": 11}, (11, 0, 0, 0)),
+        ({"prompt_tokens": 5, "prompt_tokens_details": {"cached_tokens": 9}}, (0, 0, 5, 0)),
+        ({"prompt_tokens": "many", "completion_tokens": -3, "prompt_tokens_details": []},
+         (0, 0, 0, 0)),
+    ],
+)  # fmt: skip
+def test_upstream_usage_is_read_as_the_gateway_contract_counts(usage, expected):
+    found = relay.Usage.from_upstream(usage)
+    tokens = (found.input_tokens, found.output_tokens, found.cached_input_tokens)
+    assert (*tokens, found.cache_write_tokens) == expected
 
 
 def test_a_caller_who_asks_for_stream_usage_gets_it(relay_world, upstreams):
@@ -593,7 +659,7 @@ def test_an_unbillable_event_does_not_cost_the_rest_of_its_batch(transactional_d
     usage = relay.Usage(input_tokens=100, output_tokens=10)
     unpriced = relay.Plan("req_unpriced", key.public_id, "no/such-model", [])
 
-    relay._record([], [(unpriced, usage), (plan, usage)])
+    relay._ingest([relay._event(unpriced, usage), relay._event(plan, usage)])
 
     assert list(UsageEvent.objects.values_list("request_id", flat=True)) == ["req_good"]
     assert "req_unpriced" in caplog.text
