@@ -6,9 +6,9 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from accounts.api_fields import OrganizationRelatedField
+from accounts.api_fields import MemberEmailField, OrganizationRelatedField
 from accounts.mixins import OrganizationAPIMixin
-from accounts.models import Department, User
+from accounts.models import Department
 from accounts.permissions import Action
 from billing.quotas import services as quotas
 from billing.quotas.models import (
@@ -47,8 +47,9 @@ class QuotaSerializer(serializers.ModelSerializer):
     thresholds = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=1000), required=False
     )
-    watchers = serializers.SlugRelatedField(
-        slug_field="email", many=True, required=False, queryset=User.objects.all(),
+    # Members only: an address without an account and a non-member's read the same.
+    watchers = MemberEmailField(
+        many=True, required=False,
         help_text=_("Email addresses of members who also receive the alerts."),
     )  # fmt: skip
     current_period = serializers.SerializerMethodField()

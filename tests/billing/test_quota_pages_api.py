@@ -1,5 +1,6 @@
 """Quota, request and webhook pages and REST API: roles, outsiders, query counts, schema."""
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -102,6 +103,25 @@ def test_the_api_creates_lists_and_updates(client, admin, departments, dept_quot
     assert patched.status_code == 200 and patched.json()["limit"] == "2000.00"
     assert client.get(f"/api/v1/quotas/{dept_quota.public_id}/periods").status_code == 200
     assert client.get("/api/v1/quota-alerts").status_code == 200
+
+
+def test_watchers_are_members_and_other_addresses_all_read_the_same(
+    client, owner, viewer, outsider, dept_quota
+):
+    """No account oracle: another organization's member and an address without an account
+    get the same error (issue 20, finding 6); a member is accepted."""
+    client.force_login(owner.user)
+    url = f"/api/v1/quotas/{dept_quota.public_id}"
+    errors = []
+    for address in (outsider.user.email, "nobody-here@example.com"):
+        response = client.patch(url, {"watchers": [address]}, content_type="application/json")
+        assert response.status_code == 400
+        errors.append(json.dumps(response.json()).replace(address, "ADDRESS"))
+    assert errors[0] == errors[1]
+    assert "watchers" in json.loads(errors[0])["error"]["fields"]
+    assert not dept_quota.watchers.exists()
+    response = client.patch(url, {"watchers": [viewer.user.email]}, content_type="application/json")
+    assert response.status_code == 200 and response.json()["watchers"] == [viewer.user.email]
 
 
 def test_the_api_refuses_a_read_only_member_with_403(client, viewer, dept_quota):
