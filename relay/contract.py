@@ -181,10 +181,38 @@ UsageEventSerializer = inline_serializer(
         ),
         "key_id": PublicIdField(help_text=_("Public id of the API key.")),
         "model": ModelIdField(),
-        "input_tokens": serializers.IntegerField(min_value=0),
-        "output_tokens": serializers.IntegerField(min_value=0),
-        "cached_input_tokens": serializers.IntegerField(min_value=0, required=False),
-        "cache_write_tokens": serializers.IntegerField(min_value=0, required=False),
+        "input_tokens": serializers.IntegerField(
+            min_value=0,
+            max_value=metering.MAX_TOKENS,
+            help_text=_(
+                "Uncached prompt tokens only: cache reads and cache writes are not included "
+                "(report them in cached_input_tokens and cache_write_tokens). From an "
+                "OpenAI-style usage: prompt_tokens minus the cached and cache-write tokens."
+            ),
+        ),
+        "output_tokens": serializers.IntegerField(
+            min_value=0,
+            max_value=metering.MAX_TOKENS,
+            help_text=_("Generated tokens (OpenAI's completion_tokens, reasoning included)."),
+        ),
+        "cached_input_tokens": serializers.IntegerField(
+            min_value=0,
+            max_value=metering.MAX_TOKENS,
+            required=False,
+            help_text=_(
+                "Prompt tokens read from the provider's cache, not included in input_tokens; "
+                "default 0."
+            ),
+        ),
+        "cache_write_tokens": serializers.IntegerField(
+            min_value=0,
+            max_value=metering.MAX_TOKENS,
+            required=False,
+            help_text=_(
+                "Prompt tokens written to the provider's cache, not included in input_tokens; "
+                "default 0."
+            ),
+        ),
         "estimated": serializers.BooleanField(required=False),
         "occurred_at": serializers.DateTimeField(),
     },
