@@ -2,9 +2,9 @@
 
 For each model whose price version in force came from genai-prices, a few synthetic calls
 (every token class, and prompts either side of each of the source's size tiers) are priced
-by the portal (`pricing.price_event`) and by `calc_price` at the same instant, converted at
-the version's FX rate and markup. A difference over TOLERANCE is listed with the classes
-that cause it. `manage.py verify_prices` prints the result.
+by the portal (`pricing.price_event`) and by the `calc_price` of the version's genai-prices
+entry at the same instant, converted at the version's FX rate and markup. A difference over
+TOLERANCE is listed with the classes that cause it. `manage.py verify_prices` prints it.
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, localcontext
 
-from genai_prices import Usage, calc_price
+from genai_prices import Usage
+from genai_prices.data_snapshot import get_snapshot
 from genai_prices.types import StartDateConstraint, TieredPrices, TimeOfDateConstraint
 
 from billing.catalog.models import CatalogModel, PriceVersion
@@ -82,14 +83,28 @@ class ModelCheck:
     differences: list[Difference] = field(default_factory=list)
 
 
+def genai_entry(source_entry: str):
+    """The genai-prices provider and model that a version's `source_entry` names.
+
+    Found by id rather than by calc_price's matcher, which does not take every entry's own
+    id (openai's ft:gpt-4o matches only ft:gpt-4o-2024-...). Raises LookupError.
+    """
+    provider_id, model_id = source_entry.removeprefix(SOURCE_PREFIX).split("/", 1)
+    provider = next((p for p in get_snapshot().providers if p.id == provider_id), None)
+    models = provider.models if provider is not None else ()
+    model = next((m for m in models if m.id == model_id), None)
+    if model is None:
+        raise LookupError(f"genai-prices has no {source_entry}")
+    return provider, model
+
+
 class _Comparison:
     """Both prices of calls of one model at one instant, in CNY."""
 
     def __init__(self, *, model, version, organization, at):
         self.model, self.version, self.organization, self.at = model, version, organization, at
-        self.provider_id, self.model_ref = version.source_entry.removeprefix(SOURCE_PREFIX).split(
-            "/", 1
-        )
+        self.provider, self.entry = genai_entry(version.source_entry)
+        self.prices = self.entry.get_prices(at)
         percent = (
             contract_discount(organization=organization, model=model, at=at)
             if organization is not None
@@ -101,16 +116,6 @@ class _Comparison:
             self.cny_per_usd = (
                 version.fx_rate * (HUNDRED + markup) / HUNDRED * (HUNDRED - percent) / HUNDRED
             )
-        # Raises LookupError when genai-prices does not know the entry.
-        self.calculation = self._calc(Tokens())
-
-    def _calc(self, tokens: Tokens):
-        return calc_price(
-            tokens.usage(),
-            self.model_ref,
-            provider_id=self.provider_id,
-            genai_request_timestamp=self.at,
-        )
 
     def portal(self, tokens: Tokens) -> Decimal:
         return price_event(
@@ -120,10 +125,13 @@ class _Comparison:
     def source(self, tokens: Tokens) -> Decimal:
         with localcontext() as ctx:
             ctx.prec = 60
-            return self._calc(tokens).total_price * self.cny_per_usd
+            usd = self.entry.calc_price(
+                tokens.usage(), self.provider, genai_request_timestamp=self.at
+            ).total_price
+            return usd * self.cny_per_usd
 
     def tier_starts(self) -> list[int]:
-        prices = self.calculation.model_price.__dict__.values()
+        prices = self.prices.__dict__.values()
         return sorted({t.start for p in prices if isinstance(p, TieredPrices) for t in p.tiers})
 
     def calls(self) -> list[Tokens]:
@@ -175,7 +183,7 @@ class _Comparison:
         crossed = [start for start in self.tier_starts() if tokens.prompt > start]
         if crossed:
             notes.append(f"genai-prices' prompt-size tier above {crossed[-1]} tokens applies")
-        conditional = self.calculation.model.prices
+        conditional = self.entry.prices
         if isinstance(conditional, list):
             windows = [c.constraint for c in conditional]
             for window in windows:

@@ -10,11 +10,12 @@ import pytest
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from genai_prices import Usage, calc_price
+from genai_prices import Usage
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from billing.catalog.audit import genai_entry
 from billing.catalog.models import CatalogModel
 from billing.catalog.pricing import price_event, price_in_force
 from billing.metering.models import UsageEvent
@@ -61,20 +62,18 @@ def calls(draw, model_ids):
 
 def genai_cost(version, at, *, uncached, cached, written, output) -> Decimal:
     """What genai-prices charges for the call, in USD."""
-    provider_id, model_ref = version.source_entry.removeprefix("genai-prices:").split("/", 1)
+    provider, entry = genai_entry(version.source_entry)
     usage = Usage(
         input_tokens=uncached + cached + written,
         cache_read_tokens=cached,
         cache_write_tokens=written,
         output_tokens=output,
     )
-    return calc_price(
-        usage, model_ref, provider_id=provider_id, genai_request_timestamp=at
-    ).total_price
+    return entry.calc_price(usage, provider, genai_request_timestamp=at).total_price
 
 
 @hypothesis_settings(
-    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=st.data())
 def test_a_call_costs_what_genai_prices_says_less_the_discount(key, model_ids, data):

@@ -2,7 +2,7 @@
 calc_price prices it; a wrong price is listed with its reason and fails the run."""
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from io import StringIO
 
@@ -56,33 +56,72 @@ def test_every_imported_model_prices_as_genai_prices_does(when):
     assert compared(output) >= 300
 
 
-@pytest.fixture
-def wrong_future_price():
-    """openai/gpt-4o's current version copied to start tomorrow, its cache read 1 CNY dearer."""
-    model = CatalogModel.objects.get(model_id="openai/gpt-4o")
-    wrong = price_in_force(model, timezone.now())
-    assert wrong.source_entry == "genai-prices:openai/gpt-4o"
-    wrong.pk = None
-    wrong.effective_from = timezone.now() + timedelta(days=1)
-    wrong.cached_input_price += 1
-    wrong.save()
-    return wrong
+def version_from_tomorrow(model_id, **changes):
+    """`model_id`'s current version copied to start tomorrow at 00:00 UTC, with `changes`, as a
+    faulty import could write it."""
+    model = CatalogModel.objects.get(model_id=model_id)
+    version = price_in_force(model, timezone.now())
+    assert version.source_entry == f"genai-prices:{model_id}"
+    version.pk = None
+    version.effective_from = datetime.combine(timezone.now().date(), time(), UTC) + timedelta(1)
+    for name, value in changes.items():
+        setattr(version, name, value)
+    version.save()
+    return version
 
 
-def test_a_wrong_price_is_listed_with_its_class_and_fails(wrong_future_price):
+def test_a_wrong_price_is_listed_with_its_class_and_fails():
+    wrong = version_from_tomorrow("openai/gpt-4o", cached_input_price=Decimal("10.5"))
     both = "openai/gpt-4o,openai/gpt-4o-mini"
-    at = (wrong_future_price.effective_from + timedelta(hours=1)).isoformat()
+    at = (wrong.effective_from + timedelta(hours=1)).isoformat()
     output, status = verify("--models", both, "--at", at)
     assert status == 1
     assert "2 models compared with genai-prices, 1 match, 1 differ" in output
     lines = [line for line in output.splitlines() if line.startswith("openai/gpt-4o ")]
     assert lines  # each call that differs is listed
     for line in lines:
-        assert "cache read at a" in line and "CNY per million" in line
+        assert "cache read at a" in line and "portal 10.50000000, genai-prices 9.00000000" in line
         assert "uncached input" not in line and "output at" not in line
     # The wrong price starts tomorrow: today both models agree.
     output, status = verify("--models", both)
     assert (status, compared(output)) == (0, 2)
+
+
+@pytest.mark.parametrize(
+    "model_id, changes, hour, reasons",
+    [
+        (
+            "google/gemini-2.5-pro",
+            {"conditions": {}},
+            12,
+            [
+                "uncached input at a 200001-token prompt: portal 9.00000000, "
+                "genai-prices 18.00000000 CNY per million",
+                "genai-prices' prompt-size tier above 200000 tokens applies",
+            ],
+        ),
+        (
+            "deepseek/deepseek-chat",
+            {"conditions": {}},
+            3,
+            ["03:00 UTC is inside genai-prices' time-of-day window 00:30-16:30 UTC"],
+        ),
+        (
+            "perplexity/sonar",
+            {"request_price": Decimal(0)},
+            12,
+            ["per-request fee: portal 0.00000000, genai-prices 0.08640000"],
+        ),
+    ],
+    ids=["tier", "time window", "request fee"],
+)
+def test_a_missing_tier_window_or_fee_is_named(model_id, changes, hour, reasons):
+    wrong = version_from_tomorrow(model_id, **changes)
+    at = (wrong.effective_from + timedelta(hours=hour)).isoformat()
+    output, status = verify("--models", model_id, "--at", at)
+    assert status == 1
+    for reason in reasons:
+        assert reason in output
 
 
 def test_a_manual_price_is_skipped_with_its_reason():
@@ -96,6 +135,7 @@ def test_a_manual_price_is_skipped_with_its_reason():
             "output_price": Decimal(2),
             "cached_input_price": Decimal(0),
             "cache_write_price": Decimal(0),
+            "request_price": Decimal(0),
         },
     )
     at = (timezone.now() + timedelta(days=2)).isoformat()
