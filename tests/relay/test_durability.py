@@ -4,6 +4,7 @@ files) before its answer completes, and what a dead process left is replayed."""
 
 import asyncio
 import contextlib
+import io
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django_redis import get_redis_connection
 
 from accounts.models import Organization
@@ -212,6 +214,8 @@ def test_the_file_journal_replays_only_segments_no_live_process_holds(settings, 
     assert not UsageEvent.objects.exists()
 
     live.close()  # the process stops without acknowledging: the segments are orphans
-    assert relay.recover_usage() == 2
+    out = io.StringIO()
+    call_command("relay_recover_usage", stdout=out)
+    assert out.getvalue() == "2 journaled usage events replayed\n"
     assert set(UsageEvent.objects.values_list("request_id", flat=True)) == {"req_live", "req_later"}
     assert list(tmp_path.glob("*.jsonl")) == []
