@@ -19,7 +19,7 @@ def add_price_version(
         effective_from=effective_from,
         source="manual",
         created_by=actor.user,
-        **{name: prices[name] for name in PRICE_FIELDS},
+        **{name: prices[name] for name in PRICE_FIELDS if name in prices},  # else defaults
     )
     version.full_clean()
     version.save()
@@ -31,7 +31,7 @@ def add_price_version(
             "after": {
                 "model": model.model_id,
                 "effective_from": effective_from,
-                **{name: prices[name] for name in PRICE_FIELDS},
+                **{name: getattr(version, name) for name in PRICE_FIELDS},
             }
         },
     )

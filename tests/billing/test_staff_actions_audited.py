@@ -104,7 +104,10 @@ def test_catalog_import_new_price_and_filing_are_audited(client, staff_user):
     model = CatalogModel.objects.get(model_id="openai/gpt-4o")
     price = model.prices.get()
     data = {"effective_from_0": "2027-01-01", "effective_from_1": "00:00:00"}
-    data.update({name: getattr(price, name) for name in PRICE_FIELDS})
+    # An empty field is a price the source does not give (charged at the input price).
+    data.update(
+        {name: "" if (value := getattr(price, name)) is None else value for name in PRICE_FIELDS}
+    )
     data["input_price"] = "20"
     response = client.post(f"/admin/billing/catalogmodel/{model.pk}/new-price/", data)
     assert response.status_code == 302, response.context["form"].errors
