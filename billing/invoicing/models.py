@@ -88,6 +88,12 @@ class Invoice(models.Model):
     tax_amount = models.DecimalField(_("VAT"), max_digits=16, decimal_places=2)
     total_amount = models.DecimalField(_("total"), max_digits=16, decimal_places=2)
     note = models.CharField(_("note"), max_length=300, blank=True)
+    # The close read usage events with ids up to this one (all committed): every event of a
+    # month it covers (its own and the ADJUSTMENT_MONTHS before) is billed once this is
+    # issued, the later ones by a later invoice. Empty on credit notes.
+    usage_through_event_id = models.BigIntegerField(
+        _("usage billed through event"), null=True, blank=True, editable=False
+    )
     # Prepaid at issue: paid from the balance, which took the VAT and a rounding entry.
     settled_from_balance = models.BooleanField(_("settled from the prepaid balance"), default=False)
     issued_at = models.DateTimeField(_("issued at"), null=True, blank=True)

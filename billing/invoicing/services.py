@@ -24,7 +24,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Min, Q, Sum
+from django.db.models import Min, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -44,7 +44,9 @@ from billing.invoicing.models import (
     InvoiceNumberCounter,
     LedgerEntry,
 )
-from billing.metering.models import UsageRollup
+from billing.metering import services as metering
+from billing.metering.models import UsageEvent, UsageRollup
+from billing.metering.selectors import locked_watermark, monthly_usage, watermark
 from portal.money import round_money
 from portal.periods import (
     add_months,
@@ -56,81 +58,95 @@ from portal.periods import (
 )
 from projects.models import Project
 
-ADJUSTMENT_MONTHS = 3  # the acceptance window (35 days) never reaches further back
+# How many months before its own an invoice carries late usage of: the acceptance window
+# (USAGE_ACCEPTANCE_WINDOW_DAYS, 35) never reaches further back than the month before last.
+ADJUSTMENT_MONTHS = 3
 ZERO = Decimal(0)
+COUNTS = ("requests", "input_tokens", "output_tokens", "cached_input_tokens")
 
 
 class InvoiceError(ValidationError):
     """A refused invoice or fapiao operation; its message says why (to staff or customer)."""
 
 
-def month_usage(organization, month: date) -> list[dict]:
-    """The month's rollups grouped by (department, project, model), unrounded (invoice lines
-    are rollup groups; usage rolled up after an issue is adjusted on a later invoice)."""
-    start, end = month_bounds(month)
-    return list(
-        UsageRollup.objects.for_org(organization)
-        .filter(hour__gte=start, hour__lt=end)
-        .values("department_id", "project_id", "model_id", "currency")
-        .annotate(
-            requests=Sum("requests"),
-            input_tokens=Sum("input_tokens"),
-            output_tokens=Sum("output_tokens"),
-            cached_input_tokens=Sum("cached_input_tokens"),
-            cost=Sum("cost_amount"),
-        )
-        .order_by(F("department_id").asc(nulls_last=True), "project_id", "model_id")
+def _group(row, month_field="service_month") -> tuple:
+    return (row[month_field], row["department_id"], row["project_id"], row["model_id"])
+
+
+def month_usage(
+    organization, first: date, last: date, *, through_event_id: int | None = None
+) -> dict[tuple, dict]:
+    """Usage of the months `first`..`last` per (month, department, project, model),
+    unrounded: the rollups plus the events not rolled up yet (up to `through_event_id`)."""
+    start, end = month_start(first), month_start(add_months(last, 1))
+    usage: dict[tuple, dict] = {}
+    rows = monthly_usage(organization, start, end, through_event_id=through_event_id)
+    for row in rows:
+        month = row["month"].astimezone(business_zone()).date()
+        total = usage.setdefault(
+            _group({**row, "service_month": month}),
+            {"service_month": month, "department_id": row["department_id"],
+             "project_id": row["project_id"], "model_id": row["model_id"],
+             "currency": row["currency"], **dict.fromkeys(COUNTS, 0), "cost": ZERO},
+        )  # fmt: skip
+        total["requests"] += row["n"]
+        for name in COUNTS[1:]:
+            total[name] += row[f"sum_{name}"]
+        total["cost"] += row["cost"]
+    return usage
+
+
+def billed_usage(organization, first: date, last: date, *, exclude=None) -> dict[tuple, dict]:
+    """What the organization's invoices (drafts included, void ones not) bill for usage of
+    the months `first`..`last`, per (month, department, project, model): rounded amount,
+    unrounded cost covered (a line without a recorded cost covers its amount), calls and
+    tokens. `exclude`: an invoice left out (the draft being rebuilt)."""
+    lines = InvoiceLine.objects.filter(
+        invoice__organization=organization,
+        invoice__kind=Invoice.Kind.INVOICE,
+        service_month__gte=first,
+        service_month__lte=last,
+    ).exclude(invoice__status=Invoice.Status.VOID)
+    if exclude is not None:
+        lines = lines.exclude(invoice=exclude)
+    rows = lines.values("service_month", "department_id", "project_id", "model_id").annotate(
+        sum_amount=Sum("amount"),
+        sum_cost=Sum(Coalesce("cost_amount", "amount")),
+        **{f"sum_{name}": Sum(name) for name in COUNTS},
     )
+    return {
+        _group(row): {name: row[f"sum_{name}"] for name in ("amount", "cost", *COUNTS)}
+        for row in rows
+    }
 
 
-def _group(row) -> tuple:
-    return (row["department_id"], row["project_id"], row["model_id"])
-
-
-def _billed(organization, month: date) -> dict[tuple, tuple[Decimal, Decimal]]:
-    """What issued (non-void) invoices already billed for usage of `month`, per group:
-    (rounded amount, unrounded cost covered; a line without a recorded cost covers its
-    amount)."""
-    rows = (
-        InvoiceLine.objects.filter(
-            invoice__organization=organization,
-            invoice__kind=Invoice.Kind.INVOICE,
-            invoice__status__in=[Invoice.Status.ISSUED, Invoice.Status.PAID],
-            service_month=month,
-        )
-        .values("department_id", "project_id", "model_id")
-        .annotate(billed=Sum("amount"), covered=Sum(Coalesce("cost_amount", "amount")))
-    )
-    return {_group(row): (row["billed"], row["covered"]) for row in rows}
-
-
-def _wanted_lines(organization, month: date, period: date) -> list[dict]:
-    """Line values for usage of `month` on the invoice of `period` (rounded, not billed yet),
-    each with the unrounded cost it newly covers (`cost_amount`)."""
-    billed = _billed(organization, month) if month != period else {}
+def _unbilled_lines(
+    organization, period: date, *, first: date, through_event_id=None, invoice=None
+) -> list[dict]:
+    """Line values for the invoice of `period`: for each (month, department, project, model)
+    of the months `first`..`period`, its usage (events up to `through_event_id`) less what
+    the organization's other invoices bill for it: the rounded cost less their amounts, the
+    unrounded cost, calls and tokens less theirs. Cumulative, so whatever the order of the
+    closes a group's lines add up to its rounded cost and its calls; a group with nothing
+    new gets no line."""
+    usage = month_usage(organization, first, period, through_event_id=through_event_id)
+    billed = billed_usage(organization, first, period, exclude=invoice)
     lines = []
-    for row in month_usage(organization, month):
-        before, covered = billed.get(_group(row), (ZERO, ZERO))
-        amount = round_money(row["cost"], row["currency"]) - before
-        if amount or (month == period and row["requests"]):
-            lines.append(
-                {**row, "amount": amount, "cost_amount": row["cost"] - covered,
-                 "service_month": month}
-            )  # fmt: skip
+    for key, row in usage.items():
+        before = billed.get(key, {})
+        line = {
+            **row,
+            **{name: row[name] - before.get(name, 0) for name in COUNTS},
+            "amount": round_money(row["cost"], row["currency"]) - before.get("amount", ZERO),
+            "cost_amount": row["cost"] - before.get("cost", ZERO),
+        }
+        if line["amount"] or line["cost_amount"] or line["requests"]:
+            lines.append(line)
+    # Its own month first, then the adjustments, oldest month first.
+    lines.sort(key=lambda v: (v["service_month"] != period, v["service_month"],
+                              v["department_id"] is None, v["department_id"] or 0,
+                              v["project_id"], v["model_id"]))  # fmt: skip
     return lines
-
-
-def _invoiced_months(organization, period: date) -> list[date]:
-    return list(
-        Invoice.objects.for_org(organization)
-        .filter(
-            kind=Invoice.Kind.INVOICE,
-            status__in=[Invoice.Status.ISSUED, Invoice.Status.PAID],
-            period_start__gte=add_months(period, -ADJUSTMENT_MONTHS),
-            period_start__lt=period,
-        )
-        .values_list("period_start", flat=True)
-    )
 
 
 def end_of_billed_usage() -> datetime:
@@ -160,14 +176,19 @@ def end_of_billed_usage() -> datetime:
 
 
 def close_month(*, month: date) -> list[Invoice]:
-    """Build or refresh the draft invoice of `month` for every organization with something
-    to bill. Issued invoices are left alone, so re-running it changes nothing."""
-    window = Q(hour__gte=month_start(add_months(month, -ADJUSTMENT_MONTHS))) & Q(
-        hour__lt=month_start(add_months(month, 1))
+    """Build or refresh the draft invoice of `month` for every organization with usage in it
+    or in the ADJUSTMENT_MONTHS before. Issued invoices are left alone, so re-running it
+    changes nothing."""
+    start = month_start(add_months(month, -ADJUSTMENT_MONTHS))
+    end = month_start(add_months(month, 1))
+    rolled = UsageRollup.objects.filter(hour__gte=start, hour__lt=end)
+    tail = UsageEvent.objects.filter(
+        id__gt=watermark(), occurred_at__gte=start, occurred_at__lt=end
     )
-    org_ids = UsageRollup.objects.filter(window).values_list("organization_id", flat=True)
+    org_ids = {*rolled.values_list("organization_id", flat=True).distinct(),
+               *tail.values_list("organization_id", flat=True).distinct()}  # fmt: skip
     drafts = []
-    for organization in Organization.objects.filter(pk__in=org_ids.distinct()).order_by("pk"):
+    for organization in Organization.objects.filter(pk__in=org_ids).order_by("pk"):
         draft = close_month_for(organization=organization, month=month)
         if draft is not None:
             drafts.append(draft)
@@ -175,18 +196,35 @@ def close_month(*, month: date) -> list[Invoice]:
 
 
 def close_month_for(*, organization, month: date) -> Invoice | None:
+    """The draft invoice of `month` for one organization, built or refreshed: its own
+    month's usage and, as adjustment lines, usage of the ADJUSTMENT_MONTHS before that no
+    other invoice bills (late usage, whether or not its month had an invoice). None when
+    the month's invoice is issued or void already, or nothing is left to bill.
+
+    Exactly once: the close reads every event up to a bound (`usage_through_event_id`, all
+    committed below it) and bills what the other invoices do not; closes of one
+    organization run one at a time (its row is locked), so no two bill the same usage."""
+    invoices = Invoice.objects.for_org(organization).filter(
+        kind=Invoice.Kind.INVOICE, period_start=month
+    )
+    if invoices.exclude(status=Invoice.Status.DRAFT).exists():
+        return None  # never a draft again: no need to stop ingestion for the bound
+    # Read before the transaction: ingestion waits only while the bound is read.
+    through = metering.safe_upper_bound()
     with transaction.atomic():
-        invoice = (
-            Invoice.objects.for_org(organization)
-            .select_for_update()
-            .filter(kind=Invoice.Kind.INVOICE, period_start=month)
-            .first()
-        )
+        list(Organization.objects.select_for_update().filter(pk=organization.pk).values("pk"))
+        invoice = invoices.select_for_update().first()
         if invoice is not None and invoice.status != Invoice.Status.DRAFT:
             return None
-        values = _wanted_lines(organization, month, month)
-        for old_month in sorted(_invoiced_months(organization, month)):
-            values += [v for v in _wanted_lines(organization, old_month, month) if v["amount"]]
+        # The rollups cannot move past the bound while they are read.
+        through = max(through, locked_watermark())
+        values = _unbilled_lines(
+            organization,
+            month,
+            first=add_months(month, -ADJUSTMENT_MONTHS),
+            through_event_id=through,
+            invoice=invoice,
+        )
         if invoice is not None:
             invoice.lines.all().delete()
         if not values:
@@ -200,9 +238,49 @@ def close_month_for(*, organization, month: date) -> Invoice | None:
                 period_end=add_months(month, 1),
                 currency=organization.currency,
             )
+        invoice.usage_through_event_id = through
         _set_totals(invoice, [value["amount"] for value in values])
         invoice.save()
         InvoiceLine.objects.bulk_create(_lines(invoice, values))
+    return invoice
+
+
+def close_and_issue_month(*, actor: Actor, organization, month: date, now: datetime):
+    """Staff (the console's "Close month…", `manage.py close_month`): close `month` for one
+    organization and issue its invoice now. Refused when the month has not ended or its
+    invoice is issued or void already; returns None when there is nothing to bill. Running
+    it again changes nothing (it is refused: already closed)."""
+    label = f"{month:%Y-%m}"
+    if now < month_start(add_months(month, 1)):
+        raise InvoiceError({"month": _("%(month)s has not ended yet.") % {"month": label}})
+    draft = close_month_for(organization=organization, month=month)
+    if draft is None:
+        closed = (
+            Invoice.objects.for_org(organization)
+            .filter(kind=Invoice.Kind.INVOICE, period_start=month)
+            .first()
+        )
+        if closed is not None:
+            raise InvoiceError(
+                {"month": _("%(month)s is already closed for %(organization)s: invoice "
+                            "%(number)s (%(status)s).")
+                 % {"month": label, "organization": organization.name,
+                    "number": closed.number, "status": closed.get_status_display()}}
+            )  # fmt: skip
+    invoice = draft and issue_invoice(actor=actor, invoice=draft)
+    record_actor_event(
+        actor=actor,
+        organization=organization,
+        action="billing.month_closed",
+        target=invoice or organization,
+        changes={
+            "after": {
+                "month": label,
+                "invoice": invoice.number if invoice else "",
+                "total": str(invoice.total_amount) if invoice else "0",
+            }
+        },
+    )
     return invoice
 
 
@@ -516,16 +594,20 @@ def _announce_invoice(invoice: Invoice, event_type: str, subject) -> None:
 # --- The daily run -------------------------------------------------------------------------
 
 
-def run_billing_day(*, now: datetime) -> None:
+def run_billing_day(*, now: datetime) -> date | None:
     """Close (and, with INVOICE_AUTO_ISSUE, issue) last month once its grace period is over;
-    send due-soon and overdue notices. Safe to run as often as wanted."""
+    send due-soon and overdue notices. Safe to run as often as wanted. Returns the month
+    when the close made or refreshed a draft (then verify_billing is worth running)."""
     current = month_of(now)
     last_month = add_months(current, -1)
+    closed = None
     if now >= month_start(current) + timedelta(days=settings.INVOICE_GRACE_DAYS):
-        close_month(month=last_month)
+        if close_month(month=last_month):
+            closed = last_month
         if settings.INVOICE_AUTO_ISSUE:
             issue_due_drafts(month=last_month)
     send_invoice_notices(now=now)
+    return closed
 
 
 # --- Department chargeback -----------------------------------------------------------------
@@ -579,7 +661,7 @@ def chargeback_statement(organization, month: date) -> ChargebackStatement:
             for line in invoice.lines.select_related("model")
         ]  # fmt: skip
     else:
-        values = _wanted_lines(organization, month, month)
+        values = _unbilled_lines(organization, month, first=month)
         projects = Project.objects.in_bulk({v["project_id"] for v in values})
         models = CatalogModel.objects.in_bulk({v["model_id"] for v in values})
         lines = [

@@ -77,6 +77,42 @@ def rollups_plus_tail(shape) -> QuerySet:
     return rolled.union(shape(tail, "occurred_at", Count("id")), all=True)
 
 
+def monthly_usage(organization, start: datetime, end: datetime, *, through_event_id=None):
+    """The organization's usage of [start, end) per (business month, department, project,
+    model, currency), from the rollups plus the tail (`rollups_plus_tail`), the tail cut at
+    `through_event_id` when given (the rollups must not reach past it: invoicing locks the
+    watermark). Rows: month (the local datetime of its first instant), the group, n (calls),
+    sum_<token class>, cost; a group may come twice (once per half): the caller adds them
+    up."""
+
+    def shaped(rows, time_field, requests):
+        if time_field == "occurred_at" and through_event_id is not None:
+            rows = rows.filter(id__lte=through_event_id)
+        return (
+            rows.for_org(organization)
+            .filter(**{f"{time_field}__gte": start, f"{time_field}__lt": end})
+            .values(
+                "department_id",
+                "project_id",
+                "model_id",
+                "currency",
+                month=Trunc(time_field, "month", tzinfo=business_zone()),
+            )
+            .annotate(n=requests, **{f"sum_{t}": Sum(t) for t in TOKENS}, cost=Sum("cost_amount"))
+        )
+
+    return list(rollups_plus_tail(shaped))
+
+
+def locked_watermark() -> int:
+    """The rollup watermark, its row locked until the caller's transaction ends: no rollup
+    step (nor rebuild) commits meanwhile, so the rollups read in it stay those of this
+    watermark."""
+    RollupWatermark.objects.get_or_create(name=WATERMARK)
+    row = RollupWatermark.objects.select_for_update().get(name=WATERMARK)
+    return row.last_event_id
+
+
 def floor_bucket(at: datetime, width: str) -> datetime:
     local = at.astimezone(business_zone()).replace(minute=0, second=0, microsecond=0)
     if width in ("1d", "1mo"):

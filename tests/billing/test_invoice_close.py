@@ -13,6 +13,7 @@ from tests.factories import ContractDiscountFactory
 
 pytestmark = pytest.mark.django_db
 DEC = NOV.replace(month=12)
+OCT = NOV.replace(month=10)
 
 
 def november(c):
@@ -20,7 +21,8 @@ def november(c):
     rollup(c, key="service", cost="0.0001", hour=NOV_LAST_HOUR)
     rollup(c, key="web", model="coder", cost="2.345")  # -> 2.35 (half up)
     rollup(c, key="lab", cost="0.7849999999")  # -> 0.78, no department
-    # The hours either side of the month in Shanghai are not November's.
+    # The hours either side of the month in Shanghai are not November's: October's (never
+    # invoiced) is an adjustment line on November's invoice, December's waits for its month.
     rollup(c, key="service", cost="100", hour=NOV_FIRST_HOUR - timedelta(hours=1))
     rollup(c, key="service", cost="100", hour=NOV_LAST_HOUR + timedelta(hours=1))
 
@@ -30,18 +32,25 @@ def test_the_invoice_is_the_months_rollups_rounded_once_per_line_plus_vat_on_the
     november(c)
     ContractDiscountFactory(organization=c.organization, percent=Decimal(10), valid_from=NOV)
     [invoice] = invoicing.close_month(month=NOV)
-    lines = {(line.project_label, line.model.model_id): line for line in invoice.lines.all()}
-    assert {key: line.amount for key, line in lines.items()} == {
-        ("智能客服", "deepseek/deepseek-chat"): Decimal("1.01"),
-        ("官网", "deepseek/deepseek-coder"): Decimal("2.35"),
-        ("实验", "deepseek/deepseek-chat"): Decimal("0.78"),
+    lines = {
+        (line.service_month, line.project_label, line.model.model_id): line
+        for line in invoice.lines.all()
     }
-    assert lines[("智能客服", "deepseek/deepseek-chat")].department_label == "研发部"
-    assert lines[("实验", "deepseek/deepseek-chat")].department is None
-    assert {line.discount_percent for line in lines.values()} == {Decimal(10)}
-    assert invoice.subtotal_amount == Decimal("4.14")
-    assert invoice.tax_amount == Decimal("0.25")  # 4.14 x 6% = 0.2484
-    assert invoice.total_amount == Decimal("4.39")
+    assert {key: line.amount for key, line in lines.items()} == {
+        (NOV, "智能客服", "deepseek/deepseek-chat"): Decimal("1.01"),
+        (NOV, "官网", "deepseek/deepseek-coder"): Decimal("2.35"),
+        (NOV, "实验", "deepseek/deepseek-chat"): Decimal("0.78"),
+        (OCT, "智能客服", "deepseek/deepseek-chat"): Decimal("100.00"),
+    }
+    assert lines[(NOV, "智能客服", "deepseek/deepseek-chat")].department_label == "研发部"
+    assert lines[(NOV, "实验", "deepseek/deepseek-chat")].department is None
+    assert lines[(OCT, "智能客服", "deepseek/deepseek-chat")].is_adjustment
+    assert {line.discount_percent for line in lines.values() if line.service_month == NOV} == {
+        Decimal(10)
+    }
+    assert invoice.subtotal_amount == Decimal("104.14")
+    assert invoice.tax_amount == Decimal("6.25")  # 104.14 x 6% = 6.2484
+    assert invoice.total_amount == Decimal("110.39")
     assert (invoice.status, invoice.number, invoice.currency) == ("draft", None, "CNY")
     assert (invoice.period_start, invoice.period_end) == (NOV, DEC)
 
@@ -62,7 +71,7 @@ def test_closing_again_changes_nothing_and_an_issued_invoice_is_left_alone():
     [first] = invoicing.close_month(month=NOV)
     [again] = invoicing.close_month(month=NOV)
     assert again.pk == first.pk and again.total_amount == first.total_amount
-    assert again.lines.count() == 3
+    assert again.lines.count() == 4
     invoicing.issue_invoice(actor=Actor.system(), invoice=again)
     rollup(c, key="web", cost="5")  # arrives after the invoice was issued
     assert invoicing.close_month(month=NOV) == []
