@@ -355,12 +355,16 @@ class _Recorder:
         try:
             while self.waiting:
                 batch, self.waiting = self.waiting, []
-                written = await loop.run_in_executor(self.writer, self._append, batch)
-                for (plan, _, future), (event, token) in zip(batch, written, strict=True):
-                    self.calls.append((plan.key_id if plan.counts_tokens else None, event, token))
-                    if not future.done():  # its caller may have left
-                        future.set_result(None)
-                self._flush_later()
+                try:
+                    written = await loop.run_in_executor(self.writer, self._append, batch)
+                    for (plan, *_), (event, token) in zip(batch, written, strict=True):
+                        counted = plan.key_id if plan.counts_tokens else None
+                        self.calls.append((counted, event, token))
+                    self._flush_later()
+                finally:  # the answers go on, whatever happened here
+                    for *_, future in batch:
+                        if not future.done():  # its caller may have left
+                            future.set_result(None)
         finally:
             self.writing = None
 
