@@ -1,6 +1,8 @@
 """Staff console for money: invoices (review drafts, issue, void, credit notes, payments,
 overdue list and suspension), the ledger and top-ups, credit terms, and the fapiao queue."""
 
+from datetime import datetime
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -73,6 +75,20 @@ class TopUpForm(forms.Form):
         help_text=_("As on the bank receipt; the same reference is accepted once."),
     )
     note = forms.CharField(label=_("Note"), max_length=300, required=False)
+
+
+class CloseMonthForm(forms.Form):
+    month = forms.CharField(
+        label=_("Month"),
+        max_length=7,
+        help_text=_("YYYY-MM, a month that has ended. Its invoice is issued at once."),
+    )
+
+    def clean_month(self):
+        try:
+            return datetime.strptime(self.cleaned_data["month"], "%Y-%m").date()
+        except ValueError:
+            raise ValidationError(_("A month as YYYY-MM, e.g. 2026-11.")) from None
 
 
 def form_page(model_admin, request, form, title, original=None):
@@ -272,8 +288,9 @@ class BillingAccountAdmin(admin.ModelAdmin):
                     "status")  # fmt: skip
     list_filter = ("payment_mode", "status")
     search_fields = ("name", "legal_name", "uscc")
-    readonly_fields = ("name", "legal_name", "balance", "top_up")
-    fields = ("name", "legal_name", "payment_mode", "credit_limit_amount", "balance", "top_up")
+    readonly_fields = ("name", "legal_name", "balance", "top_up", "close_month")
+    fields = ("name", "legal_name", "payment_mode", "credit_limit_amount", "balance", "top_up",
+              "close_month")  # fmt: skip
 
     def has_add_permission(self, request):
         return False
@@ -290,6 +307,46 @@ class BillingAccountAdmin(admin.ModelAdmin):
         url = reverse("admin:billing_ledgerentry_top_up")
         return format_html('<a href="{}?organization={}">{}</a>', url, organization.pk,
                            _("Record a top-up"))  # fmt: skip
+
+    @admin.display(description=_("Invoices"))
+    def close_month(self, organization):
+        url = reverse("admin:billing_billingaccount_close_month", args=[organization.pk])
+        return format_html('<a href="{}">{}</a>', url, _("Close month…"))
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/close-month/", self.admin_site.admin_view(self.close_month_view),
+                 name="billing_billingaccount_close_month"),
+            *super().get_urls(),
+        ]  # fmt: skip
+
+    def close_month_view(self, request, pk):
+        """Close a month for this organization and issue its invoice (as `manage.py
+        close_month`); audited as billing.month_closed."""
+        if not request.user.has_perm("billing.change_invoice"):
+            raise PermissionDenied
+        organization = get_object_or_404(BillingAccount, pk=pk)
+        form = CloseMonthForm(request.POST or None)
+        if form.is_valid():
+            try:
+                invoice = invoicing.close_and_issue_month(
+                    actor=Actor.from_request(request), organization=organization,
+                    month=form.cleaned_data["month"], now=timezone.now(),
+                )  # fmt: skip
+            except ValidationError as error:
+                add_service_errors(form, error)
+            else:
+                if invoice is None:
+                    messages.info(request, _("Nothing to bill for that month."))
+                    return redirect(
+                        reverse("admin:billing_billingaccount_change", args=[organization.pk])
+                    )
+                messages.success(
+                    request, _("Invoice %(number)s issued.") % {"number": invoice.number}
+                )
+                return redirect(reverse("admin:billing_invoice_change", args=[invoice.pk]))
+        title = _("Close a month: %(organization)s") % {"organization": organization.name}
+        return form_page(self, request, form, title, organization)
 
     def save_model(self, request, obj, form, change):
         invoicing.set_credit_terms(
