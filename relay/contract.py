@@ -247,11 +247,19 @@ class UsageView(GatewayView):
     )
     def post(self, request):
         """Record a batch of up to 5,000 calls; all or nothing; idempotent by request_id."""
-        events = request.data.get("events") if isinstance(request.data, dict) else None
+        try:
+            data = request.data
+        except exceptions.ParseError as error:  # in the contract's shape too: no event read
+            return _refused([{"index": None, "field": "", "message": str(error.detail)}])
+        events = data.get("events") if isinstance(data, dict) else None
         try:
             result = metering.ingest_usage(events=events)
         except metering.InvalidBatch as refused:
-            response = Response({"errors": refused.errors}, status=400)
-            response._has_been_logged = True  # the gateway's problem, reported to it
-            return response
+            return _refused(refused.errors)
         return Response({"accepted": result.accepted, "duplicates": result.duplicates}, 202)
+
+
+def _refused(errors: list[dict]) -> Response:
+    response = Response({"errors": errors}, status=400)
+    response._has_been_logged = True  # the gateway's problem, reported to it
+    return response
