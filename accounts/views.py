@@ -1,14 +1,12 @@
 """Organization pages (a scoped fetch (OrganizationMixin), one service call, a render) and the
 signed-in user's profile."""
 
-import csv
-
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.db.models import Count
-from django.http import HttpResponseBadRequest, StreamingHttpResponse
+from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
 from django.utils.translation import activate, get_language, gettext_lazy
@@ -44,6 +42,7 @@ from accounts.selectors import (
     memberships_of,
 )
 from accounts.tenancy import choose_organization, current_membership
+from portal import csv
 
 
 class ServiceFormView(ServiceFormMixin, OrganizationMixin, FormView):
@@ -396,13 +395,6 @@ class AuditLogView(OrganizationMixin, FilterView):
     paginate_by = 50
 
 
-class Echo:
-    """csv.writer writes into this; each row goes straight to the response."""
-
-    def write(self, value):
-        return value
-
-
 class AuditExportView(OrganizationMixin, View):
     """The filtered audit log as CSV, streamed row by row."""
 
@@ -414,16 +406,8 @@ class AuditExportView(OrganizationMixin, View):
         )
         if not events.is_valid():
             return HttpResponseBadRequest(_("The filters are not valid."))
-        writer = csv.writer(Echo())
-
-        def lines():
-            yield writer.writerow(AUDIT_CSV_HEADER)
-            for row in audit_csv_rows(events.qs):
-                yield writer.writerow((row[0].isoformat(), *row[1:]))
-
-        response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="audit-log.csv"'
-        return response
+        rows = ((row[0].isoformat(), *row[1:]) for row in audit_csv_rows(events.qs))
+        return csv.response(AUDIT_CSV_HEADER, rows, "audit-log.csv")
 
 
 def home(request):

@@ -2,7 +2,7 @@
 
 `request_export()` records the request (audited) and enqueues `exports.tasks.build_export`
 after commit; the worker calls `build_export()`, which streams each table from the database
-(`.iterator()`) through csv.writer into a zip member written to a temporary file, then saves
+(`.iterator()`) through portal.csv into a zip member written to a temporary file, then saves
 the file to the "exports" storage: memory stays flat whatever the number of rollup rows.
 `purge_expired()` (beat) deletes files past EXPORT_RETENTION_DAYS; `delete_export()` lets
 the organization delete one sooner.
@@ -19,7 +19,6 @@ API keys are exported as metadata only: never their digest or token.
 """
 
 import contextlib
-import csv
 import io
 import json
 import logging
@@ -28,7 +27,6 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -50,6 +48,7 @@ from billing.invoicing.models import Invoice, InvoiceLine, LedgerEntry
 from billing.metering.models import UsageRollup
 from billing.quotas.models import Quota, QuotaPeriod
 from notifications.services import notify
+from portal import csv
 from projects.models import ApiKey, Project
 
 logger = logging.getLogger(__name__)
@@ -289,16 +288,14 @@ def tables() -> list[Table]:
     ]
 
 
-def _cell(value) -> str:
-    if value is None:
-        return ""
+def _cell(value):
+    """Times as ISO 8601 UTC, lists and dicts as JSON; the rest as portal.csv writes it
+    (numbers stay numbers)."""
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
-    if isinstance(value, Decimal):
-        return format(value, "f")
     if isinstance(value, (list, dict)):
         return json.dumps(value, ensure_ascii=False)
-    return str(value)
+    return value
 
 
 # --- Requests, downloads ---------------------------------------------------------------
@@ -395,15 +392,10 @@ def write_archive(organization, target, *, now: datetime) -> dict[str, int]:
         for table in tables():
             with (
                 archive.open(table.name, "w", force_zip64=True) as member,
-                io.TextIOWrapper(member, encoding="utf-8-sig", newline="") as text,
+                io.TextIOWrapper(member, encoding="utf-8", newline="") as text,
             ):
-                writer = csv.writer(text)
-                writer.writerow(list(table.columns))
-                count = 0
-                for row in table.rows(organization):
-                    writer.writerow([_cell(value) for value in row])
-                    count += 1
-                counts[table.name] = count
+                rows = ([_cell(value) for value in row] for row in table.rows(organization))
+                counts[table.name] = csv.write(text, table.columns, rows)
         manifest = {
             "format_version": FORMAT_VERSION,
             "organization": {

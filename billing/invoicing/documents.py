@@ -6,7 +6,6 @@ font STSong-Light: PDF readers supply the glyphs (Adobe-GB1), so no font file ha
 installed or shipped, `make run` works on a fresh machine, and the text stays extractable.
 """
 
-import csv
 import io
 from collections import defaultdict
 from decimal import Decimal
@@ -19,6 +18,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from portal import csv
 from portal.periods import business_zone
 
 FONT = "STSong-Light"
@@ -163,17 +163,15 @@ LINE_COLUMNS = [
 
 
 def invoice_csv(invoice) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(LINE_COLUMNS)
-    for line in invoice.lines.select_related("model"):
-        writer.writerow([
+    def row(line):
+        return [
             invoice.number or "", line.position, f"{line.service_month:%Y-%m}",
             line.department_label, line.project_label, line.model.model_id if line.model else "",
             line.requests, line.input_tokens, line.output_tokens, line.cached_input_tokens,
             line.discount_percent, line.amount, invoice.currency,
-        ])  # fmt: skip
-    return out.getvalue()
+        ]  # fmt: skip
+
+    return csv.text(LINE_COLUMNS, map(row, invoice.lines.select_related("model")))
 
 
 CHARGEBACK_COLUMNS = [
@@ -183,16 +181,17 @@ CHARGEBACK_COLUMNS = [
 
 
 def chargeback_csv(statement) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CHARGEBACK_COLUMNS)
-    for row in statement.departments:
-        for line in row.lines:
-            writer.writerow([
-                f"{statement.month:%Y-%m}", row.code, row.name, line.project, line.model,
-                line.tokens, line.amount, row.amount, row.subtree_amount, statement.currency,
-            ])  # fmt: skip
-    return out.getvalue()
+    def row(department, line):
+        return [
+            f"{statement.month:%Y-%m}", department.code, department.name, line.project,
+            line.model, line.tokens, line.amount, department.amount, department.subtree_amount,
+            statement.currency,
+        ]  # fmt: skip
+
+    rows = (
+        row(department, line) for department in statement.departments for line in department.lines
+    )
+    return csv.text(CHARGEBACK_COLUMNS, rows)
 
 
 def chargeback_pdf(statement) -> bytes:

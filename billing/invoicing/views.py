@@ -15,6 +15,7 @@ from billing.invoicing import documents
 from billing.invoicing import services as invoicing
 from billing.invoicing.forms import FapiaoProfileForm
 from billing.invoicing.models import FapiaoRequest, Invoice, LedgerEntry
+from portal import csv
 
 LEDGER_ROWS = 20
 
@@ -58,14 +59,14 @@ def invoice_download(invoice, fmt: str) -> HttpResponse:
     name = invoice.number or invoice.public_id
     if fmt == "pdf":
         return _download(documents.invoice_pdf(invoice), f"{name}.pdf", "application/pdf")
-    return _download(documents.invoice_csv(invoice), f"{name}.csv", "text/csv; charset=utf-8")
+    return _download(documents.invoice_csv(invoice), f"{name}.csv", csv.CONTENT_TYPE)
 
 
 def chargeback_download(statement, fmt: str) -> HttpResponse:
     name = f"chargeback-{statement.month:%Y-%m}"
     if fmt == "pdf":
         return _download(documents.chargeback_pdf(statement), f"{name}.pdf", "application/pdf")
-    return _download(documents.chargeback_csv(statement), f"{name}.csv", "text/csv; charset=utf-8")
+    return _download(documents.chargeback_csv(statement), f"{name}.csv", csv.CONTENT_TYPE)
 
 
 class InvoiceDownloadView(OrganizationMixin, generic.View):

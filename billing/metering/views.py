@@ -4,9 +4,7 @@ Every number comes from metering.selectors (rollups plus the not-yet-rolled tail
 table downloads as CSV with ?export=days|models|keys.
 """
 
-import csv
-
-from django.http import HttpResponse
+from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -16,6 +14,7 @@ from accounts.mixins import OrganizationMixin
 from accounts.models import Department
 from accounts.permissions import Action
 from billing.metering import selectors
+from portal import csv
 from projects.models import ApiKey, Project
 
 EXPORTS = ("days", "models", "keys")
@@ -64,31 +63,30 @@ class UsageDashboardView(OrganizationMixin, TemplateView):
             **kwargs,
         )
 
-    def csv(self, table: str) -> HttpResponse:
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="usage-{table}.csv"'
-        writer = csv.writer(response)
+    def csv(self, table: str) -> StreamingHttpResponse:
+        filename = f"usage-{table}.csv"
         if table == "days":
-            writer.writerow([_("Day"), _("Group"), _("Tokens"), _("Cost")])
-            for line in self.report.chart["series"]:
+            rows = [
+                [day, line["name"], tokens, cost]
+                for line in self.report.chart["series"]
                 for day, tokens, cost in zip(
                     self.report.chart["days"], line["tokens"], line["cost"], strict=True
-                ):
-                    writer.writerow([day, line["name"], tokens, cost])
-            return response
-        rows = self.report.top_models if table == "models" else self.report.top_keys
-        writer.writerow([_("Name"), _("Requests"), _("Tokens"), _("Cost"), _("Currency")])
-        for row in rows:
-            writer.writerow(
-                [
-                    row.get("name", row["id"]),
-                    row["requests"],
-                    row["tokens"],
-                    row["cost"],
-                    row["currency"],
-                ]
-            )
-        return response
+                )
+            ]
+            return csv.response([_("Day"), _("Group"), _("Tokens"), _("Cost")], rows, filename)
+        found = self.report.top_models if table == "models" else self.report.top_keys
+        rows = [
+            [
+                row.get("name", row["id"]),
+                row["requests"],
+                row["tokens"],
+                row["cost"],
+                row["currency"],
+            ]
+            for row in found
+        ]
+        header = [_("Name"), _("Requests"), _("Tokens"), _("Cost"), _("Currency")]
+        return csv.response(header, rows, filename)
 
 
 class ProjectUsageView(UsageDashboardView):

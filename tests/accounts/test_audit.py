@@ -137,7 +137,7 @@ def test_the_export_streams_the_filtered_events_as_csv(events, owner, client_of)
     response = client_of(owner).get("/organization/audit/export.csv", {"action": "member"})
     assert response.status_code == 200 and response.streaming
     assert response["Content-Type"].startswith("text/csv")
-    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
     assert rows[0][:3] == ["created_at", "actor_label", "action"]
     assert [row[2] for row in rows[1:]] == ["member.removed", "member.changed"]
 

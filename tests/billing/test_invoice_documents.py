@@ -38,7 +38,7 @@ def test_the_pdf_is_a_real_pdf_with_number_organization_and_total(invoice):
 
 
 def test_the_csv_has_one_row_per_line(invoice):
-    rows = list(csv.DictReader(io.StringIO(documents.invoice_csv(invoice))))
+    rows = list(csv.DictReader(io.StringIO(documents.invoice_csv(invoice).removeprefix("\ufeff"))))
     assert [row["amount"] for row in rows] == ["88.10", "1234.57", "0.50"]
     assert {row["invoice_number"] for row in rows} == {invoice.number}
     assert sum(Decimal(row["amount"]) for row in rows) == invoice.subtotal_amount
