@@ -16,6 +16,10 @@ median round is the figure. Each round also prints the relay process's CPU time 
 (user + system, from /proc): a figure of the relay's own cost that does not depend on the
 baseline, for comparing relay code between runs. It prints each round and the median; the
 figures go to docs/benchmarks.md.
+
+test_usage_journal_cost measures in-process what journaling a call's usage (relay.journal,
+before the answer completes) costs: JOURNAL_CALLS calls one after another, then 16 at a time,
+for the Redis stream (with REDIS_URL) and the file journal: wall time and CPU time per call.
 """
 
 import asyncio
@@ -29,8 +33,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from django.test import override_settings
 
 from billing.metering.models import UsageEvent
+from relay import relay
 from tests.benchmarks import bench_port
 from tests.conftest import ROOT, database_url_for_subprocess, wait_for
 from tests.relay.conftest import MODEL, build_world
@@ -39,6 +45,7 @@ LATENCY_CALLS = int(os.environ.get("BENCH_LATENCY_CALLS", 400))
 THROUGHPUT_CALLS = int(os.environ.get("BENCH_THROUGHPUT_CALLS", 4000))
 CONCURRENCY = 16
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", 3))
+JOURNAL_CALLS = int(os.environ.get("BENCH_JOURNAL_CALLS", 3000))
 BODY = {"model": MODEL, "messages": [{"role": "user", "content": "Say hello to the world."}]}
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -177,4 +184,50 @@ def test_relay_overhead():
             cpu_ms = statistics.median(cpu for _, _, cpu in rounds)
             lines.append(f"{kind:>14}: median round: throughput x{ratio:.2f}, added p50 "
                          f"{added_p50:.2f} ms; relay CPU {cpu_ms:.2f} ms per call")  # fmt: skip
+    print("\n".join(lines))
+
+
+async def journal_calls(calls: int) -> dict:
+    """relay._Recorder.bill(), as a call's answer awaits it: sequential, then 16 at a time;
+    then the acknowledgement of all of them, in the biller's batches."""
+    recorder, usage = relay._Recorder(), relay.Usage(10, 5, 3)
+    plans = iter(relay.Plan(f"req_journal{n:012d}", "key_x", MODEL, []) for n in range(10**9))
+    for _ in range(100):  # warm up
+        await recorder.bill(next(plans), usage)
+    latencies, cpu, started = [], time.process_time(), time.perf_counter()
+    for _ in range(calls):
+        before = time.perf_counter()
+        await recorder.bill(next(plans), usage)
+        latencies.append(time.perf_counter() - before)
+    sequential_cpu = (time.process_time() - cpu) / calls
+    cpu, started = time.process_time(), time.perf_counter()
+    for _ in range(calls // CONCURRENCY):
+        await asyncio.gather(*(recorder.bill(next(plans), usage) for _ in range(CONCURRENCY)))
+    together = calls // CONCURRENCY * CONCURRENCY
+    concurrent_cpu = (time.process_time() - cpu) / together
+    concurrent_wall = (time.perf_counter() - started) / together
+    tokens = [token for *_, token in recorder.calls]
+    for start in range(0, len(tokens), 500):
+        recorder.journal.ack(tokens[start : start + 500])
+    recorder.journal.close()
+    recorder.writer.shutdown()
+    return {
+        "p50": statistics.median(latencies) * 1e6, "cpu": sequential_cpu * 1e6,
+        "concurrent_wall": concurrent_wall * 1e6, "concurrent_cpu": concurrent_cpu * 1e6,
+    }  # fmt: skip
+
+
+def test_usage_journal_cost(tmp_path):
+    # No batch is billed meanwhile: this measures the journal alone.
+    kinds = ["redis", "file"] if os.environ.get("REDIS_URL") else ["file"]
+    lines = [f"usage journal: {JOURNAL_CALLS} calls one after another, then 16 at a time"]
+    for kind in kinds:
+        journaling = {"RELAY_USAGE_JOURNAL": kind, "RELAY_JOURNAL_DIR": tmp_path}
+        with override_settings(RELAY_BILL_EVERY_SECONDS=10**6, **journaling):
+            found = asyncio.run(journal_calls(JOURNAL_CALLS))
+        lines.append(
+            f"{kind:>6}: one at a time: p50 {found['p50']:.0f} us, CPU {found['cpu']:.0f} us "
+            f"a call; 16 at a time: {found['concurrent_wall']:.0f} us wall, CPU "
+            f"{found['concurrent_cpu']:.0f} us a call"
+        )
     print("\n".join(lines))
