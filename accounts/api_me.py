@@ -25,6 +25,7 @@ class MeSerializer(serializers.Serializer):
     full_name = serializers.CharField(max_length=150, allow_blank=True)
     language = serializers.ChoiceField(
         choices=settings.LANGUAGES,
+        allow_blank=True,
         help_text="Language of what the portal sends you (blank: not chosen yet).",
     )
     mfa_enabled = serializers.BooleanField(read_only=True)

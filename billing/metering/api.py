@@ -117,11 +117,14 @@ def _groups(row):
 
 
 class ReportViewSet(OrganizationAPIMixin, viewsets.ViewSet):
+    """One page object per call, not a list of objects: the action is `report`, not `list`
+    (which the schema would describe as an array)."""
+
     read_action = Action.VIEW_USAGE
     http_method_names = ["get", "head", "options"]
     by_currency = False
 
-    def list(self, request):
+    def report(self, request):
         serializer = ReportQuerySerializer(data=request.query_params)
         serializer.is_valid(raise_exception=True)
         buckets, next_start = _bucket_page(
@@ -189,10 +192,12 @@ class UsageReportViewSet(ReportViewSet):
             **_groups(row),
         }
 
-    @extend_schema(responses=_page_schema("Usage", UsageResult))
-    def list(self, request):
+    @extend_schema(
+        operation_id="v1_organization_usage_list", responses=_page_schema("Usage", UsageResult)
+    )
+    def report(self, request):
         """Usage: requests and tokens per bucket (business time zone), current to the second."""
-        return super().list(request)
+        return super().report(request)
 
 
 @extend_schema(tags=["usage"], parameters=[ReportQuerySerializer])
@@ -209,7 +214,9 @@ class CostReportViewSet(ReportViewSet):
             **_groups(row),
         }
 
-    @extend_schema(responses=_page_schema("Costs", CostResult))
-    def list(self, request):
+    @extend_schema(
+        operation_id="v1_organization_costs_list", responses=_page_schema("Costs", CostResult)
+    )
+    def report(self, request):
         """Costs per bucket (business time zone), current to the second."""
-        return super().list(request)
+        return super().report(request)

@@ -15,12 +15,12 @@ urlpatterns = [
 api_urlpatterns = [
     path(
         "organization/usage",
-        api.UsageReportViewSet.as_view({"get": "list"}),
+        api.UsageReportViewSet.as_view({"get": "report"}),
         name="api-usage",
     ),
     path(
         "organization/costs",
-        api.CostReportViewSet.as_view({"get": "list"}),
+        api.CostReportViewSet.as_view({"get": "report"}),
         name="api-costs",
     ),
 ]
