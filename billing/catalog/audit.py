@@ -239,7 +239,9 @@ def check_model(model: CatalogModel, *, at: datetime, organization=None) -> Mode
     return check
 
 
-def catalog_models(*, first: int | None = None, model_ids: Sequence[str] = ()) -> list:
+def catalog_models(
+    *, first: int | None = None, model_ids: Sequence[str] = ()
+) -> list[CatalogModel]:
     """The catalog models named by `model_ids`, else the first `first` by id (all when None).
 
     Raises LookupError naming the ids that are no model's.
