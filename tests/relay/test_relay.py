@@ -90,6 +90,20 @@ def test_a_stream_is_passed_through_and_billed_from_the_final_usage_chunk(relay_
     )  # fmt: skip
 
 
+def chat_and_stream(world, upstream, behaviour: str) -> tuple[str, str]:
+    """One chat completion and one streamed chat through `upstream` answering `behaviour`:
+    their request ids."""
+    world.channel("a", upstream)
+    upstream.default = behaviour
+    client = world.client(world.key())
+    raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES)
+    with client.chat.completions.with_streaming_response.create(
+        model=MODEL, messages=MESSAGES, stream=True
+    ) as response:
+        list(response.parse())
+        return raw.headers["x-request-id"], response.headers["x-request-id"]
+
+
 def test_cache_reads_and_writes_are_billed_apart_from_input_and_counted_by_token_quotas(
     relay_world, upstreams
 ):
@@ -106,19 +120,8 @@ def test_cache_reads_and_writes_are_billed_apart_from_input_and_counted_by_token
         actor=actor, scope=Quota.Scope.ORGANIZATION, metric=Quota.Metric.TOKENS,
         limit=Decimal(10**6), on_exceed=Quota.OnExceed.ALERT,
     )  # fmt: skip
-    relay_world.channel("a", upstreams.a)
-    upstreams.a.default = "cache_write"
-    client = relay_world.client(relay_world.key())
-
-    raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES)
-    with client.chat.completions.with_streaming_response.create(
-        model=MODEL, messages=MESSAGES, stream=True
-    ) as response:
-        list(response.parse())
-        stream_id = response.headers["x-request-id"]
-
     uncached = PROMPT_TOKENS - CACHED_TOKENS - CACHE_WRITE_TOKENS
-    for request_id in (raw.headers["x-request-id"], stream_id):
+    for request_id in chat_and_stream(relay_world, upstreams.a, "cache_write"):
         assert_billed(
             relay_world, usage_event(request_id), input_tokens=uncached,
             output_tokens=len(CONTENT), cached=CACHED_TOKENS, cache_write=CACHE_WRITE_TOKENS,
@@ -169,20 +172,11 @@ def test_a_caller_who_asks_for_stream_usage_gets_it(relay_world, upstreams):
 def test_without_upstream_usage_the_relay_counts_and_marks_the_event_estimated(
     relay_world, upstreams
 ):
-    relay_world.channel("a", upstreams.a)
-    upstreams.a.default = "no_usage"
-    client = relay_world.client(relay_world.key())
-
-    raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES)
-    with client.chat.completions.with_streaming_response.create(
-        model=MODEL, messages=MESSAGES, stream=True
-    ) as response:
-        list(response.parse())
-        stream_id = response.headers["x-request-id"]
+    request_ids = chat_and_stream(relay_world, upstreams.a, "no_usage")
 
     prompt = estimate.count(MESSAGES[0]["content"]) + 3 + 3
     reply = estimate.count("".join(CONTENT))
-    for request_id in (raw.headers["x-request-id"], stream_id):
+    for request_id in request_ids:
         assert_billed(
             relay_world, usage_event(request_id), input_tokens=prompt, output_tokens=reply,
             estimated=True,
