@@ -148,12 +148,18 @@ def test_an_empty_department_is_deleted_and_audited(tree, owner, client_of):
 
 
 def test_a_manager_must_be_a_member(tree, owner, outsider, client_of):
-    response = client_of(owner).patch(
-        f"/api/v1/departments/{tree['AI'].public_id}/",
-        {"managers": [outsider.user.email]},
-        content_type="application/json",
-    )
-    assert response.status_code == 400 and "managers" in response.json()["error"]["fields"]
+    """Another organization's member and an address without an account read the same: the
+    API tells nothing of accounts elsewhere."""
+    errors = []
+    for address in (outsider.user.email, "nobody-here@example.com"):
+        response = client_of(owner).patch(
+            f"/api/v1/departments/{tree['AI'].public_id}/",
+            {"managers": [address]},
+            content_type="application/json",
+        )
+        assert response.status_code == 400 and "managers" in response.json()["error"]["fields"]
+        errors.append(response.content.decode().replace(address, "ADDRESS"))
+    assert errors[0] == errors[1]
 
 
 @pytest.mark.parametrize("role", [Role.BILLING, Role.DEVELOPER, Role.VIEWER])
