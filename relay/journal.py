@@ -120,9 +120,11 @@ class FileJournal:
         return [path] * len(events)
 
     def rotate(self) -> None:
-        """Later appends go to a new segment (the current one is deleted once acknowledged)."""
+        """Later appends go to a new segment, so that the current one is deleted once its
+        batch is acknowledged; not while an older one waits (the database is down): two open
+        files at most."""
         with self.lock:
-            if self.current is not None and self.unacked[self.current]:
+            if self.current is not None and self.unacked[self.current] and len(self.files) == 1:
                 self.current = None
 
     def ack(self, tokens: list) -> None:

@@ -219,3 +219,20 @@ def test_the_file_journal_replays_only_segments_no_live_process_holds(settings, 
     assert out.getvalue() == "2 journaled usage events replayed\n"
     assert set(UsageEvent.objects.values_list("request_id", flat=True)) == {"req_live", "req_later"}
     assert list(tmp_path.glob("*.jsonl")) == []
+
+
+def test_the_file_journal_keeps_two_segments_at_most_while_batches_are_not_billed(tmp_path):
+    """The database is down: batch after batch stays unacknowledged; the segments do not
+    pile up (each is an open, locked file), and once billed they are gone."""
+    live = journal.FileJournal(tmp_path)
+    tokens = []
+    for number in range(5):  # a batch each, none billed: every batch rotates
+        tokens += live.append([{"request_id": f"req_{number}"}])
+        live.rotate()
+    assert len(list(tmp_path.glob("*.jsonl"))) == 2
+    live.ack(tokens)
+    tokens = live.append([{"request_id": "req_next"}])  # the database is back
+    live.rotate()
+    live.ack(tokens)
+    assert list(tmp_path.glob("*.jsonl")) == []
+    live.close()
