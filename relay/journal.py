@@ -1,7 +1,7 @@
 """The relay's usage journal: every answered call's usage event is written here, durably,
 before the caller gets the end of its answer, and removed only after ingest_usage committed
 it; what a dead process left is replayed (`orphans`), safely, since ingestion counts a
-request_id once ever (docs/relay.md, "Usage and billing").
+request_id once ever (docs/relay.md, "No answered call goes unbilled").
 
 Two stores, one interface (`append` -> tokens, `ack(tokens)`, `orphans()`); which one is
 RELAY_USAGE_JOURNAL:
@@ -11,16 +11,15 @@ RELAY_USAGE_JOURNAL:
   RELAY_BILL_EVERY_SECONDS, so only a dead (or failing) one leaves entries that old. The
   stream is as durable as the Redis server's persistence (appendonly, operations.md).
 - "file" (without Redis: the embedded set-up): files of JSON lines in RELAY_JOURNAL_DIR, one
-  segment per batch, each held under an exclusive flock(2) by its process for as long as it
-  lives; appends are fdatasync'ed. A segment nobody holds the lock of belongs to a dead
-  process (the kernel drops a killed process's locks): that is the orphan test, exact, with
-  no waiting. The files are local, so recovery runs on the same host (any relay process at
-  start-up and every RELAY_USAGE_RECOVER_AFTER_SECONDS).
+  segment per batch (fewer while batches fail), each held under an exclusive flock(2) by its
+  process for as long as it lives; appends are fdatasync'ed. A segment nobody holds the lock
+  of belongs to a dead process (the kernel drops a killed process's locks): that is the
+  orphan test, exact, with no waiting. The files are local, so recovery runs on the same
+  host (any relay process at start-up and every RELAY_USAGE_RECOVER_AFTER_SECONDS).
 """
 
 import fcntl
 import json
-import logging
 import os
 import secrets
 import threading
@@ -28,8 +27,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 
 from django.conf import settings
-
-logger = logging.getLogger(__name__)
+from django_redis import get_redis_connection
 
 STREAM = "relay:usage"
 RECOVER_BATCH = 1000  # ingest_usage takes up to 5,000
@@ -48,8 +46,6 @@ def _dumps(event: dict) -> str:
 
 class RedisJournal:
     def __init__(self):
-        from django_redis import get_redis_connection
-
         self.redis = get_redis_connection("default")
 
     def append(self, events: list[dict]) -> list:
