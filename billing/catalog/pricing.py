@@ -20,7 +20,7 @@ The rules (docs/pricing-and-billing.md, "Pricing rules"), faithful to genai-pric
 
 from dataclasses import dataclass
 from datetime import datetime, time
-from decimal import Decimal, localcontext
+from decimal import Context, Decimal, localcontext
 from functools import cache
 from zoneinfo import ZoneInfo
 
@@ -33,6 +33,7 @@ MILLION = Decimal(1_000_000)
 HUNDRED = Decimal(100)
 # Enough digits that no product or sum of prices and token counts is ever rounded.
 _PRECISION = 60
+_EXACT = Context(prec=_PRECISION)
 # The token classes a card prices, as named in PriceVersion.conditions.
 CLASSES = ("input", "output", "cached_input", "cache_write")
 
@@ -49,6 +50,8 @@ class Rate:
     tiers: tuple[tuple[int, Decimal], ...] = ()  # (threshold, price), ascending
 
     def at(self, prompt_tokens: int) -> Decimal:
+        if not self.tiers:
+            return self.base
         for threshold, price in reversed(self.tiers):
             if prompt_tokens > threshold:
                 return price
@@ -106,6 +109,8 @@ class Schedule:
     windows: tuple[Window, ...] = ()
 
     def card_at(self, at: datetime) -> RateCard:
+        if not self.windows:
+            return self.card
         for window in self.windows:
             if window.covers(at):
                 return window.card
@@ -153,6 +158,7 @@ class EffectivePrice:
     price_version: PriceVersion
     discount_percent: Decimal
     schedule: Schedule
+    discount_factor: Decimal  # what is paid of the list price: 1 - percent / 100
 
 
 def discounted(price: Decimal, percent: Decimal) -> Decimal:
@@ -214,6 +220,7 @@ def priced_with(version: PriceVersion, percent: Decimal) -> EffectivePrice:
         price_version=version,
         discount_percent=percent,
         schedule=schedule_of(version),
+        discount_factor=discounted(Decimal(1), percent),
     )
 
 
@@ -233,16 +240,18 @@ def cost_of(
     """
     card = price.schedule.card_at(at)
     prompt = input_tokens + cached_input_tokens + cache_write_tokens
-    with localcontext() as ctx:
-        ctx.prec = _PRECISION
-        input_rate = card.input.at(prompt)
-        tokens = (
-            input_tokens * input_rate
-            + output_tokens * card.output.at(prompt)
-            + cached_input_tokens * _or(card.cached_input, input_rate, prompt)
-            + cache_write_tokens * _or(card.cache_write, input_rate, prompt)
-        )
-        return discounted(tokens / MILLION + card.request, price.discount_percent)
+    input_rate = card.input.at(prompt)
+    # The exact context's methods, not a `with localcontext()`: this runs for every event.
+    add, multiply = _EXACT.add, _EXACT.multiply
+    tokens = add(
+        add(multiply(input_tokens, input_rate), multiply(output_tokens, card.output.at(prompt))),
+        add(
+            multiply(cached_input_tokens, _or(card.cached_input, input_rate, prompt)),
+            multiply(cache_write_tokens, _or(card.cache_write, input_rate, prompt)),
+        ),
+    )
+    cost = add(_EXACT.divide(tokens, MILLION), card.request)
+    return multiply(cost, price.discount_factor)
 
 
 def _or(rate: Rate | None, fallback: Decimal, prompt: int) -> Decimal:
