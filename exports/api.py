@@ -14,7 +14,9 @@ from exports import services as exports
 
 class DataExportSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id", read_only=True)
-    requested_by = serializers.EmailField(source="requested_by.email", read_only=True, default=None)
+    requested_by = serializers.EmailField(
+        source="requested_by.email", read_only=True, default=None, allow_null=True
+    )
     download_url = serializers.SerializerMethodField()
 
     class Meta:

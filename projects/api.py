@@ -98,7 +98,9 @@ class ApiKeySerializer(serializers.ModelSerializer):
     state = serializers.ChoiceField(choices=ApiKey.State.choices, read_only=True)
     allowed_models = serializers.ListField(child=serializers.CharField(), required=False)
     ip_allowlist = serializers.ListField(child=serializers.CharField(), required=False)
-    rotated_from = serializers.SlugRelatedField(slug_field="public_id", read_only=True)
+    rotated_from = serializers.SlugRelatedField(
+        slug_field="public_id", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = ApiKey

@@ -170,7 +170,9 @@ class IncreaseRequestSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id", read_only=True)
     quota = OrganizationRelatedField(queryset=Quota.objects.all())
     requested_by = serializers.CharField(source="requested_by.email", read_only=True)
-    decided_by = serializers.CharField(source="decided_by.email", read_only=True, default=None)
+    decided_by = serializers.CharField(
+        source="decided_by.email", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = QuotaIncreaseRequest
