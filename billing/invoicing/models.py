@@ -88,9 +88,11 @@ class Invoice(models.Model):
     tax_amount = models.DecimalField(_("VAT"), max_digits=16, decimal_places=2)
     total_amount = models.DecimalField(_("total"), max_digits=16, decimal_places=2)
     note = models.CharField(_("note"), max_length=300, blank=True)
-    # The close read usage events with ids up to this one (all committed): every event of a
-    # month it covers (its own and the ADJUSTMENT_MONTHS before) is billed once this is
-    # issued, the later ones by a later invoice. Empty on credit notes.
+    # What the close read: the usage of the months [usage_from, period_start] (its own and
+    # at least the ADJUSTMENT_MONTHS before), events with ids up to usage_through_event_id
+    # (all committed). It bills what the other invoices do not; later events of those
+    # months go on a later invoice. Empty on credit notes and invoices closed before.
+    usage_from = models.DateField(_("usage read from month"), null=True, blank=True, editable=False)
     usage_through_event_id = models.BigIntegerField(
         _("usage billed through event"), null=True, blank=True, editable=False
     )

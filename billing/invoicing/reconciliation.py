@@ -7,17 +7,17 @@ as many calls, exactly the same unrounded cost, and the same amount to the cent 
 documented rounding (the group's cost rounded once, half up).
 
 Which events are due: a close reads every event up to its invoice's bound
-(`usage_through_event_id`) for its month and the ADJUSTMENT_MONTHS before. Events of a month
-up to the highest bound of the invoices covering it are due; later ones are pending (the
-next close carries them) until the month is final: once the daily close of the
-ADJUSTMENT_MONTHS-th month after it has been due, no close can carry it any more and all its
-events are due. Months before the raw events' purge horizon are not checked (their events
-are gone; rollups stay), nor, until final, months covered only by invoices closed before
-the bound was recorded.
+(`usage_through_event_id`) of the months [usage_from, its month]. Events of a month up to
+the highest bound of the non-void invoices that read it are due; later ones are pending
+(the next close carries them) until the month is final: once the daily close of the
+ADJUSTMENT_MONTHS-th month after it has been due, all its events are due (a later close
+still carries what is missing, e.g. after the daily run stopped for months or a late void,
+but until then it is reported). Months before the raw events' purge horizon are not checked
+(their events are gone; rollups stay), nor, until final, months read only by invoices
+closed before the bound was recorded.
 """
 
 import logging
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -25,7 +25,7 @@ from decimal import Decimal
 from django.conf import settings
 
 from billing.invoicing.models import Invoice, InvoiceLine
-from billing.invoicing.services import ADJUSTMENT_MONTHS
+from billing.invoicing.services import ADJUSTMENT_MONTHS, covered_months
 from billing.metering.models import UsageEvent
 from billing.metering.services import purge_horizon
 from portal.money import round_money
@@ -74,29 +74,10 @@ class BillingReport:
 
 
 def is_final(month: date, now: datetime) -> bool:
-    """No close can carry usage of `month` any more: the daily close of the
-    ADJUSTMENT_MONTHS-th month after it has been due."""
+    """Every event of `month` should be billed by now: the daily close of the
+    ADJUSTMENT_MONTHS-th month after it has been due (later, none can be reported)."""
     last_close = month_start(add_months(month, ADJUSTMENT_MONTHS + 1))
     return now >= last_close + timedelta(days=settings.INVOICE_GRACE_DAYS)
-
-
-def _bounds(organization) -> tuple[dict, set]:
-    """(organization id, month) -> the highest bound of the invoices covering it, and the
-    (organization id, month) covered by an invoice without a bound."""
-    bounds, unknown = defaultdict(int), set()
-    invoices = Invoice.objects.filter(kind=Invoice.Kind.INVOICE).exclude(status=Invoice.Status.VOID)
-    if organization is not None:
-        invoices = invoices.filter(organization=organization)
-    for org_id, period, through in invoices.values_list(
-        "organization_id", "period_start", "usage_through_event_id"
-    ):
-        for back in range(ADJUSTMENT_MONTHS + 1):
-            key = (org_id, add_months(period, -back))
-            if through is None:
-                unknown.add(key)
-            else:
-                bounds[key] = max(bounds[key], through)
-    return bounds, unknown
 
 
 def verify_billing(*, now: datetime, since: date | None = None, organization=None):
@@ -108,7 +89,10 @@ def verify_billing(*, now: datetime, since: date | None = None, organization=Non
     if horizon > datetime.min.replace(tzinfo=UTC):
         kept = month_of(horizon)
         first = kept if first is None else max(first, kept)
-    bounds, unknown = _bounds(organization)
+    invoices = Invoice.objects.all()
+    if organization is not None:
+        invoices = invoices.filter(organization=organization)
+    bounds = covered_months(invoices)
     groups: dict[tuple, GroupCheck] = {}
 
     def group(key) -> GroupCheck:
@@ -134,18 +118,19 @@ def verify_billing(*, now: datetime, since: date | None = None, organization=Non
     ).iterator(chunk_size=5000):
         month = month_of(at)
         final = is_final(month, now)
-        if (org_id, month) in unknown and not final:
+        bound = bounds.get((org_id, month), 0)
+        if bound is None and not final:  # read by an invoice that did not record its bound
             skipped.add((org_id, month))
             continue
-        bound = bounds.get((org_id, month), 0)
-        if pk > bound and not final:
+        read = bound is None or pk <= bound  # (a final month's events are due in any case)
+        if not read and not final:
             pending += 1
             continue
         check = group((org_id, month, dept, project, model))
         check.currency = currency
         check.events += 1
         check.cost += cost
-        if pk > bound:
+        if not read:
             check.on_no_invoice.append(request_id)
     for org_id, month, dept, project, model, amount, cost, requests in lines.values_list(
         "invoice__organization_id", "service_month", "department_id", "project_id", "model_id",

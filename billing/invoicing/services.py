@@ -69,8 +69,8 @@ class InvoiceError(ValidationError):
     """A refused invoice or fapiao operation; its message says why (to staff or customer)."""
 
 
-def _group(row, month_field="service_month") -> tuple:
-    return (row[month_field], row["department_id"], row["project_id"], row["model_id"])
+def _group(row) -> tuple:
+    return (row["service_month"], row["department_id"], row["project_id"], row["model_id"])
 
 
 def month_usage(
@@ -177,29 +177,74 @@ def end_of_billed_usage() -> datetime:
 
 def close_month(*, month: date) -> list[Invoice]:
     """Build or refresh the draft invoice of `month` for every organization with usage in it
-    or in the ADJUSTMENT_MONTHS before. Issued invoices are left alone, so re-running it
-    changes nothing."""
-    start = month_start(add_months(month, -ADJUSTMENT_MONTHS))
-    end = month_start(add_months(month, 1))
-    rolled = UsageRollup.objects.filter(hour__gte=start, hour__lt=end)
-    tail = UsageEvent.objects.filter(
-        id__gt=watermark(), occurred_at__gte=start, occurred_at__lt=end
-    )
-    org_ids = {*rolled.values_list("organization_id", flat=True).distinct(),
-               *tail.values_list("organization_id", flat=True).distinct()}  # fmt: skip
+    or in the ADJUSTMENT_MONTHS before, or with older usage no invoice read (see
+    first_unbilled_month). Issued invoices are left alone, so re-running it changes
+    nothing."""
+    first = add_months(month, -ADJUSTMENT_MONTHS)
+    recent = _organizations_with_usage(month_start(first), month_start(add_months(month, 1)))
+    older = _organizations_with_usage(metering.retention_cutoff(), month_start(first)) - recent
     drafts = []
-    for organization in Organization.objects.filter(pk__in=org_ids).order_by("pk"):
+    for organization in Organization.objects.filter(pk__in=recent | older).order_by("pk"):
+        if organization.pk in older and first_unbilled_month(organization, month) >= first:
+            continue  # its older usage is all read: nothing for this close
         draft = close_month_for(organization=organization, month=month)
         if draft is not None:
             drafts.append(draft)
     return drafts
 
 
+def _organizations_with_usage(start: datetime, end: datetime) -> set[int]:
+    rolled = UsageRollup.objects.filter(hour__gte=start, hour__lt=end)
+    tail = UsageEvent.objects.filter(
+        id__gt=watermark(), occurred_at__gte=start, occurred_at__lt=end
+    )
+    return {*rolled.values_list("organization_id", flat=True).distinct(),
+            *tail.values_list("organization_id", flat=True).distinct()}  # fmt: skip
+
+
+def covered_months(invoices) -> dict[tuple, int | None]:
+    """(organization id, month) -> the highest event bound of the non-void invoices among
+    `invoices` whose close read that month (None: read by an invoice closed before bounds
+    were recorded, ADJUSTMENT_MONTHS back)."""
+    covered: dict[tuple, int | None] = {}
+    rows = invoices.filter(kind=Invoice.Kind.INVOICE).exclude(status=Invoice.Status.VOID)
+    for org_id, first, period, through in rows.values_list(
+        "organization_id", "usage_from", "period_start", "usage_through_event_id"
+    ):
+        month = first or add_months(period, -ADJUSTMENT_MONTHS)
+        while month <= period:
+            key = (org_id, month)
+            known = covered.get(key, 0)
+            covered[key] = None if through is None or known is None else max(known, through)
+            month = add_months(month, 1)
+    return covered
+
+
+def first_unbilled_month(organization, period: date) -> date:
+    """The oldest month the close of `period` reads: ADJUSTMENT_MONTHS before it, or an older
+    month (whose raw events are kept) with usage no non-void invoice's close has read: its
+    daily closes did not run, or the invoice that billed it was voided."""
+    first = add_months(period, -ADJUSTMENT_MONTHS)
+    floor, before = metering.retention_cutoff(), month_start(first)
+    covered = covered_months(Invoice.objects.for_org(organization))
+    rolled = UsageRollup.objects.for_org(organization).filter(hour__gte=floor, hour__lt=before)
+    tail = UsageEvent.objects.for_org(organization).filter(
+        id__gt=watermark(), occurred_at__gte=floor, occurred_at__lt=before
+    )
+    used = {
+        *rolled.datetimes("hour", "month", tzinfo=business_zone()),
+        *tail.datetimes("occurred_at", "month", tzinfo=business_zone()),
+    }
+    unread = [m.date() for m in used if (organization.pk, m.date()) not in covered]
+    return min([first, *unread])
+
+
 def close_month_for(*, organization, month: date) -> Invoice | None:
     """The draft invoice of `month` for one organization, built or refreshed: its own
-    month's usage and, as adjustment lines, usage of the ADJUSTMENT_MONTHS before that no
-    other invoice bills (late usage, whether or not its month had an invoice). None when
-    the month's invoice is issued or void already, or nothing is left to bill.
+    month's usage and, as adjustment lines, usage of the ADJUSTMENT_MONTHS before (and of
+    any older month no invoice read) that no other invoice bills: late usage, whether or
+    not its month had an invoice. None when the month's invoice is issued or void already,
+    or nothing is left to bill.
 
     Exactly once: the close reads every event up to a bound (`usage_through_event_id`, all
     committed below it) and bills what the other invoices do not; closes of one
@@ -218,12 +263,9 @@ def close_month_for(*, organization, month: date) -> Invoice | None:
             return None
         # The rollups cannot move past the bound while they are read.
         through = max(through, locked_watermark())
+        first = first_unbilled_month(organization, month)
         values = _unbilled_lines(
-            organization,
-            month,
-            first=add_months(month, -ADJUSTMENT_MONTHS),
-            through_event_id=through,
-            invoice=invoice,
+            organization, month, first=first, through_event_id=through, invoice=invoice
         )
         if invoice is not None:
             invoice.lines.all().delete()
@@ -238,7 +280,7 @@ def close_month_for(*, organization, month: date) -> Invoice | None:
                 period_end=add_months(month, 1),
                 currency=organization.currency,
             )
-        invoice.usage_through_event_id = through
+        invoice.usage_from, invoice.usage_through_event_id = first, through
         _set_totals(invoice, [value["amount"] for value in values])
         invoice.save()
         InvoiceLine.objects.bulk_create(_lines(invoice, values))

@@ -9,6 +9,13 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddField(
             model_name="invoice",
+            name="usage_from",
+            field=models.DateField(
+                blank=True, editable=False, null=True, verbose_name="usage read from month"
+            ),
+        ),
+        migrations.AddField(
+            model_name="invoice",
             name="usage_through_event_id",
             field=models.BigIntegerField(
                 blank=True, editable=False, null=True, verbose_name="usage billed through event"
