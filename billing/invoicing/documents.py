@@ -124,8 +124,13 @@ def invoice_pdf(invoice) -> bytes:
         by_department[line.department_label or NO_DEPARTMENT].append(line)
     for department, lines in by_department.items():
         for line in lines:
+            description = _p(line.description)
+            if line.is_adjustment:  # late usage of an earlier month, billed on this invoice
+                month = f"{line.service_month:%Y-%m}"
+                description = [description, _p(f"补计 {month} 用量 Adjustment: usage of {month}",
+                                               SMALL)]  # fmt: skip
             rows.append([
-                _p(department), _p(line.description), _p(_tokens(line.total_tokens), RIGHT),
+                _p(department), description, _p(_tokens(line.total_tokens), RIGHT),
                 _p(f"{line.discount_percent}%", RIGHT), _p(_money(line.amount), RIGHT),
             ])  # fmt: skip
         subtotal_rows.append(len(rows))
@@ -149,6 +154,12 @@ def invoice_pdf(invoice) -> bytes:
         "Amounts include the contract discount; each line is rounded once to the minor unit "
         "(half up), VAT is computed on the subtotal.",
     ]
+    if invoice.settled_from_balance:
+        notes[:0] = [
+            "已从预付余额结算：用量发生时已按未舍入金额从余额扣除，本账单仅另扣增值税与舍入差额。",  # noqa: RUF001
+            "Settled from the prepaid balance: the usage was drawn from it as it arrived "
+            "(unrounded); this invoice draws only its VAT and the rounding.",
+        ]
     if invoice.note:
         notes.insert(0, invoice.note)
     story += [_p(note, SMALL) for note in notes]

@@ -3,11 +3,13 @@ as an adjustment line on the organization's next invoice, whether or not its mon
 invoice; verify_billing checks it. Usage goes the real way: gateway batches through
 ingestion, the hourly rollup, the daily billing run."""
 
+import io
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
+from pypdf import PdfReader
 
 from accounts.audit_trail import Actor
 from billing.invoicing import documents, ledger, reconciliation, tasks
@@ -78,6 +80,10 @@ def test_an_event_34_days_late_into_a_month_without_an_invoice_is_billed_on_the_
     [adjustment] = december.lines.all()
     assert adjustment.is_adjustment and "(usage of 2026-10)" in adjustment.description
     assert "2026-10" in documents.invoice_csv(december)
+    pdf = PdfReader(io.BytesIO(documents.invoice_pdf(december)))
+    text = "".join(page.extract_text() for page in pdf.pages)
+    assert "Adjustment: usage of 2026-10" in text
+    assert ("Settled from the prepaid balance" in text) is (payment_mode == "prepaid")
     assert reconciliation.verify_billing(now=AFTER_JAN_CLOSE + timedelta(days=40)).problems == []
     entries = LedgerEntry.objects.for_org(w.org)
     if payment_mode == "prepaid":
