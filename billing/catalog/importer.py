@@ -570,7 +570,7 @@ class _Pricing:
 
 
 def _text(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
+    return None if value is None else f"{value:f}"  # "0.000000000000", never "0E-12"
 
 
 @transaction.atomic
