@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 
 from billing.catalog.models import CatalogModel, PriceVersion
+from billing.catalog.pricing import price_event
 from tests.factories import PriceVersionFactory
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +40,28 @@ def test_staff_change_a_price_from_a_date_and_the_history_shows_both(client, sta
     old.refresh_from_db()
     assert old.input_price == 2
     page = client.get(f"/models/{priced_model.model_id}/")
-    assert [v.input_price for v, _conditions in page.context["history"]] == [Decimal("1.5"), Decimal("2")]
+    assert [v.input_price for v, _conditions in page.context["history"]] == [
+        Decimal("1.5"),
+        Decimal("2"),
+    ]
+
+
+def test_a_staff_price_without_a_cache_price_charges_cached_tokens_at_the_input_price(
+    client, staff, priced_model
+):
+    url = reverse("admin:billing_catalogmodel_new_price", args=[priced_model.pk])
+    data = {"effective_from_0": "2027-01-01", "effective_from_1": "00:00:00"}
+    data |= {"input_price": "4", "output_price": "6", "request_price": "0.05"}
+    data |= {"cached_input_price": "", "cache_write_price": "0"}  # none; free
+    assert client.post(url, data).status_code == 302
+    new = priced_model.prices.get(effective_from__year=2027)
+    assert (new.cached_input_price, new.cache_write_price) == (None, 0)
+    at = new.effective_from
+    cost = price_event(
+        organization=None, model=priced_model, at=at, input_tokens=0, output_tokens=0,
+        cached_input_tokens=10**6, cache_write_tokens=10**6,
+    )  # fmt: skip
+    assert cost == Decimal("4.05")  # the input price for the cached million, plus the fee
 
 
 def test_a_started_version_is_read_only_in_the_admin(client, staff, priced_model):
