@@ -73,9 +73,9 @@ def relay_process(directory: Path, **settings_env):
 
 async def _load(base: str, key: str, process, answered: set[str], stop_after: int | None):
     """CONCURRENCY callers, non-streaming and streaming, until the relay is killed (after
-    `stop_after` answered calls) or, without `stop_after`, for 40 calls. `answered` gets the
-    request_id of every call whose answer reached its caller: the whole body of a
-    non-streaming 200, the final [DONE] of a stream."""
+    `stop_after` answered calls; 20 times as many calls at most) or, without `stop_after`,
+    for 40 calls. `answered` gets the request_id of every call whose answer reached its
+    caller: the whole body of a non-streaming 200, the final [DONE] of a stream."""
     headers = {"authorization": f"Bearer {key}"}
     url = f"{base}/chat/completions"
     killed, started = False, 0
@@ -97,7 +97,7 @@ async def _load(base: str, key: str, process, answered: set[str], stop_after: in
 
     async def caller(client, number: int):
         nonlocal killed, started
-        while not killed and (stop_after is not None or started < 40):
+        while not killed and started < (40 if stop_after is None else 20 * stop_after):
             started += 1
             try:
                 await call(client, stream=(started + number) % 2 == 0)
