@@ -5,7 +5,9 @@ newly inserted UsageEvents. It adds each event to the current QuotaPeriod row of
 quota that applies (the key's, the project's, those of the department and every ancestor,
 the organization's) with F() updates in a fixed order (no deadlocks between batches). A
 period's row is created at zero when its first event arrives, so a new period starts at
-zero by construction. Tokens count input + output + cached input + cache write.
+zero by construction. Tokens count input + output + cached input + cache write: every token
+the model read or wrote, each once, since the gateway contract's input_tokens exclude the
+cached and cache-write ones (docs/gateway-contract.md).
 
 Usage before the quota. A quota counts the usage of its whole running period, also what was
 recorded before it existed: creating a quota, or changing its period or dates, sets the
