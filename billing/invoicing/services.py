@@ -17,6 +17,7 @@ each of the last ADJUSTMENT_MONTHS invoiced months, the rounded rollup cost now,
 non-void invoices already billed for it (and its unrounded cost now, less what they covered).
 """
 
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -247,8 +248,8 @@ def close_month_for(*, organization, month: date) -> Invoice | None:
     or nothing is left to bill.
 
     Exactly once: the close reads every event up to a bound (`usage_through_event_id`, all
-    committed below it) and bills what the other invoices do not; closes of one
-    organization run one at a time (its row is locked), so no two bill the same usage."""
+    committed below it) and bills what the other invoices do not; closes run one at a time
+    (each holds the rollup watermark's row lock), so no two bill the same usage."""
     invoices = Invoice.objects.for_org(organization).filter(
         kind=Invoice.Kind.INVOICE, period_start=month
     )
@@ -257,12 +258,12 @@ def close_month_for(*, organization, month: date) -> Invoice | None:
     # Read before the transaction: ingestion waits only while the bound is read.
     through = metering.safe_upper_bound()
     with transaction.atomic():
-        list(Organization.objects.select_for_update().filter(pk=organization.pk).values("pk"))
+        # Locked to the end: the rollups cannot move past the bound while they are read,
+        # and closes take turns, each seeing what the one before billed and made.
+        through = max(through, locked_watermark())
         invoice = invoices.select_for_update().first()
         if invoice is not None and invoice.status != Invoice.Status.DRAFT:
             return None
-        # The rollups cannot move past the bound while they are read.
-        through = max(through, locked_watermark())
         first = first_unbilled_month(organization, month)
         values = _unbilled_lines(
             organization, month, first=first, through_event_id=through, invoice=invoice
@@ -447,7 +448,8 @@ def issue_due_drafts(*, month: date) -> int:
         kind=Invoice.Kind.INVOICE, status=Invoice.Status.DRAFT, period_start__lte=month
     )
     for draft in drafts:
-        issue_invoice(actor=Actor.system(), invoice=draft)
+        with suppress(InvoiceError):  # issued meanwhile (staff, or a close of one month)
+            issue_invoice(actor=Actor.system(), invoice=draft)
     return len(drafts)
 
 

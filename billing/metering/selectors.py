@@ -107,7 +107,7 @@ def monthly_usage(organization, start: datetime, end: datetime, *, through_event
 def locked_watermark() -> int:
     """The rollup watermark, its row locked until the caller's transaction ends: no rollup
     step (nor rebuild) commits meanwhile, so the rollups read in it stay those of this
-    watermark."""
+    watermark; two callers take turns (invoicing's closes)."""
     RollupWatermark.objects.get_or_create(name=WATERMARK)
     row = RollupWatermark.objects.select_for_update().get(name=WATERMARK)
     return row.last_event_id

@@ -1,9 +1,13 @@
 """Usage to bill: `customer()`, an organization with departments, projects and keys, and
-helpers that write its usage rollups, usage events and top-ups."""
+helpers that write its usage rollups, usage events and top-ups; `at_once()` runs jobs in
+threads started together."""
 
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+
+from django.db import connections
 
 from accounts.permissions import Role
 from billing.metering.models import UsageEvent, UsageRollup
@@ -98,3 +102,28 @@ def event(
 
 def top_up(c: Customer, amount) -> None:
     LedgerEntryFactory(organization=c.organization, amount=Decimal(amount))
+
+
+def at_once(jobs, refused=()) -> list[Exception]:
+    """Run each job in its own thread (its own connection), all released together; the
+    errors raised, but for the `refused` exception classes."""
+    barrier = threading.Barrier(len(jobs))
+    errors = []
+
+    def run(job):
+        try:
+            barrier.wait()
+            job()
+        except refused:
+            pass
+        except Exception as error:  # returned to the test
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors

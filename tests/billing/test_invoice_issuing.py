@@ -1,19 +1,19 @@
 """Issuing: gapless numbers under concurrency, frozen invoices, void, credit notes, notices."""
 
-import threading
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 
 import pytest
 from django.core import mail
-from django.db import DatabaseError, connection, connections, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from accounts.audit_trail import Actor
 from billing.invoicing import ledger
 from billing.invoicing import services as invoicing
 from billing.invoicing.models import Invoice, InvoiceLine, LedgerEntry
-from tests.billing.invoicing_data import NOV, customer, rollup
+from tests.billing.invoicing_data import NOV, at_once, customer, rollup
 from tests.factories import as_actor
 
 pytestmark = pytest.mark.django_db
@@ -69,23 +69,9 @@ def test_numbers_stay_gapless_when_many_invoices_are_issued_at_once():
         c = customer(name=f"客户 {n}")
         rollup(c, cost=str(n + 1))
         drafts.append(invoicing.close_month_for(organization=c.organization, month=NOV))
-    barrier = threading.Barrier(len(drafts))
-    errors = []
-
-    def issue(draft):
-        try:
-            barrier.wait()
-            invoicing.issue_invoice(actor=Actor.system(), invoice=draft)
-        except Exception as error:  # reported below
-            errors.append(error)
-        finally:
-            connections.close_all()  # each thread had its own connection
-
-    threads = [threading.Thread(target=issue, args=(draft,)) for draft in drafts]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = at_once(
+        [partial(invoicing.issue_invoice, actor=Actor.system(), invoice=d) for d in drafts]
+    )
     assert errors == []
     numbers = sorted(Invoice.objects.values_list("number", flat=True))
     year = timezone.now().year

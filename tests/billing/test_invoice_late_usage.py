@@ -14,9 +14,10 @@ from pypdf import PdfReader
 from accounts.audit_trail import Actor
 from billing.invoicing import documents, ledger, reconciliation, tasks
 from billing.invoicing import services as invoicing
-from billing.invoicing.models import Invoice, LedgerEntry
+from billing.invoicing.models import Invoice, InvoiceLine, LedgerEntry
 from billing.metering import services as metering
 from portal.periods import business_zone
+from tests.billing.invoicing_data import at_once
 from tests.billing.metering_world import build_world
 from tests.factories import OrganizationFactory
 
@@ -206,3 +207,32 @@ def test_the_billing_day_task_closes_then_verifies_and_logs_differences(settings
     assert len(report.problems) == 1
     [record] = [r for r in caplog.records if "verify_billing" in r.getMessage()]
     assert record.levelname == "ERROR" and "invoice lines bill 1 calls, 9.99" in record.getMessage()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_closes_of_one_organization_at_the_same_time_bill_each_event_once():
+    """Staff close November and December and the daily run closes November, all at once,
+    while late calls arrive: each event is billed once (closes of one organization take
+    turns), whichever wins."""
+    w = world("postpaid")
+    for day in (3, 19):
+        ingest(w, datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, day, tzinfo=UTC))
+    ingest(w, datetime(2026, 12, 20, tzinfo=UTC), datetime(2026, 12, 19, tzinfo=UTC), key="b")
+    now = datetime(2027, 1, 1, tzinfo=UTC)
+
+    def close(month):
+        invoicing.close_and_issue_month(
+            actor=Actor.system(), organization=w.org, month=month, now=now
+        )
+
+    def late_call():
+        ingest(w, datetime(2026, 12, 21, tzinfo=UTC), datetime(2026, 11, 25, tzinfo=UTC), "n")
+
+    jobs = [lambda: close(NOV), lambda: close(DEC), lambda: billing_day(AFTER_NOV_CLOSE),
+            late_call]  # fmt: skip
+    # (A close refused: another job closed that month first.)
+    assert at_once(jobs, refused=invoicing.InvoiceError) == []
+    billing_day(AFTER_JAN_CLOSE)  # the late call, if it came after both closes
+    billed = InvoiceLine.objects.filter(invoice__organization=w.org)
+    assert sum(line.requests for line in billed) == 4
+    assert reconciliation.verify_billing(now=datetime(2027, 5, 1, tzinfo=UTC)).problems == []
