@@ -114,7 +114,8 @@ class InvoiceAdmin(admin.ModelAdmin):
     readonly_fields = ("staff_actions",)
 
     def get_fields(self, request, obj=None):
-        return ["staff_actions", *[f.name for f in Invoice._meta.fields if f.editable]]
+        editable = [f.name for f in Invoice._meta.fields if f.editable]
+        return ["staff_actions", *editable, "usage_from", "usage_through_event_id"]
 
     def get_readonly_fields(self, request, obj=None):
         return self.get_fields(request, obj)

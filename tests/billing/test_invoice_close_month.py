@@ -83,6 +83,8 @@ def test_staff_close_a_month_from_the_console_audited(client, staff_user, w):
     assert response.status_code == 302
     assert response["Location"] == f"/admin/billing/invoice/{invoice.pk}/change/"
     assert invoice.status == "issued"
+    shown = client.get(response["Location"]).content.decode()
+    assert "Usage billed through event" in shown and "Usage read from month" in shown
     closed = AuditEvent.objects.get(action="billing.month_closed", organization=w.org)
     assert closed.actor == staff_user and closed.changes["after"]["month"] == "2026-11"
     issued = AuditEvent.objects.get(action="billing.invoice_issued", organization=w.org)
