@@ -11,10 +11,12 @@ Each line also records the unrounded cost it bills (`cost_amount`): a prepaid or
 ledger was charged exactly that as the usage arrived, and issuing posts the difference
 (billing.invoicing.ledger.post_rounding_adjustment).
 
-Usage that arrives for a month whose invoice was already issued lands on the next invoice
-as adjustment lines labelled with that month: for each (department, project, model) of
-each of the last ADJUSTMENT_MONTHS invoiced months, the rounded rollup cost now, less what
-non-void invoices already billed for it (and its unrounded cost now, less what they covered).
+Late usage (docs/pricing-and-billing.md, "Late usage and adjustments"): the close of a
+month also reads the ADJUSTMENT_MONTHS before it (and older months no invoice read), and
+for each (month, department, project, model) bills its usage less what the organization's
+other non-void invoices bill for it, so usage that arrives after its month was closed, with
+or without an invoice, lands once on the next invoice as adjustment lines labelled with its
+month. billing.invoicing.reconciliation (verify_billing) checks the result.
 """
 
 from contextlib import suppress
