@@ -349,4 +349,4 @@ class ChannelFactory(factory.django.DjangoModelFactory):
         model = Channel
 
     name = factory.Sequence(lambda n: f"channel-{n}")
-    base_url = factory.LazyAttribute(lambda c: f"https://{c.name}.example/v1")
+    base_url = factory.LazyAttribute(lambda c: f"http://127.0.0.1:9/{c.name}/v1")

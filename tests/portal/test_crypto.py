@@ -35,7 +35,7 @@ def stored_under_the_derived_key(db, settings):
     channel = gateway_services.configure_channel(
         actor=Actor.system(),
         name="a",
-        base_url="https://upstream.example.com/v1",
+        base_url="http://127.0.0.1:9/v1",
         credential="sk-a",
         models={},
     )

@@ -21,7 +21,7 @@ def staff_client(client, staff_user):
 def form(**values):
     return {
         "name": "deepseek-official",
-        "base_url": "https://api.deepseek.example/v1",
+        "base_url": "http://127.0.0.1:9/deepseek/v1",
         "credential": "sk-very-secret",
         "priority": "1",
         "weight": "3",
@@ -62,8 +62,8 @@ def test_a_new_channel_needs_a_credential(staff_client):
 
 def test_the_health_page_shows_each_breaker(staff_client, settings):
     settings.RELAY_BREAKER_FAILURES = 1
-    healthy = ChannelFactory(name="healthy", base_url="https://a.example/v1")
-    failing = ChannelFactory(name="failing", base_url="https://b.example/v1")
+    healthy = ChannelFactory(name="healthy", base_url="http://127.0.0.1:9/a/v1")
+    failing = ChannelFactory(name="failing", base_url="http://127.0.0.1:9/b/v1")
     channels.record_failure(failing.pk, "HTTP 503: upstream overloaded")
     page = staff_client.get("/admin/gateway/channel/health/")
     assert page.status_code == 200
