@@ -49,6 +49,8 @@ class RedisJournal:
         self.redis = get_redis_connection("default")
 
     def append(self, events: list[dict]) -> list:
+        if len(events) == 1:  # a pipeline costs a lone call about half as much CPU again
+            return [self.redis.xadd(STREAM, {"e": _dumps(events[0])})]
         pipe = self.redis.pipeline(transaction=False)
         for event in events:
             pipe.xadd(STREAM, {"e": _dumps(event)})
