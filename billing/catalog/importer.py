@@ -693,7 +693,7 @@ def _new_versions(model, entry, versions, pricing, floor, now, summary) -> list[
                     model.model_id
                 )
             continue
-        added = 0
+        added = refused = 0
         for at in starts:
             if _same(_in_force(versions, at), candidate) or _same(
                 _in_force([v for v in versions if v.source == pricing.source], at), candidate
@@ -703,6 +703,7 @@ def _new_versions(model, entry, versions, pricing, floor, now, summary) -> list[
             if taken is not None:
                 if taken.source != pricing.source or taken.pk is None:
                     summary.skipped["a later price version exists"].append(model.model_id)
+                    refused += 1
                     continue
                 taken.delete()  # a future version of this source the source no longer has
                 versions.remove(taken)
@@ -711,7 +712,7 @@ def _new_versions(model, entry, versions, pricing, floor, now, summary) -> list[
             versions.sort(key=lambda v: v.effective_from)
             created.append(version)
             added += 1
-        if not added:
+        if not added and not refused:
             summary.versions_unchanged += 1
     return created
 
