@@ -283,3 +283,12 @@ def test_tiers_and_request_fees_are_imported():
 
 def to_12(value):
     return value.quantize(Decimal("1e-12"))
+
+
+def test_a_period_dated_in_the_future_becomes_a_scheduled_version():
+    run_history(T1)
+    scheduled = PriceVersion.objects.filter(
+        model__model_id="google/gemini-3.6-flash", effective_from=datetime(2027, 1, 1, tzinfo=UTC)
+    ).get()
+    assert not scheduled.has_started
+    assert PriceVersion.objects.filter(model=scheduled.model).count() == 2
