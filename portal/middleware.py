@@ -43,9 +43,10 @@ FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")  # files ar
 
 class InputGuardMiddleware:
     """The last line of defence for what reaches the database: no NUL character in the path
-    (404: no such page), the query string or a form's fields (400), as PostgreSQL stores none.
-    And allauth's headless API reads JSON as the REST API does (portal.json_input: bounded
-    depth and size), answering a bad body in allauth's own error shape."""
+    (404: no such page), the query string or a form's fields (400), as PostgreSQL stores none;
+    nor a JSON value in a field nested too deeply to parse (allauth's security key forms
+    parse one). And allauth's headless API reads JSON as the REST API does
+    (portal.json_input: bounded depth and size), answering a bad body in its own shape."""
 
     HEADLESS_NAMESPACE = "headless"
     HEADLESS_MAX_BYTES = 64 * 1024  # sign-in, sign-up and reset bodies; a WebAuthn credential
@@ -56,8 +57,11 @@ class InputGuardMiddleware:
     def __call__(self, request):
         if "\x00" in request.path_info:
             raise Http404
-        if _holds_nul(request.GET) or (request.content_type in FORMS and _holds_nul(request.POST)):
-            return _bad_request(request, _("Requests may not contain NUL characters."))
+        refusal = _refusal(request.GET)
+        if refusal is None and request.content_type in FORMS:
+            refusal = _refusal(request.POST)
+        if refusal is not None:
+            return _bad_request(request, refusal)
         return self.get_response(request)
 
     def process_view(self, request, view, args, kwargs):
@@ -74,8 +78,17 @@ class InputGuardMiddleware:
         return None
 
 
-def _holds_nul(query: QueryDict) -> bool:
-    return any("\x00" in key or "\x00" in "".join(values) for key, values in query.lists())
+def _refusal(query: QueryDict) -> str | None:
+    """Why these fields are refused, or None."""
+    for key, values in query.lists():
+        for value in (key, *values):
+            if "\x00" in value:
+                return _("Requests may not contain NUL characters.")
+            if value[:1] in ("[", "{") and json_input.depth(value.encode()) > json_input.MAX_DEPTH:
+                return _("The JSON nests more than %(depth)d levels.") % {
+                    "depth": json_input.MAX_DEPTH
+                }
+    return None
 
 
 def _bad_request(request, message: str) -> HttpResponse:

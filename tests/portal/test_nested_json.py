@@ -14,6 +14,7 @@ from portal import json_input
 from portal.middleware import InputGuardMiddleware
 from projects.models import GatewayCredential
 from relay.contract import AuthorizeView
+from tests.accounts.signin import PASSWORD, verified_user
 from tests.factories import MembershipFactory, VerifiedUserFactory
 
 pytestmark = pytest.mark.usefixtures("empty_cache")
@@ -26,6 +27,7 @@ ATTACKS = {
     "small": "[" * 2000,  # within every route's size limit, and beyond Python's recursion
 }
 HEADLESS = ["/auth/login", "/auth/signup", "/auth/password/request"]
+FORM = "application/x-www-form-urlencoded"
 
 
 def refused(attack: str, limit: int) -> int:
@@ -90,6 +92,19 @@ def test_allauth_headless_still_reads_a_plain_body():
     response = Client().post("/_allauth/app/v1/auth/login", body, content_type="application/json")
     assert response.status_code == 400
     assert response.json()["errors"][0]["param"] in ("email", "password")
+
+
+@pytest.mark.django_db
+def test_a_json_form_field_nested_too_deeply_is_a_400():
+    """allauth's security key forms parse their `credential` field as JSON (a 500 before)."""
+    user = verified_user("keys@example.com")
+    client = Client()
+    client.force_login(user)
+    client.post("/accounts/reauthenticate/", {"password": PASSWORD})
+    for body in [{"name": "key", "credential": ATTACKS["small"]}, "credential=" + "%5B" * 2000]:
+        kwargs = {} if isinstance(body, dict) else {"content_type": FORM}
+        response = client.post("/accounts/2fa/webauthn/add/", body, **kwargs)
+        assert response.status_code == 400
 
 
 class TestGateway:
