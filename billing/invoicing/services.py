@@ -238,8 +238,29 @@ def first_unbilled_month(organization, period: date) -> date:
         *rolled.datetimes("hour", "month", tzinfo=business_zone()),
         *tail.datetimes("occurred_at", "month", tzinfo=business_zone()),
     }
-    unread = [m.date() for m in used if (organization.pk, m.date()) not in covered]
+    unread = []
+    for month in {m.date() for m in used}:
+        bound = covered.get((organization.pk, month), 0)
+        if bound == 0 or (bound is not None and _read_too_early(organization, month, bound)):
+            unread.append(month)
     return min([first, *unread])
+
+
+def _read_too_early(organization, month: date, bound: int) -> bool:
+    """Whether `month` has events above `bound` while no close after its late usage stopped
+    arriving read it: closes of months 2 and more after it run more than 59 days after it
+    ended, past USAGE_ACCEPTANCE_WINDOW_DAYS, so they read everything."""
+    late = add_months(month, 2)
+    if (
+        Invoice.objects.for_org(organization)
+        .filter(kind=Invoice.Kind.INVOICE, period_start__gte=late, usage_from__lte=month)
+        .exclude(status=Invoice.Status.VOID)
+        .exists()
+    ):
+        return False
+    start, end = month_bounds(month)
+    events = UsageEvent.objects.for_org(organization)
+    return events.filter(occurred_at__gte=start, occurred_at__lt=end, id__gt=bound).exists()
 
 
 def close_month_for(*, organization, month: date) -> Invoice | None:

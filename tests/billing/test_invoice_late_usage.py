@@ -236,3 +236,20 @@ def test_closes_of_one_organization_at_the_same_time_bill_each_event_once():
     billed = InvoiceLine.objects.filter(invoice__organization=w.org)
     assert sum(line.requests for line in billed) == 4
     assert reconciliation.verify_billing(now=datetime(2027, 5, 1, tzinfo=UTC)).problems == []
+
+
+def test_late_usage_of_a_month_closed_early_is_billed_even_after_the_daily_run_stopped():
+    """July closed by staff on August 1st; a July call reported on August 20th; the daily
+    run does not run again until December: November's close still carries it."""
+    w = world("postpaid")
+    ingest(w, datetime(2026, 7, 20, tzinfo=UTC), datetime(2026, 7, 15, tzinfo=UTC))
+    july = date(2026, 7, 1)
+    invoicing.close_and_issue_month(
+        actor=Actor.system(), organization=w.org, month=july,
+        now=datetime(2026, 8, 1, tzinfo=UTC),
+    )  # fmt: skip
+    ingest(w, datetime(2026, 8, 20, tzinfo=UTC), datetime(2026, 7, 30, tzinfo=UTC), key="b")
+    billing_day(AFTER_NOV_CLOSE)
+    november = Invoice.objects.get(organization=w.org, period_start=NOV)
+    assert lines(november) == [(july, Decimal("1.23"), 1)]
+    assert reconciliation.verify_billing(now=AFTER_NOV_CLOSE).problems == []
