@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy
 
 from accounts.models import Department
 from billing.catalog.models import CatalogModel, ModelAlias, ModelPolicy, PriceVersion
-from billing.catalog.pricing import CLASSES, RateCard, Schedule
+from billing.catalog.pricing import CLASSES, RateCard, Schedule, schedule_of
 from projects.authorize import Refusal
 
 
@@ -259,3 +259,28 @@ def _tiers_text(card: RateCard) -> str:
         }
         for threshold in _thresholds(card)
     )
+
+
+def invoice_terms(model: CatalogModel, start, end) -> list[str]:
+    """What usage of `model` from `start` to `end` was priced with beyond its per-million
+    rates (a fee per request, prompt-size tiers, time-of-day rates), for invoice lines."""
+    first = model.prices.filter(effective_from__lte=start).order_by("-effective_from")[:1]
+    later = model.prices.filter(effective_from__gt=start, effective_from__lt=end)
+    terms = []
+    for version in [*first, *later]:
+        schedule = schedule_of(version)
+        cards = [schedule.card, *(window.card for window in schedule.windows)]
+        terms += [
+            _("%(fee)s per request") % {"fee": _yuan(card.request)}
+            for card in cards
+            if card.request
+        ]
+        thresholds = sorted({t for card in cards for t in _thresholds(card)})
+        if thresholds:
+            terms.append(
+                _("prompts over %(tokens)s tokens at a higher rate")
+                % {"tokens": ", ".join(f"{t:,}" for t in thresholds)}
+            )
+        if schedule.windows:
+            terms.append(_("time-of-day rates"))
+    return list(dict.fromkeys(terms))

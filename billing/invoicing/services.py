@@ -38,6 +38,7 @@ from accounts.models import Department, Organization
 from accounts.services import suspend_organization
 from billing.catalog.models import CatalogModel
 from billing.catalog.pricing import contract_discount
+from billing.catalog.selectors import invoice_terms
 from billing.invoicing import ledger, notices
 from billing.invoicing.models import (
     FapiaoProfile,
@@ -65,6 +66,7 @@ from projects.models import Project
 # (USAGE_ACCEPTANCE_WINDOW_DAYS, 35) never reaches further back than the month before last.
 ADJUSTMENT_MONTHS = 3
 ZERO = Decimal(0)
+DESCRIPTION_LENGTH = InvoiceLine._meta.get_field("description").max_length
 COUNTS = ("requests", "input_tokens", "output_tokens", "cached_input_tokens")
 
 
@@ -361,7 +363,7 @@ def _lines(invoice: Invoice, values: list[dict]) -> list[InvoiceLine]:
     departments = Department.objects.in_bulk({v["department_id"] for v in values} - {None})
     projects = Project.objects.in_bulk({v["project_id"] for v in values})
     models = CatalogModel.objects.in_bulk({v["model_id"] for v in values})
-    discounts = {}
+    discounts, terms = {}, {}
     lines = []
     for position, value in enumerate(values, start=1):
         department = departments.get(value["department_id"])
@@ -375,7 +377,15 @@ def _lines(invoice: Invoice, values: list[dict]) -> list[InvoiceLine]:
                 model=model,
                 at=month_start(value["service_month"]),
             )
+            # A fee per request, tiers or time-of-day rates are named on the line.
+            terms[key] = invoice_terms(
+                model,
+                month_start(value["service_month"]),
+                month_start(add_months(value["service_month"], 1)),
+            )
         description = f"{project.name} · {model.model_id}"
+        if terms[key]:
+            description = f"{description} ({'; '.join(terms[key])})"
         if value["service_month"] != invoice.period_start:
             description = _("%(line)s (usage of %(month)s)") % {
                 "line": description,
@@ -391,7 +401,7 @@ def _lines(invoice: Invoice, values: list[dict]) -> list[InvoiceLine]:
                 project=project,
                 project_label=project.name,
                 model=model,
-                description=description,
+                description=description[:DESCRIPTION_LENGTH],
                 requests=value["requests"],
                 input_tokens=value["input_tokens"],
                 output_tokens=value["output_tokens"],

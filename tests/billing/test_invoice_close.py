@@ -9,7 +9,7 @@ from accounts.audit_trail import Actor
 from billing.invoicing import services as invoicing
 from billing.invoicing.models import Invoice
 from tests.billing.invoicing_data import NOV, NOV_FIRST_HOUR, NOV_LAST_HOUR, customer, rollup
-from tests.factories import ContractDiscountFactory
+from tests.factories import ContractDiscountFactory, PriceVersionFactory
 
 pytestmark = pytest.mark.django_db
 DEC = NOV.replace(month=12)
@@ -128,3 +128,35 @@ def test_the_daily_run_closes_and_issues_only_after_the_grace_period(settings):
     assert invoice.status == "issued" and invoice.number.startswith("TP-2026-")
     invoicing.run_billing_day(now=december_start + timedelta(days=3))
     assert Invoice.objects.count() == 1
+
+
+def test_a_line_names_the_fee_per_request_tiers_and_time_of_day_rates_it_was_priced_with():
+    c = customer()
+    coder = c.models["coder"]
+    # From mid-November the coder model has a fee per call, a prompt-size tier and an
+    # off-peak window; the chat model keeps plain per-million rates.
+    PriceVersionFactory(
+        model=coder,
+        effective_from=datetime(2026, 11, 15, tzinfo=UTC),
+        request_price=Decimal("0.036"),
+        conditions={
+            "tiers": {"input": [["200000", "4"]]},
+            "windows": [
+                {
+                    "start": "16:30:00",
+                    "end": "00:30:00",
+                    "zone": "UTC",
+                    "prices": {"input": "1", "output": "4"},
+                }
+            ],
+        },
+    )
+    rollup(c, key="web", model="coder", cost="2.00")
+    rollup(c, key="service", model="chat", cost="1.00")
+    [invoice] = invoicing.close_month(month=NOV)
+    descriptions = {line.model.model_id: line.description for line in invoice.lines.all()}
+    assert descriptions["deepseek/deepseek-coder"] == (
+        "官网 · deepseek/deepseek-coder (¥0.036 per request; "
+        "prompts over 200,000 tokens at a higher rate; time-of-day rates)"
+    )
+    assert descriptions["deepseek/deepseek-chat"] == "智能客服 · deepseek/deepseek-chat"
