@@ -269,17 +269,24 @@ def client_of():
 
 
 @pytest.fixture(autouse=True, scope="session")
-def webhooks_stay_on_this_machine():
-    """No test saves a webhook URL that leads off this machine: its host is 127.0.0.1 (the
-    suite's receivers), or a name under .invalid that only a test's resolver answers."""
+def urls_stay_on_this_machine():
+    """No test saves a webhook or relay channel URL that leads off this machine: its host
+    is 127.0.0.1 (the suite's receivers and fake upstreams), or a name under .invalid that
+    only a test's resolver answers."""
     from django.db.models.signals import pre_save
 
     from notifications.models import WebhookEndpoint
+    from relay.models import Channel
+
+    fields = {WebhookEndpoint: "url", Channel: "base_url"}
 
     def check(sender, instance, **kwargs):
-        host = httpx.URL(instance.url).host
-        assert host == "127.0.0.1" or host.endswith(".invalid"), f"webhook URL {instance.url}"
+        url = getattr(instance, fields[sender])
+        host = httpx.URL(url).host
+        assert host == "127.0.0.1" or host.endswith(".invalid"), f"{sender.__name__} URL {url}"
 
-    pre_save.connect(check, sender=WebhookEndpoint, weak=False)
+    for model in fields:
+        pre_save.connect(check, sender=model, weak=False)
     yield
-    pre_save.disconnect(check, sender=WebhookEndpoint)
+    for model in fields:
+        pre_save.disconnect(check, sender=model)
