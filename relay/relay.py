@@ -609,7 +609,8 @@ async def _whole(response, plan, body, outcomes, channel_pk) -> Answer:
                 usage = Usage.from_upstream(answer["usage"])
             else:
                 usage = Unreported(body, _reply_text(answer))
-    except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+    # RecursionError: JSON nested deeper than the parser goes is no answer either.
+    except (aiohttp.ClientError, TimeoutError, ValueError, RecursionError) as error:
         outcomes.append((channel_pk, f"bad answer: {error}"))
         raise RelayError(502, "The upstream sent an unreadable answer.", "server_error",
                          "upstream_error") from error  # fmt: skip
@@ -710,7 +711,7 @@ def _inspect(event: bytes, wants_usage: bool):
         return forward, None, "", data == b"[DONE]"
     try:
         chunk = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return forward, None, "", False
     if not isinstance(chunk, dict):
         return forward, None, "", False

@@ -8,6 +8,7 @@ Each call takes the next behaviour of `plan` (then `default`):
   "500"/"400"  an error in OpenAI's shape with that status
   "slow"       sleeps `slow_seconds` before answering (past the relay's read timeout)
   "trickle"    streams one content chunk, then waits `slow_seconds` before the rest
+  "nested"     answers (or streams an event holding) JSON nested 100,000 levels deep
 """
 
 import asyncio
@@ -24,6 +25,7 @@ PROMPT_TOKENS, CACHED_TOKENS = 11, 4  # OpenAI's prompt_tokens include the cache
 CACHE_WRITE_TOKENS = 5  # ... and, in OpenRouter's usage, the cache writes
 CONTENT = ["Hello", " world", "!"]
 EMBEDDING = [0.25, -0.5, 0.125]
+NESTED = b'{"choices": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
 
 
 class FakeUpstream:
@@ -59,12 +61,14 @@ class FakeUpstream:
             error = {"error": {"message": f"{self.name} says {behaviour}", "type": "test",
                                "code": f"fake_{behaviour}"}}  # fmt: skip
             return await _json(send, int(behaviour), error)
+        if behaviour == "nested" and not body.get("stream"):
+            return await _raw(send, 200, NESTED)
         if behaviour == "slow":
             await asyncio.sleep(self.slow_seconds)
         usage = None if behaviour == "no_usage" else _usage(behaviour == "cache_write")
         if body.get("stream"):
             wanted = (body.get("stream_options") or {}).get("include_usage")
-            return await self._stream(send, body, usage if wanted else None, behaviour == "trickle")
+            return await self._stream(send, body, usage if wanted else None, behaviour)
         return await _json(send, 200, self.answer(path, body, usage))
 
     def answer(self, path: str, body: dict, usage: dict | None) -> dict:
@@ -92,7 +96,7 @@ class FakeUpstream:
             answer["usage"] = usage
         return answer
 
-    async def _stream(self, send, body, usage, trickle):
+    async def _stream(self, send, body, usage, behaviour):
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"text/event-stream")]})  # fmt: skip
         base = {"id": f"{self.name}-1", "object": "chat.completion.chunk",
@@ -105,10 +109,12 @@ class FakeUpstream:
 
         await event({**base, "choices": [{"index": 0, "delta": {"role": "assistant"}}]})
         for number, piece in enumerate(CONTENT):
-            if trickle and number == 1:
+            if behaviour == "trickle" and number == 1:
                 await asyncio.sleep(self.slow_seconds)
             delta = {"index": 0, "delta": {"content": piece}, "finish_reason": None}
             await event({**base, "choices": [delta]})
+        if behaviour == "nested":
+            await event(NESTED.decode())
         await event({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
         if usage:
             await event({**base, "choices": [], "usage": usage})
@@ -130,7 +136,10 @@ def _usage(cache_write: bool = False) -> dict:
 
 
 async def _json(send, status: int, body: dict):
-    content = json.dumps(body).encode()
+    await _raw(send, status, json.dumps(body).encode())
+
+
+async def _raw(send, status: int, content: bytes):
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(content)).encode())]})  # fmt: skip

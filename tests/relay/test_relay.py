@@ -657,3 +657,25 @@ def test_an_unbillable_event_does_not_cost_the_rest_of_its_batch(transactional_d
 
     assert list(UsageEvent.objects.values_list("request_id", flat=True)) == ["req_good"]
     assert "req_unpriced" in caplog.text
+
+
+def test_an_upstream_answer_nested_too_deep_to_parse_is_a_502_and_its_stream_event_passes(
+    relay_world, upstreams
+):
+    relay_world.channel("a", upstreams.a)
+    client = relay_world.client(relay_world.key())
+    upstreams.a.plan = ["nested"]
+    with pytest.raises(openai.InternalServerError) as raised:
+        client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    assert (raised.value.status_code, raised.value.code) == (502, "upstream_error")
+    assert UsageEvent.objects.count() == 0
+
+    # In a stream such an event is forwarded as it came; the call is billed from its usage.
+    upstreams.a.plan = ["nested"]
+    stream = client.chat.completions.with_raw_response.create(
+        model=MODEL, messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    )
+    body = stream.http_response.read()
+    assert b"[" * 1000 in body and body.rstrip().endswith(b"data: [DONE]")
+    [event] = wait_for(lambda: list(UsageEvent.objects.all()) or None)
+    assert event.output_tokens == len(CONTENT)
