@@ -1,6 +1,7 @@
 """The notifications page (the bell's target) and webhook endpoints with their delivery log."""
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.generic import FormView, ListView, TemplateView, View
@@ -87,6 +88,10 @@ class WebhookResendView(WebhookMixin, View):
     def post(self, request, webhook, delivery):
         endpoint = self.get_endpoint()
         found = get_object_or_404(WebhookDelivery, endpoint=endpoint, public_id=delivery)
-        webhooks.resend(actor=self.actor, delivery=found)
-        messages.success(request, _("The event will be sent again."))
+        try:
+            webhooks.resend(actor=self.actor, delivery=found)
+        except ValidationError as error:  # being sent right now
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, _("The event will be sent again."))
         return redirect("notifications:webhook-detail", webhook=endpoint.public_id)

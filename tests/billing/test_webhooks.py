@@ -344,3 +344,24 @@ def test_the_form_and_the_api_answer_an_unsafe_url_with_a_field_error(
         "The URL must lead to a public internet address."
     ]
     assert not WebhookEndpoint.objects.exists()
+
+
+def test_resending_a_delivery_being_sent_is_refused_on_the_page_and_the_api(
+    org, endpoint, admin, client_of
+):
+    endpoint, _secret = endpoint
+    delivery = WebhookDelivery.objects.create(
+        endpoint=endpoint, event_id="evt_sending", event_type="quota.threshold_reached",
+        payload={}, status=Status.SENDING,
+    )  # fmt: skip
+    client = client_of(admin)
+    page = client.post(
+        f"/organization/webhooks/{endpoint.public_id}/deliveries/{delivery.public_id}/resend/",
+        follow=True,
+    )
+    assert page.status_code == 200
+    assert "This delivery is being sent right now." in page.content.decode()
+    api = client.post(f"/api/v1/webhook-deliveries/{delivery.public_id}/resend")
+    assert api.status_code == 400, api.content
+    delivery.refresh_from_db()
+    assert delivery.status == Status.SENDING
