@@ -4,7 +4,8 @@ request or transaction for a Celery worker (send_email_later, delivered by build
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.template.loader import render_to_string
+from django.template import Context
+from django.template.loader import select_template
 from django.utils import translation
 
 
@@ -20,11 +21,16 @@ def render_email(
     `<prefix>_message.html` (given several prefixes, each part comes from the first that
     has it), rendered in `language`, the reader's (None: the active language)."""
     prefixes = [template_prefix] if isinstance(template_prefix, str) else template_prefix
-    parts = ("_subject.txt", "_message.txt", "_message.html")
+
+    def render(part: str, *, plain: bool) -> str:
+        template = select_template([prefix + part for prefix in prefixes]).template
+        # Plain text is not HTML: "R&D" stays "R&D" in the subject and the text body.
+        return template.render(Context(context, autoescape=not plain))
+
     with translation.override(language or translation.get_language()):
-        subject, text, html = (
-            render_to_string([prefix + part for prefix in prefixes], context) for part in parts
-        )
+        subject = render("_subject.txt", plain=True)
+        text = render("_message.txt", plain=True)
+        html = render("_message.html", plain=False)
     message = EmailMultiAlternatives(
         subject=" ".join(subject.split()),
         body=text,

@@ -90,3 +90,19 @@ def test_an_outsider_sees_none(client, org, owner, outsider):
     assert client.post(f"/notifications/{note.public_id}/read/").status_code == 404
     note.refresh_from_db()
     assert note.read_at is None
+
+
+def test_plain_text_parts_are_not_html_escaped_and_the_html_part_is(
+    org, owner, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        notifications.notify(
+            organization=org, event_type="quota.threshold_reached",
+            subject="Quota at 80 %: R&D <lab>", message="R&D <lab> used 80 %.",
+            data={"limit": "1000", "consumed": "800", "threshold": 80}, recipients=[owner.user],
+        )  # fmt: skip
+    [message] = mail.outbox
+    assert message.subject == "[Token Portal] Quota at 80 %: R&D <lab>"
+    assert "R&D <lab> used 80 %." in message.body
+    html = message.alternatives[0][0]
+    assert "R&amp;D &lt;lab&gt; used 80 %." in html and "<lab>" not in html
