@@ -230,7 +230,7 @@ def tables() -> list[Table]:
         ),
         Table(
             "invoices.csv",
-            Invoice.objects.for_org,
+            lambda org: Invoice.objects.for_org(org).visible_to_customers(),
             {
                 "id": "public_id",
                 **_same(
@@ -251,7 +251,9 @@ def tables() -> list[Table]:
         ),
         Table(
             "invoice_lines.csv",
-            lambda org: InvoiceLine.objects.filter(invoice__in=Invoice.objects.for_org(org)),
+            lambda org: InvoiceLine.objects.filter(
+                invoice__in=Invoice.objects.for_org(org).visible_to_customers()
+            ),
             {
                 "invoice_id": "invoice__public_id",
                 "invoice_number": "invoice__number",
