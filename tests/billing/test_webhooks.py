@@ -249,7 +249,7 @@ def test_production_refuses_webhook_urls_that_do_not_lead_to_the_public_internet
 
 def test_production_refuses_plain_http_and_names_that_do_not_resolve(production, admin):
     for url, message in [
-        ("http://93.184.216.34/hook", "Webhook URLs must use https."),
+        ("http://hooks.plain.invalid/hook", "Webhook URLs must use https."),
         ("https://nowhere.invalid/hook", "The host name does not resolve."),
     ]:
         with pytest.raises(ValidationError) as refused:
