@@ -172,6 +172,13 @@ class PingView(GatewayView):
         return Response({"ok": True, "credential": request.auth["name"]})
 
 
+def _token_count(help_text, *, required=True) -> serializers.IntegerField:
+    """A token count of a usage event, within what ingestion accepts."""
+    return serializers.IntegerField(
+        min_value=0, max_value=metering.MAX_TOKENS, required=required, help_text=help_text
+    )
+
+
 UsageEventSerializer = inline_serializer(
     "GatewayUsageEvent",
     many=True,
@@ -181,37 +188,29 @@ UsageEventSerializer = inline_serializer(
         ),
         "key_id": PublicIdField(help_text=_("Public id of the API key.")),
         "model": ModelIdField(),
-        "input_tokens": serializers.IntegerField(
-            min_value=0,
-            max_value=metering.MAX_TOKENS,
-            help_text=_(
+        "input_tokens": _token_count(
+            _(
                 "Uncached prompt tokens only: cache reads and cache writes are not included "
                 "(report them in cached_input_tokens and cache_write_tokens). From an "
                 "OpenAI-style usage: prompt_tokens minus the cached and cache-write tokens."
-            ),
+            )
         ),
-        "output_tokens": serializers.IntegerField(
-            min_value=0,
-            max_value=metering.MAX_TOKENS,
-            help_text=_("Generated tokens (OpenAI's completion_tokens, reasoning included)."),
+        "output_tokens": _token_count(
+            _("Generated tokens (OpenAI's completion_tokens, reasoning included).")
         ),
-        "cached_input_tokens": serializers.IntegerField(
-            min_value=0,
-            max_value=metering.MAX_TOKENS,
-            required=False,
-            help_text=_(
+        "cached_input_tokens": _token_count(
+            _(
                 "Prompt tokens read from the provider's cache, not included in input_tokens; "
                 "default 0."
             ),
-        ),
-        "cache_write_tokens": serializers.IntegerField(
-            min_value=0,
-            max_value=metering.MAX_TOKENS,
             required=False,
-            help_text=_(
+        ),
+        "cache_write_tokens": _token_count(
+            _(
                 "Prompt tokens written to the provider's cache, not included in input_tokens; "
                 "default 0."
             ),
+            required=False,
         ),
         "estimated": serializers.BooleanField(required=False),
         "occurred_at": serializers.DateTimeField(),
