@@ -370,6 +370,18 @@ INVOICE_AUTO_ISSUE = env_bool("INVOICE_AUTO_ISSUE", True)
 INVOICE_PAYMENT_TERMS_DAYS = env.int("INVOICE_PAYMENT_TERMS_DAYS", default=30)
 INVOICE_DUE_SOON_DAYS = env.int("INVOICE_DUE_SOON_DAYS", default=3)
 OVERDUE_SUSPENSION_NOTICE_DAYS = env.int("OVERDUE_SUSPENSION_NOTICE_DAYS", default=14)
+# The seller on invoices, statements and the billing page's transfer instructions. The defaults
+# are the demo's placeholders: production sets every one (docs/configuration.md).
+SELLER = {
+    "legal_name": env.str("SELLER_LEGAL_NAME", default="Token Portal Demo Co., Ltd."),
+    "uscc": env.str("SELLER_USCC", default="91350100M000100Y43"),
+    "address": env.str("SELLER_ADDRESS", default="1 Demo Road, Haidian District, Beijing"),
+    "phone": env.str("SELLER_PHONE", default="010-0000 0000"),
+    "bank_name": env.str("SELLER_BANK_NAME", default="Demo Bank, Beijing Haidian Branch"),
+    "bank_account": env.str("SELLER_BANK_ACCOUNT", default="1100 0000 0000 0000 000"),
+    # Optional PNG of the company seal printed in the invoice's seal area.
+    "seal_image": env.str("SELLER_SEAL_IMAGE", default=""),
+}
 # --- API keys and gateway credentials ----------------------------------------------------
 # Peppers of the keyed digests, "id:secret,id:secret"; new tokens use API_KEY_PEPPER_ID,
 # tokens made with an older pepper keep working while their id stays in the list.

@@ -350,6 +350,27 @@ class BillingAccount(Organization):
         verbose_name_plural = _("billing accounts")
 
 
+class RemittanceReference(models.Model):
+    """An organization's 识别码: the code its bank transfers carry so staff can match them.
+
+    One per organization, made on first use (billing.invoicing.remittance.reference_for) and
+    never changed: it is printed on invoices and given to the customer's bank.
+    """
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="remittance_reference"
+    )
+    code = models.CharField(_("remittance reference"), max_length=16, unique=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("remittance reference")
+        verbose_name_plural = _("remittance references")
+
+    def __str__(self):
+        return self.code
+
+
 # The ledger: every movement of an organization's money with the platform, append-only.
 #
 # Sign convention: a positive amount is in the customer's favour (top-up, payment, credit
