@@ -61,6 +61,7 @@ ACTION_LABELS = {
     "billing.credit_terms_changed": _("Credit terms changed"),
     "billing.suspended_for_overdue": _("Suspended for overdue invoices"),
     "billing.fapiao_profile_saved": _("Fapiao details saved"),
+    "billing.low_balance_threshold_changed": _("Low-balance alert amount changed"),
     "billing.fapiao_requested": _("Fapiao requested"),
     "billing.fapiao_issued": _("Fapiao issued"),
     "billing.fapiao_rejected": _("Fapiao request rejected"),

@@ -87,6 +87,11 @@ class BalanceSerializer(serializers.Serializer):
     spendable_amount = serializers.DecimalField(max_digits=16, decimal_places=2)
     month_to_date_amount = serializers.DecimalField(max_digits=16, decimal_places=2)
     forecast_amount = serializers.DecimalField(max_digits=16, decimal_places=2)
+    low_balance_threshold_amount = serializers.DecimalField(
+        max_digits=16,
+        decimal_places=2,
+        help_text="A prepaid balance falling below this alerts the billing members.",
+    )
 
 
 @extend_schema(tags=["billing"])

@@ -1,6 +1,6 @@
 from django import forms
 
-from billing.invoicing.models import FapiaoProfile
+from billing.invoicing.models import BalanceAlert, FapiaoProfile
 
 
 class FapiaoProfileForm(forms.ModelForm):
@@ -8,3 +8,9 @@ class FapiaoProfileForm(forms.ModelForm):
         model = FapiaoProfile
         fields = ["title", "taxpayer_id", "fapiao_type", "bank_name", "bank_account",
                   "registered_address", "registered_phone"]  # fmt: skip
+
+
+class BalanceAlertForm(forms.ModelForm):
+    class Meta:
+        model = BalanceAlert
+        fields = ["threshold_amount"]

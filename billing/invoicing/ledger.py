@@ -31,9 +31,16 @@ from django.utils.translation import gettext as _
 from accounts.audit_trail import Actor, record_actor_event
 from accounts.models import Organization
 from billing.invoicing import notices
-from billing.invoicing.models import Invoice, InvoiceLine, LedgerBalance, LedgerEntry
+from billing.invoicing.models import (
+    BalanceAlert,
+    Invoice,
+    InvoiceLine,
+    LedgerBalance,
+    LedgerEntry,
+)
 from billing.metering.selectors import rollups_plus_tail
 from portal import periods
+from portal.money import format_money
 from projects.authorize import Refusal
 
 MICRO = Decimal("0.000001")
@@ -212,7 +219,7 @@ def charge_usage(events) -> None:
     (the batch's event id range). Calling it again with the same batch records nothing (the
     reference is unique per organization). Every organization's cached headroom goes down
     by the batch cost once the transaction commits; a prepaid balance that crosses
-    LOW_BALANCE_ALERT_AMOUNT sends one low-balance alert.
+    its low-balance threshold (low_balance_threshold) sends one low-balance alert.
     """
     batches = defaultdict(list)
     for event in events:
@@ -244,8 +251,14 @@ def charge_usage(events) -> None:
         _decrease_headroom(org_id, cost)
 
 
+def low_balance_threshold(organization) -> Decimal:
+    """The organization's own low-balance alert amount, else the platform default."""
+    alert = BalanceAlert.objects.filter(organization=organization).first()
+    return alert.threshold_amount if alert else settings.LOW_BALANCE_ALERT_AMOUNT
+
+
 def _alert_if_low(organization, *, before: Decimal, after: Decimal) -> None:
-    threshold = settings.LOW_BALANCE_ALERT_AMOUNT
+    threshold = low_balance_threshold(organization)
     if before > threshold >= after:
         notices.announce(
             organization=organization,

@@ -371,6 +371,38 @@ class RemittanceReference(models.Model):
         return self.code
 
 
+class BalanceAlert(models.Model):
+    """The balance under which an organization's billing members are warned, set by them.
+
+    Without a row the platform default applies (settings.LOW_BALANCE_ALERT_AMOUNT).
+    """
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="balance_alert"
+    )
+    threshold_amount = models.DecimalField(
+        _("low-balance alert at"),
+        max_digits=14,
+        decimal_places=2,
+        help_text=_("We email and notify your billing members when the balance falls below this."),
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("low-balance alert")
+        verbose_name_plural = _("low-balance alerts")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(threshold_amount__gte=0),
+                name="balance_alert_not_negative",
+                violation_error_message=_("Enter an amount of zero or more."),
+            )
+        ]
+
+    def __str__(self):
+        return str(self.threshold_amount)
+
+
 # The ledger: every movement of an organization's money with the platform, append-only.
 #
 # Sign convention: a positive amount is in the customer's favour (top-up, payment, credit

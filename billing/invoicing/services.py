@@ -41,6 +41,7 @@ from billing.catalog.pricing import contract_discount
 from billing.catalog.selectors import invoice_terms
 from billing.invoicing import ledger, notices
 from billing.invoicing.models import (
+    BalanceAlert,
     FapiaoProfile,
     FapiaoRequest,
     Invoice,
@@ -883,6 +884,7 @@ class BillingSummary:
     spendable_amount: Decimal
     month_to_date_amount: Decimal
     forecast_amount: Decimal
+    low_balance_threshold_amount: Decimal
 
 
 def billing_summary(organization, *, now: datetime) -> BillingSummary:
@@ -899,4 +901,22 @@ def billing_summary(organization, *, now: datetime) -> BillingSummary:
         spendable_amount=round_money(ledger.headroom(organization), organization.currency),
         month_to_date_amount=round_money(used, organization.currency),
         forecast_amount=round_money(forecast, organization.currency),
+        low_balance_threshold_amount=ledger.low_balance_threshold(organization),
     )
+
+
+def set_low_balance_threshold(*, actor: Actor, organization, amount: Decimal) -> BalanceAlert:
+    """The balance under which the organization's billing members are warned (audited)."""
+    before = ledger.low_balance_threshold(organization)
+    with transaction.atomic():
+        alert, _created = BalanceAlert.objects.update_or_create(
+            organization=organization, defaults={"threshold_amount": amount}
+        )
+        record_actor_event(
+            actor=actor,
+            organization=organization,
+            action="billing.low_balance_threshold_changed",
+            target=alert,
+            changes={"before": {"threshold_amount": before}, "after": {"threshold_amount": amount}},
+        )
+    return alert

@@ -18,6 +18,7 @@ urlpatterns = [
         name="chargeback",
     ),
     path("billing/fapiao/", views.FapiaoProfileView.as_view(), name="fapiao-profile"),
+    path("billing/balance-alert/", views.BalanceAlertView.as_view(), name="balance-alert"),
     path(
         "billing/invoices/<public_id:invoice>/fapiao/",
         views.FapiaoRequestView.as_view(),

@@ -12,8 +12,9 @@ from django.views import generic
 from accounts.mixins import OrganizationMixin
 from accounts.permissions import Action, can
 from billing.invoicing import documents
+from billing.invoicing import ledger as ledger_rules
 from billing.invoicing import services as invoicing
-from billing.invoicing.forms import FapiaoProfileForm
+from billing.invoicing.forms import BalanceAlertForm, FapiaoProfileForm
 from billing.invoicing.models import FapiaoRequest, Invoice, LedgerEntry
 from portal import csv
 
@@ -44,6 +45,9 @@ class BillingView(OrganizationMixin, generic.TemplateView):
             ),
             can_manage=can(self.membership, Action.MANAGE_BILLING),
             profile_form=FapiaoProfileForm(instance=invoicing.fapiao_profile_for(organization)),
+            balance_alert_form=BalanceAlertForm(
+                initial={"threshold_amount": ledger_rules.low_balance_threshold(organization)}
+            ),
             **kwargs,
         )
 
@@ -102,6 +106,24 @@ class FapiaoProfileView(OrganizationMixin, generic.View):
         if form.is_valid():
             invoicing.save_fapiao_profile(actor=self.actor, profile=form.save(commit=False))
             messages.success(request, _("Fapiao details saved."))
+        else:
+            for errors in form.errors.values():
+                messages.error(request, " ".join(errors))
+        return redirect("billing:billing")
+
+
+class BalanceAlertView(OrganizationMixin, generic.View):
+    action = Action.MANAGE_BILLING
+
+    def post(self, request):
+        form = BalanceAlertForm(request.POST)
+        if form.is_valid():
+            invoicing.set_low_balance_threshold(
+                actor=self.actor,
+                organization=self.organization,
+                amount=form.cleaned_data["threshold_amount"],
+            )
+            messages.success(request, _("Low-balance alert saved."))
         else:
             for errors in form.errors.values():
                 messages.error(request, " ".join(errors))
