@@ -39,13 +39,11 @@ import time
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Organization
@@ -133,9 +131,7 @@ class SecretCache:
         used_key = self.keys(prefix)[2]
         if used_key in found or not cache.add(used_key, 1, TOUCH_EVERY_SECONDS):
             return
-        now = timezone.now()
-        stale = Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - timedelta(minutes=1))
-        self.model.objects.filter(stale, pk=snapshot["pk"]).update(last_used_at=now)
+        self.model.mark_used({snapshot["pk"]: timezone.now()})
 
     def invalidate(self, prefixes) -> None:
         """After commit, make every cached snapshot of these prefixes stale everywhere."""

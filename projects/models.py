@@ -1,8 +1,10 @@
 import ipaddress
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -12,6 +14,7 @@ from portal.ids import PublicIdField
 from projects import tokens
 
 MAX_ALLOWLIST = 20
+LAST_USED_PRECISION = timedelta(minutes=1)
 
 
 class Project(models.Model):
@@ -78,6 +81,22 @@ class HashedSecret(models.Model):
         self.pepper_id = tokens.current_pepper_id()
         self.digest = tokens.digest(plaintext, self.pepper_id)
         return plaintext
+
+    @classmethod
+    def mark_used(cls, moments: dict[int, datetime]) -> None:
+        """Advance `last_used_at` (a field of each subclass) of each row (pk: time of use):
+        one conditional UPDATE, which changes a row only if its time is empty or older than
+        LAST_USED_PRECISION before the new one, so it never goes back and frequent callers
+        write at most once a minute."""
+        if not moments:
+            return
+
+        def per_row(shift=timedelta(0)):
+            whens = [When(pk=pk, then=Value(moment - shift)) for pk, moment in moments.items()]
+            return Case(*whens, output_field=models.DateTimeField())
+
+        stale = Q(last_used_at__isnull=True) | Q(last_used_at__lt=per_row(LAST_USED_PRECISION))
+        cls.objects.filter(stale, pk__in=moments).update(last_used_at=per_row())
 
 
 def parse_ip_allowlist(values: list[str]) -> list[str]:

@@ -298,6 +298,15 @@ def rotate_api_key(
     return new_key, plaintext
 
 
+def record_key_use(*, last_used: dict[int, datetime]) -> None:
+    """Advance each key's "last used" (ApiKey pk: time of its latest reported call).
+
+    Usage is the record of use: a gateway may cache its authorize answers, and a journal
+    replays calls late, so authorize alone misses calls.
+    """
+    ApiKey.mark_used(last_used)
+
+
 def invalidate_organization_keys(*, organization_id: int) -> None:
     """Make the gateway re-read every key of the organization on its next call.
 

@@ -41,6 +41,7 @@ from billing.metering.selectors import watermark
 from portal import ids, metrics
 from portal.periods import business_zone, month_of, month_start
 from projects.models import ApiKey
+from projects.services import record_key_use
 
 MAX_EVENTS = 5000
 MAX_TOKENS = 10**12  # per event: far above any context window, far below the column's range
@@ -278,9 +279,19 @@ def _insert(rows: list[dict]) -> IngestResult:
         # What the new events consume, in the same transaction: nothing counted twice or lost.
         for consume in USAGE_CONSUMERS:
             consume(new)
+        record_key_use(last_used=_latest_call_per_key(new))
     result = IngestResult(accepted=len(new), duplicates=len(rows) - len(new), events=new)
     metrics.record_ingestion(result)
     return result
+
+
+def _latest_call_per_key(events: list[UsageEvent]) -> dict[int, datetime]:
+    latest: dict[int, datetime] = {}
+    for event in events:
+        known = latest.get(event.api_key_id)
+        if known is None or event.occurred_at > known:
+            latest[event.api_key_id] = event.occurred_at
+    return latest
 
 
 # --- Rollups ------------------------------------------------------------------------------
