@@ -179,6 +179,14 @@ def _token_count(help_text, *, required=True) -> serializers.IntegerField:
     )
 
 
+def _call_fact(name, help_text) -> serializers.IntegerField:
+    """How the call went (optional, may be null), within what ingestion accepts."""
+    low, high = metering.CALL_FACTS[name]
+    return serializers.IntegerField(
+        min_value=low, max_value=high, required=False, allow_null=True, help_text=help_text
+    )
+
+
 UsageEventSerializer = inline_serializer(
     "GatewayUsageEvent",
     many=True,
@@ -214,6 +222,12 @@ UsageEventSerializer = inline_serializer(
         ),
         "estimated": serializers.BooleanField(required=False),
         "occurred_at": serializers.DateTimeField(),
+        "latency_ms": _call_fact(
+            "latency_ms", _("Milliseconds from the call's arrival to the end of its answer.")
+        ),
+        "status_code": _call_fact(
+            "status_code", _("HTTP status of the answer to the caller (499: the caller left).")
+        ),
     },
 )
 

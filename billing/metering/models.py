@@ -21,16 +21,28 @@ class UsageEvent(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     request_id = models.CharField(_("request id"), max_length=128, unique=True)
+    # The foreign keys below are indexed by the composite indexes in Meta (each leads one).
     organization = models.ForeignKey(
-        "accounts.Organization", on_delete=models.PROTECT, related_name="+"
+        "accounts.Organization", on_delete=models.PROTECT, related_name="+", db_index=False
     )
     # Department and project as they were when the call happened.
     department = models.ForeignKey(
-        "accounts.Department", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "accounts.Department",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
-    project = models.ForeignKey("projects.Project", on_delete=models.PROTECT, related_name="+")
-    api_key = models.ForeignKey("projects.ApiKey", on_delete=models.PROTECT, related_name="+")
-    model = models.ForeignKey("billing.CatalogModel", on_delete=models.PROTECT, related_name="+")
+    project = models.ForeignKey(
+        "projects.Project", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    api_key = models.ForeignKey(
+        "projects.ApiKey", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    model = models.ForeignKey(
+        "billing.CatalogModel", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     price_version = models.ForeignKey(
         "billing.PriceVersion", on_delete=models.PROTECT, related_name="usage_events"
     )
@@ -49,6 +61,9 @@ class UsageEvent(models.Model):
     )
     occurred_at = models.DateTimeField(_("occurred at"))
     ingested_at = models.DateTimeField(_("ingested at"), default=timezone.now)
+    # Optional in the gateway contract: how the call went, for the call log.
+    latency_ms = models.PositiveIntegerField(_("latency (ms)"), null=True, blank=True)
+    status_code = models.PositiveSmallIntegerField(_("status"), null=True, blank=True)
 
     objects = TenantQuerySet.as_manager()
     department_field = "department"
@@ -56,7 +71,19 @@ class UsageEvent(models.Model):
     class Meta:
         verbose_name = _("usage event")
         verbose_name_plural = _("usage events")
-        indexes = [models.Index(fields=["organization", "occurred_at"])]
+        # The call log reads newest first, by (occurred_at, id), within an organization and
+        # optionally one department, project, key or model: each index walks one of these
+        # in that order, so a page is LIMIT rows read whatever the month's size.
+        indexes = [
+            models.Index(fields=["organization", "occurred_at", "id"], name="usage_event_org_time"),
+            models.Index(fields=["department", "occurred_at", "id"], name="usage_event_dept_time"),
+            models.Index(fields=["project", "occurred_at", "id"], name="usage_event_project_time"),
+            models.Index(fields=["api_key", "occurred_at", "id"], name="usage_event_key_time"),
+            models.Index(
+                fields=["model", "organization", "occurred_at", "id"],
+                name="usage_event_model_time",
+            ),
+        ]
 
     def __str__(self):
         return self.request_id

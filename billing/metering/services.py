@@ -54,6 +54,8 @@ ID_FIELDS = (
 )
 TOKEN_INPUTS = ("input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens")
 REQUIRED_TOKENS = ("input_tokens", "output_tokens")
+# How the call went, where the gateway reports it (optional): field -> accepted range.
+CALL_FACTS = {"latency_ms": (0, 86_400_000), "status_code": (100, 599)}
 # Any constant both sides agree on: ingestion shares it, the rollup's bound read excludes.
 INGEST_LOCK = 0x7E7E_0006
 INSERT_CHUNK = 1000
@@ -62,7 +64,7 @@ COST_SCALE = Decimal("1e-10")  # UsageEvent.cost_amount's decimal places
 _EVENT_COLUMNS = (
     "request_id", "organization_id", "department_id", "project_id", "api_key_id", "model_id",
     "price_version_id", *TOKEN_INPUTS, "discount_percent", "cost_amount", "currency",
-    "estimated", "occurred_at", "ingested_at",
+    "estimated", "occurred_at", "ingested_at", *CALL_FACTS,
 )  # fmt: skip
 _SUMS = ("input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens")
 
@@ -165,6 +167,15 @@ def _parse_event(index: int, event, now: datetime, errors: list) -> dict:
             message = _("An integer from 0 to %(max)d is required.") % {"max": MAX_TOKENS}
             errors.append(_error(index, field, message))
         parsed[field] = value
+    for field, (low, high) in CALL_FACTS.items():
+        value = event.get(field)
+        if value is not None and (type(value) is not int or not low <= value <= high):
+            message = _("An integer from %(low)d to %(high)d, or null.") % {
+                "low": low,
+                "high": high,
+            }
+            errors.append(_error(index, field, message))
+        parsed[field] = value
     if not isinstance(parsed["estimated"], bool):
         errors.append(_error(index, "estimated", _("A boolean is required.")))
     occurred_at = event.get("occurred_at")
@@ -230,6 +241,7 @@ def _row(event, key, model, price, now) -> dict:
         "estimated": event.get("estimated", False),
         "occurred_at": event["occurred_at"],
         "ingested_at": now,
+        **{field: event[field] for field in CALL_FACTS},
     }
 
 
