@@ -10,6 +10,8 @@ from billing.catalog.models import (
     Provider,
     StartedPriceError,
 )
+from billing.invoicing.bank_models import BankStatementLine
+from billing.invoicing.fapiao_models import FapiaoDocument
 from billing.invoicing.models import (
     BillingAccount,
     FapiaoProfile,
@@ -25,9 +27,11 @@ from billing.quotas.models import Quota, QuotaAlert, QuotaIncreaseRequest, Quota
 
 __all__ = [
     "PRICE_FIELDS",
+    "BankStatementLine",
     "BillingAccount",
     "CatalogModel",
     "ContractDiscount",
+    "FapiaoDocument",
     "FapiaoProfile",
     "FapiaoRequest",
     "Invoice",

@@ -241,6 +241,12 @@ STORAGES = {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
         "OPTIONS": {"location": EXPORT_DIR, "base_url": None},
     },
+    # Issued 发票 files (billing.invoicing.fapiao_models): served only through the portal.
+    "fapiao": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": Path(env.str("FAPIAO_DIR", default=str(VAR_DIR / "fapiao"))),
+                    "base_url": None},
+    },
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if PRODUCTION
@@ -382,6 +388,14 @@ SELLER = {
     # Optional PNG of the company seal printed in the invoice's seal area.
     "seal_image": env.str("SELLER_SEAL_IMAGE", default=""),
 }
+# 发票 files staff attach (PDF or OFD) are refused above this size.
+FAPIAO_MAX_FILE_BYTES = env.int("FAPIAO_MAX_FILE_BYTES", default=5 * 1024 * 1024)
+# The e-fapiao provider that issues fapiao ("" = none: staff attach the files) and, for the
+# generic HTTP provider ("http"), its endpoint and bearer token.
+FAPIAO_PROVIDER = env.str("FAPIAO_PROVIDER", default="")
+FAPIAO_PROVIDER_URL = env.str("FAPIAO_PROVIDER_URL", default="")
+FAPIAO_PROVIDER_TOKEN = env.str("FAPIAO_PROVIDER_TOKEN", default="")
+FAPIAO_PROVIDER_TIMEOUT_SECONDS = env.float("FAPIAO_PROVIDER_TIMEOUT_SECONDS", default=20.0)
 # --- API keys and gateway credentials ----------------------------------------------------
 # Peppers of the keyed digests, "id:secret,id:secret"; new tokens use API_KEY_PEPPER_ID,
 # tokens made with an older pepper keep working while their id stays in the list.

@@ -350,6 +350,15 @@ class BillingAccount(Organization):
         verbose_name_plural = _("billing accounts")
 
 
+class OverdueInvoice(Invoice):
+    """Invoices as the staff console's overdue list shows them (with their dunning history)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("overdue invoice")
+        verbose_name_plural = _("overdue invoices")
+
+
 class RemittanceReference(models.Model):
     """An organization's 识别码: the code its bank transfers carry so staff can match them.
 
