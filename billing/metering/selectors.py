@@ -188,49 +188,111 @@ def usage_rows(membership, selection: Selection) -> list[dict]:
     ]
 
 
-# --- The portal's dashboard ----------------------------------------------------------------
+# --- The usage pages and the overview -------------------------------------------------------
 
 DIMENSIONS = ("model", "project_id", "department_id")
+LONGEST_PERIOD = 366  # days a usage page may cover
 
 
 @dataclass
-class MonthReport:
-    """Month to date, for the dashboard and the per-project and per-key pages."""
+class PeriodTotals:
+    """Tokens and cost per currency of [start, end)."""
 
     start: datetime
-    days: list  # business dates of the month so far
+    end: datetime
     tokens: int
     costs: dict  # currency -> Decimal
-    forecast: dict  # currency -> Decimal, linear on the days elapsed
-    chart: dict  # {"days": [...], "series": [{"name", "tokens": [...], "cost": [...]}]}
-    top_models: list  # rows: name, requests, tokens, cost, currency
+
+
+@dataclass
+class PeriodReport:
+    """A period's usage for the usage pages: totals, the previous period, daily rows by
+    `by`, the top models and keys."""
+
+    start: datetime
+    end: datetime
+    days: list  # business dates of the period, up to now
+    tokens: int
+    costs: dict  # currency -> Decimal
+    forecast: dict  # currency -> Decimal; only for the running month (linear_forecast)
+    previous: PeriodTotals
+    chart: dict  # {"by", "days": ["2026-11-05", ...], "series": [{"name", "tokens", "cost"}]}
+    daily: list  # rows: day (date), name, tokens, cost (Decimal), currency
+    top_models: list  # rows: id, requests, tokens, cost, currency
     top_keys: list
+
+    @property
+    def cost_comparison(self) -> list[dict]:
+        """Per currency: amount, before (the previous period) and change (%, or None)."""
+        zero = Decimal(0)
+        rows = []
+        for currency in sorted(set(self.costs) | set(self.previous.costs)):
+            amount = self.costs.get(currency, zero)
+            before = self.previous.costs.get(currency, zero)
+            rows.append(
+                {"currency": currency, "amount": amount, "before": before,
+                 "change": change_percent(amount, before)}
+            )  # fmt: skip
+        return rows
+
+    @property
+    def tokens_change(self):
+        return change_percent(self.tokens, self.previous.tokens)
+
+
+def change_percent(now, before):
+    """(now - before) / before in percent, as a Decimal; None when before is zero."""
+    if not before:
+        return None
+    return (Decimal(now) - Decimal(before)) * 100 / Decimal(before)
 
 
 def _tokens(row) -> int:
     return sum(row[t] for t in TOKENS)
 
 
-def month_report(membership, *, now, by="model", filters=None, names=None) -> MonthReport:
-    """Month-to-date totals, a forecast, daily rows by `by` and the top models and keys.
+def linear_forecast(costs: dict, start: datetime, end: datetime, now: datetime) -> dict:
+    """Cost so far / days elapsed (fractional) x days in [start, end): nothing cleverer, and
+    the pages say so. The usage pages and the overview forecast the month with it."""
+    elapsed = (now - start) / timedelta(days=1)
+    if elapsed <= 0:
+        return {}
+    length = (end - start) / timedelta(days=1)
+    return {c: amount / Decimal(elapsed) * Decimal(length) for c, amount in costs.items()}
 
-    Forecast: cost so far / days elapsed (fractional, in the business time zone) x days in
-    the month; nothing cleverer, and said so on the page.
-    """
-    start = floor_bucket(now, "1mo")
-    end = next_bucket(start, "1mo")
+
+def previous_period(start: datetime, end: datetime, now: datetime) -> tuple[datetime, datetime]:
+    """The period to compare [start, end) with: as long as its part up to `now`, starting a
+    calendar month earlier when the period starts on a month's first day (month over month:
+    1-4 December against 1-4 November), else just before it."""
+    length = min(end, now) - start
+    local = start.astimezone(business_zone())
+    if local == floor_bucket(local, "1mo"):
+        earlier = month_start(add_months(local.date(), -1))
+        return earlier, min(earlier + length, start)
+    return start - length, start
+
+
+def period_totals(membership, start: datetime, end: datetime, filters=None) -> PeriodTotals:
+    rows = usage_rows(membership, Selection(start, end, "1mo", [], filters or {}, True))
+    costs: dict = {}
+    for row in rows:
+        costs[row["currency"]] = costs.get(row["currency"], Decimal(0)) + row["cost_amount"]
+    return PeriodTotals(start, end, sum(_tokens(row) for row in rows), costs)
+
+
+def period_report(
+    membership, *, start, end, now, by="model", filters=None, names=None
+) -> PeriodReport:
+    """The usage of [start, end) (business-zone bounds) seen by `membership`."""
     filters = filters or {}
-    daily = usage_rows(
-        membership,
-        Selection(start, end, "1d", [by], filters, by_currency=True),
-    )
-    days = bucket_starts(start, now, "1d", 31)
+    names = names or {}
+    daily = usage_rows(membership, Selection(start, end, "1d", [by], filters, by_currency=True))
+    days = bucket_starts(start, min(end, now), "1d", LONGEST_PERIOD)
     costs: dict = {}
     for row in daily:
         costs[row["currency"]] = costs.get(row["currency"], Decimal(0)) + row["cost_amount"]
-    elapsed = (now - start) / timedelta(days=1)
-    length = (end - start) / timedelta(days=1)
-    forecast = {c: amount / Decimal(elapsed) * Decimal(length) for c, amount in costs.items()}
+    running_month = start == floor_bucket(now, "1mo") and end == next_bucket(start, "1mo")
     series: dict = {}
     index = {day: i for i, day in enumerate(days)}
     for row in daily:
@@ -240,37 +302,63 @@ def month_report(membership, *, now, by="model", filters=None, names=None) -> Mo
         if i is not None:  # (an event inside the clock skew may be dated tomorrow)
             line["tokens"][i] += _tokens(row)
             line["cost"][i] += float(row["cost_amount"])  # the chart only; tables stay Decimal
-    names = names or {}
     chart = {
         "by": by,
-        "days": [day.strftime("%m-%d") for day in days],
+        "days": [day.date().isoformat() for day in days],
         "series": [
             {"name": names.get(name, name) or "—", **values}
             for name, values in sorted(series.items(), key=lambda item: str(item[0]))
         ],
     }
-    return MonthReport(
+    rows = sorted(daily, key=lambda row: (row["bucket"], str(row["group"][by])))
+    return PeriodReport(
         start=start,
+        end=end,
         days=days,
         tokens=sum(_tokens(row) for row in daily),
         costs=costs,
-        forecast=forecast,
+        forecast=linear_forecast(costs, start, end, now) if running_month else {},
+        previous=period_totals(membership, *previous_period(start, end, now), filters),
         chart=chart,
-        top_models=_top(membership, start, end, "model", filters),
-        top_keys=_top(membership, start, end, "api_key_id", filters),
+        daily=[
+            {
+                "day": row["bucket"].date(),
+                "name": names.get(row["group"][by], row["group"][by]) or "—",
+                "tokens": _tokens(row),
+                "cost": row["cost_amount"],
+                "currency": row["currency"],
+            }
+            for row in rows
+        ],
+        top_models=top_usage(membership, start, end, "model", filters),
+        top_keys=top_usage(membership, start, end, "api_key_id", filters),
     )
 
 
-def _top(membership, start, end, group, filters, limit=10) -> list:
-    rows = usage_rows(membership, Selection(start, end, "1mo", [group], filters, by_currency=True))
-    rows.sort(key=lambda row: row["cost_amount"], reverse=True)
-    return [
-        {
-            "id": row["group"][group],
-            "requests": row["requests"],
-            "tokens": _tokens(row),
-            "cost": row["cost_amount"],
-            "currency": row["currency"],
-        }
-        for row in rows[:limit]
-    ]
+def month_report(membership, *, now, by="model", filters=None, names=None) -> PeriodReport:
+    """The business month of `now`, to date."""
+    start = floor_bucket(now, "1mo")
+    return period_report(
+        membership,
+        start=start,
+        end=next_bucket(start, "1mo"),
+        now=now,
+        by=by,
+        filters=filters,
+        names=names,
+    )
+
+
+def top_usage(membership, start, end, group, filters=None, limit=10) -> list:
+    """The `limit` biggest `group`s (a GROUPS name) of [start, end) by cost."""
+    selection = Selection(start, end, "1mo", [group], filters or {}, by_currency=True)
+    totals: dict = {}
+    for row in usage_rows(membership, selection):  # a period may span several months
+        key = (row["group"][group], row["currency"])
+        total = totals.setdefault(
+            key, {"id": key[0], "requests": 0, "tokens": 0, "cost": Decimal(0), "currency": key[1]}
+        )
+        total["requests"] += row["requests"]
+        total["tokens"] += _tokens(row)
+        total["cost"] += row["cost_amount"]
+    return sorted(totals.values(), key=lambda row: row["cost"], reverse=True)[:limit]

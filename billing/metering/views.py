@@ -1,8 +1,13 @@
-"""Usage pages: the organization's dashboard, and the same for one project or one key.
+"""Usage pages: the organization's usage, and the same for one project or one key.
 
-Every number comes from metering.selectors (rollups plus the not-yet-rolled tail); every
-table downloads as CSV with ?export=days|models|keys.
+A page shows one period (?month=YYYY-MM or ?start=&end= days, this month by default) beside
+the previous one. Every number comes from metering.selectors (rollups plus the
+not-yet-rolled tail), the same as the costs API; every table downloads as CSV with
+?export=days|models|keys.
 """
+
+from datetime import timedelta
+from urllib.parse import urlencode
 
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
@@ -14,10 +19,12 @@ from accounts.mixins import OrganizationMixin
 from accounts.models import Department
 from accounts.permissions import Action
 from billing.metering import selectors
+from billing.metering.forms import UsagePeriodForm
 from portal import csv
 from projects.models import ApiKey, Project
 
 EXPORTS = ("days", "models", "keys")
+PERIOD_FIELDS = ("month", "start", "end")
 
 
 class UsageDashboardView(OrganizationMixin, TemplateView):
@@ -32,9 +39,21 @@ class UsageDashboardView(OrganizationMixin, TemplateView):
         self.filters, self.subject = self.scope()
         by = request.GET.get("by")
         self.by = by if by in selectors.DIMENSIONS else "model"
+        self.period = UsagePeriodForm(request.GET)
+        self.report = None
+        if not self.period.is_valid():
+            return self.render_to_response(self.get_context_data(), status=400)
+        now = timezone.now()
+        start, end = self.period.bounds(now)
         names = self._names()
-        self.report = selectors.month_report(
-            self.membership, now=timezone.now(), by=self.by, filters=self.filters, names=names
+        self.report = selectors.period_report(
+            self.membership,
+            start=start,
+            end=end,
+            now=now,
+            by=self.by,
+            filters=self.filters,
+            names=names,
         )
         for row in self.report.top_keys:
             row["name"] = names.get(row["id"], row["id"])
@@ -51,10 +70,13 @@ class UsageDashboardView(OrganizationMixin, TemplateView):
         return names
 
     def get_context_data(self, **kwargs):
+        chosen = {name: value for name in PERIOD_FIELDS if (value := self.request.GET.get(name))}
         return super().get_context_data(
             report=self.report,
             subject=self.subject,
             by=self.by,
+            period=self.period,
+            period_query=urlencode(chosen),
             dimensions=[
                 ("model", _("Model")),
                 ("project_id", _("Project")),
@@ -64,19 +86,21 @@ class UsageDashboardView(OrganizationMixin, TemplateView):
         )
 
     def csv(self, table: str) -> StreamingHttpResponse:
-        filename = f"usage-{table}.csv"
+        """Every date with its year; costs as exact decimals beside their currency."""
+        first, last = self.report.start.date(), self.report.end.date() - timedelta(days=1)
+        filename = f"usage-{table}-{first:%Y-%m-%d}-{last:%Y-%m-%d}.csv"
         if table == "days":
-            rows = [
-                [day, line["name"], tokens, cost]
-                for line in self.report.chart["series"]
-                for day, tokens, cost in zip(
-                    self.report.chart["days"], line["tokens"], line["cost"], strict=True
-                )
-            ]
-            return csv.response([_("Day"), _("Group"), _("Tokens"), _("Cost")], rows, filename)
+            rows = (
+                [row["day"].isoformat(), row["name"], row["tokens"], row["cost"], row["currency"]]
+                for row in self.report.daily
+            )
+            header = [_("Day"), _("Group"), _("Tokens"), _("Cost"), _("Currency")]
+            return csv.response(header, rows, filename)
         found = self.report.top_models if table == "models" else self.report.top_keys
-        rows = [
+        rows = (
             [
+                first.isoformat(),
+                last.isoformat(),
                 row.get("name", row["id"]),
                 row["requests"],
                 row["tokens"],
@@ -84,8 +108,10 @@ class UsageDashboardView(OrganizationMixin, TemplateView):
                 row["currency"],
             ]
             for row in found
-        ]
-        header = [_("Name"), _("Requests"), _("Tokens"), _("Cost"), _("Currency")]
+        )
+        header = [
+            _("From"), _("To"), _("Name"), _("Requests"), _("Tokens"), _("Cost"), _("Currency")
+        ]  # fmt: skip
         return csv.response(header, rows, filename)
 
 
