@@ -23,6 +23,7 @@ from billing.invoicing.models import (
     LedgerEntry,
 )
 from billing.metering.models import RollupWatermark, UsageEvent, UsageRollup
+from billing.payments.models import Payment, PaymentRefund
 from billing.quotas.models import Quota, QuotaAlert, QuotaIncreaseRequest, QuotaPeriod
 
 __all__ = [
@@ -41,6 +42,8 @@ __all__ = [
     "LedgerEntry",
     "ModelAlias",
     "ModelPolicy",
+    "Payment",
+    "PaymentRefund",
     "PriceVersion",
     "Provider",
     "Quota",

@@ -3,10 +3,11 @@
 from billing.catalog import urls as catalog
 from billing.invoicing import urls as invoicing
 from billing.metering import urls as metering
+from billing.payments import urls as payments
 from billing.quotas import urls as quotas
 
 app_name = "billing"
 
-AREAS = [metering, catalog, quotas, invoicing]
+AREAS = [metering, catalog, quotas, invoicing, payments]
 urlpatterns = [route for area in AREAS for route in area.urlpatterns]
 api_urlpatterns = [route for area in AREAS for route in area.api_urlpatterns]

@@ -532,3 +532,35 @@ WEBHOOK_RETRY_DELAYS = env.list(
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 # Off in production: customers' webhook URLs may then reach public https addresses only.
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", not PRODUCTION)
+
+# --- Online payments (billing.payments) ---------------------------------------------------------
+# A provider is offered only when every one of its options is set; none is by default. Keys
+# are PEM text (or NAME_FILE). The notification URLs are PAYMENTS_NOTIFY_BASE_URL +
+# /billing/payments/notify/<provider>/ and must be reachable by the provider over https.
+PAYMENTS_NOTIFY_BASE_URL = env.str("PAYMENTS_NOTIFY_BASE_URL", default=PORTAL_BASE_URL)
+PAYMENT_MIN_AMOUNT = Decimal(env.str("PAYMENT_MIN_AMOUNT", default="1.00"))
+PAYMENT_MAX_AMOUNT = Decimal(env.str("PAYMENT_MAX_AMOUNT", default="100000.00"))
+PAYMENT_PROVIDERS = {
+    "wechat": {
+        "adapter": "billing.payments.wechat.WeChatPayProvider",
+        "options": {
+            "mchid": env.str("WECHATPAY_MCHID", default=""),
+            "appid": env.str("WECHATPAY_APPID", default=""),
+            "private_key": env.str("WECHATPAY_PRIVATE_KEY", default=""),
+            "cert_serial_no": env.str("WECHATPAY_CERT_SERIAL_NO", default=""),
+            "apiv3_key": env.str("WECHATPAY_APIV3_KEY", default=""),
+            "public_key": env.str("WECHATPAY_PUBLIC_KEY", default=""),
+            "public_key_id": env.str("WECHATPAY_PUBLIC_KEY_ID", default=""),
+            "api_base": env.str("WECHATPAY_API_BASE", default="https://api.mch.weixin.qq.com"),
+        },
+    },
+    "alipay": {
+        "adapter": "billing.payments.alipay.AlipayProvider",
+        "options": {
+            "app_id": env.str("ALIPAY_APP_ID", default=""),
+            "app_private_key": env.str("ALIPAY_APP_PRIVATE_KEY", default=""),
+            "alipay_public_key": env.str("ALIPAY_PUBLIC_KEY", default=""),
+            "gateway": env.str("ALIPAY_GATEWAY", default="https://openapi.alipay.com/gateway.do"),
+        },
+    },
+}

@@ -138,9 +138,16 @@ def record_top_up(*, actor: Actor, organization, amount: Decimal, reference: str
         )
 
 
+_MONEY_ACTIONS = {
+    LedgerEntry.Kind.TOP_UP: "billing.top_up",
+    LedgerEntry.Kind.REFUND: "billing.refund",
+}
+
+
 def record_money_in(*, actor: Actor, organization, kind, amount: Decimal, reference: str, **fields):
-    """Append a top-up or payment entry, audited (billing.top_up / billing.payment), inside the
-    caller's transaction; the cached headroom follows after commit."""
+    """Append a top-up or payment entry, or the (negative) refund of one, audited
+    (billing.top_up / billing.payment / billing.refund), inside the caller's transaction; the
+    cached headroom follows after commit."""
     entry = LedgerEntry.objects.create(
         organization=organization,
         kind=kind,
@@ -153,7 +160,7 @@ def record_money_in(*, actor: Actor, organization, kind, amount: Decimal, refere
     record_actor_event(
         actor=actor,
         organization=organization,
-        action="billing.top_up" if kind == LedgerEntry.Kind.TOP_UP else "billing.payment",
+        action=_MONEY_ACTIONS.get(kind, "billing.payment"),
         target=entry,
         changes={"after": {"amount": str(amount), "reference": reference}},
     )

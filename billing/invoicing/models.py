@@ -447,6 +447,7 @@ class LedgerEntry(models.Model):
         CREDIT_NOTE = "credit_note", _("Credit note")
         ADJUSTMENT = "adjustment", _("Adjustment")
         ROUNDING = "rounding", _("Rounding adjustment")
+        REFUND = "refund", _("Refund")
 
     public_id = PublicIdField(prefix="led")
     organization = models.ForeignKey(
