@@ -171,6 +171,16 @@ class ApiKey(HashedSecret):
         verbose_name = _("API key")
         verbose_name_plural = _("API keys")
         ordering = ["-created_at", "-id"]
+        constraints = [
+            # Among the keys still in service: the old key of a rotation (revoked then) hands
+            # its name to the new one, and a revoked key's name may be used again.
+            models.UniqueConstraint(
+                fields=["project", "name"],
+                condition=Q(revoked_at__isnull=True),
+                name="api_key_name_unique_in_project",
+                violation_error_message=_("This project already has a key with this name."),
+            )
+        ]
 
     def __str__(self):
         return f"{self.name} ({self.prefix}…)"

@@ -7,7 +7,7 @@ commit (projects.authorize), so the change holds on the very next authorize call
 from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -155,6 +155,28 @@ def _clean_key_settings(settings: dict, *, previous_expiry: datetime | None = No
     return cleaned
 
 
+def _name_taken_error() -> ValidationError:
+    return ValidationError(
+        {"name": _("This project already has a key with this name.")}, code="name_taken"
+    )
+
+
+def _save_key(key: ApiKey) -> None:
+    """Validate and save `key`; a name another key in service of its project holds is an error
+    at the name field. The database constraint decides a race between two saves."""
+    in_service = ApiKey.objects.filter(project_id=key.project_id, revoked_at__isnull=True)
+    if key.revoked_at is None and in_service.filter(name=key.name).exclude(pk=key.pk).exists():
+        raise _name_taken_error()
+    key.full_clean(validate_constraints=False)  # the one constraint is checked just above
+    try:
+        with transaction.atomic():
+            key.save()
+    except IntegrityError:
+        if in_service.filter(name=key.name).exclude(pk=key.pk).exists():
+            raise _name_taken_error() from None
+        raise
+
+
 def _require_key_action(actor: Actor, project: Project) -> None:
     _require(actor, Action.MANAGE_KEYS, project.organization_id, project.department_id)
     if project.is_archived:
@@ -191,8 +213,7 @@ def create_api_key(
     )
     key = ApiKey(project=project, created_by=actor.user, rotated_from=rotated_from, **cleaned)
     plaintext = key.set_new_secret()
-    key.full_clean()
-    key.save()
+    _save_key(key)
     authorize.API_KEYS.invalidate([key.prefix])  # forget a cached "no such key" for the prefix
     record_actor_event(
         actor=actor,
@@ -236,8 +257,7 @@ def update_api_key(
     )
     changes = audit.apply(key, cleaned)
     if changes:
-        key.full_clean()
-        key.save()
+        _save_key(key)
         authorize.API_KEYS.invalidate([key.prefix])
         record_actor_event(actor=actor, action="api_key.updated", target=key, changes=changes)
     return key
@@ -280,14 +300,16 @@ def rotate_api_key(
         raise ValidationError(_("Only an active key can be rotated."), code="key_not_active")
     if not timedelta(0) <= grace <= MAX_ROTATION_GRACE:
         raise ValidationError({"grace": _("Choose a grace period between 0 and 30 days.")})
+    # The old key leaves service (revoked at the end of the grace) before the new one takes
+    # its name.
+    key.revoked_at = timezone.now() + grace
+    key.save(update_fields=["revoked_at"])
     new_key, plaintext = create_api_key(
         actor=actor,
         project=key.project,
         rotated_from=key,
         **{field: getattr(key, field) for field in KEY_SETTINGS},
     )
-    key.revoked_at = timezone.now() + grace
-    key.save(update_fields=["revoked_at"])
     authorize.API_KEYS.invalidate([key.prefix])
     record_actor_event(
         actor=actor,
