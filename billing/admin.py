@@ -2,8 +2,16 @@
 
 from billing.catalog import admin as catalog_admin
 from billing.invoicing import admin as invoicing_admin
+from billing.invoicing import finance_admin
 from billing.metering import admin as metering_admin
 from billing.payments import admin as payments_admin
 from billing.quotas import admin as quotas_admin
 
-__all__ = ["catalog_admin", "invoicing_admin", "metering_admin", "payments_admin", "quotas_admin"]
+__all__ = [
+    "catalog_admin",
+    "finance_admin",
+    "invoicing_admin",
+    "metering_admin",
+    "payments_admin",
+    "quotas_admin",
+]

@@ -91,13 +91,14 @@ class CloseMonthForm(forms.Form):
             raise ValidationError(_("A month as YYYY-MM, e.g. 2026-11.")) from None
 
 
-def form_page(model_admin, request, form, title, original=None):
+def form_page(model_admin, request, form, title, original=None, multipart=False):
     context = {
         **model_admin.admin_site.each_context(request),
         "title": title,
         "form": form,
         "opts": model_admin.model._meta,
         "original": original,
+        "multipart": multipart,
     }
     return render(request, "admin/billing/form_page.html", context)
 

@@ -39,7 +39,7 @@ from accounts.services import suspend_organization
 from billing.catalog.models import CatalogModel
 from billing.catalog.pricing import contract_discount
 from billing.catalog.selectors import invoice_terms
-from billing.invoicing import ledger, notices
+from billing.invoicing import fapiao, ledger, notices
 from billing.invoicing.models import (
     BalanceAlert,
     FapiaoProfile,
@@ -319,6 +319,41 @@ def close_and_issue_month(*, actor: Actor, organization, month: date, now: datet
     organization and issue its invoice now. Refused when the month has not ended or its
     invoice is issued or void already; returns None when there is nothing to bill. Running
     it again changes nothing (it is refused: already closed)."""
+    draft = _staff_close(organization=organization, month=month, now=now)
+    invoice = draft and issue_invoice(actor=actor, invoice=draft)
+    record_actor_event(
+        actor=actor,
+        organization=organization,
+        action="billing.month_closed",
+        target=invoice or organization,
+        changes={
+            "after": {
+                "month": f"{month:%Y-%m}",
+                "invoice": invoice.number if invoice else "",
+                "total": str(invoice.total_amount) if invoice else "0",
+            }
+        },
+    )
+    return invoice
+
+
+def draft_month(*, actor: Actor, organization, month: date, now: datetime) -> Invoice | None:
+    """Staff (the console's "Close month…", draft only): build or refresh the draft of
+    `month` for one organization, to review and issue later (issue_invoice). Refused as
+    close_and_issue_month is; None when there is nothing to bill."""
+    draft = _staff_close(organization=organization, month=month, now=now)
+    record_actor_event(
+        actor=actor,
+        organization=organization,
+        action="billing.invoice_drafted",
+        target=draft or organization,
+        changes={"after": {"month": f"{month:%Y-%m}",
+                           "total": str(draft.total_amount) if draft else "0"}},
+    )  # fmt: skip
+    return draft
+
+
+def _staff_close(*, organization, month: date, now: datetime) -> Invoice | None:
     label = f"{month:%Y-%m}"
     if now < month_start(add_months(month, 1)):
         raise InvoiceError({"month": _("%(month)s has not ended yet.") % {"month": label}})
@@ -336,21 +371,7 @@ def close_and_issue_month(*, actor: Actor, organization, month: date, now: datet
                  % {"month": label, "organization": organization.name,
                     "number": closed.number, "status": closed.get_status_display()}}
             )  # fmt: skip
-    invoice = draft and issue_invoice(actor=actor, invoice=draft)
-    record_actor_event(
-        actor=actor,
-        organization=organization,
-        action="billing.month_closed",
-        target=invoice or organization,
-        changes={
-            "after": {
-                "month": label,
-                "invoice": invoice.number if invoice else "",
-                "total": str(invoice.total_amount) if invoice else "0",
-            }
-        },
-    )
-    return invoice
+    return draft
 
 
 def _set_totals(invoice: Invoice, amounts) -> None:
@@ -493,13 +514,16 @@ def record_payment(
     """A payment received (the integration point of a payment provider's webhook).
 
     Idempotent: the same provider reference is recorded once; a repeat returns the first
-    entry. Paying an issued invoice in full marks it paid.
+    entry. An issued invoice is marked paid once its payments cover it (outstanding_amount);
+    a partial payment leaves it issued, owing the rest.
     """
     if amount <= 0:
         raise ValidationError(_("A payment must be a positive amount."))
     full_reference = f"{provider}:{reference}"
     try:
         with transaction.atomic():
+            if invoice is not None:  # payments of one invoice take turns summing it
+                Invoice.objects.select_for_update().filter(pk=invoice.pk).first()
             entry = ledger.record_money_in(
                 actor=actor,
                 organization=organization,
@@ -508,13 +532,25 @@ def record_payment(
                 reference=full_reference,
                 invoice=invoice,
             )
-            if invoice is not None and amount >= invoice.total_amount:
+            if invoice is not None and outstanding_amount(invoice) <= 0:
                 mark_paid(invoice=invoice)
     except IntegrityError:
         return LedgerEntry.objects.for_org(organization).get(
             kind=LedgerEntry.Kind.PAYMENT, reference=full_reference
         )
     return entry
+
+
+def outstanding_amount(invoice: Invoice) -> Decimal:
+    """What is still owed on an issued invoice: its total less its credit notes and the
+    payments recorded for it (never below zero; an overpayment stays on the balance)."""
+    if invoice.status != Invoice.Status.ISSUED:
+        return ZERO
+    paid = LedgerEntry.objects.filter(invoice=invoice, kind=LedgerEntry.Kind.PAYMENT)
+    credited = invoice.credit_notes.exclude(status=Invoice.Status.VOID)
+    received = sum(paid.values_list("amount", flat=True), ZERO)
+    received -= sum(credited.values_list("total_amount", flat=True), ZERO)  # negative totals
+    return max(invoice.total_amount - received, ZERO)
 
 
 def mark_paid(*, invoice: Invoice) -> None:
@@ -593,7 +629,9 @@ def create_credit_note(
             % {"number": invoice.number, "reason": reason},
             amount=-net_amount,
         )
-        return issue_invoice(actor=actor, invoice=note)
+        note = issue_invoice(actor=actor, invoice=note)
+        fapiao.request_red_letter(actor=actor, credit_note=note)
+    return note
 
 
 # --- Notices and suspension ----------------------------------------------------------------
@@ -807,6 +845,10 @@ def request_fapiao(*, actor: Actor, invoice: Invoice) -> FapiaoRequest:
     ):
         raise InvoiceError({"invoice": _("A fapiao can be requested for an issued invoice only.")})
     profile = fapiao_profile_for(invoice.organization)
+    try:
+        profile.clean()  # a special VAT fapiao (专票) needs the bank and address details
+    except ValidationError as error:
+        raise InvoiceError(error.message_dict) from None
     fields = ["title", "taxpayer_id", "bank_name", "bank_account", "registered_address",
               "registered_phone", "fapiao_type"]  # fmt: skip
     try:
