@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import models
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.formats import date_format
 
 SIDES = ("before", "after")
 _MISSING = object()
@@ -125,12 +128,28 @@ def change_rows(stored) -> list[FieldChange]:
 
 
 def display_value(value) -> str:
-    """A recorded value as text: strings as they are, None as "", the rest as JSON."""
+    """A recorded value as text: strings as they are, but a recorded moment (an ISO time, kept
+    in UTC or any offset) in the reader's time zone, as the page's times; None as "", the rest
+    as JSON."""
     if value is None:
         return ""
     if isinstance(value, str):
-        return value
+        moment = _moment(value)
+        if moment is None:
+            return value
+        return date_format(timezone.localtime(moment), "Y-m-d H:i:s")
     return json.dumps(value, ensure_ascii=False)
+
+
+def _moment(value: str):
+    """The aware datetime an ISO text with a time and an offset names, else None."""
+    if "T" not in value[:11]:
+        return None
+    try:
+        moment = parse_datetime(value)
+    except ValueError:
+        return None
+    return moment if moment is not None and timezone.is_aware(moment) else None
 
 
 def changes_text(stored) -> str:

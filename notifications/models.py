@@ -5,6 +5,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from accounts.tenancy import TenantQuerySet
+from portal import lazy_text
 from portal.ids import PublicIdField
 
 
@@ -19,8 +20,13 @@ class Notification(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
     )
     event_type = models.CharField(_("event"), max_length=60)
-    subject = models.CharField(_("subject"), max_length=200)
-    message = models.TextField(_("message"))
+    # The texts as rendered when sent, in the recipient's language then: what `subject` and
+    # `message` show for rows without `content` (from before it), and what the admin searches.
+    sent_subject = models.CharField(_("subject"), max_length=200, db_column="subject")
+    sent_message = models.TextField(_("message"), db_column="message")
+    # {"subject": ..., "message": ...} as message ids with parameters (portal.lazy_text):
+    # rendered in the reader's language each time they are read.
+    content = models.JSONField(_("content"), default=dict, blank=True)
     data = models.JSONField(_("data"), default=dict, blank=True)
     link = models.CharField(_("link"), max_length=300, blank=True)
     read_at = models.DateTimeField(_("read at"), null=True, blank=True)
@@ -37,6 +43,20 @@ class Notification(models.Model):
 
     def __str__(self):
         return self.subject
+
+    @property
+    def subject(self) -> str:
+        return self._read("subject", self.sent_subject)
+
+    @property
+    def message(self) -> str:
+        return self._read("message", self.sent_message)
+
+    def _read(self, part: str, sent: str) -> str:
+        """`part` in the active language; as sent when it was not kept translatable."""
+        if part not in self.content:
+            return sent
+        return lazy_text.render(self.content[part])
 
 
 class WebhookEndpoint(models.Model):

@@ -5,10 +5,12 @@ Reused by every area that announces something (quotas now, invoices later):
     notify(organization=org, event_type="quota.threshold_reached",
            subject=..., message=..., data={...}, recipients=[user, ...], link="/path/")
 
-- subject / message should be lazy translations (gettext_lazy, format_lazy): they are
-  rendered once per recipient language (User.language, else settings.NOTIFICATION_LANGUAGE;
-  see accounts/languages.py), since notifications are mostly sent by workers, outside any
-  request, and each member reads their own language;
+- subject / message should be lazy translations (gettext_lazy, format_lazy, a lazy "%"
+  interpolation; money already formatted with format_money): the bell keeps them as message
+  ids with parameters (portal.lazy_text) and renders them in the reader's language when read;
+  emails are rendered once per recipient language (User.language, else
+  settings.NOTIFICATION_LANGUAGE; see accounts/languages.py), since notifications are mostly
+  sent by workers, outside any request, and each member reads their own language;
 - each recipient gets a Notification row (the bell) and an email rendered from the
   template triad billing/email/<event> (dots become underscores), else the event's family
   ("quota"), else "notification" (portal.mail.render_email);
@@ -27,6 +29,7 @@ from accounts.languages import by_language
 from accounts.tenancy import current_membership
 from notifications import webhooks
 from notifications.models import Notification, WebhookDelivery, WebhookEndpoint
+from portal import lazy_text
 from portal.ids import new_public_id
 from portal.mail import portal_url, render_email, send_email_later
 
@@ -44,19 +47,24 @@ def notify(
     """Announce an event; returns its event id (the webhook-id of its deliveries)."""
     recipients = list({user.pk: user for user in recipients if user.is_active}.values())
     event_id = new_public_id("msg")
+    # Kept as message ids and parameters: the bell renders them in the reader's language when
+    # read; emails are rendered now, in each recipient's language.
+    content = {"subject": lazy_text.dump(subject), "message": lazy_text.dump(message)}
     for language, users in by_language(recipients).items():
         with translation.override(language):
-            _tell(organization, event_type, str(subject), str(message), data, users, link)
+            _tell(organization, event_type, content, data, users, link)
     _queue_webhooks(organization, event_type, event_id, data)
     return event_id
 
 
-def _tell(organization, event_type, subject, message, data, users, link) -> None:
+def _tell(organization, event_type, content, data, users, link) -> None:
     """Bell rows and emails for `users`, in the active language."""
+    subject = lazy_text.render(content["subject"])
+    message = lazy_text.render(content["message"])
     Notification.objects.bulk_create(
         Notification(
-            organization=organization, user=user, event_type=event_type,
-            subject=subject[:200], message=message, data=data, link=link,
+            organization=organization, user=user, event_type=event_type, content=content,
+            sent_subject=subject[:200], sent_message=message, data=data, link=link,
         )
         for user in users
     )  # fmt: skip

@@ -27,6 +27,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import OuterRef, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.audit_trail import Actor, record_actor_event
 from accounts.models import Organization
@@ -270,16 +271,17 @@ def _alert_if_low(organization, *, before: Decimal, after: Decimal) -> None:
         notices.announce(
             organization=organization,
             event_type="balance.low",
-            subject=_("Your Token Portal balance is low"),
-            message=_(
-                "The prepaid balance of %(organization)s is %(balance)s %(currency)s. "
-                "Top up to keep your API keys working."
-            )
-            % {
-                "organization": organization.name,
-                "balance": after.quantize(Decimal("0.01")),
-                "currency": organization.currency,
-            },
+            subject=gettext_lazy("Your Token Portal balance is low"),
+            message=notices.interpolate_lazy(
+                gettext_lazy(
+                    "The prepaid balance of %(organization)s is %(balance)s. "
+                    "Top up to keep your API keys working."
+                ),
+                {
+                    "organization": organization.name,
+                    "balance": format_money(after, organization.currency),
+                },
+            ),
             data={"balance": str(after), "threshold": str(threshold)},
         )
 

@@ -52,7 +52,8 @@ from billing.invoicing.models import (
 from billing.metering import services as metering
 from billing.metering.models import UsageEvent, UsageRollup
 from billing.metering.selectors import locked_watermark, monthly_usage, watermark
-from portal.money import round_money
+from portal.lazy_text import lazy_date
+from portal.money import format_money, round_money
 from portal.periods import (
     add_months,
     business_zone,
@@ -690,20 +691,26 @@ def suspend_for_overdue(*, actor: Actor, organization) -> None:
 
 
 def _announce_invoice(invoice: Invoice, event_type: str, subject) -> None:
+    due = invoice.due_at.astimezone(business_zone()).date() if invoice.due_at else None
     values = {
         "number": invoice.number,
-        "total": invoice.total_amount,
-        "currency": invoice.currency,
-        "due": f"{invoice.due_at.astimezone(business_zone()):%Y-%m-%d}" if invoice.due_at else "",
+        "total": format_money(invoice.total_amount, invoice.currency),
+        "due": lazy_date(due) if due else "",
     }
     notices.announce(
         organization=invoice.organization,
         event_type=event_type,
         subject=notices.interpolate_lazy(subject, values),
         message=notices.interpolate_lazy(
-            gettext_lazy("Invoice %(number)s: %(total)s %(currency)s, due %(due)s."), values
+            gettext_lazy("Invoice %(number)s: %(total)s, due %(due)s."), values
         ),
-        data={"invoice_id": invoice.public_id, **{k: str(v) for k, v in values.items()}},
+        data={
+            "invoice_id": invoice.public_id,
+            "number": invoice.number,
+            "total": str(invoice.total_amount),
+            "currency": invoice.currency,
+            "due": due.isoformat() if due else "",
+        },
     )
 
 

@@ -55,7 +55,7 @@ class ModelPolicyAdmin(ReadOnlyAdmin):
 class NotificationAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "organization", "user", "event_type", "subject", "read_at")
     list_filter = ("event_type", ("read_at", admin.EmptyFieldListFilter))
-    search_fields = ("subject", "user__email", "organization__name")
+    search_fields = ("sent_subject", "user__email", "organization__name")
     list_select_related = ("organization", "user")
 
 

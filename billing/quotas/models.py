@@ -19,6 +19,7 @@ from accounts.permissions import Action
 from accounts.tenancy import TenantQuerySet
 from portal import periods
 from portal.ids import PublicIdField
+from portal.money import format_money
 
 DEFAULT_THRESHOLDS = [50, 80, 100]
 MAX_THRESHOLD = 1000
@@ -176,9 +177,14 @@ class Quota(models.Model):
 
     @property
     def limit_display(self) -> str:
+        return self.measure_display(self.limit)
+
+    def measure_display(self, value) -> str:
+        """A quantity of this quota's metric as people read it: tokens grouped by thousands,
+        money in the one money format (portal.money.format_money)."""
         if self.metric == self.Metric.TOKENS:
-            return f"{int(self.limit):,}"
-        return f"¥{self.limit:,.2f}"
+            return f"{int(value):,}"
+        return format_money(value, self.organization.currency)
 
     def bounds_at(self, at: datetime) -> tuple[datetime, datetime] | None:
         """The period containing `at`, or None when a date-range quota does not cover it."""

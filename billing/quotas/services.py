@@ -645,7 +645,7 @@ def _announce(alert: QuotaAlert, quota: Quota, period: QuotaPeriod) -> None:
     message = format_lazy(
         _("{target} has used {consumed} of its limit of {limit} this period ({percent} %)."),
         target=quota.target_label,
-        consumed=period.consumed,
+        consumed=quota.measure_display(period.consumed),
         limit=quota.limit_display,
         percent=alert.threshold,
     )
@@ -763,7 +763,8 @@ def request_increase(*, actor: Actor, quota: Quota, new_limit: Decimal, reason: 
         subject=format_lazy(_("Quota increase requested: {target}"), target=quota.target_label),
         message=format_lazy(
             _("{user} asks to raise the limit from {old} to {new}: {reason}"),
-            user=actor.user, old=quota.limit, new=new_limit, reason=request.reason,
+            user=actor.user, old=quota.limit_display, new=quota.measure_display(new_limit),
+            reason=request.reason,
         ),
         data={"request_id": request.public_id, "quota_id": quota.public_id},
         recipients=_deciders(quota.organization_id),
@@ -805,7 +806,7 @@ def decide_increase(*, actor: Actor, increase: QuotaIncreaseRequest, approve: bo
         ),
         message=format_lazy(
             _("Your request to raise the limit to {new} was {verdict}. {comment}"),
-            new=increase.new_limit, verdict=verdict, comment=comment,
+            new=quota.measure_display(increase.new_limit), verdict=verdict, comment=comment,
         ),
         data={"request_id": increase.public_id, "quota_id": quota.public_id, "status": status},
         recipients=[increase.requested_by],

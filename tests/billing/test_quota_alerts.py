@@ -152,6 +152,6 @@ def test_alerts_fall_back_to_the_notification_language(
     make_quota(Scope.DEPARTMENT, departments["A"], limit=100, thresholds=[50])
     record([usage(key_a1[0], tokens=60)])
     notification = Notification.objects.get(user=owner.user)
-    assert notification.subject.startswith("配额已用 50 %")
-    assert "部门及其下级部门" in notification.subject
+    assert notification.sent_subject.startswith("配额已用 50 %")
+    assert "部门及其下级部门" in notification.sent_subject
     assert "已达到的阈值" in mail.outbox[0].body

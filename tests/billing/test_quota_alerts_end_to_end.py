@@ -66,7 +66,7 @@ def test_a_department_quota_alerts_at_50_and_80_percent_then_blocks(
         subjects = list(
             Notification.objects.filter(user=member.user)
             .order_by("id")
-            .values_list("subject", flat=True)
+            .values_list("sent_subject", flat=True)
         )
         assert len(subjects) == 3
         assert "50 %" in subjects[0] and "80 %" in subjects[1] and "exceeded" in subjects[2]

@@ -5,3 +5,8 @@
 # attributes keep plain numbers.
 THOUSAND_SEPARATOR = ","
 NUMBER_GROUPING = 3
+
+# One date format per language (portal/formats/en): ISO dates and 24-hour times.
+DATE_FORMAT = SHORT_DATE_FORMAT = "Y-m-d"
+DATETIME_FORMAT = SHORT_DATETIME_FORMAT = "Y-m-d H:i"
+TIME_FORMAT = "H:i"
