@@ -135,12 +135,12 @@ class _Stream(StreamingResponse):
 
 def _endpoint(path: str):
     async def endpoint(request: Request) -> Response:
-        plan = None
+        plan, started = None, time.monotonic()
         try:
             api_key = _api_key(request)
             body = await _checked_body(request, api_key)
             plan = await relay.prepare(
-                api_key=api_key, model=body["model"], client_ip=_client_ip(request)
+                api_key=api_key, model=body["model"], client_ip=_client_ip(request), started=started
             )
             REQUEST_ID.set(plan.request_id)  # the call's log lines carry its usage event's id
             answer = await relay.call(path=path, body=body, plan=plan)

@@ -25,6 +25,7 @@ import json
 import logging
 import re
 import secrets
+import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -129,9 +130,18 @@ class Plan:
     candidates: list
     counts_tokens: bool = False  # the key has a TPM limit
     occurred_at: str = field(default_factory=lambda: timezone.now().isoformat())
+    started: float = field(default_factory=time.monotonic)  # when the call arrived
+    # How the answer to the caller ended, reported with the usage event (the call log).
+    status_code: int | None = None
+    latency_ms: int | None = None
+
+    def answered(self, status_code: int) -> None:
+        """The answer to the caller ends now, with `status_code`."""
+        self.status_code = status_code
+        self.latency_ms = round((time.monotonic() - self.started) * 1000)
 
 
-def _prepare(*, api_key: str, model: str, client_ip: str) -> Plan:
+def _prepare(*, api_key: str, model: str, client_ip: str, started: float | None = None) -> Plan:
     close_old_connections()
     allowed, body, model_id = authorize.authorize_key(
         api_key=api_key, model=model, client_ip=client_ip
@@ -154,7 +164,10 @@ def _prepare(*, api_key: str, model: str, client_ip: str) -> Plan:
     except limits.RateLimited as limited:
         raise rate_limited(limited) from None
     counts_tokens = body["limits"]["tpm"] is not None
-    return Plan(f"req_{secrets.token_hex(12)}", body["key_id"], model_id, candidates, counts_tokens)
+    return Plan(
+        f"req_{secrets.token_hex(12)}", body["key_id"], model_id, candidates, counts_tokens,
+        started=started or time.monotonic(),
+    )  # fmt: skip
 
 
 prepare = sync_to_async(_prepare, thread_sensitive=False)
@@ -252,6 +265,8 @@ def _event(plan: Plan, usage: "Usage | Unreported") -> dict:
         "cache_write_tokens": usage.cache_write_tokens,
         "estimated": usage.estimated,
         "occurred_at": plan.occurred_at,
+        "latency_ms": plan.latency_ms,
+        "status_code": plan.status_code,
     }
 
 
@@ -429,13 +444,15 @@ def _recorder() -> _Recorder:
     return found
 
 
-async def bill(plan: Plan, usage: "Usage | Unreported") -> None:
+async def bill(plan: Plan, usage: "Usage | Unreported", status_code: int) -> None:
     """Return once the call's usage is journaled: the caller's answer may then complete."""
+    plan.answered(status_code)
     await _recorder().bill(plan, usage)
 
 
-def bill_later(plan: Plan, usage: "Usage | Unreported") -> None:
-    """Journal and bill in the background: the caller has hung up."""
+def bill_later(plan: Plan, usage: "Usage | Unreported", status_code: int) -> None:
+    """Journal and bill in the background: the answer ended early (`status_code` says why)."""
+    plan.answered(status_code)
     _recorder().bill(plan, usage)
 
 
@@ -617,7 +634,7 @@ async def _whole(response, plan, body, outcomes, channel_pk) -> Answer:
     finally:  # cancelled while reading too: the outcomes stand
         record_outcomes(outcomes)
     if usage is not None:
-        await bill(plan, usage)
+        await bill(plan, usage, response.status)
     if response.status < 400:
         content = _as_in_catalog(content, plan.model)
     content_type = response.headers.get("Content-Type", "application/json")
@@ -645,6 +662,11 @@ def _reply_text(answer: dict) -> str:
     return "".join(part for part in parts if isinstance(part, str))
 
 
+# The status reported for a stream that ended before its end: the caller closed the
+# connection (nginx's "client closed request"), or the upstream's stream broke off.
+CALLER_LEFT, UPSTREAM_BROKE = 499, 502
+
+
 class RelayStream:
     """The upstream's SSE events, passed through as they come. Billed when the stream ends:
     journaled before the final `[DONE]` (or, without one, before the response ends) goes to
@@ -656,6 +678,7 @@ class RelayStream:
         self.response, self.plan, self.body = response, plan, body
         self.outcomes, self.channel_pk, self.wants_usage = outcomes, channel_pk, wants_usage
         self.usage, self.delivered, self.closed, self.billed = None, [], False, False
+        self.cut_off_by = CALLER_LEFT  # the status if the stream ends before it is billed
 
     async def __aiter__(self):
         buffer = b""
@@ -676,6 +699,7 @@ class RelayStream:
                 yield _as_in_catalog(buffer, self.plan.model) + b"\n\n"
         except (aiohttp.ClientError, TimeoutError) as error:
             self.outcomes.append((self.channel_pk, f"stream broken: {type(error).__name__}"))
+            self.cut_off_by = UPSTREAM_BROKE
             message = {"error": {"message": "The upstream stream broke off.",
                                  "type": "server_error", "code": "upstream_error"}}  # fmt: skip
             yield b"data: " + json.dumps(message).encode() + b"\n\n"
@@ -688,7 +712,7 @@ class RelayStream:
     async def _bill(self) -> None:
         if not self.billed:
             self.billed = True
-            await bill(self.plan, self._usage())
+            await bill(self.plan, self._usage(), 200)
 
     def close(self) -> None:
         if self.closed:
@@ -698,7 +722,7 @@ class RelayStream:
         record_outcomes(self.outcomes)
         if not self.billed:
             self.billed = True
-            bill_later(self.plan, self._usage())
+            bill_later(self.plan, self._usage(), self.cut_off_by)
 
 
 def _inspect(event: bytes, wants_usage: bool):
