@@ -525,6 +525,9 @@ LOGGING = {
 NOTIFICATION_LANGUAGE = env.str("NOTIFICATION_LANGUAGE", default=LANGUAGE_CODE)
 # Absolute links in emails.
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
+# The relay's OpenAI-compatible base URL as customers call it (the key pages' quickstart):
+# the portal's own /v1 unless the relay is published under another host.
+RELAY_PUBLIC_URL = env.str("RELAY_PUBLIC_URL", default=PORTAL_BASE_URL.rstrip("/") + "/v1")
 # Seconds to wait after each failed attempt: 1 min, 5 min, 30 min, 2 h, 6 h, 12 h, 24 h.
 WEBHOOK_RETRY_DELAYS = env.list(
     "WEBHOOK_RETRY_DELAYS", cast=int, default=[60, 300, 1800, 7200, 21600, 43200, 86400]
