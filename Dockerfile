@@ -10,9 +10,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     VAR_DIR=/app/var \
     PORT=8000
 
-# gettext: compilemessages (msgfmt).
+# gettext: compilemessages (msgfmt). fonts-wqy-microhei: the Chinese font PDFs embed.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends gettext \
+    && apt-get install -y --no-install-recommends gettext fonts-wqy-microhei \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 10001 portal
 

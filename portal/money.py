@@ -87,3 +87,15 @@ def rmb_capitals(amount) -> str:
     else:
         text += "整" if text else "零元整"
     return "人民币" + ("负" if rounded < 0 else "") + text
+
+
+def format_unit_price(price, currency: str = "CNY") -> str:
+    """A rate per unit (per million tokens, per request) as format_money shows money, but
+    to four decimal places where it has them: ¥2.00, ¥0.035, ¥0.0015."""
+    exact = Decimal(price).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP).normalize()
+    places = max(MINOR_UNITS.get(currency, 2), -exact.as_tuple().exponent)
+    digits = f"{abs(exact):,.{places}f}"
+    sign = "-" if exact < 0 else ""
+    if currency in CURRENCY_SIGNS:
+        return f"{sign}{CURRENCY_SIGNS[currency]}{digits}"
+    return f"{sign}{digits} {currency}"

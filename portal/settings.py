@@ -388,6 +388,9 @@ SELLER = {
     # Optional PNG of the company seal printed in the invoice's seal area.
     "seal_image": env.str("SELLER_SEAL_IMAGE", default=""),
 }
+# The TrueType font (.ttf/.ttc with Chinese glyphs) PDFs are set in and embed; empty: the
+# first one found (portal.pdf.KNOWN_FONT_PATHS, then fontconfig).
+PDF_FONT_PATH = env.str("PDF_FONT_PATH", default="")
 # 发票 files staff attach (PDF or OFD) are refused above this size.
 FAPIAO_MAX_FILE_BYTES = env.int("FAPIAO_MAX_FILE_BYTES", default=5 * 1024 * 1024)
 # The e-fapiao provider that issues fapiao ("" = none: staff attach the files) and, for the

@@ -1,175 +1,290 @@
-"""Invoice and chargeback documents: PDF (ReportLab) and CSV.
+"""Invoice, chargeback and statement-of-account documents: PDF (portal.pdf's one look) and CSV.
 
-PDFs are bilingual (Chinese and English labels side by side) whatever the reader's
-language: finance teams file them as they are. Chinese text uses ReportLab's built-in CID
-font STSong-Light: PDF readers supply the glyphs (Adobe-GB1), so no font file has to be
-installed or shipped, `make run` works on a fresh machine, and the text stays extractable.
+A PDF is written in one language (zh-hans or en, the reader's unless asked), its labels
+translated; names, numbers and amounts are the same in both. A Chinese invoice in CNY also
+writes its total in capital numerals (大写).
 """
 
-import io
-from collections import defaultdict
+from datetime import timedelta
 from decimal import Decimal
 
-from reportlab.lib import colors
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle
+from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Image, KeepTogether, Spacer, Table
 
-from portal import csv
-from portal.periods import business_zone
+from billing.catalog.models import PriceVersion
+from billing.invoicing.remittance import reference_for
+from billing.invoicing.services import fapiao_profile_for
+from portal import csv, pdf
+from portal.money import format_money, format_unit_price, rmb_capitals
+from portal.pdf import p
+from portal.periods import add_months, business_zone, month_start
 
-FONT = "STSong-Light"
-pdfmetrics.registerFont(UnicodeCIDFont(FONT))
-TEXT = ParagraphStyle("text", fontName=FONT, fontSize=9, leading=12, wordWrap="CJK")
-SMALL = ParagraphStyle("small", parent=TEXT, fontSize=7.5, leading=10, textColor=colors.grey)
-TITLE = ParagraphStyle("title", parent=TEXT, fontSize=16, leading=22)
-RIGHT = ParagraphStyle("right", parent=TEXT, alignment=2)
-BOLD_RIGHT = ParagraphStyle("bold-right", parent=RIGHT, fontSize=10.5, leading=14)
+ZERO = Decimal(0)
+LANGUAGES = ("zh-hans", "en")
 
 
-def _p(text, style=TEXT) -> Paragraph:
-    return Paragraph(str(text).replace("&", "&amp;").replace("<", "&lt;"), style)
-
-
-def _money(amount: Decimal) -> str:
-    return f"{amount:,.2f}"
-
-
-def _tokens(count: int) -> str:
-    return f"{count:,}"
-
-
-def _table(rows, widths, header_rows=1, bold_rows=()) -> Table:
-    table = Table(rows, colWidths=widths, repeatRows=header_rows)
-    style = [
-        ("FONTNAME", (0, 0), (-1, -1), FONT),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("LINEBELOW", (0, 0), (-1, header_rows - 1), 0.8, colors.black),
-        ("BACKGROUND", (0, 0), (-1, header_rows - 1), colors.HexColor("#eef1f5")),
-        ("LINEBELOW", (0, header_rows), (-1, -1), 0.25, colors.HexColor("#c8ccd2")),
-    ]
-    for row in bold_rows:  # subtotal rows: the label spans every column but the amount
-        style += [("BACKGROUND", (0, row), (-1, row), colors.HexColor("#f6f7f9")),
-                  ("SPAN", (0, row), (-2, row))]  # fmt: skip
-    table.setStyle(TableStyle(style))
-    return table
-
-
-def _build(story) -> bytes:
-    buffer = io.BytesIO()
-    document = SimpleDocTemplate(
-        buffer,
-        pagesize=A4,
-        leftMargin=16 * mm,
-        rightMargin=16 * mm,
-        topMargin=16 * mm,
-        bottomMargin=16 * mm,
-        title="Token Portal",
-    )
-    document.build(story)
-    return buffer.getvalue()
+def document_language(requested: str | None) -> str:
+    """`requested` if it is a language documents are written in, else the active one's."""
+    if requested in LANGUAGES:
+        return requested
+    return "zh-hans" if (translation.get_language() or "").startswith("zh") else "en"
 
 
 def _local_date(moment) -> str:
     return f"{moment.astimezone(business_zone()):%Y-%m-%d}" if moment else "—"
 
 
-def _party_block(invoice):
-    organization = invoice.organization
+def _tokens(count: int) -> str:
+    return f"{count:,}"
+
+
+def _percent(rate: Decimal) -> str:
+    return f"{rate:f}".rstrip("0").rstrip(".") + " %"
+
+
+def _build(story, *, title: str) -> bytes:
+    seller = settings.SELLER["legal_name"]
+    return pdf.build(story, title=title, header=f"{seller} · {title}", footer=seller)
+
+
+# --- Invoice -------------------------------------------------------------------------------
+
+
+def _seller_block():
+    seller = settings.SELLER
     return [
-        _p("购买方 Bill to"),
-        _p(organization.legal_name),
-        _p(f"统一社会信用代码 USCC: {organization.uscc}"),
-        _p(f"地址 Address: {organization.address}"),
-    ]
-
-
-STATUS = {"draft": "草稿 Draft", "issued": "已开具 Issued", "paid": "已付款 Paid",
-          "void": "已作废 Void"}  # fmt: skip
-NO_DEPARTMENT = "无部门 No department"
-
-
-def invoice_pdf(invoice) -> bytes:
-    """A4 invoice (or credit note): header, buyer, lines with department subtotals, totals."""
-    credit = invoice.kind == invoice.Kind.CREDIT_NOTE
-    title = "红字账单 Credit note" if credit else "账单 Invoice"
-    number = invoice.number or "草稿 DRAFT"
-    facts = [
-        [_p("编号 Number"), _p(number)],
-        [_p("账期 Period"), _p(f"{invoice.period_start:%Y-%m}")],
-        [_p("开具日期 Issued"), _p(_local_date(invoice.issued_at))],
-        [_p("付款期限 Due"), _p(_local_date(invoice.due_at))],
-        [_p("状态 Status"), _p(STATUS[invoice.status])],
-    ]
-    if credit and invoice.credited_invoice_id:
-        facts.append([_p("原账单 Credits invoice"), _p(invoice.credited_invoice.number)])
-    story = [
-        _p(f"Token Portal · {title}", TITLE),
-        Spacer(0, 4 * mm),
-        Table(
-            [[_table(facts, [32 * mm, 52 * mm], header_rows=0), _party_block(invoice)]],
-            colWidths=[88 * mm, 90 * mm],
-            style=[("VALIGN", (0, 0), (-1, -1), "TOP")],
-        ),
-        Spacer(0, 6 * mm),
-    ]
-    header = ["部门 Department", "项目 · 模型 Project · model", "Tokens", "折扣 Disc.",
-              f"金额 Amount ({invoice.currency})"]  # fmt: skip
-    rows, subtotal_rows = [[_p(h) for h in header]], []
-    by_department = defaultdict(list)
-    for line in invoice.lines.all():
-        by_department[line.department_label or NO_DEPARTMENT].append(line)
-    for department, lines in by_department.items():
-        for line in lines:
-            description = _p(line.description)
-            if line.is_adjustment:  # late usage of an earlier month, billed on this invoice
-                month = f"{line.service_month:%Y-%m}"
-                description = [description, _p(f"补计 {month} 用量 Adjustment: usage of {month}",
-                                               SMALL)]  # fmt: skip
-            rows.append([
-                _p(department), description, _p(_tokens(line.total_tokens), RIGHT),
-                _p(f"{line.discount_percent}%", RIGHT), _p(_money(line.amount), RIGHT),
-            ])  # fmt: skip
-        subtotal_rows.append(len(rows))
-        rows.append([
-            _p(f"{department} 小计 subtotal"), "", "", "",
-            _p(_money(sum((line.amount for line in lines), Decimal(0))), RIGHT),
-        ])  # fmt: skip
-    story.append(_table(rows, [30 * mm, 68 * mm, 26 * mm, 22 * mm, 32 * mm], 1, subtotal_rows))
-    story.append(Spacer(0, 5 * mm))
-    rate = f"{invoice.tax_rate * 100:.2f}".rstrip("0").rstrip(".")
-    totals = [
-        [_p("小计 Subtotal", RIGHT), _p(_money(invoice.subtotal_amount), RIGHT)],
-        [_p(f"增值税 VAT {rate}%", RIGHT), _p(_money(invoice.tax_amount), RIGHT)],
-        [_p(f"合计 Total ({invoice.currency})", BOLD_RIGHT),
-         _p(_money(invoice.total_amount), BOLD_RIGHT)],
+        p(_("Seller"), "heading"),
+        pdf.facts([
+            (_("Name"), seller["legal_name"]),
+            (_("Unified social credit code"), seller["uscc"]),
+            (_("Address"), seller["address"]),
+            (_("Phone"), seller["phone"]),
+            (_("Bank"), seller["bank_name"]),
+            (_("Account"), seller["bank_account"]),
+        ], widths=(30 * mm, 58 * mm)),
     ]  # fmt: skip
-    story.append(Table(totals, colWidths=[146 * mm, 32 * mm]))
-    story.append(Spacer(0, 8 * mm))
-    notes = [
-        "金额已按合同折扣计算；每行按最小货币单位四舍五入，税额按小计计算。",  # noqa: RUF001
-        "Amounts include the contract discount; each line is rounded once to the minor unit "
-        "(half up), VAT is computed on the subtotal.",
-    ]
+
+
+def _buyer_block(organization):
+    profile = fapiao_profile_for(organization)
+    return [
+        p(_("Buyer"), "heading"),
+        pdf.facts([
+            (_("Name"), profile.title),
+            (_("Taxpayer id"), profile.taxpayer_id),
+            (_("Address"), profile.registered_address or "—"),
+            (_("Phone"), profile.registered_phone or "—"),
+            (_("Bank"), profile.bank_name or "—"),
+            (_("Account"), profile.bank_account or "—"),
+        ], widths=(30 * mm, 58 * mm)),
+    ]  # fmt: skip
+
+
+def line_prices(lines) -> dict[tuple, tuple[PriceVersion | None, bool]]:
+    """(model id, service month) -> (the price version in force when the month began, whether
+    another version started during the month): the unit prices an invoice line shows."""
+    found = {}
+    for line in lines:
+        key = (line.model_id, line.service_month)
+        if line.model_id is None or key in found:
+            continue
+        start = month_start(line.service_month)
+        end = month_start(add_months(line.service_month, 1))
+        versions = PriceVersion.objects.filter(model_id=line.model_id)
+        first = versions.filter(effective_from__lte=start).order_by("-effective_from").first()
+        changed = versions.filter(effective_from__gt=start, effective_from__lt=end).exists()
+        found[key] = (first, changed)
+    return found
+
+
+TOKEN_CLASSES = (
+    # (line field, price field, label); a cache price that is NULL charges the input price.
+    ("input_tokens", "input_price"),
+    ("cached_input_tokens", "cached_input_price"),
+    ("cache_write_tokens", "cache_write_price"),
+    ("output_tokens", "output_price"),
+)
+
+
+def _class_labels():
+    return {
+        "input_tokens": _("Input"),
+        "cached_input_tokens": _("Cached input"),
+        "cache_write_tokens": _("Cache write"),
+        "output_tokens": _("Output"),
+    }
+
+
+def _token_cells(line, version: PriceVersion | None):
+    """Three stacked cells: the token classes, their counts, their prices per million."""
+    labels, counts, prices = [], [], []
+    for field, price_field in TOKEN_CLASSES:
+        count = getattr(line, field)
+        if not count and field in ("cached_input_tokens", "cache_write_tokens"):
+            continue
+        labels.append(_class_labels()[field])
+        counts.append(_tokens(count))
+        if version is None:
+            prices.append("—")
+        else:
+            price = getattr(version, price_field)
+            prices.append(format_unit_price(version.input_price if price is None else price,
+                                            version.currency))  # fmt: skip
+    return (p("\n".join(labels), "small"), p("\n".join(counts), "right"),
+            p("\n".join(prices), "right"))  # fmt: skip
+
+
+def _line_item(line, changed: bool):
+    item = [p(line.description)]
+    calls = ngettext("%(count)s call", "%(count)s calls", line.requests)
+    notes = [calls % {"count": _tokens(line.requests)}]
+    if line.is_adjustment:  # late usage of an earlier month, billed on this invoice
+        notes.append(_("Adjustment: usage of %(month)s") % {"month": f"{line.service_month:%Y-%m}"})
+    if changed:
+        notes.append(_("Prices changed during the month: the first version is shown."))
+    item.append(p(" · ".join(notes), "small"))
+    return item
+
+
+def _lines_table(invoice):
+    lines = list(invoice.lines.select_related("model"))
+    prices = line_prices(lines)
+    header = [_("Item"), _("Tokens"), "", _("Price per million"), _("Discount"),
+              _("Amount (%(currency)s)") % {"currency": invoice.currency}]  # fmt: skip
+    rows, subtotal_rows, heading_rows = [[p(text, "label") for text in header]], [], []
+    by_department: dict[str, list] = {}
+    for line in lines:
+        by_department.setdefault(line.department_label or _("No department"), []).append(line)
+    for department, department_lines in by_department.items():
+        heading_rows.append(len(rows))
+        rows.append([p(department, "heading"), "", "", "", "", ""])
+        for line in department_lines:
+            version, changed = prices.get((line.model_id, line.service_month), (None, False))
+            labels, counts, unit_prices = _token_cells(line, version)
+            rows.append([
+                _line_item(line, changed), labels, counts, unit_prices,
+                p(_percent(line.discount_percent), "right"),
+                p(format_money(line.amount, invoice.currency), "right"),
+            ])  # fmt: skip
+        subtotal = sum((line.amount for line in department_lines), ZERO)
+        subtotal_rows.append(len(rows))
+        rows.append([p(_("Subtotal, %(department)s") % {"department": department}), "", "", "",
+                     "", p(format_money(subtotal, invoice.currency), "right")])  # fmt: skip
+    widths = [60 * mm, 20 * mm, 26 * mm, 24 * mm, 16 * mm, 32 * mm]
+    built = pdf.table(rows, widths, subtotal_rows=subtotal_rows)
+    built.setStyle(pdf.table_style([("SPAN", (0, row), (-1, row)) for row in heading_rows]))
+    return built
+
+
+def _totals_table(invoice, language: str):
+    currency = invoice.currency
+    rows = [
+        [p(_("Subtotal"), "right"), p(format_money(invoice.subtotal_amount, currency), "right")],
+        [p(_("VAT %(rate)s") % {"rate": _percent(invoice.tax_rate * 100)}, "right"),
+         p(format_money(invoice.tax_amount, currency), "right")],
+        [p(_("Total (%(currency)s)") % {"currency": currency}, "total"),
+         p(format_money(invoice.total_amount, currency), "total")],
+    ]  # fmt: skip
+    if language == "zh-hans" and currency == "CNY":
+        rows.append([p("合计（大写）", "right"), p(rmb_capitals(invoice.total_amount), "right")])  # noqa: RUF001
+    built = Table(rows, colWidths=[118 * mm, 60 * mm])
+    built.setStyle(pdf.table_style([("LINEABOVE", (0, 2), (-1, 2), 0.8, pdf.INK)]))
+    return built
+
+
+def _payment_block(invoice):
+    seller = settings.SELLER
     if invoice.settled_from_balance:
-        notes[:0] = [
-            "已从预付余额结算：用量发生时已按未舍入金额从余额扣除，本账单仅另扣增值税与舍入差额。",  # noqa: RUF001
-            "Settled from the prepaid balance: the usage was drawn from it as it arrived "
-            "(unrounded); this invoice draws only its VAT and the rounding.",
-        ]
+        text = _("Paid from your prepaid balance: there is nothing to transfer.")
+        return [p(_("Payment"), "heading"), p(text)]
+    instructions = [
+        (_("Amount"), format_money(invoice.total_amount, invoice.currency)),
+        (_("Due"), _local_date(invoice.due_at)),
+        (_("Account name"), seller["legal_name"]),
+        (_("Bank"), seller["bank_name"]),
+        (_("Account"), seller["bank_account"]),
+        (_("Remittance reference"), reference_for(invoice.organization)),
+    ]
+    memo = _("Write the remittance reference in the transfer memo so that we can match it.")
+    return [
+        p(_("Payment by bank transfer"), "heading"),
+        pdf.facts(instructions, widths=(36 * mm, 70 * mm)),
+        p(memo, "small"),
+    ]
+
+
+def _seal_area():
+    """The seller's seal (settings.SELLER["seal_image"]) or an empty box to stamp."""
+    label = p(_("Seal"), "label")
+    path = settings.SELLER.get("seal_image")
+    seal = Image(path, width=38 * mm, height=38 * mm, kind="proportional") if path else ""
+    box = Table([[label], [seal]], colWidths=[44 * mm], rowHeights=[6 * mm, 40 * mm])
+    box.setStyle(pdf.table_style([("BOX", (0, 0), (-1, -1), 0.5, pdf.RULE),
+                             ("ALIGN", (0, 1), (0, 1), "CENTER"),
+                             ("VALIGN", (0, 1), (0, 1), "MIDDLE")]))  # fmt: skip
+    return box
+
+
+def _notes(invoice):
+    notes = []
     if invoice.note:
-        notes.insert(0, invoice.note)
-    story += [_p(note, SMALL) for note in notes]
-    return _build(story)
+        notes.append(invoice.note)
+    if invoice.settled_from_balance:
+        notes.append(_(
+            "Settled from the prepaid balance: the usage was drawn from it as it arrived "
+            "(unrounded); this invoice draws only its VAT and the rounding."
+        ))  # fmt: skip
+    notes.append(_(
+        "Line amounts include the contract discount and are rounded once to the minor unit "
+        "(half up); VAT is computed on the subtotal. Prices are per million tokens."
+    ))  # fmt: skip
+    return [p(note, "small") for note in notes]
+
+
+def invoice_pdf(invoice, language: str | None = None) -> bytes:
+    """A4 invoice (or credit note): parties, lines with department subtotals, VAT, total,
+    payment instructions with the organization's remittance reference, the seal area."""
+    language = document_language(language)
+    with translation.override(language):
+        credit = invoice.kind == invoice.Kind.CREDIT_NOTE
+        title = _("Credit note") if credit else _("Invoice")
+        last_day = invoice.period_end - timedelta(days=1)  # period_end is exclusive
+        facts = [
+            (_("Number"), invoice.number or _("Draft")),
+            (_("Issued"), _local_date(invoice.issued_at)),
+            (_("Period"), f"{invoice.period_start:%Y-%m-%d} – {last_day:%Y-%m-%d}"),  # noqa: RUF001
+            (_("Due"), _local_date(invoice.due_at)),
+            (_("Status"), invoice.get_status_display()),
+        ]
+        if credit and invoice.credited_invoice_id:
+            facts.append((_("Credits invoice"), invoice.credited_invoice.number))
+        story = [
+            pdf.side_by_side(
+                [p(title, "title"), p(invoice.number or _("Draft"), "heading")], pdf.facts(facts)
+            ),
+            Spacer(0, 4 * mm),
+            pdf.side_by_side(_seller_block(), _buyer_block(invoice.organization)),
+            Spacer(0, 6 * mm),
+            _lines_table(invoice),
+            Spacer(0, 4 * mm),
+            KeepTogether(_totals_table(invoice, language)),
+            Spacer(0, 6 * mm),
+        ]
+        closing = [] if credit else _payment_block(invoice)
+        story.append(KeepTogether(pdf.side_by_side(closing, _seal_area())))
+        story.append(Spacer(0, 4 * mm))
+        story += _notes(invoice)
+        return _build(story, title=f"{title} {invoice.number or ''}".strip())
 
 
 LINE_COLUMNS = [
     "invoice_number", "position", "service_month", "department", "project", "model",
-    "requests", "input_tokens", "output_tokens", "cached_input_tokens", "discount_percent",
-    "amount", "currency",
+    "requests", "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens",
+    "discount_percent", "amount", "currency",
 ]  # fmt: skip
 
 
@@ -179,53 +294,94 @@ def invoice_csv(invoice) -> str:
             invoice.number or "", line.position, f"{line.service_month:%Y-%m}",
             line.department_label, line.project_label, line.model.model_id if line.model else "",
             line.requests, line.input_tokens, line.output_tokens, line.cached_input_tokens,
-            line.discount_percent, line.amount, invoice.currency,
+            line.cache_write_tokens, line.discount_percent, line.amount, invoice.currency,
         ]  # fmt: skip
 
     return csv.text(LINE_COLUMNS, map(row, invoice.lines.select_related("model")))
 
 
+# --- Department chargeback ------------------------------------------------------------------
+
+
+def department_tree(statement) -> list[tuple[object, int]]:
+    """The statement's rows depth first (children after their parent, by code), each with its
+    depth; usage without a department last. Every ancestor of a row with usage is a row."""
+    rows = {row.department.pk: row for row in statement.departments if row.department}
+    children: dict[int | None, list] = {}
+    for row in rows.values():
+        parent = row.department.parent_id if row.department.parent_id in rows else None
+        children.setdefault(parent, []).append(row)
+    ordered = []
+
+    def visit(parent, depth):
+        for row in sorted(children.get(parent, []), key=lambda row: row.code):
+            ordered.append((row, depth))
+            visit(row.department.pk, depth + 1)
+
+    visit(None, 0)
+    ordered += [(row, 0) for row in statement.departments if row.department is None]
+    return ordered
+
+
 CHARGEBACK_COLUMNS = [
-    "month", "department_code", "department", "project", "model", "tokens", "amount",
+    "month", "department_code", "department", "depth", "project", "model", "tokens", "amount",
     "department_amount", "subtree_amount", "currency",
 ]  # fmt: skip
 
 
 def chargeback_csv(statement) -> str:
-    def row(department, line):
+    def row(department, depth, line):
         return [
-            f"{statement.month:%Y-%m}", department.code, department.name, line.project,
+            f"{statement.month:%Y-%m}", department.code, department.name, depth, line.project,
             line.model, line.tokens, line.amount, department.amount, department.subtree_amount,
             statement.currency,
         ]  # fmt: skip
 
     rows = (
-        row(department, line) for department in statement.departments for line in department.lines
+        row(department, depth, line)
+        for department, depth in department_tree(statement)
+        for line in department.lines
     )
     return csv.text(CHARGEBACK_COLUMNS, rows)
 
 
-def chargeback_pdf(statement) -> bytes:
-    story = [
-        _p(f"Token Portal · 部门费用分摊 Department chargeback {statement.month:%Y-%m}", TITLE),
-        _p(statement.organization.legal_name),
-        Spacer(0, 5 * mm),
-    ]
-    header = ["部门 Department", "项目 · 模型 Project · model", "Tokens",
-              f"金额 Amount ({statement.currency})"]  # fmt: skip
-    rows, subtotal_rows = [[_p(h) for h in header]], []
-    for row in statement.departments:
-        name = row.name if row.department else NO_DEPARTMENT
-        for line in row.lines:
+def chargeback_pdf(statement, language: str | None = None) -> bytes:
+    """Each department's cost, the tree indented by depth, before VAT."""
+    with translation.override(document_language(language)):
+        currency = statement.currency
+        title = _("Department chargeback %(month)s") % {"month": f"{statement.month:%Y-%m}"}
+        story = [
+            p(title, "title"),
+            p(statement.organization.legal_name),
+            p(_("Amounts before VAT: the departments add up to the invoice subtotal."), "small"),
+            Spacer(0, 5 * mm),
+        ]
+        header = [_("Department"), _("Project · model"), _("Tokens"),
+                  _("Own usage (%(currency)s)") % {"currency": currency},
+                  _("With sub-departments")]  # fmt: skip
+        rows, subtotal_rows = [[p(text, "label") for text in header]], []
+        for row, depth in department_tree(statement):
+            subtotal_rows.append(len(rows))
             rows.append([
-                _p(name), _p(f"{line.project} · {line.model}"),
-                _p(_tokens(line.tokens), RIGHT), _p(_money(line.amount), RIGHT),
+                p(row.name, "heading", indent=depth), "", "",
+                p(format_money(row.amount, currency), "right"),
+                p(format_money(row.subtree_amount, currency), "right"),
             ])  # fmt: skip
-        subtotal_rows.append(len(rows))
-        label = f"{name} 小计 subtotal"
-        if row.subtree_amount != row.amount:
-            label += f" · 含下级部门 with sub-departments: {_money(row.subtree_amount)}"
-        rows.append([_p(label), "", "", _p(_money(row.amount), RIGHT)])
-    rows.append([_p("合计 Total"), "", "", _p(_money(statement.total_amount), BOLD_RIGHT)])
-    story.append(_table(rows, [40 * mm, 80 * mm, 28 * mm, 30 * mm], 1, subtotal_rows))
-    return _build(story)
+            for line in row.lines:
+                rows.append([
+                    "", p(f"{line.project} · {line.model}"),
+                    p(_tokens(line.tokens), "right"),
+                    p(format_money(line.amount, currency), "right"), "",
+                ])  # fmt: skip
+        total_row = len(rows)
+        rows.append([p(_("Total before VAT")), "", "", "",
+                     p(format_money(statement.total_amount, currency), "total")])  # fmt: skip
+        widths = [48 * mm, 58 * mm, 22 * mm, 25 * mm, 25 * mm]
+        built = pdf.table(rows, widths, total_rows=[total_row])
+        # A department row: its name over the first three columns, then its two amounts.
+        built.setStyle(pdf.table_style(
+            [("BACKGROUND", (0, row), (-1, row), pdf.LIGHT_SHADE) for row in subtotal_rows]
+            + [("SPAN", (0, row), (2, row)) for row in subtotal_rows]
+        ))  # fmt: skip
+        story.append(built)
+        return _build(story, title=title)

@@ -204,6 +204,7 @@ class InvoiceLine(models.Model):
     input_tokens = models.BigIntegerField(_("input tokens"), default=0)
     output_tokens = models.BigIntegerField(_("output tokens"), default=0)
     cached_input_tokens = models.BigIntegerField(_("cached input tokens"), default=0)
+    cache_write_tokens = models.BigIntegerField(_("cache write tokens"), default=0)
     discount_percent = models.DecimalField(
         _("contract discount, percent"), max_digits=5, decimal_places=2, default=0
     )
@@ -241,7 +242,12 @@ class InvoiceLine(models.Model):
 
     @property
     def total_tokens(self) -> int:
-        return self.input_tokens + self.output_tokens + self.cached_input_tokens
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cached_input_tokens
+            + self.cache_write_tokens
+        )
 
 
 class InvoiceNumberCounter(models.Model):
@@ -476,6 +482,11 @@ class LedgerEntry(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
+    # The organization's balance once this entry was appended (LedgerBalance, under its row
+    # lock): entries of one organization in id order each move the one before by `amount`.
+    balance_after = models.DecimalField(
+        _("balance after"), max_digits=28, decimal_places=10, editable=False
+    )
 
     objects = LedgerEntryQuerySet.as_manager()
 
@@ -498,9 +509,13 @@ class LedgerEntry(models.Model):
     def save(self, *args, **kwargs):
         if self.pk is not None:
             raise TypeError(APPEND_ONLY)
-        with transaction.atomic(savepoint=False):
-            super().save(*args, **kwargs)
+        # A savepoint: an entry refused by the database (a reference posted twice) takes
+        # its move of the balance back with it, whatever the caller catches.
+        with transaction.atomic():
+            # The balance moves first: its row lock is held while the entry takes its id,
+            # so the id order of an organization's entries is the order of their balances.
             self.balance_after = LedgerBalance.move(self.organization_id, self.amount)
+            super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
         raise TypeError(APPEND_ONLY)

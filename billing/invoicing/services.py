@@ -69,7 +69,7 @@ from projects.models import Project
 ADJUSTMENT_MONTHS = 3
 ZERO = Decimal(0)
 DESCRIPTION_LENGTH = InvoiceLine._meta.get_field("description").max_length
-COUNTS = ("requests", "input_tokens", "output_tokens", "cached_input_tokens")
+COUNTS = ("requests", "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens")
 
 
 class InvoiceError(ValidationError):
@@ -429,6 +429,7 @@ def _lines(invoice: Invoice, values: list[dict]) -> list[InvoiceLine]:
                 input_tokens=value["input_tokens"],
                 output_tokens=value["output_tokens"],
                 cached_input_tokens=value["cached_input_tokens"],
+                cache_write_tokens=value["cache_write_tokens"],
                 discount_percent=discounts[key],
                 amount=value["amount"],
                 cost_amount=value["cost_amount"],
@@ -789,7 +790,7 @@ def chargeback_statement(organization, month: date) -> ChargebackStatement:
         models = CatalogModel.objects.in_bulk({v["model_id"] for v in values})
         lines = [
             (v["department_id"], projects[v["project_id"]].name, models[v["model_id"]].model_id,
-             v["input_tokens"] + v["output_tokens"] + v["cached_input_tokens"], v["amount"])
+             sum(v[name] for name in COUNTS[1:]), v["amount"])
             for v in values
         ]  # fmt: skip
     departments = Department.objects.for_org(organization).in_bulk()

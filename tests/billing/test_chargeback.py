@@ -55,5 +55,16 @@ def test_csv_and_pdf():
     statement = invoicing.chargeback_statement(c.organization, NOV)
     rows = list(csv.DictReader(io.StringIO(documents.chargeback_csv(statement))))
     assert sum(Decimal(row["amount"]) for row in rows) == Decimal("15.00")
-    text = PdfReader(io.BytesIO(documents.chargeback_pdf(statement))).pages[0].extract_text()
-    assert "研发部" in text and "15.00" in text
+    assert [row["depth"] for row in rows] == ["1", "0"]  # 研发部 under 总部, then no department
+    pdf = documents.chargeback_pdf(statement, "en")
+    text = PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+    assert "研发部" in text and "¥15.00" in text and "before VAT" in text
+
+
+def test_the_department_tree_is_depth_first_with_depths():
+    c = customer()
+    rollup(c, key="service", cost="10")  # 研发部, under 总部 (which has no usage of its own)
+    rollup(c, key="lab", cost="5")
+    statement = invoicing.chargeback_statement(c.organization, NOV)
+    tree = [(row.code, depth) for row, depth in documents.department_tree(statement)]
+    assert tree == [("HQ", 0), ("RD", 1), ("", 0)]

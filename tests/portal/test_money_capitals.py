@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from portal.money import rmb_capitals
+from portal.money import format_unit_price, rmb_capitals
 
 
 @pytest.mark.parametrize(
@@ -34,3 +34,12 @@ def test_capitals(amount, capitals):
 def test_an_amount_beyond_the_units_is_refused():
     with pytest.raises(ValueError):
         rmb_capitals(Decimal("10") ** 16)
+
+
+@pytest.mark.parametrize(
+    ("price", "currency", "shown"),
+    [("2", "CNY", "¥2.00"), ("0.035", "CNY", "¥0.035"), ("0.0015", "CNY", "¥0.0015"),
+     ("1234.5", "USD", "US$1,234.50")],
+)  # fmt: skip
+def test_unit_prices_keep_four_places(price, currency, shown):
+    assert format_unit_price(Decimal(price), currency) == shown
