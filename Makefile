@@ -56,6 +56,8 @@ vendor:  ## fetch the pinned front-end libraries (package.json) and copy them to
 	mkdir -p static/vendor
 	cp node_modules/echarts/dist/echarts.min.js static/vendor/echarts.min.js
 	cp node_modules/echarts/LICENSE static/vendor/echarts.LICENSE
+	cp node_modules/@picocss/pico/css/pico.min.css static/vendor/pico.min.css
+	cp node_modules/@picocss/pico/LICENSE.md static/vendor/pico.LICENSE.md
 
 bench-metering: $(BIN)/.installed  ## metering benchmarks (PostgreSQL: set DATABASE_URL)
 	DJANGO_ENV=test $(BIN)/pytest tests/benchmarks/test_metering_bench.py -s $(PYTEST_ARGS)

@@ -3,11 +3,31 @@ live server. Without /usr/bin/chromium or node_modules/axe-core (make test insta
 browser tests fail rather than skip: CI has both."""
 
 import os
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import sync_playwright
 
-from tests.e2e.journey import AXE, CHROMIUM, CHROMIUM_ARGS, Journey, folder_for
+from accounts.audit_trail import Actor
+from accounts.permissions import Role
+from billing.invoicing import services as invoicing
+from billing.metering import services as metering
+from billing.quotas import services as quotas
+from billing.quotas.models import Quota
+from portal.periods import add_months, month_of, month_start
+from projects import services
+from tests.e2e.journey import AXE, CHROMIUM, CHROMIUM_ARGS, MODEL, Journey, folder_for
+from tests.factories import (
+    CatalogModelFactory,
+    DepartmentFactory,
+    LedgerEntryFactory,
+    MembershipFactory,
+    PriceVersionFactory,
+    ProviderFactory,
+    VerifiedUserFactory,
+    as_actor,
+)
 
 
 @pytest.fixture
@@ -64,3 +84,42 @@ def celery_worker_env():
     grace days, whatever today's date. It writes each customer's notifications in the
     language they signed up in (User.language): no language setting for the worker."""
     return {"INVOICE_GRACE_DAYS": "0"}
+
+
+@pytest.fixture
+def customer_world(transactional_db):
+    """An owner of an active organization with what fills the pages: a department, a project
+    and its key, a top-up, usage this month and last month (rolled up), a department quota
+    with an alert in the bell, and last month's issued invoice. Two priced models."""
+    for slug, model_id in (("deepseek", MODEL), ("qwen", "qwen/qwen-max")):
+        model = CatalogModelFactory(model_id=model_id, provider=ProviderFactory(slug=slug))
+        PriceVersionFactory(model=model, effective_from=timezone.now() - timedelta(days=400))
+    owner = MembershipFactory(role=Role.OWNER, user=VerifiedUserFactory(email="owner@acme.example"))
+    organization = owner.organization
+    department = DepartmentFactory(organization=organization, name="Platform", code="PLT")
+    actor = as_actor(owner)
+    project = services.create_project(actor=actor, name="Chatbot", department=department)
+    key, _ = services.create_api_key(actor=actor, project=project, name="production")
+    LedgerEntryFactory(organization=organization, amount=1000, reference="BANK-1")
+    quotas.create_quota(
+        actor=actor, scope=Quota.Scope.DEPARTMENT, target=department, metric="tokens",
+        period="month", limit=100_000, thresholds=[50, 80, 100], on_exceed="alert",
+    )  # fmt: skip
+    now = timezone.now()
+    last_month = add_months(month_of(now), -1)
+    metering.ingest_usage(events=[
+        {"request_id": f"req-{n}", "key_id": key.public_id, "model": MODEL,
+         "input_tokens": 60_000, "output_tokens": 20_000, "occurred_at": at.isoformat()}
+        for n, at in enumerate([now, month_start(month_of(now)) - timedelta(hours=6)])
+    ])  # fmt: skip
+    metering.roll_up()
+    invoicing.issue_invoice(
+        actor=Actor.system(),
+        invoice=invoicing.close_month_for(organization=organization, month=last_month),
+    )
+    quota = Quota.objects.get(organization=organization)
+    return {
+        "owner": owner,
+        "project": f"/projects/{project.public_id}/",
+        "quota": f"/organization/quotas/{quota.public_id}/",
+    }

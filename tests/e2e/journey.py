@@ -15,7 +15,10 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]  # fmt: skip
-PHONE = {"width": 375, "height": 740}
+PHONE = {"width": 375, "height": 812}
+DESKTOP = {"width": 1366, "height": 900}
+MODEL = "deepseek/deepseek-chat"
+PASSWORD = "correct horse battery"  # tests.factories' password of every user
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 # axe-core impacts that fail a page (moderate and minor ones are reported, not fatal).
 BLOCKING_IMPACTS = {"serious", "critical"}
@@ -112,8 +115,12 @@ class Journey:
         self.page.locator("main").get_by_role("button", name=self.t(label), exact=True).click()
 
     def choose_language(self):
-        """Switch to the journey's language with the switcher in the top bar."""
-        self.page.locator("#language-select").select_option(self.language)
+        """Switch to the journey's language with the switcher in the top bar (in the account
+        menu once signed in)."""
+        select = self.page.locator("#language-select")
+        if not select.is_visible():
+            self.page.locator(".account-menu summary").click()
+        select.select_option(self.language)
         self.page.locator("form.language button[type=submit]").click()
         expect(self.page.locator("html")).to_have_attribute("lang", self.language)
 
@@ -124,6 +131,13 @@ class Journey:
         response = self.page.goto(path)
         assert response is not None and response.ok, f"{path}: {response and response.status}"
         return response
+
+
+def sign_in(visitor: Journey, email: str, password: str = PASSWORD):
+    visitor.goto("/accounts/login/")
+    visitor.page.locator("input[name=login]").fill(email)
+    visitor.page.locator("input[name=password]").fill(password)
+    visitor.press("Sign In")
 
 
 def accessibility_violations(page: Page) -> list[dict]:

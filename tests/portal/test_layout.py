@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 def sidenav_links(client, path="/") -> set[str]:
     page = client.get(path).content.decode()
-    nav = re.search(r'<nav id="sidenav".*?</nav>', page, re.S).group(0)
+    nav = re.search(r'<aside id="sidenav".*?</aside>', page, re.S).group(0)
     return set(re.findall(r'href="([^"]+)"', nav))
 
 
