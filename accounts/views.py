@@ -411,7 +411,8 @@ class AuditExportView(OrganizationMixin, View):
 
 
 def home(request):
-    """Public landing page; a member's organization overview; otherwise onboarding."""
+    """Public landing page, or onboarding for a user of no organization (a member's
+    overview is billing.overview.views.home, which comes here for everyone else)."""
     context = {}
     if request.user.is_authenticated and current_membership(request) is None:
         context["invitations"] = invitations_for(request.user)

@@ -4,16 +4,16 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from hijack.views import ReleaseUserView
 
 from accounts import languages
-from accounts import views as accounts_views
 from accounts.hijack import AcquireView
 from accounts.views import ProfileView
+from billing.overview import views as overview
 from billing.urls import api_urlpatterns as billing_api_urls
 from exports.urls import api_urlpatterns as export_api_urls
 from notifications.urls import api_urlpatterns as notification_api_urls
 from portal import metrics, views
 
 urlpatterns = [
-    path("", accounts_views.home, name="home"),
+    path("", overview.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.favicon, name="favicon"),
     path("i18n/setlang/", languages.set_language, name="set_language"),

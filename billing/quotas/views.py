@@ -15,6 +15,7 @@ from accounts.permissions import Action, can
 from billing.quotas import services as quotas
 from billing.quotas.forms import DecisionForm, IncreaseRequestForm, QuotaForm
 from billing.quotas.models import Quota, QuotaAlert, QuotaIncreaseRequest
+from billing.quotas.selectors import with_usage
 
 
 class QuotaMixin(OrganizationMixin):
@@ -27,17 +28,6 @@ class QuotaMixin(OrganizationMixin):
             visible.select_related("department", "project", "api_key", "organization"),
             public_id=self.kwargs["quota"],
         )
-
-
-def with_usage(quota_list):
-    """Attach each quota's running period, percentage and forecast (one query)."""
-    running = quotas.current_periods(quota_list)
-    for quota in quota_list:
-        quota.current = running.get(quota.pk)
-        quota.percent = quota.current.percent if quota.current else 0.0
-        quota.bar = min(quota.percent, 100)
-        quota.runs_out = quotas.forecast(quota, quota.current)
-    return quota_list
 
 
 class QuotaListView(QuotaMixin, ListView):

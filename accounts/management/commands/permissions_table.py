@@ -37,6 +37,19 @@ def permissions_markdown() -> str:
         "- An object of no department (a project without department, its keys, an "
         "organization quota) is reached only by those who act on the whole organization.",
         "",
+        "## The overview (the page after sign-in)",
+        "",
+        f"- Spend, forecast, the daily chart, top models and projects, quotas and quota alerts: "
+        f"in the scope of {Action.VIEW_USAGE.label} (`{Action.VIEW_USAGE.value}`), so a "
+        "developer sees their department's subtree, and the organization's monthly cap only "
+        "those with an organization-wide scope.",
+        f"- The balance or credit: only with {Action.VIEW_BILLING.label} "
+        f"(`{Action.VIEW_BILLING.value}`).",
+        f'- "Create API key" and the getting-started links: only for the actions the member '
+        f"may take ({Action.MANAGE_KEYS.label}, `{Action.MANAGE_KEYS.value}`, and so on); the "
+        "checklist itself, the status banners and the member's own unread notifications: "
+        "everyone.",
+        "",
     ]
     return "\n".join(lines)
 
