@@ -90,9 +90,12 @@ def celery_worker_env():
 def customer_world(transactional_db):
     """An owner of an active organization with what fills the pages: a department, a project
     and its key, a top-up, usage this month and last month (rolled up), a department quota
-    with an alert in the bell, and last month's issued invoice. Two priced models."""
+    with an alert in the bell, and last month's issued invoice. Two priced models, one filed
+    with the regulator (its badge)."""
     for slug, model_id in (("deepseek", MODEL), ("qwen", "qwen/qwen-max")):
-        model = CatalogModelFactory(model_id=model_id, provider=ProviderFactory(slug=slug))
+        model = CatalogModelFactory(
+            model_id=model_id, provider=ProviderFactory(slug=slug), is_filed=slug == "deepseek"
+        )
         PriceVersionFactory(model=model, effective_from=timezone.now() - timedelta(days=400))
     owner = MembershipFactory(role=Role.OWNER, user=VerifiedUserFactory(email="owner@acme.example"))
     organization = owner.organization
