@@ -52,6 +52,7 @@ from accounts.tenancy import TenantQuerySet
 from billing.catalog import services as billing_services
 from billing.catalog.models import ModelPolicy
 from billing.invoicing.models import Invoice
+from billing.payments.models import Payment
 from billing.quotas import services as quotas
 from billing.quotas.models import Quota
 from exports import services as exports
@@ -88,6 +89,10 @@ OBJECT_KWARGS = {
     "project": lambda a: a.project.public_id,
     "quota": lambda a: a.quota.public_id,
     "invoice": lambda a: a.invoice.public_id,
+    "payment": lambda a: Payment.objects.create(
+        organization=a.organization, purpose="top_up", amount=Decimal("12.00"), currency="CNY",
+        provider="wechat",
+    ).public_id,
     "alert": lambda a: a.alert.public_id,
     "increase": lambda a: a.increase.public_id,
     "notification": lambda a: a.notification.public_id,
@@ -115,6 +120,7 @@ SHARED_KWARGS = {
     "year": lambda a: "2026",
     "month": lambda a: "11",
     "verdict": lambda a: "approve",
+    "provider": lambda a: "wechat",  # payment notifications: no provider configured here
     "model_id": lambda a: CatalogModelFactory(model_id="shared/isolation-model").model_id,
     "pk": lambda a: str(CatalogModelFactory(model_id="shared/isolation-model").pk),
     # Admin change pages with a view of ours (accounts.admin.ViewAsMixin): staff only.

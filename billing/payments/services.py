@@ -38,15 +38,6 @@ class PaymentError(ValidationError):
     """A refused payment or refund; its message says why, at the field it concerns."""
 
 
-def payable_amount(invoice: Invoice) -> Decimal:
-    """What is still owed on `invoice`: its total less the payments recorded against it (by
-    any means), plus what was refunded of them."""
-    received = LedgerEntry.objects.filter(
-        invoice=invoice, kind__in=[LedgerEntry.Kind.PAYMENT, LedgerEntry.Kind.REFUND]
-    ).values_list("amount", flat=True)
-    return invoice.total_amount - sum(received, ZERO)
-
-
 def _provider_for(organization, code: str):
     provider = gateway.provider(code)
     if provider is None:
@@ -67,7 +58,7 @@ def _amount_to_pay(organization, amount, invoice) -> Decimal:
             or invoice.status != Invoice.Status.ISSUED
         ):
             raise PaymentError({"invoice": _("Only an issued, unpaid invoice can be paid.")})
-        owed = payable_amount(invoice)
+        owed = invoicing.outstanding_amount(invoice)
         if owed <= 0:
             raise PaymentError({"invoice": _("Nothing is left to pay on this invoice.")})
         return owed
@@ -185,7 +176,7 @@ def _apply_paid(payment: Payment, report: TradeReport) -> None:
                     note=_("Online top-up"),
                 )
             else:
-                invoicing.record_payment(
+                invoicing.record_payment(  # marks the invoice paid once it is covered
                     actor=actor,
                     organization=payment.organization,
                     amount=payment.amount,
@@ -193,8 +184,6 @@ def _apply_paid(payment: Payment, report: TradeReport) -> None:
                     reference=payment.out_trade_no,
                     invoice=payment.invoice,
                 )
-                if payable_amount(payment.invoice) <= 0:
-                    invoicing.mark_paid(invoice=payment.invoice)
     except IntegrityError:  # the ledger has it already: nothing more to post
         logger.warning("payment %s was in the ledger already", payment.out_trade_no)
     payment.status, payment.paid_at = Payment.Status.SUCCEEDED, timezone.now()

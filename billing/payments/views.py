@@ -13,6 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from accounts.mixins import OrganizationMixin, ServiceFormMixin
 from accounts.permissions import Action
+from billing.invoicing import services as invoicing
 from billing.invoicing.models import Invoice
 from billing.payments import gateway, services
 from billing.payments.forms import PaymentForm
@@ -52,8 +53,9 @@ class PaymentStartView(OrganizationMixin, ServiceFormMixin, generic.FormView):
         return {**super().get_form_kwargs(), "providers": self.providers, "invoice": self.invoice}
 
     def get_context_data(self, **kwargs):
-        owed = services.payable_amount(self.invoice) if self.invoice else None
-        return super().get_context_data(invoice=self.invoice, owed=owed, **kwargs)
+        context = super().get_context_data(**kwargs)  # makes the form, finds the invoice
+        owed = invoicing.outstanding_amount(self.invoice) if self.invoice else None
+        return {**context, "invoice": self.invoice, "owed": owed}
 
     def perform(self, form):
         payment = services.start_payment(

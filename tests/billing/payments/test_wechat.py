@@ -5,7 +5,9 @@ from decimal import Decimal
 
 import pytest
 
+from accounts.audit_trail import Actor
 from billing.invoicing import ledger
+from billing.invoicing import services as invoicing
 from billing.invoicing.models import Invoice, LedgerEntry
 from billing.payments import services
 from billing.payments.models import Payment, PaymentRefund
@@ -183,15 +185,19 @@ def test_a_full_refund_marks_the_payment_refunded_and_no_more_can_be_refunded(
 def test_paying_an_invoice_posts_a_payment_and_marks_it_paid(client, wechat, org, billing_member):
     invoice = InvoiceFactory(organization=org, status=Invoice.Status.ISSUED,
                              subtotal_amount=Decimal("100.00"))  # fmt: skip
+    invoicing.record_payment(  # a partial bank transfer first: the rest is paid online
+        actor=Actor.system(), organization=org, amount=Decimal("6.00"), provider="bank",
+        reference="B1", invoice=invoice,
+    )  # fmt: skip
     payment = services.start_payment(
         actor=as_actor(billing_member), organization=org, provider_code="wechat", invoice=invoice
     )
-    assert payment.amount == Decimal("106.00")
+    assert payment.amount == Decimal("100.00")
     notify(client, wechat.paid(payment.out_trade_no))
     invoice.refresh_from_db()
     assert invoice.status == Invoice.Status.PAID
-    [entry] = entries(org, LedgerEntry.Kind.PAYMENT)
-    assert (entry.amount, entry.invoice) == (Decimal("106.00"), invoice)
+    online = LedgerEntry.objects.get(reference=f"wechat:{payment.out_trade_no}")
+    assert (online.kind, online.amount, online.invoice) == ("payment", Decimal("100.00"), invoice)
     with pytest.raises(services.PaymentError):
         services.start_payment(actor=as_actor(billing_member), organization=org,
                                provider_code="wechat", invoice=invoice)  # fmt: skip
