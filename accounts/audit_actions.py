@@ -70,6 +70,8 @@ ACTION_LABELS = {
     "billing.bank_statement_imported": _("Bank statement imported"),
     "billing.bank_line_assigned": _("Bank transfer assigned"),
     "billing.bank_line_ignored": _("Bank transfer set aside"),
+    "packages.terms_added": _("Offer terms added"),
+    "packages.allocated": _("Token pack allocated"),
     "catalog.imported": _("Model catalog imported"),
     "catalog.price_added": _("Model price added"),
     "catalog.model_filed": _("Model marked as filed"),

@@ -9,19 +9,24 @@ class BillingConfig(AppConfig):
     def ready(self):
         # projects sits below billing: the catalog and billing's checks join authorize here.
         from billing.catalog import receivers, selectors  # noqa: F401 (receivers connect)
-        from billing.invoicing import ledger
+        from billing.invoicing import account, ledger
         from billing.invoicing.services import end_of_billed_usage
         from billing.metering import services as metering
+        from billing.packages import drawdown
         from billing.quotas import receivers as quota_receivers  # noqa: F401
         from billing.quotas import services as quotas
         from portal import metrics
         from projects import authorize
 
         authorize.use_catalog(selectors.catalog_rows)
-        authorize.add_check(selectors.check_organization_policy, before=authorize.check_client_ip)
+        authorize.add_check(
+            selectors.check_organization_policy, before=authorize.check_client_ip, about_model=True
+        )
         authorize.add_check(quotas.check_quota)
         authorize.add_check(ledger.check_balance)
-        metering.add_usage_consumer(quotas.record_usage)  # counters first, then the balance
+        # Counters first, then packs and plans (what each event is charged), then the balance.
+        metering.add_usage_consumer(quotas.record_usage)
+        metering.add_usage_consumer(drawdown.draw_usage)
         metering.add_usage_consumer(ledger.charge_usage)
         metering.add_purge_limit(end_of_billed_usage)
         metrics.collect_when_scraped(metering.RollupLagCollector())

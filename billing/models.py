@@ -23,6 +23,14 @@ from billing.invoicing.models import (
     LedgerEntry,
 )
 from billing.metering.models import RollupWatermark, UsageEvent, UsageRollup
+from billing.packages.models import (
+    Entitlement,
+    EntitlementEntry,
+    Offer,
+    OfferTerms,
+    Subscription,
+    UsageCoverage,
+)
 from billing.payments.models import Payment, PaymentRefund
 from billing.quotas.models import Quota, QuotaAlert, QuotaIncreaseRequest, QuotaPeriod
 
@@ -32,6 +40,8 @@ __all__ = [
     "BillingAccount",
     "CatalogModel",
     "ContractDiscount",
+    "Entitlement",
+    "EntitlementEntry",
     "FapiaoDocument",
     "FapiaoProfile",
     "FapiaoRequest",

@@ -237,7 +237,8 @@ def charge_usage(events) -> None:
     organizations = Organization.objects.in_bulk({org_id for org_id, _currency in batches})
     for (org_id, currency), batch in batches.items():
         organization = organizations[org_id]
-        cost = sum((event.cost_amount for event in batch), ZERO)
+        # What packs and the plan left to pay (packages.drawdown.draw_usage ran before).
+        cost = sum((getattr(e, "charged_amount", e.cost_amount) for e in batch), ZERO)
         if organization.payment_mode == Organization.PaymentMode.PREPAID:
             ids = [event.id for event in batch]
             reference = f"usage:{currency}:{min(ids)}-{max(ids)}"

@@ -1,0 +1,239 @@
+"""Entitlements: granting a sold pack or a plan period, allocating it, expiring it, and the
+reconciliation finance relies on (granted = consumed + expired + remaining)."""
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.audit_trail import Actor, record_actor_event
+from billing.catalog.models import CatalogModel, PriceVersion
+from billing.packages.models import Entitlement, EntitlementEntry, Offer, OfferTerms
+from portal.periods import business_zone
+
+WEIGHT = Decimal("0.000001")
+PRICE_CLASSES = {  # weight key -> PriceVersion field (None: charged at the input price)
+    "input": "input_price",
+    "cached": "cached_input_price",
+    "cache_write": "cache_write_price",
+    "output": "output_price",
+}
+
+
+def terms_in_force(offer: Offer, at: datetime | None = None) -> OfferTerms | None:
+    return offer.terms.filter(effective_from__lte=at or timezone.now()).first()
+
+
+def covered_models(terms: OfferTerms):
+    models = CatalogModel.objects.all()
+    if terms.scope == OfferTerms.Scope.MODELS:
+        return models.filter(pk__in=terms.scope_models.all())
+    if terms.scope == OfferTerms.Scope.REGION:
+        return models.filter(provider__region=terms.scope_region)
+    return models
+
+
+def derive_weights(terms: OfferTerms) -> dict:
+    """Each covered model's weight per token class: its list price (standard card, at the
+    terms' start) over the reference price. Saved with the terms and frozen with them."""
+    reference = terms.reference_price_per_million
+    weights = {}
+    for model in covered_models(terms):
+        version = (
+            PriceVersion.objects.filter(model=model, effective_from__lte=terms.effective_from)
+            .order_by("-effective_from")
+            .first()
+        )
+        if version is None:
+            continue
+        weights[model.model_id] = {
+            key: str(
+                ((getattr(version, field) or version.input_price) / reference).quantize(WEIGHT)
+            )
+            for key, field in PRICE_CLASSES.items()
+        }
+    return weights
+
+
+def save_terms(*, actor: Actor, terms: OfferTerms, scope_models=()) -> OfferTerms:
+    """Validate and save new terms (weights derived for weighted counting), audited."""
+    terms.full_clean(exclude=["weights"])
+    with transaction.atomic():
+        terms.weights = {}
+        terms.save()
+        terms.scope_models.set(scope_models)
+        if terms.counting == OfferTerms.Counting.WEIGHTED:
+            terms.weights = derive_weights(terms)
+            OfferTerms.objects.filter(pk=terms.pk).update(weights=terms.weights)
+        record_actor_event(
+            actor=actor,
+            organization=None,
+            action="packages.terms_added",
+            target=terms,
+            changes={
+                "after": {
+                    "offer": terms.offer.public_id,
+                    "effective_from": terms.effective_from,
+                    "price_amount": terms.price_amount,
+                    "token_amount": terms.token_amount,
+                }
+            },
+        )
+    return terms
+
+
+def pack_expiry(terms: OfferTerms, starts_at: datetime) -> datetime:
+    """A pack bought at `starts_at` ends `validity_days` later, or at the end of its calendar
+    date in the business zone."""
+    if terms.validity_days:
+        return starts_at + timedelta(days=terms.validity_days)
+    end = datetime.combine(terms.valid_until + timedelta(days=1), datetime.min.time())
+    return end.replace(tzinfo=business_zone())
+
+
+def grant(
+    *,
+    organization,
+    terms: OfferTerms,
+    reference: str,
+    starts_at: datetime,
+    expires_at: datetime,
+    granted: Decimal,
+    unit: str,
+    price_amount: Decimal = Decimal(0),
+    subscription=None,
+    department=None,
+) -> Entitlement:
+    """Grant an entitlement once per `reference` (a purchase, a plan period): calling it again
+    returns the first one."""
+    existing = Entitlement.objects.filter(reference=reference).first()
+    if existing:
+        return existing
+    with transaction.atomic():
+        entitlement = Entitlement.objects.create(
+            organization=organization,
+            offer=terms.offer,
+            terms=terms,
+            subscription=subscription,
+            source=Entitlement.Source.PLAN if subscription else Entitlement.Source.PACK,
+            unit=unit,
+            department=department,
+            granted=granted,
+            starts_at=starts_at,
+            expires_at=expires_at,
+            price_amount=price_amount,
+            reference=reference,
+        )
+        EntitlementEntry.objects.create(
+            entitlement=entitlement,
+            organization=organization,
+            kind=EntitlementEntry.Kind.GRANT,
+            units=granted,
+            value_amount=price_amount,
+        )
+    return entitlement
+
+
+def grant_pack(
+    *, organization, terms: OfferTerms, reference: str, at: datetime | None = None, department=None
+) -> Entitlement:
+    """A sold pack: its tokens from `at` until its expiry, at the price of its terms."""
+    at = at or timezone.now()
+    if terms.offer.kind != Offer.Kind.PACK:
+        raise ValidationError({"offer": _("This offer is not a token pack.")})
+    return grant(
+        organization=organization,
+        terms=terms,
+        reference=reference,
+        starts_at=at,
+        expires_at=pack_expiry(terms, at),
+        granted=Decimal(terms.token_amount),
+        unit=Entitlement.Unit.TOKENS,
+        price_amount=terms.price_amount,
+        department=department,
+    )
+
+
+def allocate(*, actor: Actor, entitlement: Entitlement, department) -> Entitlement:
+    """Give the entitlement to a department subtree (None: the whole organization)."""
+    if department is not None and department.organization_id != entitlement.organization_id:
+        raise ValidationError({"department": _("Choose a department of your organization.")})
+    before = entitlement.department.public_id if entitlement.department else None
+    with transaction.atomic():
+        Entitlement.objects.filter(pk=entitlement.pk).update(department=department)
+        entitlement.department = department
+        record_actor_event(
+            actor=actor,
+            organization=entitlement.organization,
+            action="packages.allocated",
+            target=entitlement,
+            changes={
+                "before": {"department": before},
+                "after": {"department": department.public_id if department else None},
+            },
+        )
+    return entitlement
+
+
+def expire_due(now: datetime | None = None) -> int:
+    """Close every entitlement past its expiry: what was left is posted as expired (breakage),
+    once. Returns how many were closed."""
+    now = now or timezone.now()
+    closed = 0
+    due = Entitlement.objects.filter(status=Entitlement.Status.ACTIVE, expires_at__lte=now)
+    for pk in due.values_list("pk", flat=True):
+        with transaction.atomic():
+            entitlement = Entitlement.objects.select_for_update().get(pk=pk)
+            if entitlement.status != Entitlement.Status.ACTIVE:
+                continue
+            left = entitlement.remaining
+            EntitlementEntry.objects.create(
+                entitlement=entitlement,
+                organization_id=entitlement.organization_id,
+                kind=EntitlementEntry.Kind.EXPIRY,
+                units=-left,
+                value_amount=_unused_value(entitlement, left),
+                created_at=entitlement.expires_at,
+            )
+            entitlement.status = Entitlement.Status.EXPIRED
+            entitlement.save(update_fields=["status"])
+            closed += 1
+    return closed
+
+
+def _unused_value(entitlement: Entitlement, left: Decimal) -> Decimal:
+    """The part of the price paid that expired unused (breakage), pro rata."""
+    if not entitlement.granted:
+        return Decimal(0)
+    return (entitlement.price_amount * left / entitlement.granted).quantize(Decimal("0.0000000001"))
+
+
+def unreconciled_entitlements() -> list[tuple[Entitlement, Decimal, Decimal]]:
+    """Entitlements whose entries disagree with their figures: (entitlement, granted by the
+    entries, consumed by the entries). For each: granted = consumed + expired + remaining."""
+    sums = Entitlement.objects.annotate(
+        entries_granted=Sum("entries__units", filter=Q(entries__kind=EntitlementEntry.Kind.GRANT)),
+        entries_drawn=Sum("entries__units", filter=Q(entries__kind=EntitlementEntry.Kind.DRAW)),
+        entries_expired=Sum("entries__units", filter=Q(entries__kind=EntitlementEntry.Kind.EXPIRY)),
+    )
+    wrong = []
+    for entitlement in sums:
+        granted = entitlement.entries_granted or Decimal(0)
+        consumed = -(entitlement.entries_drawn or Decimal(0))
+        expired = -(entitlement.entries_expired or Decimal(0))
+        remaining = (
+            Decimal(0)
+            if entitlement.status == Entitlement.Status.EXPIRED
+            else (entitlement.remaining)
+        )
+        if (
+            granted != entitlement.granted
+            or consumed != entitlement.consumed
+            or granted != consumed + expired + remaining
+        ):
+            wrong.append((entitlement, granted, consumed))
+    return wrong
