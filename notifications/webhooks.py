@@ -49,6 +49,7 @@ EVENT_TYPES = [
     "invoice.due_soon",
     "invoice.overdue",
     "invoice.paid",
+    "fapiao.issued",
 ]
 
 

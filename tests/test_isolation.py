@@ -31,6 +31,7 @@ import pytest
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
+from django.core.files.base import ContentFile
 from django.db import models
 from django.test import Client
 from django.urls import URLResolver, get_resolver
@@ -51,7 +52,8 @@ from accounts.permissions import Role
 from accounts.tenancy import TenantQuerySet
 from billing.catalog import services as billing_services
 from billing.catalog.models import ModelPolicy
-from billing.invoicing.models import Invoice
+from billing.invoicing.fapiao_models import FapiaoDocument
+from billing.invoicing.models import FapiaoRequest, Invoice
 from billing.payments.models import Payment
 from billing.quotas import services as quotas
 from billing.quotas.models import Quota
@@ -89,6 +91,18 @@ OBJECT_KWARGS = {
     "project": lambda a: a.project.public_id,
     "quota": lambda a: a.quota.public_id,
     "invoice": lambda a: a.invoice.public_id,
+    "fapiao": lambda a: (
+        FapiaoDocument.objects.create(
+            fapiao_request=FapiaoRequest.objects.get_or_create(
+                invoice=a.invoice, defaults={"title": a.name("fapiao title"), "taxpayer_id": "x"}
+            )[0],
+            invoice=a.invoice,
+            number=f"{MARKER}{FapiaoDocument.objects.count()}",
+            issued_on=date(2026, 11, 30),
+            file=ContentFile(b"%PDF-1.7\n", name="fapiao.pdf"),
+            file_format="pdf",
+        ).public_id
+    ),
     "payment": lambda a: Payment.objects.create(
         organization=a.organization, purpose="top_up", amount=Decimal("12.00"), currency="CNY",
         provider="wechat",

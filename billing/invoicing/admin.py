@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.admin_site import AuditedAdmin, ReadOnlyAdmin, ReadOnlyMixin
 from accounts.audit_trail import Actor
 from accounts.mixins import add_service_errors
-from billing.invoicing import documents, ledger
+from billing.invoicing import documents, fapiao, ledger
 from billing.invoicing import services as invoicing
 from billing.invoicing.models import (
     BillingAccount,
@@ -62,6 +62,10 @@ class CreditNoteForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), max_length=300)
 
 
+class IssueForm(forms.Form):
+    reviewed = forms.BooleanField(label=_("I reviewed the draft's lines and totals"))
+
+
 class PaymentForm(forms.Form):
     reference = forms.CharField(label=_("Bank transfer reference"), max_length=100)
 
@@ -81,8 +85,16 @@ class CloseMonthForm(forms.Form):
     month = forms.CharField(
         label=_("Month"),
         max_length=7,
-        help_text=_("YYYY-MM, a month that has ended. Its invoice is issued at once."),
+        help_text=_("YYYY-MM, a month that has ended."),
     )
+    mode = forms.ChoiceField(
+        label=_("Then"),
+        choices=[("issue", _("Issue its invoice at once")),
+                 ("draft", _("Make a draft to review, then issue it from the invoice's page"))],
+        initial="issue",
+        required=False,
+        widget=forms.RadioSelect,
+    )  # fmt: skip
 
     def clean_month(self):
         try:
@@ -133,6 +145,8 @@ class InvoiceAdmin(admin.ModelAdmin):
     @admin.display(description=_("Actions"))
     def staff_actions(self, invoice):
         links = [(reverse("admin:billing_invoice_pdf", args=[invoice.pk]), _("PDF"))]
+        if invoice.status == Invoice.Status.DRAFT:
+            links.append((reverse("admin:billing_invoice_issue", args=[invoice.pk]), _("Issue")))
         if invoice.status == Invoice.Status.ISSUED and invoice.kind == Invoice.Kind.INVOICE:
             links += [
                 (reverse("admin:billing_invoice_payment", args=[invoice.pk]), _("Record payment")),
@@ -146,7 +160,8 @@ class InvoiceAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         views = [("pdf", self.pdf_view), ("void", self.void_view),
-                 ("credit", self.credit_view), ("payment", self.payment_view)]  # fmt: skip
+                 ("credit", self.credit_view), ("payment", self.payment_view),
+                 ("issue", self.issue_view)]  # fmt: skip
         return [
             *[
                 path(
@@ -183,6 +198,14 @@ class InvoiceAdmin(admin.ModelAdmin):
                 messages.success(request, _("Done."))
                 return self._back(invoice)
         return form_page(self, request, form, f"{title}: {invoice}", invoice)
+
+    def issue_view(self, request, pk):
+        return self._form_action(
+            request, pk, IssueForm, _("Issue invoice"),
+            lambda invoice, data: invoicing.issue_invoice(
+                actor=Actor.from_request(request), invoice=invoice
+            ),
+        )  # fmt: skip
 
     def void_view(self, request, pk):
         return self._form_action(
@@ -330,8 +353,13 @@ class BillingAccountAdmin(admin.ModelAdmin):
         organization = get_object_or_404(BillingAccount, pk=pk)
         form = CloseMonthForm(request.POST or None)
         if form.is_valid():
+            close = (
+                invoicing.draft_month
+                if form.cleaned_data["mode"] == "draft"
+                else invoicing.close_and_issue_month
+            )
             try:
-                invoice = invoicing.close_and_issue_month(
+                invoice = close(
                     actor=Actor.from_request(request), organization=organization,
                     month=form.cleaned_data["month"], now=timezone.now(),
                 )  # fmt: skip
@@ -343,9 +371,12 @@ class BillingAccountAdmin(admin.ModelAdmin):
                     return redirect(
                         reverse("admin:billing_billingaccount_change", args=[organization.pk])
                     )
-                messages.success(
-                    request, _("Invoice %(number)s issued.") % {"number": invoice.number}
-                )
+                if invoice.status == Invoice.Status.DRAFT:
+                    messages.success(request, _("Draft made: review it, then issue it."))
+                else:
+                    messages.success(
+                        request, _("Invoice %(number)s issued.") % {"number": invoice.number}
+                    )
                 return redirect(reverse("admin:billing_invoice_change", args=[invoice.pk]))
         title = _("Close a month: %(organization)s") % {"organization": organization.name}
         return form_page(self, request, form, title, organization)
@@ -380,7 +411,9 @@ class FapiaoRequestAdmin(admin.ModelAdmin):
     """The fapiao queue: open requests first; staff issue the fapiao elsewhere and record it."""
 
     form = FapiaoDecisionForm
-    list_display = ("created_at", "invoice", "title", "taxpayer_id", "fapiao_type", "status")
+    list_display = ("created_at", "invoice", "title", "taxpayer_id", "fapiao_type", "status",
+                    "attach")  # fmt: skip
+    actions = ["issue_with_provider"]
     list_filter = ("status", "fapiao_type")
     search_fields = ("invoice__number", "title", "taxpayer_id", "fapiao_number")
     list_select_related = ("invoice",)
@@ -396,6 +429,25 @@ class FapiaoRequestAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         invoicing.decide_fapiao_request(actor=Actor.from_request(request), fapiao_request=obj)
+
+    @admin.display(description=_("Fapiao file"))
+    def attach(self, fapiao_request):
+        if fapiao_request.status == FapiaoRequest.Status.REJECTED:
+            return ""
+        url = reverse("admin:billing_fapiaodocument_attach", args=[fapiao_request.pk])
+        return format_html('<a href="{}">{}</a>', url, _("Attach…"))
+
+    @admin.action(description=_("Issue with the e-fapiao provider"))
+    def issue_with_provider(self, request, queryset):
+        for fapiao_request in queryset.select_related("invoice"):
+            try:
+                document = fapiao.issue_with_provider(
+                    actor=Actor.from_request(request), fapiao_request=fapiao_request
+                )
+            except ValidationError as error:
+                messages.error(request, f"{fapiao_request.invoice}: {' '.join(error.messages)}")
+            else:
+                messages.success(request, _("Fapiao %(number)s issued.") % {"number": document})
 
 
 @admin.register(FapiaoProfile)

@@ -11,8 +11,14 @@ from accounts.api_fields import OrganizationRelatedField
 from accounts.mixins import OrganizationAPIMixin
 from accounts.permissions import Action
 from billing.invoicing import services as invoicing
+from billing.invoicing.fapiao_models import FapiaoDocument
 from billing.invoicing.models import FapiaoRequest, Invoice, InvoiceLine, LedgerEntry
-from billing.invoicing.views import chargeback_download, invoice_download, parse_month
+from billing.invoicing.views import (
+    chargeback_download,
+    fapiao_download,
+    invoice_download,
+    parse_month,
+)
 
 
 class InvoiceLineSerializer(serializers.ModelSerializer):
@@ -126,6 +132,34 @@ class LedgerViewSet(OrganizationAPIMixin, mixins.ListModelMixin, viewsets.Generi
     read_action = Action.VIEW_BILLING
     serializer_class = LedgerEntrySerializer
     queryset = LedgerEntry.objects.select_related("invoice")
+
+
+class FapiaoDocumentSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="public_id", read_only=True)
+    invoice = serializers.SlugRelatedField(slug_field="public_id", read_only=True)
+    reverses = serializers.SlugRelatedField(slug_field="number", read_only=True, allow_null=True)
+
+    class Meta:
+        model = FapiaoDocument
+        fields = ["id", "invoice", "kind", "number", "issued_on", "file_format", "reverses",
+                  "created_at"]  # fmt: skip
+
+
+@extend_schema(tags=["billing"])
+class FapiaoDocumentViewSet(OrganizationAPIMixin, viewsets.ReadOnlyModelViewSet):
+    """Issued 发票 of the organization's invoices (red-letter ones name the fapiao they
+    reverse); `file` downloads the PDF or OFD."""
+
+    read_action = Action.VIEW_BILLING
+    lookup_field = "public_id"
+    lookup_url_kwarg = "fapiao"
+    serializer_class = FapiaoDocumentSerializer
+    queryset = FapiaoDocument.objects.select_related("invoice", "reverses")
+
+    @extend_schema(responses={(200, "application/pdf"): FILE, (200, "application/ofd"): FILE})
+    @action(detail=True)
+    def file(self, request, fapiao=None):
+        return fapiao_download(self.get_object())
 
 
 class FapiaoRequestSerializer(serializers.ModelSerializer):

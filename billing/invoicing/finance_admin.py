@@ -223,8 +223,6 @@ class FapiaoDocumentAdmin(ReadOnlyMixin, admin.ModelAdmin):
         view = self.admin_site.admin_view
         return [
             path("attach/<int:pk>/", view(self.attach_view), name="billing_fapiaodocument_attach"),
-            path("provider/<int:pk>/", view(self.provider_view),
-                 name="billing_fapiaodocument_provider"),
             *super().get_urls(),
         ]  # fmt: skip
 
@@ -251,21 +249,6 @@ class FapiaoDocumentAdmin(ReadOnlyMixin, admin.ModelAdmin):
                 return redirect(reverse("admin:billing_fapiaorequest_changelist"))
         title = _("Attach a fapiao: %(request)s") % {"request": fapiao_request.invoice}
         return form_page(self, request, form, title, fapiao_request, multipart=True)
-
-    def provider_view(self, request, pk):
-        """POST: the configured e-fapiao provider issues the request's fapiao."""
-        fapiao_request = self._request(request, pk)
-        if request.method != "POST":
-            return redirect(reverse("admin:billing_fapiaorequest_change", args=[pk]))
-        try:
-            document = fapiao.issue_with_provider(
-                actor=Actor.from_request(request), fapiao_request=fapiao_request
-            )
-        except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
-        else:
-            messages.success(request, _("Fapiao %(number)s issued.") % {"number": document})
-        return redirect(reverse("admin:billing_fapiaorequest_changelist"))
 
 
 DUNNING_EVENTS = ("invoice.issued", "invoice.due_soon", "invoice.overdue")

@@ -24,6 +24,11 @@ urlpatterns = [
         views.FapiaoRequestView.as_view(),
         name="fapiao-request",
     ),
+    path(
+        "billing/fapiao/<public_id:fapiao>/download",
+        views.FapiaoDownloadView.as_view(),
+        name="fapiao-download",
+    ),
 ]
 
 api_urlpatterns = [
@@ -45,6 +50,17 @@ api_urlpatterns = [
     ),
     path("billing/balance", api.BalanceViewSet.as_view({"get": "retrieve"}), name="api-balance"),
     path("billing/ledger", api.LedgerViewSet.as_view({"get": "list"}), name="api-ledger"),
+    path("fapiao", api.FapiaoDocumentViewSet.as_view({"get": "list"}), name="api-fapiao-list"),
+    path(
+        "fapiao/<public_id:fapiao>",
+        api.FapiaoDocumentViewSet.as_view({"get": "retrieve"}),
+        name="api-fapiao",
+    ),
+    path(
+        "fapiao/<public_id:fapiao>/file",
+        api.FapiaoDocumentViewSet.as_view({"get": "file"}),
+        name="api-fapiao-file",
+    ),
     path(
         "fapiao-requests",
         api.FapiaoRequestViewSet.as_view({"get": "list", "post": "create"}),

@@ -2,8 +2,9 @@
 
 from datetime import date
 
+from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -11,9 +12,10 @@ from django.views import generic
 
 from accounts.mixins import OrganizationMixin
 from accounts.permissions import Action, can
-from billing.invoicing import documents
+from billing.invoicing import documents, remittance
 from billing.invoicing import ledger as ledger_rules
 from billing.invoicing import services as invoicing
+from billing.invoicing.fapiao_models import FapiaoDocument
 from billing.invoicing.forms import BalanceAlertForm, FapiaoProfileForm
 from billing.invoicing.models import FapiaoRequest, Invoice, LedgerEntry
 from portal import csv
@@ -30,7 +32,7 @@ class BillingView(OrganizationMixin, generic.TemplateView):
         invoices = (
             Invoice.objects.visible_to_customers()
             .for_member(self.membership, self.action)
-            .prefetch_related("fapiao_requests")
+            .prefetch_related("fapiao_requests", "fapiao_documents")
         )
         return super().get_context_data(
             summary=invoicing.billing_summary(organization, now=timezone.now()),
@@ -44,6 +46,8 @@ class BillingView(OrganizationMixin, generic.TemplateView):
                 reverse=True,
             ),
             can_manage=can(self.membership, Action.MANAGE_BILLING),
+            remittance_reference=remittance.reference_for(organization),
+            seller=settings.SELLER,
             profile_form=FapiaoProfileForm(instance=invoicing.fapiao_profile_for(organization)),
             balance_alert_form=BalanceAlertForm(
                 initial={"threshold_amount": ledger_rules.low_balance_threshold(organization)}
@@ -94,6 +98,24 @@ class ChargebackDownloadView(OrganizationMixin, generic.View):
         month = parse_month(int(year), int(month))
         statement = invoicing.chargeback_statement(self.organization, month)
         return chargeback_download(statement, fmt)
+
+
+def fapiao_download(document: FapiaoDocument) -> FileResponse:
+    """An issued fapiao's file (shared by the page and the API)."""
+    return FileResponse(
+        document.file.open("rb"),
+        as_attachment=True,
+        filename=document.filename,
+        content_type=document.content_type,
+    )
+
+
+class FapiaoDownloadView(OrganizationMixin, generic.View):
+    action = Action.VIEW_BILLING
+
+    def get(self, request, fapiao):
+        queryset = FapiaoDocument.objects.for_member(self.membership, self.action)
+        return fapiao_download(get_object_or_404(queryset, public_id=fapiao))
 
 
 class FapiaoProfileView(OrganizationMixin, generic.View):
