@@ -1,7 +1,7 @@
 from allauth.mfa.webauthn.forms import AddWebAuthnForm, EditWebAuthnForm
 from django import forms
 from django.conf import settings
-from django.utils.translation import get_language_info
+from django.utils.translation import get_language_info, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Department, Membership, Organization
@@ -78,7 +78,9 @@ class InvitationForm(MemberForm):
 class DepartmentForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=120)
     code = forms.CharField(
-        label=_("Code"), max_length=40, help_text=_("Unique in the organization.")
+        label=pgettext_lazy("department", "Code"),  # "Code" alone is allauth's sign-in code
+        max_length=40,
+        help_text=_("Unique in the organization."),
     )
 
     def __init__(self, *args, organization, **kwargs):

@@ -11,6 +11,7 @@ from accounts.audit import change_rows, normalize_changes
 from accounts.audit_actions import action_label
 from accounts.permissions import Role
 from accounts.tenancy import TenantQuerySet
+from portal.constraints import FieldConstraintErrors
 from portal.ids import PublicIdField
 
 
@@ -40,7 +41,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     """A person. The email address is the login; there is no username."""
 
     public_id = PublicIdField(prefix="usr")
-    email = models.EmailField(_("email address"), unique=True)
+    email = models.EmailField(
+        _("email address"),
+        unique=True,
+        error_messages={"unique": _("A user with this email address is already registered.")},
+    )
     full_name = models.CharField(_("full name"), max_length=150, blank=True)
     is_staff = models.BooleanField(
         _("staff status"),
@@ -87,7 +92,7 @@ def validate_uscc(value: str) -> None:
         )
 
 
-class Organization(models.Model):
+class Organization(FieldConstraintErrors, models.Model):
     """A customer: an enterprise or a government body. Everything it owns hangs off it."""
 
     class Kind(models.TextChoices):
@@ -104,13 +109,16 @@ class Organization(models.Model):
         POSTPAID = "postpaid", _("Postpaid")
 
     public_id = PublicIdField(prefix="org")
-    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    kind = models.CharField(
+        _("kind"), max_length=20, choices=Kind.choices, default=Kind.ENTERPRISE
+    )
     name = models.CharField(_("name"), max_length=200)
     legal_name = models.CharField(_("legal name"), max_length=200)
     uscc = models.CharField(
         _("Unified Social Credit Code"),
         max_length=18,
         unique=True,
+        error_messages={"unique": _("An organization with this code is already registered.")},
         validators=[validate_uscc],
         help_text=_("统一社会信用代码, 18 characters."),
     )
@@ -142,7 +150,9 @@ class Organization(models.Model):
         verbose_name_plural = _("organizations")
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(credit_limit_amount__gte=0), name="org_credit_limit_not_negative"
+                condition=models.Q(credit_limit_amount__gte=0),
+                name="org_credit_limit_not_negative",
+                violation_error_message=_("The credit limit cannot be negative."),
             ),
         ]
 
@@ -154,7 +164,7 @@ class Organization(models.Model):
         super().save(*args, **kwargs)
 
 
-class Department(models.Model):
+class Department(FieldConstraintErrors, models.Model):
     """A node of an organization's budget tree (bureau, division, team)."""
 
     public_id = PublicIdField(prefix="dep")
@@ -178,14 +188,18 @@ class Department(models.Model):
         verbose_name_plural = _("departments")
         ordering = ["code"]
         constraints = [
-            models.UniqueConstraint(fields=["organization", "code"], name="department_code_unique")
+            models.UniqueConstraint(
+                fields=["organization", "code"],
+                name="department_code_unique",
+                violation_error_message=_("Another department already uses this code."),
+            )
         ]
 
     def __str__(self):
         return f"{self.code} {self.name}"
 
 
-class Membership(models.Model):
+class Membership(FieldConstraintErrors, models.Model):
     """A user's place in an organization: a role, and optionally a home department."""
 
     public_id = PublicIdField(prefix="mem")
@@ -212,7 +226,11 @@ class Membership(models.Model):
         verbose_name = _("membership")
         verbose_name_plural = _("memberships")
         constraints = [
-            models.UniqueConstraint(fields=["organization", "user"], name="membership_unique")
+            models.UniqueConstraint(
+                fields=["organization", "user"],
+                name="membership_unique",
+                violation_error_message=_("This person is already a member of the organization."),
+            )
         ]
 
     def __str__(self):
@@ -304,7 +322,7 @@ class AuditEvent(models.Model):
         return change_rows(self.changes)
 
 
-class Invitation(models.Model):
+class Invitation(FieldConstraintErrors, models.Model):
     """An email invitation to join an organization with a role (and a home department).
 
     The link's token is shown only in the email; the database keeps a keyed digest of it.
@@ -351,6 +369,9 @@ class Invitation(models.Model):
                 fields=["organization", "email"],
                 condition=models.Q(status="pending"),
                 name="invitation_one_pending_per_email",
+                violation_error_message=_(
+                    "An invitation to this address is pending: resend or revoke it."
+                ),
             )
         ]
 

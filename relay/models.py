@@ -6,12 +6,18 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from billing.catalog.models import CatalogModel
+from portal.constraints import FieldConstraintErrors
 from portal.ids import PublicIdField
 
 
 class Channel(models.Model):
     public_id = PublicIdField(prefix="ch")
-    name = models.CharField(_("name"), max_length=100, unique=True)
+    name = models.CharField(
+        _("name"),
+        max_length=100,
+        unique=True,
+        error_messages={"unique": _("Another channel already has this name.")},
+    )
     base_url = models.URLField(
         _("base URL"),
         max_length=500,
@@ -42,7 +48,7 @@ class Channel(models.Model):
         return bool(self.credential_encrypted)
 
 
-class ChannelModel(models.Model):
+class ChannelModel(FieldConstraintErrors, models.Model):
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="models")
     model = models.ForeignKey(
         CatalogModel, on_delete=models.CASCADE, related_name="+", verbose_name=_("catalog model")
@@ -54,11 +60,17 @@ class ChannelModel(models.Model):
         help_text=_("The name the provider uses, if it differs from the catalog id."),
     )
 
+    constraint_fields = {"channel_model_unique": "model"}
+
     class Meta:
         verbose_name = _("served model")
         verbose_name_plural = _("served models")
         constraints = [
-            models.UniqueConstraint(fields=["channel", "model"], name="channel_model_unique")
+            models.UniqueConstraint(
+                fields=["channel", "model"],
+                name="channel_model_unique",
+                violation_error_message=_("This channel already serves this model."),
+            )
         ]
 
     def __str__(self):

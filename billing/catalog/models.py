@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.tenancy import TenantQuerySet
+from portal.constraints import FieldConstraintErrors
 from portal.ids import PublicIdField
 
 
@@ -22,7 +23,12 @@ class Provider(models.Model):
         ACTIVE = "active", _("Active")
         INACTIVE = "inactive", _("Inactive")
 
-    slug = models.SlugField(_("slug"), max_length=60, unique=True)
+    slug = models.SlugField(
+        _("slug"),
+        max_length=60,
+        unique=True,
+        error_messages={"unique": _("Another provider already uses this slug.")},
+    )
     name = models.CharField(_("name"), max_length=120)
     region = models.CharField(_("region"), max_length=10, choices=Region.choices)
     website = models.URLField(_("website"), blank=True)
@@ -54,7 +60,12 @@ class CatalogModel(models.Model):
         DEPRECATED = "deprecated", _("Deprecated")
         RETIRED = "retired", _("Retired")
 
-    model_id = models.CharField(_("model id"), max_length=150, unique=True)
+    model_id = models.CharField(
+        _("model id"),
+        max_length=150,
+        unique=True,
+        error_messages={"unique": _("Another model already has this id.")},
+    )
     provider = models.ForeignKey(
         Provider, on_delete=models.PROTECT, related_name="models", verbose_name=_("provider")
     )
@@ -112,7 +123,12 @@ class CatalogModel(models.Model):
 class ModelAlias(models.Model):
     """Another id that reaches the same model (provider-native id, dated snapshot)."""
 
-    alias = models.CharField(_("alias"), max_length=150, unique=True)
+    alias = models.CharField(
+        _("alias"),
+        max_length=150,
+        unique=True,
+        error_messages={"unique": _("This alias already names a model.")},
+    )
     model = models.ForeignKey(CatalogModel, on_delete=models.CASCADE, related_name="aliases")
 
     class Meta:
@@ -161,7 +177,7 @@ def _price(label, **kwargs):
     return models.DecimalField(label, max_digits=24, decimal_places=12, **kwargs)
 
 
-class PriceVersion(models.Model):
+class PriceVersion(FieldConstraintErrors, models.Model):
     """Prices from `effective_from` until the next version of the model (the rules:
     billing.catalog.pricing and docs/pricing-and-billing.md, "Pricing rules").
 
@@ -217,13 +233,17 @@ class PriceVersion(models.Model):
 
     objects = PriceVersionQuerySet.as_manager()
 
+    constraint_fields = {"price_version_unique_start": "effective_from"}
+
     class Meta:
         verbose_name = _("price version")
         verbose_name_plural = _("price versions")
         ordering = ["model", "-effective_from"]
         constraints = [
             models.UniqueConstraint(
-                fields=["model", "effective_from"], name="price_version_unique_start"
+                fields=["model", "effective_from"],
+                name="price_version_unique_start",
+                violation_error_message=_("This model already has a price starting at this time."),
             ),
             models.CheckConstraint(
                 condition=models.Q(input_price__gte=0)
@@ -232,6 +252,7 @@ class PriceVersion(models.Model):
                 & (models.Q(cached_input_price__isnull=True) | models.Q(cached_input_price__gte=0))
                 & (models.Q(cache_write_price__isnull=True) | models.Q(cache_write_price__gte=0)),
                 name="price_version_not_negative",
+                violation_error_message=_("Prices cannot be negative."),
             ),
         ]
 
@@ -273,7 +294,7 @@ class PriceVersion(models.Model):
 # Contract pricing: discounts staff grant an organization (framework agreements).
 
 
-class ContractDiscount(models.Model):
+class ContractDiscount(FieldConstraintErrors, models.Model):
     """A percentage off list prices, organization-wide, for one provider or for one model.
 
     The most specific discount valid on a day wins (model > provider > organization-wide);
@@ -325,11 +346,13 @@ class ContractDiscount(models.Model):
             models.CheckConstraint(
                 condition=models.Q(percent__gte=0) & models.Q(percent__lte=100),
                 name="contract_discount_percent_range",
+                violation_error_message=_("Enter a percentage between 0 and 100."),
             ),
             models.CheckConstraint(
                 condition=models.Q(valid_to__isnull=True)
                 | models.Q(valid_to__gte=models.F("valid_from")),
                 name="contract_discount_valid_range",
+                violation_error_message=_("The end of validity cannot be before its start."),
             ),
         ]
 
@@ -350,7 +373,7 @@ class ContractDiscount(models.Model):
 # Which models an organization, or one of its departments, may call.
 
 
-class ModelPolicy(models.Model):
+class ModelPolicy(FieldConstraintErrors, models.Model):
     """A restriction on the models callable in an organization or one department subtree.
 
     A department's effective policy is its own AND every ancestor's AND the organization's:
@@ -398,11 +421,13 @@ class ModelPolicy(models.Model):
                 fields=["organization"],
                 condition=models.Q(department__isnull=True),
                 name="model_policy_one_per_organization",
+                violation_error_message=_("The organization already has a model policy."),
             ),
             models.UniqueConstraint(
                 fields=["organization", "department"],
                 condition=models.Q(department__isnull=False),
                 name="model_policy_one_per_department",
+                violation_error_message=_("This department already has a model policy."),
             ),
         ]
 

@@ -26,7 +26,12 @@ class BankStatementLine(models.Model):
         PAYER = "payer", _("Payer name and amount")
         STAFF = "staff", _("Assigned by staff")
 
-    bank_transaction_id = models.CharField(_("bank transaction id"), max_length=100, unique=True)
+    bank_transaction_id = models.CharField(
+        _("bank transaction id"),
+        max_length=100,
+        unique=True,
+        error_messages={"unique": _("This bank transaction is already imported.")},
+    )
     booked_on = models.DateField(_("date"))
     amount = models.DecimalField(_("amount"), max_digits=16, decimal_places=2)
     currency = models.CharField(_("currency"), max_length=3)
@@ -77,10 +82,15 @@ class BankStatementLine(models.Model):
         verbose_name_plural = _("bank statement lines")
         ordering = ["-booked_on", "-id"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(amount__gt=0), name="bank_line_money_in"),
+            models.CheckConstraint(
+                condition=models.Q(amount__gt=0),
+                name="bank_line_money_in",
+                violation_error_message=_("A bank statement line must bring money in."),
+            ),
             models.CheckConstraint(
                 condition=~models.Q(status="posted") | models.Q(ledger_entry__isnull=False),
                 name="bank_line_posted_has_entry",
+                violation_error_message=_("A posted line must name its ledger entry."),
             ),
         ]
 

@@ -60,7 +60,12 @@ class FapiaoDocument(models.Model):
         related_name="reversals",
         verbose_name=_("reverses fapiao"),
     )
-    number = models.CharField(_("fapiao number"), max_length=40, unique=True)
+    number = models.CharField(
+        _("fapiao number"),
+        max_length=40,
+        unique=True,
+        error_messages={"unique": _("This fapiao number is already recorded.")},
+    )
     issued_on = models.DateField(_("fapiao date"))
     file = models.FileField(_("file"), storage=fapiao_storage, upload_to=fapiao_path)
     file_format = models.CharField(_("format"), max_length=10, choices=Format.choices)

@@ -119,10 +119,14 @@ class Invoice(models.Model):
                 fields=["organization", "period_start", "kind"],
                 condition=models.Q(kind="invoice"),
                 name="invoice_once_per_month",
+                violation_error_message=_(
+                    "This organization already has an invoice for this month."
+                ),
             ),
             models.CheckConstraint(
                 condition=models.Q(status="draft") | models.Q(number__isnull=False),
                 name="invoice_issued_has_number",
+                violation_error_message=_("An issued invoice must have a number."),
             ),
         ]
 
@@ -340,6 +344,7 @@ class FapiaoRequest(models.Model):
                 fields=["invoice"],
                 condition=~models.Q(status="rejected"),
                 name="fapiao_request_once_per_invoice",
+                violation_error_message=_("A fapiao has already been requested for this invoice."),
             ),
         ]
 
@@ -500,6 +505,7 @@ class LedgerEntry(models.Model):
                 fields=["organization", "kind", "reference"],
                 condition=~models.Q(reference=""),
                 name="ledger_reference_once",
+                violation_error_message=_("This reference is already recorded in the ledger."),
             ),
         ]
 

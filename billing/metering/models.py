@@ -126,6 +126,7 @@ class UsageRollup(models.Model):
                 "api_key",
                 "model",
                 name="usage_rollup_group_unique",
+                violation_error_message=_("This usage group already has a rollup for this hour."),
             )
         ]
         indexes = [models.Index(fields=["organization", "hour"])]

@@ -86,11 +86,18 @@ class Payment(models.Model):
         verbose_name_plural = _("online payments")
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(amount__gt=0), name="payment_positive"),
+            models.CheckConstraint(
+                condition=models.Q(amount__gt=0),
+                name="payment_positive",
+                violation_error_message=_("Enter an amount above zero."),
+            ),
             models.CheckConstraint(
                 condition=models.Q(purpose="invoice", invoice__isnull=False)
                 | models.Q(purpose="top_up", invoice__isnull=True),
                 name="payment_invoice_matches_purpose",
+                violation_error_message=_(
+                    "A payment of an invoice names the invoice; a top-up names none."
+                ),
             ),
         ]
 
@@ -146,7 +153,11 @@ class PaymentRefund(models.Model):
         verbose_name_plural = _("refunds")
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(amount__gt=0), name="refund_positive"),
+            models.CheckConstraint(
+                condition=models.Q(amount__gt=0),
+                name="refund_positive",
+                violation_error_message=_("Enter an amount above zero."),
+            ),
         ]
 
     def __str__(self):

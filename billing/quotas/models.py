@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.permissions import Action
 from accounts.tenancy import TenantQuerySet
 from portal import periods
+from portal.constraints import FieldConstraintErrors
 from portal.ids import PublicIdField
 from portal.money import format_money
 
@@ -41,7 +42,7 @@ def parse_thresholds(values) -> list[int]:
     return numbers
 
 
-class Quota(models.Model):
+class Quota(FieldConstraintErrors, models.Model):
     class Scope(models.TextChoices):
         ORGANIZATION = "organization", _("Organization")
         DEPARTMENT = "department", _("Department and its sub-departments")
@@ -125,6 +126,8 @@ class Quota(models.Model):
     objects = TenantQuerySet.as_manager()
     department_field = "owner_department"
 
+    constraint_fields = {"quota_range_has_dates": "start_date", "quota_range_ordered": "end_date"}
+
     class Meta:
         verbose_name = _("quota")
         verbose_name_plural = _("quotas")
@@ -132,6 +135,7 @@ class Quota(models.Model):
         constraints = [
             models.CheckConstraint(
                 name="quota_one_target_per_scope",
+                violation_error_message=_("Choose the target that matches the quota's scope."),
                 condition=(
                     Q(scope="organization", department=None, project=None, api_key=None)
                     | Q(scope="department", department__isnull=False, project=None, api_key=None)
@@ -141,14 +145,20 @@ class Quota(models.Model):
             ),
             models.CheckConstraint(
                 name="quota_range_has_dates",
+                violation_error_message=_("A date-range quota needs a start date and an end date."),
                 condition=Q(period="range", start_date__isnull=False, end_date__isnull=False)
                 | (~Q(period="range") & Q(start_date=None, end_date=None)),
             ),
             models.CheckConstraint(
                 name="quota_range_ordered",
+                violation_error_message=_("The end date cannot be before the start date."),
                 condition=Q(start_date=None) | Q(end_date__gte=models.F("start_date")),
             ),
-            models.CheckConstraint(name="quota_limit_positive", condition=Q(limit__gt=0)),
+            models.CheckConstraint(
+                name="quota_limit_positive",
+                violation_error_message=_("Enter a limit above zero."),
+                condition=Q(limit__gt=0),
+            ),
         ]
 
     def __str__(self):
@@ -216,7 +226,11 @@ class QuotaPeriod(models.Model):
         verbose_name_plural = _("quota periods")
         ordering = ["-period_start"]
         constraints = [
-            models.UniqueConstraint(fields=["quota", "period_start"], name="quota_period_unique")
+            models.UniqueConstraint(
+                fields=["quota", "period_start"],
+                name="quota_period_unique",
+                violation_error_message=_("This quota already has a period starting then."),
+            )
         ]
 
     def __str__(self):
@@ -231,6 +245,10 @@ class QuotaPeriod(models.Model):
     @property
     def percent(self) -> float:
         return float(self.consumed) * 100 / float(self.quota.limit)
+
+    @property
+    def consumed_display(self) -> str:
+        return self.quota.measure_display(self.consumed)
 
 
 class QuotaAlert(models.Model):
@@ -252,15 +270,23 @@ class QuotaAlert(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["quota_period", "threshold"], name="quota_alert_once_per_period"
+                fields=["quota_period", "threshold"],
+                name="quota_alert_once_per_period",
+                violation_error_message=_(
+                    "This threshold has already been alerted in this period."
+                ),
             )
         ]
 
     def __str__(self):
         return f"{self.quota_period} {self.threshold}%"
 
+    @property
+    def consumed_display(self) -> str:
+        return self.quota_period.quota.measure_display(self.consumed)
 
-class QuotaIncreaseRequest(models.Model):
+
+class QuotaIncreaseRequest(FieldConstraintErrors, models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
         APPROVED = "approved", _("Approved")
@@ -293,9 +319,15 @@ class QuotaIncreaseRequest(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(
-                name="quota_request_limit_positive", condition=Q(new_limit__gt=0)
+                name="quota_request_limit_positive",
+                violation_error_message=_("Enter a limit above zero."),
+                condition=Q(new_limit__gt=0),
             )
         ]
 
     def __str__(self):
         return f"{self.quota_id}: {self.new_limit} ({self.status})"
+
+    @property
+    def new_limit_display(self) -> str:
+        return self.quota.measure_display(self.new_limit)

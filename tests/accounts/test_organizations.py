@@ -67,7 +67,7 @@ def test_a_uscc_is_unique_across_the_platform(newcomer):
     response = client.post("/organization/new/", VALID)
     assert response.status_code == 200
     assert response.context["form"].errors["uscc"] == [
-        "Organization with this Unified Social Credit Code already exists."
+        "An organization with this code is already registered."
     ]
     assert Organization.objects.count() == 1
 
