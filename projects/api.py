@@ -1,6 +1,5 @@
 from datetime import timedelta
 
-import django_filters
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, serializers, viewsets
@@ -12,6 +11,7 @@ from accounts.mixins import OrganizationAPIMixin
 from accounts.models import Department
 from accounts.permissions import Action, can
 from projects import services
+from projects.filters import ApiKeyFilter
 from projects.models import ApiKey, Project
 
 
@@ -101,11 +101,20 @@ class ApiKeySerializer(serializers.ModelSerializer):
     rotated_from = serializers.SlugRelatedField(
         slug_field="public_id", read_only=True, allow_null=True
     )
+    department = serializers.SlugRelatedField(
+        source="project.department", slug_field="public_id", read_only=True, allow_null=True,
+        help_text=_("Public id of the project's department, or null."),
+    )  # fmt: skip
+    created_by = serializers.SlugRelatedField(
+        slug_field="public_id", read_only=True, allow_null=True,
+        help_text=_("Public id of the user who made the key, or null."),
+    )  # fmt: skip
 
     class Meta:
         model = ApiKey
         fields = [
-            "id", "project", "name", "prefix", "state", "created_at", "last_used_at",
+            "id", "project", "department", "name", "prefix", "state", "created_by", "created_at",
+            "last_used_at",
             "expires_at", "revoked_at", "allowed_models", "ip_allowlist", "rpm_limit",
             "tpm_limit", "rotated_from",
         ]  # fmt: skip
@@ -135,14 +144,6 @@ class RotateSerializer(serializers.Serializer):
     )
 
 
-class ApiKeyFilter(django_filters.FilterSet):
-    project = django_filters.CharFilter(field_name="project__public_id", label=_("Project id"))
-
-    class Meta:
-        model = ApiKey
-        fields = ["project"]
-
-
 class ApiKeyViewSet(ListCreateUpdateViewSet):
     """API keys of the projects the member may see. The secret is returned only on creation."""
 
@@ -156,9 +157,9 @@ class ApiKeyViewSet(ListCreateUpdateViewSet):
     filterset_class = ApiKeyFilter
 
     def get_queryset(self):
-        return ApiKey.objects.select_related("project", "rotated_from").for_member(
-            self.membership, Action.VIEW_PROJECTS
-        )
+        return ApiKey.objects.select_related(
+            "project__department", "rotated_from", "created_by"
+        ).for_member(self.membership, Action.VIEW_PROJECTS)
 
     def _created(self, key, plaintext, status=201):
         key.secret = plaintext

@@ -210,9 +210,10 @@ def _model_key(identifier: str) -> str:
     return f"gw:model:{identifier}"
 
 
-# (model id, callable, is_filed, provider slug, alias or None) for every catalog model and
-# alias: the catalog registers its reader at app ready (billing.apps), as projects sits below it.
-CatalogRows = Callable[[], Iterable[tuple[str, bool, bool, str, str | None]]]
+# (model id, callable, is_filed, provider slug, alias or None, kind) for every catalog model
+# and alias: the catalog registers its reader at app ready (billing.apps), as projects sits
+# below it.
+CatalogRows = Callable[[], Iterable[tuple[str, bool, bool, str, str | None, str]]]
 _catalog_rows: CatalogRows = list
 
 
@@ -227,7 +228,7 @@ def callable_model_ids(identifiers) -> dict[str, str]:
     wanted, found = set(identifiers), {}
     if not wanted:
         return found  # nothing to check: no catalog read
-    for model_id, is_callable, _, _, alias in _catalog_rows():
+    for model_id, is_callable, _, _, alias, _ in _catalog_rows():
         for name in (model_id, alias):
             if is_callable and name in wanted:
                 found[name] = model_id
@@ -237,7 +238,7 @@ def callable_model_ids(identifiers) -> dict[str, str]:
 def _load_catalog(identifier: str, stamp) -> dict:
     """Cache an entry for every model id and alias (one query); return the one asked for."""
     entries = {}
-    for model_id, is_callable, is_filed, provider, alias in _catalog_rows():
+    for model_id, is_callable, is_filed, provider, alias, _ in _catalog_rows():
         entry = {
             "stamp": stamp,
             "model_id": model_id,
@@ -327,10 +328,52 @@ CHECKS: list[Check] = [
 ]
 
 
-def add_check(check: Check, *, before: Check | None = None) -> None:
-    """Run `check` too: before `before`, or last. Registering twice changes nothing."""
+# The checks that answer "may this key call this model at all" from the key's settings and
+# the model alone (no time, address, quota or money): what models_for_key() lists by.
+MODEL_CHECKS: list[Check] = [check_model_available, check_key_allows_model]
+
+
+def add_check(check: Check, *, before: Check | None = None, about_model: bool = False) -> None:
+    """Run `check` too: before `before`, or last; `about_model`: it is one of MODEL_CHECKS.
+    Registering twice changes nothing."""
     if check not in CHECKS:
         CHECKS.insert(CHECKS.index(before) if before else len(CHECKS), check)
+    if about_model and check not in MODEL_CHECKS:
+        MODEL_CHECKS.append(check)
+
+
+def models_for_key(key: ApiKey, kind: str | None = None) -> list[str]:
+    """The catalog model ids (of `kind`, e.g. "chat", if given) `key` may call, sorted: the
+    catalog's callable models that its own model list and the organization's model policies
+    allow (MODEL_CHECKS, the same code as authorize). `key` needs its project, organization
+    and department loaded; an unsaved key with an empty model list gives what any key of its
+    project may call."""
+    snapshot, found, allowed = ApiKeyCache.snapshot(key), _Hits(), set()
+    for model_id, is_callable, is_filed, provider, _, model_kind in _catalog_rows():
+        if kind is not None and model_kind != kind:
+            continue
+        entry = {"model_id": model_id, "callable": is_callable, "is_filed": is_filed,
+                 "provider": provider}  # fmt: skip
+        call = Call(key=snapshot, model=entry, client_ip=_ANY_ADDRESS, now=time.time())
+        if model_id not in allowed and not any(check(call, found) for check in MODEL_CHECKS):
+            allowed.add(model_id)
+    return sorted(allowed)
+
+
+_ANY_ADDRESS = ipaddress.ip_address("127.0.0.1")  # model checks do not read the address
+
+
+class _Hits:
+    """Cache entries read for many Calls of one key: a hit is kept, a miss asked again (the
+    check that missed fills the cache), so a policy loads once, not once per model."""
+
+    def __init__(self):
+        self.entries = {}
+
+    def get_many(self, keys) -> dict:
+        if missing := [key for key in keys if key not in self.entries]:
+            self.entries.update(cache.get_many(missing))
+        return {key: self.entries[key] for key in keys if key in self.entries}
 
 
 def _declared(call: Call) -> list[str]:

@@ -11,6 +11,7 @@ router.register("api/v1/keys", api.ApiKeyViewSet, basename="api-key")
 
 urlpatterns = [
     path("projects/", views.ProjectListView.as_view(), name="list"),
+    path("keys/", views.KeyListView.as_view(), name="keys"),
     path("projects/new/", views.ProjectCreateView.as_view(), name="create"),
     path("projects/<public_id:project>/", views.ProjectDetailView.as_view(), name="detail"),
     path("projects/<public_id:project>/edit/", views.ProjectUpdateView.as_view(), name="update"),
@@ -19,6 +20,11 @@ urlpatterns = [
     ),
     path(
         "projects/<public_id:project>/keys/new/", views.KeyCreateView.as_view(), name="key-create"
+    ),
+    path(
+        "projects/<public_id:project>/keys/<public_id:key>/",
+        views.KeyDetailView.as_view(),
+        name="key-detail",
     ),
     path(
         "projects/<public_id:project>/keys/<public_id:key>/edit/",

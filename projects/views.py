@@ -7,13 +7,15 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.generic import FormView, ListView, TemplateView
+from django_filters.views import FilterView
 
 from accounts.mixins import OrganizationMixin, ServiceFormMixin
 from accounts.permissions import Action, can
 from projects import services
+from projects.filters import ApiKeyFilter
 from projects.forms import ApiKeyForm, ProjectForm, RotateForm
 from projects.models import ApiKey, Project
-from projects.selectors import departments_for
+from projects.selectors import departments_for, quickstart_for
 
 
 class ProjectListView(OrganizationMixin, ListView):
@@ -36,6 +38,24 @@ class ProjectListView(OrganizationMixin, ListView):
         return super().get_context_data(can_create=can_create, **kwargs)
 
 
+class KeyListView(OrganizationMixin, FilterView):
+    """Every key of the projects the member may see, with filters."""
+
+    action = Action.VIEW_PROJECTS
+    model = ApiKey
+    filterset_class = ApiKeyFilter
+    template_name = "projects/key_list.html"
+    paginate_by = 50
+
+    def get_queryset(self):
+        return (
+            super()
+            .get_queryset()
+            .select_related("project__department", "created_by")
+            .order_by("-created_at", "-id")
+        )
+
+
 class ProjectMixin(OrganizationMixin):
     """A project among those the member may see (else 404), on which `action` is allowed
     (else 403)."""
@@ -48,8 +68,13 @@ class ProjectMixin(OrganizationMixin):
             )
             if not can(self.membership, self.action, project.department_id):
                 raise PermissionDenied
+            project.organization = self.organization  # the same row: no second read
             self.project = project
         return self.project
+
+    def quickstart(self, key: ApiKey):
+        """The quickstart of `key`, its examples with the model the page asks for (?model=)."""
+        return quickstart_for(key, self.request.GET.get("model"))
 
     def get_context_data(self, **kwargs):
         kwargs["project"] = self.get_project()  # the object, not the URL's public id
@@ -87,6 +112,7 @@ class ProjectDetailView(ProjectMixin, TemplateView):
         project = self.get_project()
         return super().get_context_data(
             keys=project.api_keys.all(),
+            quickstart=self.quickstart(ApiKey(project=project)),
             can_manage_project=can(self.membership, Action.MANAGE_PROJECTS, project.department_id),
             can_manage_keys=can(self.membership, Action.MANAGE_KEYS, project.department_id)
             and not project.is_archived,
@@ -144,7 +170,11 @@ class KeyMixin(ProjectMixin):
     action = Action.MANAGE_KEYS
 
     def get_key(self) -> ApiKey:
-        return get_object_or_404(self.get_project().api_keys, public_id=self.kwargs["key"])
+        if not hasattr(self, "_key"):
+            project = self.get_project()
+            self._key = get_object_or_404(project.api_keys, public_id=self.kwargs["key"])
+            self._key.project = project
+        return self._key
 
     def get_context_data(self, **kwargs):
         if "key" in self.kwargs:
@@ -156,10 +186,32 @@ class KeyMixin(ProjectMixin):
         response = render(
             self.request,
             "projects/key_created.html",
-            {"project": self.get_project(), "key": key, "secret": plaintext},
+            {
+                "project": self.get_project(),
+                "key": key,
+                "secret": plaintext,
+                "quickstart": self.quickstart(key),
+            },
         )
         response["Cache-Control"] = "no-store"
         return response
+
+
+class KeyDetailView(KeyMixin, TemplateView):
+    """A key's settings and its quickstart (with a placeholder: the secret is not kept)."""
+
+    action = Action.VIEW_PROJECTS
+    template_name = "projects/key_detail.html"
+
+    def get_context_data(self, **kwargs):
+        key = self.get_key()
+        project = self.get_project()
+        return super().get_context_data(
+            quickstart=self.quickstart(key),
+            can_manage_keys=can(self.membership, Action.MANAGE_KEYS, project.department_id)
+            and not project.is_archived,
+            **kwargs,
+        )
 
 
 class KeyCreateView(ServiceFormMixin, KeyMixin, FormView):

@@ -170,12 +170,12 @@ def _load_snapshot(organization_id: int, department_id: int | None) -> ModelPoli
 
 def catalog_rows():
     """Every catalog model and alias as authorize caches them (projects.authorize.use_catalog):
-    (model id, callable, is_filed, provider slug, alias or None)."""
+    (model id, callable, is_filed, provider slug, alias or None, kind)."""
     rows = CatalogModel.objects.values_list(
-        "model_id", "status", "is_filed", "provider__slug", "aliases__alias"
+        "model_id", "status", "is_filed", "provider__slug", "aliases__alias", "kind"
     )
-    for model_id, status, is_filed, provider, alias in rows:
-        yield model_id, status != CatalogModel.Status.RETIRED, is_filed, provider, alias
+    for model_id, status, is_filed, provider, alias, kind in rows:
+        yield model_id, status != CatalogModel.Status.RETIRED, is_filed, provider, alias, kind
 
 
 def policy_keys(call) -> list[str]:
