@@ -5,11 +5,11 @@ check. Playwright drives Debian's Chromium (/usr/bin/chromium); it never downloa
 import re
 from pathlib import Path
 
+from django.conf import settings
 from django.utils import translation
 from playwright.sync_api import Page, expect
 
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "tests" / "e2e" / "screenshots"
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -25,8 +25,9 @@ BLOCKING_IMPACTS = {"serious", "critical"}
 
 
 def folder_for(test_name: str) -> Path:
-    """tests/e2e/screenshots/<test name>/, emptied (screenshots of an earlier run go)."""
-    folder = SCREENSHOTS / re.sub(r"[^\w.-]+", "_", test_name).strip("_")
+    """$VAR_DIR/e2e-screenshots/<test name>/, emptied (screenshots of an earlier run go): the
+    test artifacts stay beside the run's other files, out of the source tree."""
+    folder = settings.VAR_DIR / "e2e-screenshots" / re.sub(r"[^\w.-]+", "_", test_name).strip("_")
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*.png"):
         old.unlink()

@@ -1,7 +1,7 @@
 """Issue 21, the console's layout in Chromium: on a phone the side navigation hides behind the
 "Menu" button, which opens it and reaches every area; on a desktop it stays beside the page,
 marks the current page, and breadcrumbs lead back to the overview.
-Screenshots: tests/e2e/screenshots/<test>/ (docs/console.md)."""
+Screenshots: $VAR_DIR/e2e-screenshots/<test>/ (docs/operations.md)."""
 
 import pytest
 from playwright.sync_api import expect
@@ -15,6 +15,7 @@ AREAS = [
     ("Overview", None),
     ("Usage", "Usage"),
     ("Projects", "Projects"),
+    ("API keys", "API keys"),
     ("Quotas", "Quotas"),
     ("Alerts", "Notifications"),
     ("Webhooks", "Webhooks"),

@@ -7,7 +7,7 @@ top-up and issue a gateway credential -> a department, a project, a key (shown o
 the gateway authorizes the key and reports usage (httpx) -> the usage dashboard shows the
 tokens and cost -> a department quota, and its alert in the bell -> the month is closed by the
 worker's billing day -> the invoice PDF is downloaded from the billing page.
-Screenshots: tests/e2e/screenshots/<test name>/NN-step.png."""
+Screenshots: $VAR_DIR/e2e-screenshots/<test name>/NN-step.png."""
 
 import io
 import re

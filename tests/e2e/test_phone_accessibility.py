@@ -1,7 +1,7 @@
 """Issues 9 and 21: every customer page, the public catalog and the sign-in and sign-up pages
 on a desktop (1366x900) and a phone (375x812), in English and in Chinese: nothing wider than
 the screen, and no serious or critical axe-core violation.
-Screenshots: tests/e2e/screenshots/<test>/ (docs/console.md)."""
+Screenshots: $VAR_DIR/e2e-screenshots/<test>/ (docs/operations.md)."""
 
 import pytest
 from playwright.sync_api import expect

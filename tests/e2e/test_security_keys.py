@@ -2,7 +2,7 @@
 key that verifies its user and is touched at once): a member of an organization that
 requires MFA is sent to the two-factor page, adds a key there (after confirming the
 password), signs out and signs in with the password and the key. In English and in
-Simplified Chinese; axe-core runs at every step. Screenshots: tests/e2e/screenshots/<test>/.
+Simplified Chinese; axe-core runs at every step. Screenshots: $VAR_DIR/e2e-screenshots/<test>/.
 
 The live server is http://localhost:<port>: browsers offer WebAuthn on https:// and on
 localhost only, and a key is bound to the host name (an IP address is not one)."""
