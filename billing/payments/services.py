@@ -27,7 +27,7 @@ from billing.invoicing.models import Invoice, LedgerEntry
 from billing.payments import gateway
 from billing.payments.gateway import CLOSED, PAID, RefundReport, TradeReport
 from billing.payments.models import Payment, PaymentRefund
-from portal.money import round_money
+from portal.money import format_money, round_money
 
 logger = logging.getLogger(__name__)
 ZERO = Decimal(0)
@@ -67,7 +67,8 @@ def _amount_to_pay(organization, amount, invoice) -> Decimal:
     if not settings.PAYMENT_MIN_AMOUNT <= amount <= settings.PAYMENT_MAX_AMOUNT:
         raise PaymentError(
             {"amount": _("Enter an amount from %(min)s to %(max)s.")
-             % {"min": settings.PAYMENT_MIN_AMOUNT, "max": settings.PAYMENT_MAX_AMOUNT}}
+             % {"min": format_money(settings.PAYMENT_MIN_AMOUNT, organization.currency),
+                "max": format_money(settings.PAYMENT_MAX_AMOUNT, organization.currency)}}
         )  # fmt: skip
     return amount
 
@@ -160,8 +161,7 @@ def _apply_paid(payment: Payment, report: TradeReport) -> None:
     if payment.status in POSTED:
         return  # a repeat, or a late "paid" after a refund: posted already (or held)
     if report.amount != payment.amount or report.currency != payment.currency:
-        _hold(payment, _("The provider reported %(amount)s %(currency)s paid.")
-              % {"amount": report.amount, "currency": report.currency})  # fmt: skip
+        _hold(payment, _("The provider reported %(amount)s paid.") % {"amount": _shown(report)})
         return
     actor = Actor.system()
     try:
@@ -187,6 +187,12 @@ def _apply_paid(payment: Payment, report: TradeReport) -> None:
     except IntegrityError:  # the ledger has it already: nothing more to post
         logger.warning("payment %s was in the ledger already", payment.out_trade_no)
     payment.status, payment.paid_at = Payment.Status.SUCCEEDED, timezone.now()
+
+
+def _shown(report: TradeReport) -> str:
+    if report.amount is None:
+        return _("no amount")
+    return format_money(report.amount, report.currency)
 
 
 def _hold(payment: Payment, reason: str) -> None:
@@ -217,7 +223,9 @@ def _apply_refund(payment: Payment, report: RefundReport) -> None:
         refund.status = PaymentRefund.Status.FAILED
     elif report.amount is not None and report.amount != refund.amount:
         _hold(
-            payment, _("The provider reported a refund of %(amount)s.") % {"amount": report.amount}
+            payment,
+            _("The provider reported a refund of %(amount)s.")
+            % {"amount": format_money(report.amount, payment.currency)},
         )
         payment.save()
     else:
@@ -276,7 +284,10 @@ def refund_payment(
             or round_money(amount, payment.currency) != amount
         ):
             raise PaymentError(
-                {"amount": _("Enter an amount above zero and at most %(left)s.") % {"left": left}}
+                {
+                    "amount": _("Enter an amount above zero and at most %(left)s.")
+                    % {"left": format_money(left, payment.currency)}
+                }
             )
         refund = PaymentRefund.objects.create(
             payment=payment, amount=amount, reason=reason.strip()[:80], created_by=actor.user

@@ -27,7 +27,7 @@ def qr_svg(payment: Payment) -> str:
     if not payment.code_url:
         return ""
     code = segno.make(payment.code_url, error="m")
-    return mark_safe(code.svg_inline(scale=5, title=payment.out_trade_no))  # noqa: S308 (segno's own markup)
+    return mark_safe(code.svg_inline(scale=5, light="#fff", title=payment.out_trade_no))  # noqa: S308 (segno's own markup)
 
 
 class PaymentStartView(OrganizationMixin, ServiceFormMixin, generic.FormView):
