@@ -30,3 +30,12 @@ class BillingConfig(AppConfig):
         metering.add_usage_consumer(ledger.charge_usage)
         metering.add_purge_limit(end_of_billed_usage)
         metrics.collect_when_scraped(metering.RollupLagCollector())
+        account.add_payment_finder(_online_payments)
+
+
+def _online_payments(organizations, trade_numbers) -> dict[str, str]:
+    """The ledger's links to online payments (billing.payments is above invoicing)."""
+    from billing.payments.models import Payment
+
+    found = Payment.objects.filter(organization__in=organizations, out_trade_no__in=trade_numbers)
+    return dict(found.values_list("out_trade_no", "public_id"))

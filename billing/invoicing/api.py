@@ -2,7 +2,7 @@
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -10,7 +10,10 @@ from rest_framework.response import Response
 from accounts.api_fields import OrganizationRelatedField
 from accounts.mixins import OrganizationAPIMixin
 from accounts.permissions import Action
+from billing.invoicing import account
 from billing.invoicing import services as invoicing
+from billing.invoicing.documents import LANGUAGES
+from billing.invoicing.filters import LedgerEntryFilter
 from billing.invoicing.fapiao_models import FapiaoDocument
 from billing.invoicing.models import FapiaoRequest, Invoice, InvoiceLine, LedgerEntry
 from billing.invoicing.views import (
@@ -18,6 +21,7 @@ from billing.invoicing.views import (
     fapiao_download,
     invoice_download,
     parse_month,
+    statement_download,
 )
 
 
@@ -54,6 +58,10 @@ class InvoiceDetailSerializer(InvoiceSerializer):
 
 
 FILE = OpenApiResponse(OpenApiTypes.BINARY, description="The document.")
+LANGUAGE = OpenApiParameter(
+    "language", str, enum=list(LANGUAGES), required=False,
+    description="The PDF's language (default: the request's).",
+)  # fmt: skip
 
 
 @extend_schema(tags=["billing"])
@@ -74,10 +82,10 @@ class InvoiceViewSet(OrganizationAPIMixin, viewsets.ReadOnlyModelViewSet):
             queryset = queryset.prefetch_related("lines__model")
         return queryset
 
-    @extend_schema(responses={(200, "application/pdf"): FILE})
+    @extend_schema(parameters=[LANGUAGE], responses={(200, "application/pdf"): FILE})
     @action(detail=True)
     def pdf(self, request, invoice=None):
-        return invoice_download(self.get_object(), "pdf")
+        return invoice_download(self.get_object(), "pdf", request.GET.get("language"))
 
     @extend_schema(responses={(200, "text/csv"): FILE})
     @action(detail=True)
@@ -115,23 +123,98 @@ class BalanceViewSet(OrganizationAPIMixin, viewsets.GenericViewSet):
         return Response(BalanceSerializer(summary).data)
 
 
-class LedgerEntrySerializer(serializers.ModelSerializer):
-    id = serializers.CharField(source="public_id", read_only=True)
-    invoice = serializers.SlugRelatedField(slug_field="public_id", read_only=True, allow_null=True)
+class LedgerEntrySerializer(serializers.Serializer):
+    """An entry as billing.invoicing.account.ledger_rows describes it."""
 
-    class Meta:
-        model = LedgerEntry
-        fields = ["id", "kind", "amount", "currency", "reference", "note", "invoice",
-                  "created_at"]  # fmt: skip
+    id = serializers.CharField(source="entry.public_id")
+    kind = serializers.ChoiceField(source="entry.kind", choices=LedgerEntry.Kind.choices)
+    amount = serializers.DecimalField(source="entry.amount", max_digits=24, decimal_places=10)
+    balance_after = serializers.DecimalField(
+        source="entry.balance_after", max_digits=28, decimal_places=10,
+        help_text="The organization's balance once this entry was recorded.",
+    )  # fmt: skip
+    currency = serializers.CharField(source="entry.currency")
+    description = serializers.CharField(
+        help_text='What the entry is, in the request\'s language: "Usage 2026-12-03, 72 calls".'
+    )
+    reference = serializers.CharField(source="entry.reference")
+    note = serializers.CharField(source="entry.note")
+    invoice = serializers.CharField(
+        source="entry.invoice.public_id", allow_null=True, default=None,
+        help_text="The invoice behind the entry (GET /invoices/{id}).",
+    )  # fmt: skip
+    invoice_number = serializers.CharField(allow_blank=True)
+    payment = serializers.CharField(
+        allow_blank=True, help_text="The online payment behind the entry (its public id)."
+    )
+    created_at = serializers.DateTimeField(source="entry.created_at")
 
 
 @extend_schema(tags=["billing"])
 class LedgerViewSet(OrganizationAPIMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
-    """The ledger, newest first: positive amounts are in the organization's favour."""
+    """The ledger, newest first, paginated and filtered by business days and kind: positive
+    amounts are in the organization's favour; each entry says what it is and the balance
+    after it."""
 
     read_action = Action.VIEW_BILLING
     serializer_class = LedgerEntrySerializer
-    queryset = LedgerEntry.objects.select_related("invoice")
+    filterset_class = LedgerEntryFilter
+    queryset = account.with_related(LedgerEntry.objects.order_by("-id"))
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        rows = account.ledger_rows(page)
+        return self.get_paginated_response(self.get_serializer(rows, many=True).data)
+
+
+class StatementLineSerializer(serializers.Serializer):
+    day = serializers.DateField()
+    kind = serializers.ChoiceField(choices=LedgerEntry.Kind.choices)
+    description = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=24, decimal_places=10)
+    balance_after = serializers.DecimalField(max_digits=28, decimal_places=10)
+    invoice_number = serializers.CharField(allow_blank=True)
+    reference = serializers.CharField(allow_blank=True)
+
+
+class StatementSerializer(serializers.Serializer):
+    month = serializers.DateField()
+    currency = serializers.CharField()
+    opening_balance = serializers.DecimalField(max_digits=28, decimal_places=10)
+    totals = serializers.DictField(
+        child=serializers.DecimalField(max_digits=28, decimal_places=10),
+        help_text="The month's sum of each kind of entry (top_up, usage_charge, invoice ...).",
+    )
+    closing_balance = serializers.DecimalField(max_digits=28, decimal_places=10)
+    lines = StatementLineSerializer(
+        many=True, help_text="The month's entries; usage charges added up per day."
+    )
+
+
+@extend_schema(tags=["billing"])
+class StatementViewSet(OrganizationAPIMixin, viewsets.GenericViewSet):
+    """The statement of account of a month (YYYY-MM): opening balance, the month's entries,
+    closing balance (opening plus the entries)."""
+
+    read_action = Action.VIEW_BILLING
+    serializer_class = StatementSerializer
+    queryset = LedgerEntry.objects.none()  # a statement is computed, not stored
+    pagination_class = None
+
+    def _statement(self, month: str):
+        year, number = month.split("-")
+        return account.statement_of_account(self.organization, parse_month(int(year), int(number)))
+
+    def retrieve(self, request, month=None):
+        return Response(StatementSerializer(self._statement(month)).data)
+
+    @extend_schema(responses={(200, "text/csv"): FILE})
+    def csv(self, request, month=None):
+        return statement_download(self._statement(month), "csv")
+
+    @extend_schema(parameters=[LANGUAGE], responses={(200, "application/pdf"): FILE})
+    def pdf(self, request, month=None):
+        return statement_download(self._statement(month), "pdf", request.GET.get("language"))
 
 
 class FapiaoDocumentSerializer(serializers.ModelSerializer):

@@ -16,6 +16,8 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Image, KeepTogether, Spacer, Table
 
 from billing.catalog.models import PriceVersion
+from billing.invoicing import account
+from billing.invoicing.models import LedgerEntry
 from billing.invoicing.remittance import reference_for
 from billing.invoicing.services import fapiao_profile_for
 from portal import csv, pdf
@@ -384,4 +386,99 @@ def chargeback_pdf(statement, language: str | None = None) -> bytes:
             + [("SPAN", (0, row), (2, row)) for row in subtotal_rows]
         ))  # fmt: skip
         story.append(built)
+        return _build(story, title=title)
+
+
+# --- The ledger and the statement of account --------------------------------------------------
+
+LEDGER_COLUMNS = [
+    "created_at", "kind", "description", "amount", "balance_after", "currency",
+    "invoice_number", "reference", "note",
+]  # fmt: skip
+
+
+def ledger_csv_rows(entries):
+    """CSV rows of `entries` (a queryset, read in chunks), each described."""
+    for entry in entries.iterator(chunk_size=2000):
+        yield [
+            entry.created_at.astimezone(business_zone()).isoformat(), entry.kind,
+            account.describe(entry), entry.amount, entry.balance_after, entry.currency,
+            entry.invoice.number if entry.invoice else "", entry.reference, entry.note,
+        ]  # fmt: skip
+
+
+STATEMENT_COLUMNS = [
+    "month", "date", "kind", "description", "amount", "balance_after", "currency",
+    "invoice_number", "reference",
+]  # fmt: skip
+
+
+def statement_csv(statement) -> str:
+    """The statement's lines between an opening and a closing row (kind "opening_balance"
+    and "closing_balance", the balance in balance_after)."""
+    month, currency = f"{statement.month:%Y-%m}", statement.currency
+
+    def rows():
+        yield [month, "", "opening_balance", "", "", statement.opening_balance, currency, "", ""]
+        for line in statement.lines:
+            yield [month, f"{line.day:%Y-%m-%d}", line.kind, line.description, line.amount,
+                   line.balance_after, currency, line.invoice_number, line.reference]  # fmt: skip
+        yield [month, "", "closing_balance", "", "", statement.closing_balance, currency, "", ""]
+
+    return csv.text(STATEMENT_COLUMNS, rows())
+
+
+def _statement_summary(statement):
+    currency = statement.currency
+    kinds = dict(LedgerEntry.Kind.choices)
+    rows = [[p(_("Opening balance")), p(format_money(statement.opening_balance, currency),
+                                         "right")]]  # fmt: skip
+    for kind, label in kinds.items():
+        if kind in statement.totals:
+            rows.append([p(str(label), indent=1),
+                         p(format_money(statement.total(kind), currency), "right")])  # fmt: skip
+    rows.append([p(_("Closing balance")), p(format_money(statement.closing_balance, currency),
+                                             "total")])  # fmt: skip
+    built = Table(rows, colWidths=[60 * mm, 40 * mm], hAlign="LEFT")
+    built.setStyle(pdf.table_style([("LINEABOVE", (0, -1), (-1, -1), 0.8, pdf.INK)]))
+    return built
+
+
+def statement_pdf(statement, language: str | None = None) -> bytes:
+    """The month's ledger for the organization's files: opening balance, the sum of each
+    kind of entry, each entry (usage per day) with the balance after it, closing balance."""
+    with translation.override(document_language(language)):
+        currency = statement.currency
+        title = _("Statement of account %(month)s") % {"month": f"{statement.month:%Y-%m}"}
+        organization = statement.organization
+        parties = pdf.facts([
+            (_("Customer"), organization.legal_name or organization.name),
+            (_("Remittance reference"), reference_for(organization)),
+            (_("Currency"), currency),
+        ])  # fmt: skip
+        story = [
+            pdf.side_by_side([p(title, "title")], parties),
+            Spacer(0, 4 * mm),
+            _statement_summary(statement),
+            Spacer(0, 6 * mm),
+        ]
+        header = [_("Date"), _("Description"), _("Amount"), _("Balance")]
+        rows = [[p(text, "label") for text in header]]
+        rows.append(["", p(_("Opening balance")), "",
+                     p(format_money(statement.opening_balance, currency), "right")])  # fmt: skip
+        for line in statement.lines:
+            rows.append([
+                p(f"{line.day:%Y-%m-%d}"), p(line.description),
+                p(format_money(line.amount, currency), "right"),
+                p(format_money(line.balance_after, currency), "right"),
+            ])  # fmt: skip
+        total_row = len(rows)
+        rows.append([p(_("Closing balance")), "", "",
+                     p(format_money(statement.closing_balance, currency), "total")])  # fmt: skip
+        story.append(pdf.table(rows, [26 * mm, 92 * mm, 30 * mm, 30 * mm],
+                               total_rows=[total_row]))  # fmt: skip
+        story.append(Spacer(0, 4 * mm))
+        note = _("Positive amounts are in your favour (top-ups, payments, credit notes); "
+                 "negative amounts are charges and invoices.")  # fmt: skip
+        story.append(p(note, "small"))
         return _build(story, title=title)

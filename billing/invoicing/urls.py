@@ -17,6 +17,13 @@ urlpatterns = [
         views.ChargebackDownloadView.as_view(),
         name="chargeback",
     ),
+    re_path(
+        r"^billing/statements/(?P<year>[0-9]{4})-(?P<month>[0-9]{1,2})\.(?P<fmt>pdf|csv)$",
+        views.StatementDownloadView.as_view(),
+        name="statement",
+    ),
+    path("billing/ledger/", views.LedgerView.as_view(), name="ledger"),
+    path("billing/ledger.csv", views.LedgerExportView.as_view(), name="ledger-csv"),
     path("billing/fapiao/", views.FapiaoProfileView.as_view(), name="fapiao-profile"),
     path("billing/balance-alert/", views.BalanceAlertView.as_view(), name="balance-alert"),
     path(
@@ -50,6 +57,21 @@ api_urlpatterns = [
     ),
     path("billing/balance", api.BalanceViewSet.as_view({"get": "retrieve"}), name="api-balance"),
     path("billing/ledger", api.LedgerViewSet.as_view({"get": "list"}), name="api-ledger"),
+    re_path(
+        rf"^billing/statements/{MONTH}$",
+        api.StatementViewSet.as_view({"get": "retrieve"}),
+        name="api-statement",
+    ),
+    re_path(
+        rf"^billing/statements/{MONTH}/csv$",
+        api.StatementViewSet.as_view({"get": "csv"}),
+        name="api-statement-csv",
+    ),
+    re_path(
+        rf"^billing/statements/{MONTH}/pdf$",
+        api.StatementViewSet.as_view({"get": "pdf"}),
+        name="api-statement-pdf",
+    ),
     path("fapiao", api.FapiaoDocumentViewSet.as_view({"get": "list"}), name="api-fapiao-list"),
     path(
         "fapiao/<public_id:fapiao>",

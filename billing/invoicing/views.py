@@ -4,21 +4,24 @@ from datetime import date
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views import generic
+from django_filters.views import FilterView
 
 from accounts.mixins import OrganizationMixin
 from accounts.permissions import Action, can
-from billing.invoicing import documents, remittance
+from billing.invoicing import account, documents, remittance
 from billing.invoicing import ledger as ledger_rules
 from billing.invoicing import services as invoicing
 from billing.invoicing.fapiao_models import FapiaoDocument
+from billing.invoicing.filters import LedgerEntryFilter
 from billing.invoicing.forms import BalanceAlertForm, FapiaoProfileForm
 from billing.invoicing.models import FapiaoRequest, Invoice, LedgerEntry
 from portal import csv
+from portal.periods import business_zone
 
 LEDGER_ROWS = 20
 
@@ -37,7 +40,14 @@ class BillingView(OrganizationMixin, generic.TemplateView):
         return super().get_context_data(
             summary=invoicing.billing_summary(organization, now=timezone.now()),
             invoices=invoices,
-            ledger=LedgerEntry.objects.for_member(self.membership, self.action)[:LEDGER_ROWS],
+            ledger=account.ledger_rows(
+                account.with_related(
+                    LedgerEntry.objects.for_member(self.membership, self.action).order_by("-id")
+                )[:LEDGER_ROWS]
+            ),
+            statement_months=account.statement_months(
+                organization, timezone.localdate(timezone=business_zone())
+            ),
             fapiao_requests=FapiaoRequest.objects.for_member(
                 self.membership, self.action
             ).select_related("invoice"),
@@ -62,19 +72,29 @@ def _download(content, filename: str, content_type: str) -> HttpResponse:
     return response
 
 
-def invoice_download(invoice, fmt: str) -> HttpResponse:
-    """The invoice as PDF or CSV (shared by the page and the API)."""
+def invoice_download(invoice, fmt: str, language: str | None = None) -> HttpResponse:
+    """The invoice as PDF (in `language`, else the reader's) or CSV (page and API)."""
     name = invoice.number or invoice.public_id
     if fmt == "pdf":
-        return _download(documents.invoice_pdf(invoice), f"{name}.pdf", "application/pdf")
+        pdf = documents.invoice_pdf(invoice, language)
+        return _download(pdf, f"{name}.pdf", "application/pdf")
     return _download(documents.invoice_csv(invoice), f"{name}.csv", csv.CONTENT_TYPE)
 
 
-def chargeback_download(statement, fmt: str) -> HttpResponse:
+def chargeback_download(statement, fmt: str, language: str | None = None) -> HttpResponse:
     name = f"chargeback-{statement.month:%Y-%m}"
     if fmt == "pdf":
-        return _download(documents.chargeback_pdf(statement), f"{name}.pdf", "application/pdf")
+        pdf = documents.chargeback_pdf(statement, language)
+        return _download(pdf, f"{name}.pdf", "application/pdf")
     return _download(documents.chargeback_csv(statement), f"{name}.csv", csv.CONTENT_TYPE)
+
+
+def statement_download(statement, fmt: str, language: str | None = None) -> HttpResponse:
+    name = f"statement-{statement.month:%Y-%m}"
+    if fmt == "pdf":
+        pdf = documents.statement_pdf(statement, language)
+        return _download(pdf, f"{name}.pdf", "application/pdf")
+    return _download(documents.statement_csv(statement), f"{name}.csv", csv.CONTENT_TYPE)
 
 
 class InvoiceDownloadView(OrganizationMixin, generic.View):
@@ -82,7 +102,8 @@ class InvoiceDownloadView(OrganizationMixin, generic.View):
 
     def get(self, request, invoice, fmt):
         queryset = Invoice.objects.visible_to_customers().for_member(self.membership, self.action)
-        return invoice_download(get_object_or_404(queryset, public_id=invoice), fmt)
+        invoice = get_object_or_404(queryset, public_id=invoice)
+        return invoice_download(invoice, fmt, request.GET.get("language"))
 
 
 def parse_month(year: int, month: int) -> date:
@@ -97,7 +118,55 @@ class ChargebackDownloadView(OrganizationMixin, generic.View):
     def get(self, request, year, month, fmt):
         month = parse_month(int(year), int(month))
         statement = invoicing.chargeback_statement(self.organization, month)
-        return chargeback_download(statement, fmt)
+        return chargeback_download(statement, fmt, request.GET.get("language"))
+
+
+class StatementDownloadView(OrganizationMixin, generic.View):
+    """The statement of account of a month, PDF or CSV."""
+
+    action = Action.VIEW_BILLING
+
+    def get(self, request, year, month, fmt):
+        month = parse_month(int(year), int(month))
+        statement = account.statement_of_account(self.organization, month)
+        return statement_download(statement, fmt, request.GET.get("language"))
+
+
+class LedgerView(OrganizationMixin, FilterView):
+    """Every ledger entry, newest first, 50 a page, filtered by days and kind; each described,
+    with the balance after it and a link to its invoice or online payment."""
+
+    action = Action.VIEW_BILLING
+    filterset_class = LedgerEntryFilter
+    template_name = "billing/invoices/ledger.html"
+    paginate_by = 50
+
+    def get_queryset(self):
+        entries = LedgerEntry.objects.for_member(self.membership, self.action)
+        return account.with_related(entries).order_by("-id")
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["rows"] = account.ledger_rows(context["object_list"])
+        return context
+
+    def render_to_response(self, context, **kwargs):
+        status = 400 if self.filterset.errors else 200  # the errors are shown at their fields
+        return super().render_to_response(context, status=status, **kwargs)
+
+
+class LedgerExportView(OrganizationMixin, generic.View):
+    """The filtered ledger as CSV, oldest first, streamed."""
+
+    action = Action.VIEW_BILLING
+
+    def get(self, request):
+        entries = LedgerEntry.objects.for_member(self.membership, self.action)
+        filtered = LedgerEntryFilter(request.GET, queryset=account.with_related(entries))
+        if not filtered.is_valid():
+            return HttpResponseBadRequest(_("The filters are not valid."))
+        rows = documents.ledger_csv_rows(filtered.qs.order_by("id"))
+        return csv.response(documents.LEDGER_COLUMNS, rows, "ledger.csv")
 
 
 def fapiao_download(document: FapiaoDocument) -> FileResponse:
