@@ -13,8 +13,8 @@ from accounts.permissions import Action
 from billing.invoicing import account
 from billing.invoicing import services as invoicing
 from billing.invoicing.documents import LANGUAGES
-from billing.invoicing.filters import LedgerEntryFilter
 from billing.invoicing.fapiao_models import FapiaoDocument
+from billing.invoicing.filters import LedgerEntryFilter
 from billing.invoicing.models import FapiaoRequest, Invoice, InvoiceLine, LedgerEntry
 from billing.invoicing.views import (
     chargeback_download,
