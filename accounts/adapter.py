@@ -18,8 +18,9 @@ class AccountAdapter(DefaultAccountAdapter):
         return super().save_user(request, user, form, commit=commit)
 
     def send_mail(self, template_prefix, email, context):
-        """allauth's send_mail, but delivered from a worker: rendered here, in the request's
-        language and for its site (allauth's templates use `current_site`)."""
+        """allauth's send_mail, but delivered from a worker: rendered here, for the request's
+        site (allauth's templates use `current_site`), in the recipient's language (the one
+        they chose, else the request's)."""
         request = allauth_context.request
         context = {
             "request": request,
@@ -27,7 +28,10 @@ class AccountAdapter(DefaultAccountAdapter):
             "current_site": get_current_site(request),
             **context,
         }
-        send_email_later(self.render_mail(template_prefix, email, context))
+        user = context.get("user")
+        language = getattr(user, "language", "") or translation.get_language()
+        with translation.override(language):
+            send_email_later(self.render_mail(template_prefix, email, context))
 
 
 class HeadlessAdapter(DefaultHeadlessAdapter):
