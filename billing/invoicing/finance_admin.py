@@ -8,7 +8,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_site import ReadOnlyMixin
@@ -309,7 +310,7 @@ class OverdueInvoiceAdmin(ReadOnlyMixin, admin.ModelAdmin):
         ]
         if not rows:
             return _("none")
-        return format_html_join(format_html("<br>"), "{} {} (x{})", rows)
+        return format_html_join(mark_safe("<br>"), "{} {} (x{})", rows)
 
     @admin.display(description=_("May suspend from"))
     def suspension(self, invoice):

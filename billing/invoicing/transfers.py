@@ -193,7 +193,7 @@ def post_line(*, actor: Actor, line: BankStatementLine) -> LedgerEntry:
     its invoice if it has one). Posting a posted line again returns its entry."""
     with transaction.atomic():
         line = (
-            BankStatementLine.objects.select_for_update()
+            BankStatementLine.objects.select_for_update(of=("self",))
             .select_related("organization", "invoice", "ledger_entry")
             .get(pk=line.pk)
         )
