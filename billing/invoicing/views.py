@@ -187,19 +187,21 @@ class FapiaoDownloadView(OrganizationMixin, generic.View):
         return fapiao_download(get_object_or_404(queryset, public_id=fapiao))
 
 
-class FapiaoProfileView(OrganizationMixin, generic.View):
+class FapiaoProfileView(BillingView):
+    """Saves the fapiao details; refused, the billing page again with the errors at their
+    fields (a special VAT fapiao names each missing bank and address detail)."""
+
     action = Action.MANAGE_BILLING
 
     def post(self, request):
         form = FapiaoProfileForm(
             request.POST, instance=invoicing.fapiao_profile_for(self.organization)
         )
-        if form.is_valid():
-            invoicing.save_fapiao_profile(actor=self.actor, profile=form.save(commit=False))
-            messages.success(request, _("Fapiao details saved."))
-        else:
-            for errors in form.errors.values():
-                messages.error(request, " ".join(errors))
+        if not form.is_valid():
+            self.extra_context = {"profile_form": form}
+            return self.render_to_response(self.get_context_data(), status=400)
+        invoicing.save_fapiao_profile(actor=self.actor, profile=form.save(commit=False))
+        messages.success(request, _("Fapiao details saved."))
         return redirect("billing:billing")
 
 

@@ -32,7 +32,10 @@ def test_details_default_to_the_legal_name_and_uscc_and_a_special_fapiao_needs_b
         {"title": "上海示例科技有限公司", "taxpayer_id": c.organization.uscc,
          "fapiao_type": "special"},
     )  # fmt: skip
-    assert response.status_code == 302
+    assert response.status_code == 400
+    errors = response.context["profile_form"].errors
+    assert set(errors) == {"bank_name", "bank_account", "registered_address", "registered_phone"}
+    assert "Required for a special VAT fapiao." in response.content.decode()
     assert not FapiaoProfile.objects.exists()
     client.post(
         "/billing/fapiao/",
