@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy
 from accounts.models import Department
 from billing.catalog.models import CatalogModel, ModelAlias, ModelPolicy, PriceVersion
 from billing.catalog.pricing import CLASSES, RateCard, Schedule, schedule_of
+from portal.money import format_unit_price
 from projects.authorize import Refusal
 
 
@@ -232,7 +233,7 @@ def _thresholds(card: RateCard) -> list[int]:
 
 
 def _yuan(price) -> str:
-    return f"¥{price.normalize():f}"
+    return format_unit_price(price)
 
 
 def _card_text(card: RateCard) -> str:

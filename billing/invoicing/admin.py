@@ -29,6 +29,7 @@ from billing.invoicing.models import (
     LedgerBalance,
     LedgerEntry,
 )
+from portal.money import format_money
 
 
 class InvoiceLineInline(ReadOnlyMixin, admin.TabularInline):
@@ -325,7 +326,7 @@ class BillingAccountAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("Balance"))
     def balance(self, organization):
-        return f"{ledger.balance(organization):.2f} {organization.currency}"
+        return format_money(ledger.balance(organization), organization.currency)
 
     @admin.display(description=_("Top-up"))
     def top_up(self, organization):
