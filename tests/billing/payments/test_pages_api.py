@@ -7,6 +7,7 @@ from django.urls import reverse
 from billing.invoicing.models import Invoice
 from billing.payments.models import Payment
 from tests.factories import InvoiceFactory
+from tests.portal.test_csp import assert_clean, crawl
 
 
 def test_without_configured_providers_nothing_is_offered(client_of, billing_member, settings):
@@ -114,3 +115,19 @@ def test_api_refuses_bad_input_at_its_field(client_of, billing_member, outsider,
         assert answer.status_code == 400, (data, answer.content)
         assert field in str(answer.json()), (data, answer.json())
     assert not Payment.objects.exists()
+
+
+def test_the_payment_pages_keep_the_content_security_policy(client_of, billing_member, wechat, org):
+    """The CSP crawler of tests/portal sees no configured provider: the same walk, with one."""
+    client = client_of(billing_member)
+    invoice = InvoiceFactory(
+        organization=org, status=Invoice.Status.ISSUED, subtotal_amount=Decimal(5)
+    )
+    client.post(reverse("billing:payment-start"), {"provider": "wechat", "amount": "20.00"})
+    found = crawl(client, [reverse("billing:billing")])
+    assert {
+        reverse("billing:payment-start"),
+        f"{reverse('billing:payment-start')}?invoice={invoice.public_id}",
+        reverse("billing:payment", kwargs={"payment": Payment.objects.get().public_id}),
+    } <= set(found)
+    assert_clean(found, at_least=4)
