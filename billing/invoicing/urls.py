@@ -18,6 +18,11 @@ urlpatterns = [
         name="chargeback",
     ),
     re_path(
+        r"^billing/chargeback/(?P<year>[0-9]{4})-(?P<month>[0-9]{1,2})/$",
+        views.ChargebackView.as_view(),
+        name="chargeback-page",
+    ),
+    re_path(
         r"^billing/statements/(?P<year>[0-9]{4})-(?P<month>[0-9]{1,2})\.(?P<fmt>pdf|csv)$",
         views.StatementDownloadView.as_view(),
         name="statement",

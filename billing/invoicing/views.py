@@ -121,6 +121,20 @@ class ChargebackDownloadView(OrganizationMixin, generic.View):
         return chargeback_download(statement, fmt, request.GET.get("language"))
 
 
+class ChargebackView(OrganizationMixin, generic.TemplateView):
+    """A month's chargeback as a page: the department tree indented, amounts before VAT."""
+
+    action = Action.VIEW_BILLING
+    template_name = "billing/invoices/chargeback.html"
+
+    def get_context_data(self, year, month, **kwargs):
+        statement = invoicing.chargeback_statement(
+            self.organization, parse_month(int(year), int(month))
+        )
+        tree = documents.department_tree(statement)
+        return super().get_context_data(statement=statement, tree=tree, **kwargs)
+
+
 class StatementDownloadView(OrganizationMixin, generic.View):
     """The statement of account of a month, PDF or CSV."""
 

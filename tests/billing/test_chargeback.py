@@ -68,3 +68,21 @@ def test_the_department_tree_is_depth_first_with_depths():
     statement = invoicing.chargeback_statement(c.organization, NOV)
     tree = [(row.code, depth) for row, depth in documents.department_tree(statement)]
     assert tree == [("HQ", 0), ("RD", 1), ("", 0)]
+
+
+def test_the_page_indents_the_tree_and_says_before_vat(client):
+    from accounts.permissions import Role
+    from tests.factories import MembershipFactory
+
+    c = customer()
+    rollup(c, key="service", cost="10")
+    rollup(c, key="lab", cost="5")
+    [draft] = invoicing.close_month(month=NOV)
+    invoicing.issue_invoice(actor=Actor.system(), invoice=draft)
+    client.force_login(MembershipFactory(organization=c.organization, role=Role.BILLING).user)
+    page = client.get("/billing/chargeback/2026-11/").content.decode()
+    assert "before VAT" in page and "¥15.00" in page
+    assert 'class="depth-1">研发部' in page and 'class="depth-0">总部' in page
+    assert "/billing/chargeback/2026-11/" in client.get("/billing/").content.decode()
+    client.force_login(MembershipFactory(organization=c.organization, role=Role.DEVELOPER).user)
+    assert client.get("/billing/chargeback/2026-11/").status_code == 403
