@@ -16,6 +16,9 @@ from notifications.models import Notification, WebhookDelivery, WebhookEndpoint
 
 class NotificationSerializer(serializers.ModelSerializer):
     id = serializers.CharField(source="public_id", read_only=True)
+    # Rendered in the reader's language when read (Notification.subject / .message).
+    subject = serializers.CharField(read_only=True)
+    message = serializers.CharField(read_only=True)
 
     class Meta:
         model = Notification
