@@ -124,5 +124,6 @@ def customer_world(transactional_db):
     return {
         "owner": owner,
         "project": f"/projects/{project.public_id}/",
+        "key": f"/projects/{project.public_id}/keys/{key.public_id}/",
         "quota": f"/organization/quotas/{quota.public_id}/",
     }
