@@ -201,3 +201,27 @@ def test_paying_an_invoice_posts_a_payment_and_marks_it_paid(client, wechat, org
     with pytest.raises(services.PaymentError):
         services.start_payment(actor=as_actor(billing_member), organization=org,
                                provider_code="wechat", invoice=invoice)  # fmt: skip
+
+
+def test_a_refund_that_fails_at_wechat_posts_nothing_and_frees_the_amount(
+    client, wechat, org, payment, staff_user
+):
+    notify(client, wechat.paid(payment.out_trade_no))
+    refund = services.refund_payment(
+        actor=as_actor(staff_user), payment=payment, amount=Decimal("88.00"), reason="test"
+    )
+    notify(client, wechat.refunded(payment.out_trade_no, refund.out_refund_no, 8800, "ABNORMAL"))
+    refund.refresh_from_db()
+    assert refund.status == PaymentRefund.Status.FAILED
+    assert entries(org, LedgerEntry.Kind.REFUND) == []
+    again = services.refund_payment(
+        actor=as_actor(staff_user), payment=payment, amount=Decimal("88.00"), reason="again"
+    )
+    assert again.status == PaymentRefund.Status.PENDING
+
+
+def test_an_answer_not_signed_by_wechat_pay_fails_the_payment(wechat, org, billing_member):
+    wechat.platform = KeyPair()  # the fake now signs with a key the portal does not trust
+    with pytest.raises(services.PaymentError):
+        top_up(org, billing_member)
+    assert Payment.objects.get().status == Payment.Status.FAILED
