@@ -1,6 +1,8 @@
 """A violated constraint is an error in our words at its field, in the form and in the API's
 400: never a constraint's name, never Django's "… with this … already exists."."""
 
+import re
+
 import pytest
 from django.apps import apps
 from django.db import models
@@ -104,3 +106,13 @@ def test_a_registered_uscc_is_refused_in_our_words_and_the_kind_is_preset(client
     assert response.context["form"].errors["uscc"] == [
         "An organization with this code is already registered."
     ]
+
+
+def test_required_fields_are_marked_for_eyes_and_screen_readers(client, admin):
+    client.force_login(admin.user)
+    page = client.get("/organization/quotas/new/").content.decode()
+    limit = re.search(r'<label for="id_limit">(.*?)</label>', page, re.S).group(1)
+    assert '<span class="required-mark" aria-hidden="true"> *</span>' in limit
+    assert '<span class="visually-hidden"> (required)</span>' in limit
+    optional = re.search(r'<label for="id_start_date">(.*?)</label>', page, re.S).group(1)
+    assert "required" not in optional
