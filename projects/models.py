@@ -183,7 +183,9 @@ class ApiKey(HashedSecret):
         ]
 
     def __str__(self):
-        return f"{self.name} ({self.prefix}…)"
+        # A name is unique in its project only: the project goes beside it wherever the key
+        # is named (select_related("project") where keys are listed).
+        return f"{self.name} · {self.project.name} ({self.prefix}…)"
 
     class State(models.TextChoices):
         ACTIVE = "active", _("Active")

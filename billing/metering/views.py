@@ -57,16 +57,22 @@ class UsageDashboardView(OrganizationMixin, TemplateView):
         )
         for row in self.report.top_keys:
             row["name"] = names.get(row["id"], row["id"])
+            row["project"] = self.key_projects.get(row["id"], "")
         export = request.GET.get("export")
         if export in EXPORTS:
             return self.csv(export)
         return super().get(request, *args, **kwargs)
 
     def _names(self) -> dict:
-        """Public id -> name of what the tables and charts show (one query each)."""
+        """Public id -> name of what the tables and charts show (one query each); also
+        `key_projects`, a key's project name: a key's name is unique in its project only."""
         names = {}
-        for model in (Project, Department, ApiKey):
+        for model in (Project, Department):
             names.update(model.objects.for_org(self.organization).values_list("public_id", "name"))
+        keys = ApiKey.objects.for_org(self.organization)
+        self.key_projects = {}
+        for key_id, name, project in keys.values_list("public_id", "name", "project__name"):
+            names[key_id], self.key_projects[key_id] = name, project
         return names
 
     def get_context_data(self, **kwargs):
@@ -97,11 +103,13 @@ class UsageDashboardView(OrganizationMixin, TemplateView):
             header = [_("Day"), _("Group"), _("Tokens"), _("Cost"), _("Currency")]
             return csv.response(header, rows, filename)
         found = self.report.top_models if table == "models" else self.report.top_keys
+        with_project = table == "keys"
         rows = (
             [
                 first.isoformat(),
                 last.isoformat(),
                 row.get("name", row["id"]),
+                *([row["project"]] if with_project else []),
                 row["requests"],
                 row["tokens"],
                 row["cost"],
@@ -110,7 +118,8 @@ class UsageDashboardView(OrganizationMixin, TemplateView):
             for row in found
         )
         header = [
-            _("From"), _("To"), _("Name"), _("Requests"), _("Tokens"), _("Cost"), _("Currency")
+            _("From"), _("To"), _("Name"), *([_("Project")] if with_project else []),
+            _("Requests"), _("Tokens"), _("Cost"), _("Currency"),
         ]  # fmt: skip
         return csv.response(header, rows, filename)
 

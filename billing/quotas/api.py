@@ -117,7 +117,7 @@ class QuotaViewSet(
         # Found among the visible ones (else 404); the service decides who may write (403).
         return (
             Quota.objects.for_member(self.membership, Action.VIEW_USAGE)
-            .select_related("department", "project", "api_key", "organization")
+            .select_related("department", "project", "api_key__project", "organization")
             .prefetch_related("watchers")
         )
 

@@ -605,7 +605,7 @@ def evaluate_alerts(period_ids) -> list[QuotaAlert]:
     """Create (once) and announce the alerts of every threshold these periods reached."""
     fired = []
     rows = QuotaPeriod.objects.filter(id__in=period_ids).select_related(
-        "quota__organization", "quota__department", "quota__project", "quota__api_key"
+        "quota__organization", "quota__department", "quota__project", "quota__api_key__project"
     )
     for period in rows:
         fired.extend(_alert_crossed(period))
@@ -669,7 +669,7 @@ def announce_period_resets() -> int:
     announced = 0
     alerted = Quota.objects.exclude(period=Quota.Period.RANGE).filter(periods__alerts__isnull=False)
     for quota in alerted.distinct().select_related(
-        "organization", "department", "project", "api_key"
+        "organization", "department", "project", "api_key__project"
     ):
         start, end = quota.bounds_at(now)
         previous = quota.periods.filter(period_start__lt=start).first()  # newest first

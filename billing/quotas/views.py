@@ -25,7 +25,7 @@ class QuotaMixin(OrganizationMixin):
         """A quota the member may see (else 404)."""
         visible = Quota.objects.for_member(self.membership, Action.VIEW_USAGE)
         return get_object_or_404(
-            visible.select_related("department", "project", "api_key", "organization"),
+            visible.select_related("department", "project", "api_key__project", "organization"),
             public_id=self.kwargs["quota"],
         )
 
@@ -39,7 +39,7 @@ class QuotaListView(QuotaMixin, ListView):
         department = self.request.GET.get("department")
         if department:
             queryset = queryset.filter(owner_department__public_id=department)
-        return queryset.select_related("department", "project", "api_key", "organization")
+        return queryset.select_related("department", "project", "api_key__project", "organization")
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -136,7 +136,7 @@ class IncreaseRequestInboxView(QuotaMixin, ListView):
     def get_queryset(self):
         return (
             QuotaIncreaseRequest.objects.for_member(self.membership, Action.VIEW_USAGE)
-            .select_related("quota__department", "quota__project", "quota__api_key",
+            .select_related("quota__department", "quota__project", "quota__api_key__project",
                             "quota__organization", "requested_by", "decided_by")
             .order_by("status", "-created_at")
         )  # fmt: skip
