@@ -46,6 +46,7 @@ from accounts.selectors import AUDIT_CSV_HEADER, audit_csv_rows
 from billing.invoicing import documents
 from billing.invoicing.models import Invoice, InvoiceLine, LedgerEntry
 from billing.metering.models import UsageRollup
+from billing.payments.models import Payment
 from billing.quotas.models import Quota, QuotaPeriod
 from notifications.services import notify
 from portal import csv
@@ -280,6 +281,25 @@ def tables() -> list[Table]:
                 "id": "public_id",
                 **_same("created_at", "kind", "amount", "currency", "reference", "note"),
                 "invoice": "invoice__number",
+            },
+        ),
+        Table(
+            "payments.csv",
+            Payment.objects.for_org,
+            {
+                "id": "public_id",
+                **_same("created_at", "purpose"),
+                "invoice": "invoice__number",
+                **_same(
+                    "amount",
+                    "currency",
+                    "provider",
+                    "status",
+                    "provider_status",
+                    "out_trade_no",
+                    "refunded_amount",
+                    "paid_at",
+                ),
             },
         ),
         Table(
