@@ -53,8 +53,11 @@ def page(client, member, path="/usage/", **params):
 
 
 def rows_of(response):
-    text = b"".join(response.streaming_content).decode("utf-8-sig")
-    return list(csv.reader(io.StringIO(text)))
+    return rows_of_text(b"".join(response.streaming_content))
+
+
+def rows_of_text(content: bytes):
+    return list(csv.reader(io.StringIO(content.decode("utf-8-sig"))))
 
 
 def costs_api_total(client, report, **filters) -> dict:
@@ -170,3 +173,11 @@ def test_a_developer_sees_only_their_department_in_both_periods(client, history)
     report = page(client, history.members["developer_a"], month="2026-10").context["report"]
     assert (report.tokens, report.previous.tokens) == (2_000_000, 1_000_000)
     assert [row["id"] for row in report.top_models] == ["chat-1"]
+
+
+def test_the_chargeback_csv_names_its_month_with_the_year(client, history):
+    client.force_login(history.members["billing"].user)
+    response = client.get("/billing/chargeback/2026-10.csv")
+    assert response.status_code == 200
+    _header, *rows = rows_of_text(response.content)
+    assert rows and {row[0] for row in rows} == {"2026-10"}
