@@ -10,12 +10,14 @@ from drf_spectacular.utils import (
     extend_schema,
     inline_serializer,
 )
-from rest_framework import serializers, viewsets
+from rest_framework import mixins, serializers, viewsets
 from rest_framework.response import Response
 
 from accounts.mixins import OrganizationAPIMixin
 from accounts.permissions import Action
 from billing.metering import selectors
+from billing.metering.filters import CallFilter
+from billing.metering.pagination import CallCursorPagination
 
 # --- Organization: GET /api/v1/organization/usage and /costs --------------------------------
 
@@ -220,3 +222,48 @@ class CostReportViewSet(ReportViewSet):
     def report(self, request):
         """Costs per bucket (business time zone), current to the second."""
         return super().report(request)
+
+
+# --- Organization: GET /api/v1/organization/usage/calls --------------------------------------
+
+
+class CallSerializer(serializers.Serializer):
+    request_id = serializers.CharField()
+    occurred_at = serializers.DateTimeField()
+    project_id = serializers.CharField(source="project.public_id")
+    project_name = serializers.CharField(source="project.name")
+    api_key_id = serializers.CharField(source="api_key.public_id")
+    api_key_name = serializers.CharField(source="api_key.name")
+    model = serializers.CharField(source="model.model_id")
+    input_tokens = serializers.IntegerField(help_text=_("Uncached prompt tokens."))
+    cached_input_tokens = serializers.IntegerField()
+    cache_write_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cost_amount = serializers.DecimalField(
+        28, 10, help_text=_("Exact, unrounded; rounding happens once per invoice line.")
+    )
+    currency = serializers.CharField()
+    latency_ms = serializers.IntegerField(
+        allow_null=True, help_text=_("As the gateway reported it; null if it did not.")
+    )
+    status_code = serializers.IntegerField(
+        allow_null=True, help_text=_("As the gateway reported it; null if it did not.")
+    )
+    estimated = serializers.BooleanField(help_text=_("Token counts estimated by the relay."))
+
+
+@extend_schema(tags=["usage"])
+class CallLogViewSet(OrganizationAPIMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The call log: one accepted usage event per model call, newest first."""
+
+    read_action = Action.VIEW_USAGE
+    http_method_names = ["get", "head", "options"]
+    queryset = selectors.calls()
+    serializer_class = CallSerializer
+    filterset_class = CallFilter
+    pagination_class = CallCursorPagination
+
+    @extend_schema(operation_id="v1_organization_usage_calls_list")
+    def list(self, request, *args, **kwargs):
+        """Calls newest first, filtered by time, project, key and model; cursor pages."""
+        return super().list(request, *args, **kwargs)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, F, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, F, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Trunc
 
 from accounts.permissions import Action
@@ -362,3 +362,28 @@ def top_usage(membership, start, end, group, filters=None, limit=10) -> list:
         total["tokens"] += _tokens(row)
         total["cost"] += row["cost_amount"]
     return sorted(totals.values(), key=lambda row: row["cost"], reverse=True)[:limit]
+
+
+# --- The call log ---------------------------------------------------------------------------
+
+
+def calls() -> QuerySet:
+    """Usage events as the call log shows them: one per call, with its project, key and
+    model (scope it with for_member)."""
+    return UsageEvent.objects.select_related("project", "api_key", "model")
+
+
+def calls_after(events, position: tuple | None, *, size: int, newer: bool = False):
+    """Up to `size` events in log order (newest first, by (occurred_at, id)) after `position`
+    = (occurred_at, id); with newer=True the `size` before it instead, oldest first.
+
+    `occurred_at <= t` (>=) bounds the index range, the OR then drops the ties at t up to
+    the id: an index on (..., occurred_at, id) reads about `size` rows, however deep."""
+    if position is not None:
+        at, pk = position
+        if newer:
+            events = events.filter(occurred_at__gte=at).filter(Q(occurred_at__gt=at) | Q(id__gt=pk))
+        else:
+            events = events.filter(occurred_at__lte=at).filter(Q(occurred_at__lt=at) | Q(id__lt=pk))
+    order = ("occurred_at", "id") if newer else ("-occurred_at", "-id")
+    return events.order_by(*order)[:size]

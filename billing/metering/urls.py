@@ -10,6 +10,7 @@ urlpatterns = [
         name="usage-project",
     ),
     path("usage/keys/<public_id:key>/", views.KeyUsageView.as_view(), name="usage-key"),
+    path("usage/calls/", views.CallLogView.as_view(), name="call-log"),
 ]
 
 api_urlpatterns = [
@@ -17,6 +18,11 @@ api_urlpatterns = [
         "organization/usage",
         api.UsageReportViewSet.as_view({"get": "report"}),
         name="api-usage",
+    ),
+    path(
+        "organization/usage/calls",
+        api.CallLogViewSet.as_view({"get": "list"}),
+        name="api-usage-calls",
     ),
     path(
         "organization/costs",

@@ -9,17 +9,23 @@ not-yet-rolled tail), the same as the costs API; every table downloads as CSV wi
 from datetime import timedelta
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.generic import TemplateView
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
 
 from accounts.mixins import OrganizationMixin
 from accounts.models import Department
 from accounts.permissions import Action
 from billing.metering import selectors
+from billing.metering.filters import CallFilter
 from billing.metering.forms import UsagePeriodForm
+from billing.metering.pagination import CallCursorPagination
+from billing.metering.services import retention_cutoff
 from portal import csv
 from projects.models import ApiKey, Project
 
@@ -136,3 +142,65 @@ class KeyUsageView(UsageDashboardView):
         visible = ApiKey.objects.for_member(self.membership, Action.VIEW_USAGE)
         key = get_object_or_404(visible.select_related("project"), public_id=self.kwargs["key"])
         return {"api_key_ids": [key.public_id]}, key
+
+
+class CallLogView(OrganizationMixin, TemplateView):
+    """One row per accepted call, newest first, in cursor pages; ?export=csv downloads every
+    call the filters select."""
+
+    action = Action.VIEW_USAGE
+    template_name = "billing/usage/calls.html"
+
+    def get(self, request, *args, **kwargs):
+        events = selectors.calls().for_member(self.membership, self.action)
+        self.filter = CallFilter(request.GET or None, queryset=events, request=request)
+        self.calls, self.newer, self.older, self.error = [], None, None, None
+        if self.filter.is_bound and not self.filter.is_valid():
+            return self.render_to_response(self.get_context_data(), status=400)
+        if request.GET.get("export") == "csv":
+            return self.csv(self.filter.qs)
+        paginator = CallCursorPagination()
+        try:
+            self.calls = paginator.paginate_queryset(self.filter.qs, Request(request))
+        except ValidationError:  # a cursor that names no place in the list
+            self.error = _("This page of the call log does not exist; start from the newest.")
+            return self.render_to_response(self.get_context_data(), status=400)
+        self.newer, self.older = paginator.get_previous_link(), paginator.get_next_link()
+        return super().get(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        query = self.request.GET.copy()
+        query.pop(CallCursorPagination.cursor_query_param, None)
+        return super().get_context_data(
+            filter=self.filter,
+            calls=self.calls,
+            error=self.error,
+            newer=self.newer,
+            older=self.older,
+            query=query.urlencode(),  # the filters, for the first page and the CSV
+            retention_days=settings.USAGE_RETENTION_DAYS,
+            retained_from=retention_cutoff(),
+            **kwargs,
+        )
+
+    def csv(self, events) -> StreamingHttpResponse:
+        zone = timezone.get_current_timezone()  # the rows are written after this view returns
+        header = [
+            _("Time"), _("Request ID"), _("Project"), _("API key"), _("Model"),
+            _("Input tokens"), _("Cached input tokens"), _("Cache write tokens"),
+            _("Output tokens"), _("Cost"), _("Currency"), _("Latency (ms)"), _("Status"),
+            _("Estimated"),
+        ]  # fmt: skip
+        columns = (
+            "occurred_at", "request_id", "project__name", "api_key__name", "model__model_id",
+            "input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens",
+            "cost_amount", "currency", "latency_ms", "status_code", "estimated",
+        )  # fmt: skip
+        yes = _("yes")
+        rows = (
+            [at.astimezone(zone).isoformat(), *values[:-1], yes if values[-1] else ""]
+            for at, *values in events.order_by("-occurred_at", "-id")
+            .values_list(*columns)
+            .iterator(chunk_size=2000)
+        )
+        return csv.response(header, rows, "calls.csv")
