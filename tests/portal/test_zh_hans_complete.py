@@ -11,8 +11,11 @@ buttons) are compared whole, whitespace collapsed.
 import re
 from html.parser import HTMLParser
 from pathlib import Path
+from types import SimpleNamespace
 
+import allauth
 import pytest
+from allauth.account.adapter import get_adapter
 from django.conf import settings
 from django.test import Client
 from django.utils import translation
@@ -160,3 +163,29 @@ def test_every_email_and_notification_in_chinese_has_no_english_of_ours(world):
             if left:
                 found[notification.event_type] = sorted(left)
     assert found == {}
+
+
+ALLAUTH_EMAILS = [
+    f"{app}/email/{path.name.removesuffix('_subject.txt')}"
+    for app in ("account", "mfa")
+    for path in (Path(allauth.__file__).parent / "templates" / app / "email").glob("*_subject.txt")
+]
+
+
+def test_allauths_emails_in_chinese_have_no_english_subject(world):
+    """Sign-up, sign-in code, password and security emails: their subjects (with our
+    "[Token Portal] " prefix) are Chinese; only the product's name stays Latin."""
+    adapter = get_adapter()
+    english = {}
+    for prefix in ALLAUTH_EMAILS:
+        context = {"user": world.a.owner.user, "code": "ABC123", "email": "x@example.invalid",
+                   "activate_url": "http://127.0.0.1/", "password_reset_url": "http://127.0.0.1/",
+                   "current_site": SimpleNamespace(name="Token Portal", domain="127.0.0.1"),
+                   "from_email": "x@example.invalid", "to_email": "x@example.invalid"}  # fmt: skip
+        with translation.override("zh-hans"):
+            message = adapter.render_mail(prefix, "x@example.invalid", context)
+        words = set(re.findall("[A-Za-z]{3,}", message.subject)) - {"Token"}
+        if words:
+            english[prefix] = message.subject
+    assert len(ALLAUTH_EMAILS) >= 15
+    assert english == {}
