@@ -13,6 +13,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from accounts.models import Organization
+from billing.invoicing.bank_models import BankStatementLine
 from billing.invoicing.models import Invoice
 from billing.metering.models import UsageRollup
 from billing.metering.services import IngestionLag, ingestion_lag
@@ -22,6 +23,8 @@ from portal.periods import month_of, month_start
 
 TOP = 10
 FAILED_DELIVERIES_SINCE = timedelta(days=7)
+BANK_QUEUE = [BankStatementLine.Status.UNMATCHED, BankStatementLine.Status.SUGGESTED,
+              BankStatementLine.Status.MATCHED]  # fmt: skip
 TOKENS = F("input_tokens") + F("output_tokens") + F("cached_input_tokens") + F("cache_write_tokens")
 
 
@@ -47,6 +50,7 @@ class StaffDashboard:
     lag: IngestionLag
     failed_deliveries_count: int
     failed_deliveries: list  # WebhookDeliveries, newest first
+    bank_queue_count: int  # bank statement lines to assign or confirm
 
 
 def staff_dashboard(now: datetime | None = None) -> StaffDashboard:
@@ -76,6 +80,7 @@ def staff_dashboard(now: datetime | None = None) -> StaffDashboard:
         failed_deliveries=list(
             failed.select_related("endpoint__organization").order_by("-created_at")[:TOP]
         ),
+        bank_queue_count=BankStatementLine.objects.filter(status__in=BANK_QUEUE).count(),
     )
 
 

@@ -1,6 +1,6 @@
 """Staff console for money in and 发票 out: the bank-statement queue (import, assign, confirm),
-issued fapiao files (attach, or have the e-fapiao provider issue them), and the overdue
-invoices with the notices each was sent."""
+remittance references, issued fapiao files (attach, or have the e-fapiao provider issue
+them), and the overdue invoices with the notices each was sent."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -20,7 +20,13 @@ from billing.invoicing import services as invoicing
 from billing.invoicing.admin import form_page
 from billing.invoicing.bank_models import BankStatementLine
 from billing.invoicing.fapiao_models import FapiaoDocument
-from billing.invoicing.models import BillingAccount, FapiaoRequest, Invoice, OverdueInvoice
+from billing.invoicing.models import (
+    BillingAccount,
+    FapiaoRequest,
+    Invoice,
+    OverdueInvoice,
+    RemittanceReference,
+)
 from notifications.models import Notification
 from portal.money import format_money
 
@@ -263,6 +269,7 @@ class OverdueInvoiceAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     list_display = ("number", "organization", "total_shown", "outstanding", "due_at",
                     "dunning_history", "suspension")  # fmt: skip
+    list_filter = ("period_start", "currency")
     search_fields = ("number", "organization__name", "organization__legal_name")
     list_select_related = ("organization",)
     ordering = ["due_at", "pk"]
@@ -316,3 +323,14 @@ class OverdueInvoiceAdmin(ReadOnlyMixin, admin.ModelAdmin):
     def suspension(self, invoice):
         allowed = invoicing.suspension_allowed_after(invoice.organization)
         return timezone.localtime(allowed).strftime("%Y-%m-%d") if allowed else "—"
+
+
+@admin.register(RemittanceReference)
+class RemittanceReferenceAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Each organization's 识别码, made on first use and never changed: look one up from a
+    bank memo here."""
+
+    list_display = ("code", "organization", "created_at")
+    list_filter = ("created_at",)
+    search_fields = ("code", "organization__name", "organization__legal_name")
+    list_select_related = ("organization",)
