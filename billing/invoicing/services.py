@@ -856,7 +856,13 @@ def request_fapiao(*, actor: Actor, invoice: Invoice) -> FapiaoRequest:
     try:
         profile.clean()  # a special VAT fapiao (专票) needs the bank and address details
     except ValidationError as error:
-        raise InvoiceError(error.message_dict) from None
+        raise InvoiceError(
+            {
+                name: _("A special VAT fapiao needs the %(detail)s: add it to the fapiao details.")
+                % {"detail": FapiaoProfile._meta.get_field(name).verbose_name}
+                for name in error.message_dict
+            }
+        ) from None
     fields = ["title", "taxpayer_id", "bank_name", "bank_account", "registered_address",
               "registered_phone", "fapiao_type"]  # fmt: skip
     try:

@@ -164,6 +164,7 @@ def test_a_special_fapiao_request_names_the_missing_bank_and_address_fields(clie
     fields = response.json()["error"]["fields"]
     assert {"bank_account", "registered_address", "registered_phone"} <= set(fields)
     assert "bank_name" not in fields
+    assert "needs the registered address" in fields["registered_address"][0]
     assert not FapiaoRequest.objects.exists()
 
 
