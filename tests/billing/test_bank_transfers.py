@@ -195,3 +195,14 @@ def test_a_line_set_aside_needs_a_reason_and_never_posts(client, staff_user, wor
     assert line.status == Status.IGNORED
     with pytest.raises(Exception, match="Assign"):
         transfers.post_line(actor=Actor.system(), line=line)
+
+
+def test_the_billing_page_shows_the_reference_and_the_receiving_account(client, settings, world):
+    postpaid, _invoice, _prepaid = world
+    settings.SELLER = {**settings.SELLER, "bank_account": "6222 0000 1111 2222",
+                       "bank_name": "招商银行北京分行"}  # fmt: skip
+    client.force_login(postpaid.owner.user)
+    page = client.get("/billing/").content.decode()
+    for shown in (remittance.reference_for(postpaid.organization), "6222 0000 1111 2222",
+                  "招商银行北京分行", settings.SELLER["legal_name"]):  # fmt: skip
+        assert shown in page, shown
