@@ -10,7 +10,8 @@ def key_pairs():
     return {name: KeyPair() for name in ("merchant", "platform", "app", "alipay")}
 
 
-def _configure(settings, **providers):
+def configure(settings, **providers):
+    """Only `providers` (code=fake server) are configured, pointed at the fakes."""
     settings.PAYMENT_PROVIDERS = {
         code: {**settings.PAYMENT_PROVIDERS[code], "options": fake.options()}
         for code, fake in providers.items()
@@ -23,7 +24,7 @@ def _configure(settings, **providers):
 def wechat(settings, key_pairs):
     """A fake WeChat Pay on 127.0.0.1, the only provider configured."""
     fake = FakeWeChatPay(key_pairs["merchant"], key_pairs["platform"])
-    _configure(settings, wechat=fake)
+    configure(settings, wechat=fake)
     yield fake
     fake.stop()
     gateway.forget()
@@ -33,7 +34,7 @@ def wechat(settings, key_pairs):
 def alipay(settings, key_pairs):
     """A fake Alipay on 127.0.0.1, the only provider configured."""
     fake = FakeAlipay(key_pairs["app"], key_pairs["alipay"])
-    _configure(settings, alipay=fake)
+    configure(settings, alipay=fake)
     yield fake
     fake.stop()
     gateway.forget()
