@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
 
-.PHONY: run test lint fmt migrate worker messages schema clean vendor bench-metering bench-relay
+.PHONY: run test lint fmt migrate worker messages schema clean vendor bench-metering bench-relay bench-call-log
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,9 @@ bench-metering: $(BIN)/.installed  ## metering benchmarks (PostgreSQL: set DATAB
 
 bench-relay: $(BIN)/.installed  ## relay vs direct upstream: added latency, throughput ratio
 	DJANGO_ENV=test $(BIN)/pytest tests/benchmarks/test_relay_bench.py -s $(PYTEST_ARGS)
+
+bench-call-log: $(BIN)/.installed  ## call log on 5 M calls: deep keyset pages vs the first page and OFFSET (PostgreSQL)
+	DJANGO_ENV=test $(BIN)/pytest tests/benchmarks/test_call_log_bench.py -s $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var
