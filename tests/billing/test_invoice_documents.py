@@ -119,3 +119,18 @@ def test_the_csv_has_one_row_per_line(invoice):
     assert {row["invoice_number"] for row in rows} == {invoice.number}
     assert sum(Decimal(row["amount"]) for row in rows) == invoice.subtotal_amount
     assert rows[2]["cache_write_tokens"] == "700" and rows[2]["cached_input_tokens"] == "2500"
+
+
+def test_the_billing_page_offers_the_pdf_in_both_languages(client, invoice):
+    from accounts.permissions import Role
+    from tests.factories import MembershipFactory
+
+    client.force_login(MembershipFactory(organization=invoice.organization, role=Role.BILLING).user)
+    page = client.get("/billing/").content.decode()
+    url = f"/billing/invoices/{invoice.public_id}.pdf"
+    assert f"{url}?language=zh-hans" in page and f"{url}?language=en" in page
+    chinese = client.get(f"{url}?language=zh-hans").content
+    _reader, text = read(chinese)
+    assert "人民币壹仟肆佰零贰元伍角陆分" in text.replace("\n", "")
+    _reader, text = read(client.get(f"{url}?language=en").content)
+    assert "人民币" not in text
