@@ -36,6 +36,7 @@ HEADERS = {
 REQUIRED = ("transaction_id", "date", "amount")
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y.%m.%d", "%Y年%m月%d日", "%d/%m/%Y")
 MAX_ROWS = 10_000
+HEADER_WITHIN = 30  # lines from the top
 
 
 def _key(header: str) -> str:
@@ -103,37 +104,57 @@ def _date(value: str) -> date:
 
 def read_statement(content: bytes, *, currency: str) -> tuple[list[StatementRow], list[RowError]]:
     """The statement's rows and the errors of its bad rows; `currency` for rows without one.
-    Raises StatementError when the file cannot be read at all."""
+    The header is the first line naming the required columns (banks put the account and the
+    period above it). Raises StatementError when the file cannot be read at all."""
     text = decode(content)
-    try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text), dialect)
-    header = next(reader, None)
-    if not header:
+    lines = text.splitlines()
+    if not any(line.strip() for line in lines):
         raise StatementError(_("The file is empty."))
-    columns = {}
-    for index, name in enumerate(header):
-        column = COLUMN_OF.get(_key(name))
-        if column and column not in columns:
-            columns[column] = index
-    missing = [column for column in REQUIRED if column not in columns]
+    reader = csv.reader(io.StringIO(text), delimiter=_delimiter(lines))
+    header_line, columns, first = 0, None, None
+    for header_line, values in enumerate(reader, start=1):
+        first = first or values
+        columns = _columns(values)
+        if not [column for column in REQUIRED if column not in columns]:
+            break
+        if header_line == HEADER_WITHIN:
+            columns = None
+            break
+    missing = [column for column in REQUIRED if column not in (columns or {})]
     if missing:
         raise StatementError(
             _("No column for %(missing)s (headers read: %(headers)s).")
-            % {"missing": ", ".join(missing), "headers": ", ".join(header)}
+            % {"missing": ", ".join(missing), "headers": ", ".join(first or [])}
         )
     rows, errors = [], []
-    for number, values in enumerate(reader, start=2):
+    for number, values in enumerate(reader, start=header_line + 1):
         if not any(value.strip() for value in values):
             continue  # blank lines and trailing separators
-        if number > MAX_ROWS + 1:
+        if len(rows) + len(errors) >= MAX_ROWS:
             raise StatementError(_("At most %(max)s rows per file.") % {"max": MAX_ROWS})
         row = _row(number, values, columns, currency, errors)
         if row is not None:
             rows.append(row)
     return rows, errors
+
+
+def _delimiter(lines: list[str]) -> str:
+    """The separator the header line uses most (the memo may hold the others)."""
+    header = next((line for line in lines if _columns_in(line)), lines[0])
+    return max(",;\t", key=header.count)
+
+
+def _columns_in(line: str) -> bool:
+    return any(len(_columns(line.split(sep))) >= len(REQUIRED) for sep in ",;\t")
+
+
+def _columns(values: list[str]) -> dict[str, int]:
+    columns = {}
+    for index, name in enumerate(values):
+        column = COLUMN_OF.get(_key(name))
+        if column and column not in columns:
+            columns[column] = index
+    return columns
 
 
 def _row(number, values, columns, currency, errors) -> StatementRow | None:

@@ -60,6 +60,15 @@ def test_the_reader_takes_gbk_and_utf8_with_or_without_bom_and_english_headers()
         "ACME Ltd",
         "2026-12-03",
     )
+    # An export with the account and period above the header, and commas in a memo.
+    icbc = "\n".join([
+        "账号:,1100 0000 0000 0000 000", "查询期间:,2026-12-01 至 2026-12-31", "",
+        "交易时间,交易流水号,收入金额,对方户名,对方账号,摘要",
+        '2026-12-02 10:31:05,ICBC01,"2,000.00",某公司,6222,"货款,TPABCDEFGH"',
+    ]).encode("gbk")  # fmt: skip
+    [row], errors = statements.read_statement(icbc, currency="CNY")
+    assert errors == [] and (row.transaction_id, row.amount) == ("ICBC01", Decimal("2000.00"))
+    assert (row.memo, row.number) == ("货款,TPABCDEFGH", 5)
 
 
 def test_bad_rows_are_named_one_by_one_and_a_file_without_the_columns_is_refused():
