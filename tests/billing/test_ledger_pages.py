@@ -190,3 +190,25 @@ def test_an_online_payment_entry_links_to_its_payment(client, billing_member):
     assert row.description == "Top-up by Alipay" and row.payment == payment.public_id
     assert row.payment_url in client.get("/billing/ledger/").content.decode()
     assert client.get("/api/v1/billing/ledger").json()["results"][0]["payment"] == payment.public_id
+
+
+def test_the_page_and_the_api_cost_the_same_queries_for_5_or_50_entries(client, billing_member):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    c = billing_member
+    rollup(c, cost="3")
+    [draft] = invoicing.close_month(month=NOV)
+    invoicing.issue_invoice(actor=Actor.system(), invoice=draft)
+
+    def queries(url):
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        return len(captured)
+
+    for number in range(5):
+        entry_on(c, timezone.now(), "1", reference=f"wechat:T{number}")
+    few = (queries("/billing/ledger/"), queries("/api/v1/billing/ledger"))
+    for number in range(5, 50):
+        entry_on(c, timezone.now(), "1", reference=f"wechat:T{number}")
+    assert (queries("/billing/ledger/"), queries("/api/v1/billing/ledger")) == few
