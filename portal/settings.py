@@ -312,6 +312,8 @@ CELERY_BEAT_SCHEDULE = {
     "billing-day": {"task": "billing.invoicing.tasks.run_billing_day", "schedule": 3600.0},
     # Deletes the files of data exports past EXPORT_RETENTION_DAYS.
     "export-purge": {"task": "exports.tasks.purge_expired_exports", "schedule": 3600.0},
+    # Online payments still open after 5 minutes are asked about; expired ones closed.
+    "payment-check": {"task": "billing.payments.tasks.refresh_open_payments", "schedule": 300.0},
 }
 
 # --- API ------------------------------------------------------------------------------
@@ -550,6 +552,8 @@ WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", not 
 PAYMENTS_NOTIFY_BASE_URL = env.str("PAYMENTS_NOTIFY_BASE_URL", default=PORTAL_BASE_URL)
 PAYMENT_MIN_AMOUNT = Decimal(env.str("PAYMENT_MIN_AMOUNT", default="1.00"))
 PAYMENT_MAX_AMOUNT = Decimal(env.str("PAYMENT_MAX_AMOUNT", default="100000.00"))
+# How long a payment code stays payable (the providers refuse the payment after it).
+PAYMENT_EXPIRY_MINUTES = env.int("PAYMENT_EXPIRY_MINUTES", default=120)
 PAYMENT_PROVIDERS = {
     "wechat": {
         "adapter": "billing.payments.wechat.WeChatPayProvider",

@@ -10,6 +10,7 @@ the refund's out_biz_no and is recognised by it.
 
 from decimal import Decimal, InvalidOperation
 from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
 
 from alipay import AliPay
 from alipay.exceptions import AliPayException, AliPayValidationError
@@ -28,6 +29,7 @@ from billing.payments.gateway import (
 
 PAID_STATES = {"TRADE_SUCCESS", "TRADE_FINISHED"}
 SUCCESS_CODE = "10000"
+BEIJING = ZoneInfo("Asia/Shanghai")  # Alipay's times are Beijing time
 TRADE_NOT_EXIST = "ACQ.TRADE_NOT_EXIST"  # not scanned yet: Alipay makes the trade on scan
 
 
@@ -68,13 +70,14 @@ class AlipayProvider:
             )
         return answer
 
-    def start(self, payment, *, description: str, notify_url: str) -> Checkout:
+    def start(self, payment, *, description: str, notify_url: str, expires_at) -> Checkout:
         answer = self._call(
             self.sdk.api_alipay_trade_precreate,
             subject=description,
             out_trade_no=payment.out_trade_no,
             total_amount=_yuan(payment.amount),
             notify_url=notify_url,
+            time_expire=f"{expires_at.astimezone(BEIJING):%Y-%m-%d %H:%M:%S}",
         )
         return Checkout(code_url=answer["qr_code"])
 

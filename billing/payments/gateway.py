@@ -7,6 +7,7 @@ provider is offered only when its settings are complete (settings.PAYMENT_PROVID
 """
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cache
 from typing import Protocol
@@ -66,7 +67,10 @@ class PaymentProvider(Protocol):
     code: str  # "wechat", "alipay": stored on Payment.provider and in ledger references
     currencies: frozenset[str]
 
-    def start(self, payment, *, description: str, notify_url: str) -> Checkout: ...
+    def start(
+        self, payment, *, description: str, notify_url: str, expires_at: datetime
+    ) -> Checkout:
+        """The payment code; the provider refuses to take the payment after `expires_at`."""
 
     def query(self, payment) -> TradeReport: ...
 
@@ -102,6 +106,11 @@ def provider(code: str) -> PaymentProvider | None:
 def forget() -> None:
     """Drop the built adapters (their keys are read once): after the settings change."""
     _build.cache_clear()
+
+
+def expiry(payment) -> datetime:
+    """When the provider stops taking `payment` (PAYMENT_EXPIRY_MINUTES after it began)."""
+    return payment.created_at + timedelta(minutes=settings.PAYMENT_EXPIRY_MINUTES)
 
 
 def notify_url(code: str) -> str:

@@ -12,6 +12,7 @@ services.record_payment for invoices), once:
 """
 
 import logging
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -32,6 +33,9 @@ from portal.money import format_money, round_money
 logger = logging.getLogger(__name__)
 ZERO = Decimal(0)
 DESCRIPTION_LENGTH = 40  # within both providers' limits on the payer's screen
+CHECK_AFTER = timedelta(minutes=5)  # a notification usually arrives within seconds
+CHECK_BATCH = 200
+EXPIRY_GRACE = timedelta(minutes=10)  # a payment made at the last second is notified by then
 
 
 class PaymentError(ValidationError):
@@ -110,6 +114,7 @@ def start_payment(
             payment,
             description=description[:DESCRIPTION_LENGTH],
             notify_url=gateway.notify_url(provider.code),
+            expires_at=gateway.expiry(payment),
         )
     except gateway.ProviderError as error:
         logger.warning("payment %s not started: %s", payment.out_trade_no, error)
@@ -259,6 +264,29 @@ def refresh_payment(*, payment: Payment) -> Payment:
             _("The provider did not answer: %(error)s") % {"error": error}
         ) from error
     return apply_report(provider_code=payment.provider, report=report) or payment
+
+
+def refresh_open_payments(*, now: datetime) -> int:
+    """Beat: ask the provider about every payment still open CHECK_AFTER after it began (its
+    notification may be lost), oldest first, at most CHECK_BATCH a run; close those the
+    provider has not seen paid EXPIRY_GRACE after their expiry (it no longer takes them).
+    Returns how many were asked about."""
+    due = Payment.objects.filter(
+        status=Payment.Status.PENDING,
+        provider__in=list(gateway.configured()),
+        created_at__lte=now - CHECK_AFTER,
+    ).order_by("created_at")[:CHECK_BATCH]
+    for payment in due:
+        try:
+            payment = refresh_payment(payment=payment)
+        except PaymentError as error:
+            logger.warning("payment %s: %s", payment.out_trade_no, " ".join(error.messages))
+            continue
+        if payment.is_open and gateway.expiry(payment) + EXPIRY_GRACE <= now:
+            Payment.objects.filter(pk=payment.pk, status=Payment.Status.PENDING).update(
+                status=Payment.Status.CLOSED
+            )
+    return len(due)
 
 
 def refund_payment(

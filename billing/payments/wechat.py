@@ -10,6 +10,7 @@ than NOTIFICATION_MAX_AGE is refused) and map its answers to billing.payments.ga
 import json
 import time
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from wechatpayv3 import WeChatPay, WeChatPayType
 
@@ -30,6 +31,7 @@ NOTIFICATION_MAX_AGE = 300  # seconds, as WeChat Pay's documentation advises
 PAID_STATES = {"SUCCESS", "REFUND"}  # REFUND: paid, then (partly) refunded
 CLOSED_STATES = {"CLOSED", "REVOKED", "PAYERROR"}
 FEN = Decimal(100)
+BEIJING = ZoneInfo("Asia/Shanghai")  # WeChat Pay's times carry +08:00
 
 
 def to_fen(amount: Decimal) -> int:
@@ -74,13 +76,14 @@ class WeChatPayProvider:
             )
         return status, answer
 
-    def start(self, payment, *, description: str, notify_url: str) -> Checkout:
+    def start(self, payment, *, description: str, notify_url: str, expires_at) -> Checkout:
         _status, answer = self._call(
             self.sdk.pay,
             description=description,
             out_trade_no=payment.out_trade_no,
             amount={"total": to_fen(payment.amount), "currency": payment.currency},
             notify_url=notify_url,
+            time_expire=expires_at.astimezone(BEIJING).isoformat(timespec="seconds"),
         )
         return Checkout(code_url=answer["code_url"])
 

@@ -1,9 +1,11 @@
 """WeChat Pay through the wechatpayv3 SDK against a fake WeChat Pay on 127.0.0.1."""
 
 import json
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from accounts.audit_trail import Actor
 from billing.invoicing import ledger
@@ -225,3 +227,18 @@ def test_an_answer_not_signed_by_wechat_pay_fails_the_payment(wechat, org, billi
     with pytest.raises(services.PaymentError):
         top_up(org, billing_member)
     assert Payment.objects.get().status == Payment.Status.FAILED
+
+
+def test_beat_asks_about_late_payments_and_closes_expired_ones(wechat, org, billing_member):
+    now = timezone.now()
+    late, expired, fresh = (top_up(org, billing_member) for _ in range(3))
+    Payment.objects.filter(pk=late.pk).update(created_at=now - timedelta(minutes=10))
+    Payment.objects.filter(pk=expired.pk).update(created_at=now - timedelta(hours=3))
+    wechat.trades[late.out_trade_no]["trade_state"] = "SUCCESS"
+    assert wechat.trades[fresh.out_trade_no]["time_expire"].endswith("+08:00")
+
+    assert services.refresh_open_payments(now=now) == 2
+    statuses = {p.pk: p.status for p in Payment.objects.all()}
+    assert statuses == {late.pk: "succeeded", expired.pk: "closed", fresh.pk: "pending"}
+    assert len(entries(org)) == 1
+    assert services.refresh_open_payments(now=now) == 0  # nothing open and due any more
