@@ -42,12 +42,20 @@ class InvoiceSerializer(serializers.ModelSerializer):
     credited_invoice = serializers.SlugRelatedField(
         slug_field="public_id", read_only=True, allow_null=True
     )
+    outstanding_amount = serializers.DecimalField(
+        source="outstanding",
+        max_digits=16,
+        decimal_places=2,
+        read_only=True,
+        help_text="Still owed: the total less payments and credit notes (0 unless issued).",
+    )
 
     class Meta:
         model = Invoice
         fields = ["id", "number", "kind", "status", "period_start", "period_end", "currency",
-                  "subtotal_amount", "tax_rate", "tax_amount", "total_amount", "issued_at",
-                  "due_at", "paid_at", "voided_at", "void_reason", "credited_invoice"]  # fmt: skip
+                  "subtotal_amount", "tax_rate", "tax_amount", "total_amount",
+                  "outstanding_amount", "issued_at", "due_at", "paid_at", "voided_at",
+                  "void_reason", "credited_invoice"]  # fmt: skip
 
 
 class InvoiceDetailSerializer(InvoiceSerializer):
@@ -81,6 +89,16 @@ class InvoiceViewSet(OrganizationAPIMixin, viewsets.ReadOnlyModelViewSet):
         if self.action != "list":
             queryset = queryset.prefetch_related("lines__model")
         return queryset
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        invoicing.outstanding_amounts(page)
+        return page
+
+    def get_object(self):
+        invoice = super().get_object()
+        invoicing.outstanding_amounts([invoice])
+        return invoice
 
     @extend_schema(parameters=[LANGUAGE], responses={(200, "application/pdf"): FILE})
     @action(detail=True)

@@ -546,13 +546,27 @@ def record_payment(
 def outstanding_amount(invoice: Invoice) -> Decimal:
     """What is still owed on an issued invoice: its total less its credit notes and the
     payments recorded for it (never below zero; an overpayment stays on the balance)."""
-    if invoice.status != Invoice.Status.ISSUED:
-        return ZERO
-    paid = LedgerEntry.objects.filter(invoice=invoice, kind=LedgerEntry.Kind.PAYMENT)
-    credited = invoice.credit_notes.exclude(status=Invoice.Status.VOID)
-    received = sum(paid.values_list("amount", flat=True), ZERO)
-    received -= sum(credited.values_list("total_amount", flat=True), ZERO)  # negative totals
-    return max(invoice.total_amount - received, ZERO)
+    return outstanding_amounts([invoice])[invoice.pk]
+
+
+def outstanding_amounts(invoices) -> dict[int, Decimal]:
+    """outstanding_amount of each of `invoices` (0 unless issued), in two queries; also set
+    on each as `invoice.outstanding` for pages and serializers."""
+    invoices = list(invoices)
+    issued = [i.pk for i in invoices if i.status == Invoice.Status.ISSUED]
+    received = dict.fromkeys(issued, ZERO)
+    paid = LedgerEntry.objects.filter(invoice__in=issued, kind=LedgerEntry.Kind.PAYMENT)
+    for invoice_id, amount in paid.values_list("invoice", "amount"):
+        received[invoice_id] += amount
+    credited = Invoice.objects.filter(credited_invoice__in=issued).exclude(
+        status=Invoice.Status.VOID
+    )
+    for invoice_id, total in credited.values_list("credited_invoice", "total_amount"):
+        received[invoice_id] -= total  # credit notes have negative totals
+    for invoice in invoices:
+        owed = invoice.total_amount - received[invoice.pk] if invoice.pk in received else ZERO
+        invoice.outstanding = max(owed, ZERO)
+    return {invoice.pk: invoice.outstanding for invoice in invoices}
 
 
 def mark_paid(*, invoice: Invoice) -> None:

@@ -37,6 +37,7 @@ class BillingView(OrganizationMixin, generic.TemplateView):
             .for_member(self.membership, self.action)
             .prefetch_related("fapiao_requests", "fapiao_documents")
         )
+        invoicing.outstanding_amounts(invoices)  # what partial payments left, per invoice
         return super().get_context_data(
             summary=invoicing.billing_summary(organization, now=timezone.now()),
             invoices=invoices,

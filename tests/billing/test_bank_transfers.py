@@ -87,7 +87,7 @@ def test_bad_rows_are_named_one_by_one_and_a_file_without_the_columns_is_refused
         statements.read_statement(b"\xff\xfe\x00garbage\x81", currency="CNY")
 
 
-def test_duplicates_partial_payment_top_up_and_an_unknown_payer(world):
+def test_duplicates_partial_payment_top_up_and_an_unknown_payer(client, world):
     postpaid, invoice, prepaid = world
     owed_ref, prepaid_ref = (
         remittance.reference_for(postpaid.organization),
@@ -115,6 +115,11 @@ def test_duplicates_partial_payment_top_up_and_an_unknown_payer(world):
     assert invoice.status == "issued"
     assert invoicing.outstanding_amount(invoice) == Decimal("56.00")
     assert ledger.balance(postpaid.organization) == Decimal("-56.00")
+    client.force_login(postpaid.owner.user)
+    shown = client.get(f"/api/v1/invoices/{invoice.public_id}").json()
+    assert (shown["status"], shown["outstanding_amount"]) == ("issued", "56.00")
+    assert client.get("/api/v1/invoices").json()["results"][0]["outstanding_amount"] == "56.00"
+    assert "outstanding" in client.get("/billing/").content.decode()
     transfers.post_line(actor=Actor.system(), line=lines["B002"])
     assert ledger.balance(prepaid.organization) == Decimal("1000.00")
     assert LedgerEntry.objects.get(organization=prepaid.organization).kind == "top_up"
