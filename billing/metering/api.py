@@ -265,5 +265,6 @@ class CallLogViewSet(OrganizationAPIMixin, mixins.ListModelMixin, viewsets.Gener
 
     @extend_schema(operation_id="v1_organization_usage_calls_list")
     def list(self, request, *args, **kwargs):
-        """Calls newest first, filtered by time, project, key and model; cursor pages."""
+        """Calls newest first, in cursor pages (`next`, `previous`). Filters: `since` and
+        `until` (ISO 8601), `project` and `key` (public ids), `model` (a catalog model id)."""
         return super().list(request, *args, **kwargs)

@@ -69,17 +69,19 @@ class CallFilter(django_filters.FilterSet):
         lookup_expr="gte",
         label=_("From"),
         widget=TimeInput(),
-        help_text=_("ISO 8601 time, inclusive; without an offset, in your time zone."),
+        help_text=_("Included. In your time zone unless an offset is given."),
     )
     until = django_filters.IsoDateTimeFilter(
         field_name="occurred_at",
         lookup_expr="lt",
         label=_("To"),
         widget=TimeInput(),
-        help_text=_("ISO 8601 time, exclusive; without an offset, in your time zone."),
+        help_text=_("Not included. In your time zone unless an offset is given."),
     )
     project = ChoiceByIdFilter(
-        queryset=_visible(Project), to_field_name="public_id", label=_("Project")
+        queryset=_visible(Project),
+        to_field_name="public_id",
+        label=_("Project"),
     )
     key = KeyChoiceFilter(
         field_name="api_key",
