@@ -8,4 +8,6 @@ app = Celery("portal")
 # Every Celery option lives in Django settings under the CELERY_ prefix.
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()  # <app>.tasks of every installed app
-app.autodiscover_tasks(["billing.metering", "billing.quotas", "billing.invoicing"])
+app.autodiscover_tasks(
+    ["billing.metering", "billing.quotas", "billing.invoicing", "billing.payments"]
+)

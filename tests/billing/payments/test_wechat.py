@@ -11,8 +11,9 @@ from accounts.audit_trail import Actor
 from billing.invoicing import ledger
 from billing.invoicing import services as invoicing
 from billing.invoicing.models import Invoice, LedgerEntry
-from billing.payments import services
+from billing.payments import services, tasks
 from billing.payments.models import Payment, PaymentRefund
+from portal.celery import app as celery_app
 from tests.billing.payments.fake_providers import KeyPair
 from tests.factories import InvoiceFactory, as_actor
 
@@ -242,3 +243,9 @@ def test_beat_asks_about_late_payments_and_closes_expired_ones(wechat, org, bill
     assert statuses == {late.pk: "succeeded", expired.pk: "closed", fresh.pk: "pending"}
     assert len(entries(org)) == 1
     assert services.refresh_open_payments(now=now) == 0  # nothing open and due any more
+
+
+def test_beat_finds_the_payment_check_task(settings):
+    celery_app.loader.import_default_modules()
+    task = settings.CELERY_BEAT_SCHEDULE["payment-check"]["task"]
+    assert celery_app.tasks[task] is tasks.refresh_open_payments
