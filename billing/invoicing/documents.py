@@ -5,8 +5,10 @@ translated; names, numbers and amounts are the same in both. A Chinese invoice i
 writes its total in capital numerals (大写).
 """
 
+import logging
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from django.conf import settings
 from django.utils import translation
@@ -25,6 +27,7 @@ from portal.money import format_money, format_unit_price, rmb_capitals
 from portal.pdf import p
 from portal.periods import add_months, business_zone, month_start
 
+logger = logging.getLogger(__name__)
 ZERO = Decimal(0)
 LANGUAGES = ("zh-hans", "en")
 
@@ -222,8 +225,11 @@ def _payment_block(invoice):
 def _seal_area():
     """The seller's seal (settings.SELLER["seal_image"]) or an empty box to stamp."""
     label = p(_("Seal"), "label")
-    path = settings.SELLER.get("seal_image")
-    seal = Image(path, width=38 * mm, height=38 * mm, kind="proportional") if path else ""
+    path, seal = settings.SELLER.get("seal_image"), ""
+    if path and Path(path).is_file():
+        seal = Image(path, width=38 * mm, height=38 * mm, kind="proportional")
+    elif path:  # a wrong setting leaves the box empty rather than refusing every invoice
+        logger.error("SELLER_SEAL_IMAGE %s is not a file: the seal area stays empty", path)
     box = Table([[label], [seal]], colWidths=[44 * mm], rowHeights=[6 * mm, 40 * mm])
     box.setStyle(pdf.table_style([("BOX", (0, 0), (-1, -1), 0.5, pdf.RULE),
                              ("ALIGN", (0, 1), (0, 1), "CENTER"),

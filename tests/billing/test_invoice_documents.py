@@ -134,3 +134,10 @@ def test_the_billing_page_offers_the_pdf_in_both_languages(client, invoice):
     assert "人民币壹仟肆佰零贰元伍角陆分" in text.replace("\n", "")
     _reader, text = read(client.get(f"{url}?language=en").content)
     assert "人民币" not in text
+
+
+def test_a_missing_seal_image_leaves_the_box_empty(invoice, settings, caplog):
+    settings.SELLER = {**settings.SELLER, "seal_image": "/nonexistent/seal.png"}
+    reader, _text = read(documents.invoice_pdf(invoice, "en"))
+    assert not [image for page in reader.pages for image in page.images]
+    assert "/nonexistent/seal.png" in caplog.text
