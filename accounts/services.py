@@ -323,8 +323,15 @@ def _send_invitation(invitation: Invitation, token: str) -> None:
         "inviter": invitation.created_by,
         "accept_url": portal_url(accept_path),
     }
+    # The invitee's own language when they already have an account, else the inviter's page's.
+    invitee = User.objects.filter(email__iexact=invitation.email).exclude(language="").first()
     send_email_later(
-        render_email("accounts/email/invitation", to=[invitation.email], context=context)
+        render_email(
+            "accounts/email/invitation",
+            to=[invitation.email],
+            context=context,
+            language=invitee.language if invitee else None,
+        )
     )
 
 

@@ -6,9 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 from django.core import mail
-from django.utils import timezone
+from django.utils import timezone, translation
 
+from accounts import services
 from accounts.audit_trail import Actor, record_actor_event
+from accounts.permissions import Role
 from tests.factories import VerifiedUserFactory
 
 pytestmark = pytest.mark.django_db
@@ -46,3 +48,21 @@ def test_the_audit_log_shows_its_times_and_the_recorded_ones_in_the_readers_zone
     assert "01:30" not in page and "T01:30" not in page
     now_in_beijing = timezone.localtime(timezone.now(), timezone.get_default_timezone())
     assert now_in_beijing.strftime("%Y-%m-%d %H:") in page  # the Time column, same zone
+
+
+def test_an_invitation_to_someone_with_an_account_is_in_their_language(
+    owner, django_capture_on_commit_callbacks
+):
+    VerifiedUserFactory(email="wang@example.com", language="zh-hans")
+    with translation.override("en"), django_capture_on_commit_callbacks(execute=True):
+        services.invite_member(
+            actor=Actor(user=owner.user, membership=owner), email="wang@example.com",
+            role=Role.VIEWER,
+        )  # fmt: skip
+        services.invite_member(
+            actor=Actor(user=owner.user, membership=owner), email="new@example.com",
+            role=Role.VIEWER,
+        )  # fmt: skip
+    subjects = {message.to[0]: message.subject for message in mail.outbox}
+    assert re.search("[\u4e00-\u9fff]", subjects["wang@example.com"])
+    assert subjects["new@example.com"].startswith("[Token Portal] You are invited")
