@@ -337,3 +337,13 @@ def test_the_page_runs_the_same_queries_whatever_the_page_size(
     # session, user, membership; the page of calls with their project, key and model; the
     # layout's unread notifications; the filter's choices (projects, keys, models).
     _queries(client, django_assert_num_queries, PAGE, {"limit": limit}, 8)
+
+
+def test_the_usage_pages_link_to_their_calls(client, calls):
+    client.force_login(calls.members["owner"].user)
+    key = calls.keys["a"].public_id
+    project = calls.projects["b"].public_id
+    assert f'href="/usage/calls/?key={key}"' in client.get(f"/usage/keys/{key}/").content.decode()
+    html = client.get(f"/usage/projects/{project}/").content.decode()
+    assert f'href="/usage/calls/?project={project}"' in html
+    assert 'href="/usage/calls/"' in client.get("/usage/").content.decode()
