@@ -46,6 +46,16 @@ class CallCursorPagination(CursorPagination):
         self.display_page_controls = self.has_previous or self.has_next
         return self.page
 
+    def get_page_size(self, request):
+        """`limit`, or the default; anything but 1 to max_page_size is a 400 at `limit`."""
+        value = request.query_params.get(self.page_size_query_param)
+        if value is None:
+            return self.page_size
+        if not re.fullmatch(r"[0-9]{1,4}", value) or not 1 <= int(value) <= self.max_page_size:
+            message = _("An integer from 1 to %(max)d.") % {"max": self.max_page_size}
+            raise ValidationError({self.page_size_query_param: [message]})
+        return int(value)
+
     def decode_cursor(self, request):
         """DRF's cursor, which here always names a position and never an offset; a cursor
         that does not is a 400 at its parameter."""

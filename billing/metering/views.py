@@ -162,8 +162,8 @@ class CallLogView(OrganizationMixin, TemplateView):
         paginator = CallCursorPagination()
         try:
             self.calls = paginator.paginate_queryset(self.filter.qs, Request(request))
-        except ValidationError:  # a cursor that names no place in the list
-            self.error = _("This page of the call log does not exist; start from the newest.")
+        except ValidationError as error:  # a cursor or page size of no page of this list
+            self.error = " ".join(str(m) for messages in error.detail.values() for m in messages)
             return self.render_to_response(self.get_context_data(), status=400)
         self.newer, self.older = paginator.get_previous_link(), paginator.get_next_link()
         return super().get(request, *args, **kwargs)

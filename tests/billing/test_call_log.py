@@ -211,6 +211,9 @@ def test_a_time_without_offset_is_in_the_readers_zone(client, calls):
         ({"since": "2026-12-02T00:00:00Z", "until": "2026-12-01T00:00:00Z"}, "until"),
         ({"cursor": "bm9wZQ=="}, "cursor"),
         ({"cursor": "%%%"}, "cursor"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "501"}, "limit"),
+        ({"limit": "ten"}, "limit"),
     ],
 )
 def test_bad_filters_and_cursors_are_400_at_their_field(client, calls, params, field):
@@ -280,7 +283,10 @@ def test_the_page_shows_bad_filters_at_their_field_with_400(client, calls):
     assert response.status_code == 400
     errors = response.context["filter"].form.errors
     assert set(errors) == {"key", "since"}
-    assert page(client, calls.members["owner"], cursor="bm9wZQ==").status_code == 400
+    bad_cursor = page(client, calls.members["owner"], cursor="bm9wZQ==")
+    assert bad_cursor.status_code == 400
+    assert bad_cursor.context["error"] == "Not a cursor of this list."
+    assert page(client, calls.members["owner"], limit="0").status_code == 400
 
 
 def test_the_csv_holds_every_filtered_call_with_dated_times_and_exact_costs(client, calls):
