@@ -248,4 +248,4 @@ def test_beat_asks_about_late_payments_and_closes_expired_ones(wechat, org, bill
 def test_beat_finds_the_payment_check_task(settings):
     celery_app.loader.import_default_modules()
     task = settings.CELERY_BEAT_SCHEDULE["payment-check"]["task"]
-    assert celery_app.tasks[task] is tasks.refresh_open_payments
+    assert celery_app.tasks[task].name == tasks.refresh_open_payments.name == task
