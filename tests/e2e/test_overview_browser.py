@@ -80,3 +80,24 @@ def test_the_overview_draws_its_chart_fits_the_screen_and_leads_to_a_new_key(
     expect(page).to_have_url(re.compile(r"/projects/prj_\w+/keys/new/$"))
     expect(page.locator("main form")).to_be_visible()
     visitor.step("create-key")
+
+
+def test_usage_history_picks_a_range_and_compares_it(journey, busy_owner):
+    visitor = journey(viewport=DESKTOP, audit=True)
+    sign_in(visitor, "owner@overview.example")
+    visitor.goto("/usage/")
+    page = visitor.page
+    last = periods.add_months(periods.month_of(timezone.now()), -1)
+    page.locator("#usage-month").fill(f"{last:%Y-%m}")
+    page.get_by_role("button", name="Show month").click()
+    expect(page).to_have_url(re.compile(rf"month={last:%Y-%m}"))
+    expect(page.locator("main")).to_contain_text("Compared with the same length of time before")
+    expect(page.locator("#usage-chart canvas")).to_have_count(1)
+    visitor.step("usage-month")
+    page.locator("#usage-start").fill(f"{last:%Y-%m}-05")
+    page.locator("#usage-end").fill(f"{last:%Y-%m}-20")
+    page.get_by_role("button", name="Show days").click()
+    expect(page).to_have_url(re.compile(rf"start={last:%Y-%m}-05&end={last:%Y-%m}-20"))
+    csv_link = page.locator("main a", has_text="Download CSV").first
+    expect(csv_link).to_have_attribute("href", re.compile(rf"start={last:%Y-%m}-05"))
+    visitor.step("usage-days")
