@@ -125,7 +125,10 @@ def _class_labels():
 
 
 def _token_cells(line, version: PriceVersion | None):
-    """Three stacked cells: the token classes, their counts, their prices per million."""
+    """Three stacked cells: the token classes, their counts, their prices per million
+    (empty for a line of no model: a credit note's)."""
+    if line.model_id is None:
+        return "", "", ""
     labels, counts, prices = [], [], []
     for field, price_field in TOKEN_CLASSES:
         count = getattr(line, field)
@@ -145,13 +148,16 @@ def _token_cells(line, version: PriceVersion | None):
 
 def _line_item(line, changed: bool):
     item = [p(line.description)]
-    calls = ngettext("%(count)s call", "%(count)s calls", line.requests)
-    notes = [calls % {"count": _tokens(line.requests)}]
+    notes = []
+    if line.model_id is not None:
+        calls = ngettext("%(count)s call", "%(count)s calls", line.requests)
+        notes.append(calls % {"count": _tokens(line.requests)})
     if line.is_adjustment:  # late usage of an earlier month, billed on this invoice
         notes.append(_("Adjustment: usage of %(month)s") % {"month": f"{line.service_month:%Y-%m}"})
     if changed:
         notes.append(_("Prices changed during the month: the first version is shown."))
-    item.append(p(" · ".join(notes), "small"))
+    if notes:
+        item.append(p(" · ".join(notes), "small"))
     return item
 
 
