@@ -155,10 +155,13 @@ def apply_report(*, provider_code: str, report: TradeReport) -> Payment | None:
             _apply_paid(payment, report)
         elif report.state == CLOSED and payment.is_open:
             payment.status = Payment.Status.CLOSED
-        payment.save()
+        payment.save(update_fields=REPORTED_FIELDS)
     return payment
 
 
+# What a report changes (not the code_url, which start_payment may be writing meanwhile).
+REPORTED_FIELDS = ["provider_status", "provider_trade_no", "status", "paid_at", "review_reason",
+                   "updated_at"]  # fmt: skip
 POSTED = {Payment.Status.SUCCEEDED, Payment.Status.REFUNDED, Payment.Status.REVIEW}
 
 
@@ -232,7 +235,7 @@ def _apply_refund(payment: Payment, report: RefundReport) -> None:
             _("The provider reported a refund of %(amount)s.")
             % {"amount": format_money(report.amount, payment.currency)},
         )
-        payment.save()
+        payment.save(update_fields=REPORTED_FIELDS)
     else:
         ledger.record_money_in(
             actor=Actor.system(),
