@@ -14,6 +14,7 @@ pytestmark = pytest.mark.browser
 AREAS = [
     ("Overview", None),
     ("Usage", "Usage"),
+    ("Call log", "Call log"),
     ("Projects", "Projects"),
     ("API keys", "API keys"),
     ("Quotas", "Quotas"),

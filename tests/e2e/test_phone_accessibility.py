@@ -35,6 +35,7 @@ CUSTOMER_PAGES = [
     "/keys/",
     "{key}",
     "/usage/",
+    "/usage/calls/",
     "/organization/quotas/",
     "/organization/quotas/new/",
     "{quota}",
