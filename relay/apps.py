@@ -8,4 +8,7 @@ class RelayConfig(AppConfig):
     verbose_name = _("Relay")
 
     def ready(self):
-        from relay import channels  # noqa: F401 (connects the route-cache invalidation)
+        from projects import selectors
+        from relay import channels  # (also connects the route-cache invalidation)
+
+        selectors.use_served_models(channels.served_models)

@@ -18,10 +18,12 @@ from billing.catalog.models import CatalogModel
 from billing.metering.models import UsageEvent
 from projects.models import ApiKey
 from tests.conftest import wait_for
+from tests.factories import CatalogModelFactory
 from tests.relay.conftest import EMBEDDING_MODEL, MODEL, assert_billed
 from tests.relay.fake_upstream import CACHED_TOKENS, CONTENT, PROMPT_TOKENS
 
 ROOT = Path(__file__).resolve().parents[2]
+UNSERVED = "aaa/first-by-name"
 
 
 def snippet(page: str, name: str) -> str:
@@ -37,6 +39,7 @@ def created_page(relay_world, upstreams, settings):
     settings.RELAY_PUBLIC_URL = relay_world.relay
     relay_world.channel("a", upstreams.a)
     CatalogModel.objects.filter(model_id=EMBEDDING_MODEL).update(kind=CatalogModel.Kind.EMBEDDING)
+    CatalogModelFactory(model_id=UNSERVED)  # a chat model no channel serves
     client = Client()
     client.force_login(relay_world.owner.user)
     response = client.post(
@@ -76,9 +79,10 @@ def test_the_copied_examples_call_the_relay_and_are_billed(
     env_line = snippet(page, "env")
     assert ApiKey.objects.get(pk=key.pk).prefix in env_line  # the new key itself, filled in
     assert relay_world.relay in page
-    # The picker offers the chat models the key may call; the examples use one of them.
+    # The picker offers the chat models the key may call, those the relay serves first: the
+    # examples use the first.
     picker = re.search(r'<select id="qs-model".*?</select>', page, re.DOTALL).group(0)
-    assert re.findall(r'<option value="([^"]+)"', picker) == [MODEL]
+    assert re.findall(r'<option value="([^"]+)"', picker) == [MODEL, UNSERVED]
     text = "".join(CONTENT)
 
     answer = json.loads(run(f"{env_line}\n{snippet(page, 'curl')}", tmp_path))
