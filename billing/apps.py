@@ -12,7 +12,7 @@ class BillingConfig(AppConfig):
         from billing.invoicing import account, ledger
         from billing.invoicing.services import end_of_billed_usage
         from billing.metering import services as metering
-        from billing.packages import drawdown
+        from billing.packages import drawdown, gate
         from billing.quotas import receivers as quota_receivers  # noqa: F401
         from billing.quotas import services as quotas
         from portal import metrics
@@ -23,7 +23,8 @@ class BillingConfig(AppConfig):
             selectors.check_organization_policy, before=authorize.check_client_ip, about_model=True
         )
         authorize.add_check(quotas.check_quota)
-        authorize.add_check(ledger.check_balance)
+        authorize.add_check(ledger.check_balance)  # passes on an empty balance a pack covers
+        authorize.add_limits(gate.describe_limits)
         # Counters first, then packs and plans (what each event is charged), then the balance.
         metering.add_usage_consumer(quotas.record_usage)
         metering.add_usage_consumer(drawdown.draw_usage)

@@ -376,6 +376,9 @@ CATALOG_MARKUP_PERCENT = Decimal(env.str("CATALOG_MARKUP_PERCENT", default="0"))
 PREPAID_BALANCE_FLOOR = Decimal(env.str("PREPAID_BALANCE_FLOOR", default="0"))
 LOW_BALANCE_ALERT_AMOUNT = Decimal(env.str("LOW_BALANCE_ALERT_AMOUNT", default="100"))
 BILLING_HEADROOM_CACHE_SECONDS = env.int("BILLING_HEADROOM_CACHE_SECONDS", default=60)
+# How long authorize trusts its cached view of an organization's packs and plan allowance
+# (dropped at once when one is granted, drawn, allocated or expires).
+PACKAGE_SNAPSHOT_SECONDS = env.int("PACKAGE_SNAPSHOT_SECONDS", default=60)
 VAT_RATE = Decimal(env.str("VAT_RATE", default="0.06"))
 INVOICE_GRACE_DAYS = env.int("INVOICE_GRACE_DAYS", default=2)
 INVOICE_AUTO_ISSUE = env_bool("INVOICE_AUTO_ISSUE", True)

@@ -342,6 +342,17 @@ def add_check(check: Check, *, before: Check | None = None, about_model: bool = 
         MODEL_CHECKS.append(check)
 
 
+# What an allowed answer's `limits` add to the key's rates, from upper floors (billing adds
+# what is left of the packs and plan allowance that cover the call): describe(call, found) ->
+# dict, reading only the cache entries named by its `cache_keys`, like a check.
+LIMITS: list[Check] = []
+
+
+def add_limits(describe) -> None:
+    if describe not in LIMITS:
+        LIMITS.append(describe)
+
+
 def models_for_key(key: ApiKey, kind: str | None = None) -> list[str]:
     """The catalog model ids (of `kind`, e.g. "chat", if given) `key` may call, sorted: the
     catalog's callable models that its own model list and the organization's model policies
@@ -377,7 +388,9 @@ class _Hits:
 
 
 def _declared(call: Call) -> list[str]:
-    return [key for check in CHECKS for key in getattr(check, "cache_keys", _none)(call)]
+    return [
+        key for check in (*CHECKS, *LIMITS) for key in getattr(check, "cache_keys", _none)(call)
+    ]
 
 
 def _none(call: Call) -> list[str]:
@@ -471,7 +484,14 @@ def _decide(api_key, prefix, model, client_ip, found: Found) -> tuple[bool, dict
     if reason is not None:
         return False, {"allowed": False, "reason": reason}, entry["model_id"]
     API_KEYS.touch(prefix, snapshot, found.entries)
-    return True, snapshot["body"], entry["model_id"]
+    return True, _with_limits(snapshot["body"], call, found), entry["model_id"]
+
+
+def _with_limits(body: dict, call: Call, found: Found) -> dict:
+    added = {}
+    for describe in LIMITS:
+        added.update(describe(call, found))
+    return {**body, "limits": {**body["limits"], **added}} if added else body
 
 
 def _live_credential(token: str, prefix: str, snapshot: Snapshot, found: dict) -> bool:

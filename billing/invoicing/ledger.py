@@ -40,6 +40,7 @@ from billing.invoicing.models import (
     LedgerEntry,
 )
 from billing.metering.selectors import rollups_plus_tail
+from billing.packages import gate
 from portal import periods
 from portal.money import format_money
 from projects.authorize import Refusal
@@ -343,12 +344,18 @@ def cached_headroom_micros(org_id: int, found=cache) -> int:
 def check_balance(call, found=cache) -> str | None:
     """projects.authorize check: no round trip of its own when warm (its key comes with the
     gateway's first read); a reload from the ledger when not cached."""
-    if cached_headroom_micros(call.key["organization_pk"], found) <= 0:
+    if cached_headroom_micros(call.key["organization_pk"], found) <= 0 and not gate.covers(
+        call, found
+    ):
         return Refusal.INSUFFICIENT_BALANCE
     return None
 
 
-check_balance.cache_keys = headroom_cache_keys
+def balance_cache_keys(call) -> list[str]:
+    return [*headroom_cache_keys(call), *gate.snapshot_keys(call)]
+
+
+check_balance.cache_keys = balance_cache_keys
 
 
 def invalidate_headroom(org_id: int) -> None:

@@ -25,6 +25,7 @@ from django.db.models import F
 from accounts.models import Department
 from billing.catalog.models import CatalogModel, PriceVersion
 from billing.catalog.pricing import cost_of, priced_with
+from billing.packages import gate
 from billing.packages.models import (
     Entitlement,
     EntitlementEntry,
@@ -193,6 +194,8 @@ def draw_usage(events) -> None:
     UsageCoverage.objects.bulk_create(coverages)
     for entitlement in {entry.entitlement_id: entry.entitlement for entry in entries}.values():
         Entitlement.objects.filter(pk=entitlement.pk).update(consumed=entitlement.consumed)
+    for org_id in {entry.organization_id for entry in entries}:
+        gate.invalidate(org_id)
 
 
 def _plans(org_ids) -> dict[int, Subscription]:

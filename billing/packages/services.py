@@ -11,8 +11,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.audit_trail import Actor, record_actor_event
-from billing.catalog.models import CatalogModel, PriceVersion
+from billing.catalog.models import PriceVersion
+from billing.packages import gate
 from billing.packages.models import Entitlement, EntitlementEntry, Offer, OfferTerms
+from billing.packages.selectors import covered_models
 from portal.periods import business_zone
 
 WEIGHT = Decimal("0.000001")
@@ -22,19 +24,6 @@ PRICE_CLASSES = {  # weight key -> PriceVersion field (None: charged at the inpu
     "cache_write": "cache_write_price",
     "output": "output_price",
 }
-
-
-def terms_in_force(offer: Offer, at: datetime | None = None) -> OfferTerms | None:
-    return offer.terms.filter(effective_from__lte=at or timezone.now()).first()
-
-
-def covered_models(terms: OfferTerms):
-    models = CatalogModel.objects.all()
-    if terms.scope == OfferTerms.Scope.MODELS:
-        return models.filter(pk__in=terms.scope_models.all())
-    if terms.scope == OfferTerms.Scope.REGION:
-        return models.filter(provider__region=terms.scope_region)
-    return models
 
 
 def derive_weights(terms: OfferTerms) -> dict:
@@ -135,6 +124,7 @@ def grant(
             units=granted,
             value_amount=price_amount,
         )
+        gate.invalidate(organization.pk)
     return entitlement
 
 
@@ -166,6 +156,7 @@ def allocate(*, actor: Actor, entitlement: Entitlement, department) -> Entitleme
     with transaction.atomic():
         Entitlement.objects.filter(pk=entitlement.pk).update(department=department)
         entitlement.department = department
+        gate.invalidate(entitlement.organization_id)
         record_actor_event(
             actor=actor,
             organization=entitlement.organization,
@@ -201,6 +192,7 @@ def expire_due(now: datetime | None = None) -> int:
             )
             entitlement.status = Entitlement.Status.EXPIRED
             entitlement.save(update_fields=["status"])
+            gate.invalidate(entitlement.organization_id)
             closed += 1
     return closed
 

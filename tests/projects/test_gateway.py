@@ -232,9 +232,10 @@ def test_a_cold_start_loads_the_catalog_once_in_one_query(
 ):
     gateway("tpk_warmup")  # the credential only
     # key (1) + whole catalog (1) + the department's model policy (2: department chain and
-    # policies) + the organization's blocking quotas (1) + the balance (1) + the
-    # once-a-minute last_used_at write (1); all but the last are cached afterwards
-    with django_assert_num_queries(7):
+    # policies) + the organization's blocking quotas (1) + the balance (1) + its packs and
+    # plan allowance (1) + the once-a-minute last_used_at write (1); all but the last are
+    # cached afterwards
+    with django_assert_num_queries(8):
         gateway(key_a[1])
     with django_assert_num_queries(0):  # every model and alias is now cached
         assert reason(gateway(key_a[1], model="chat-latest")) == "allowed"
