@@ -50,6 +50,8 @@ EVENT_TYPES = [
     "invoice.overdue",
     "invoice.paid",
     "fapiao.issued",
+    "pack.usage",
+    "pack.expiring",
 ]
 
 

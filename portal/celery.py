@@ -9,5 +9,11 @@ app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()  # <app>.tasks of every installed app
 app.autodiscover_tasks(
-    ["billing.metering", "billing.quotas", "billing.invoicing", "billing.payments"]
+    [
+        "billing.metering",
+        "billing.quotas",
+        "billing.invoicing",
+        "billing.packages",
+        "billing.payments",
+    ]
 )

@@ -13,7 +13,7 @@ from decimal import Decimal
 from django.utils import formats
 from django.utils.functional import Promise, lazy
 from django.utils.text import _format_lazy
-from django.utils.translation import gettext, ngettext, npgettext, pgettext
+from django.utils.translation import get_language, gettext, ngettext, npgettext, pgettext
 
 
 def _localized_date(value: date) -> str:
@@ -22,6 +22,13 @@ def _localized_date(value: date) -> str:
 
 # A date rendered in the reader's language: lazy_date(invoice_due_date).
 lazy_date = lazy(_localized_date, str)
+
+def _by_language(english: str, chinese: str) -> str:
+    return chinese if chinese and (get_language() or "").startswith("zh") else english
+
+
+# A name kept in both languages (an offer's), in the reader's: by_language(name_en, name_zh).
+by_language = lazy(_by_language, str)
 
 # The lazy functions whose calls can be stored, by a name that stays stable in the database.
 FUNCTIONS = {
@@ -32,6 +39,7 @@ FUNCTIONS = {
     "format": _format_lazy,
     "percent": operator.mod,
     "date": _localized_date,
+    "by_language": _by_language,
 }
 _NAMES = {function: name for name, function in FUNCTIONS.items()}
 

@@ -314,6 +314,7 @@ CELERY_BEAT_SCHEDULE = {
     "export-purge": {"task": "exports.tasks.purge_expired_exports", "schedule": 3600.0},
     # Online payments still open after 5 minutes are asked about; expired ones closed.
     "payment-check": {"task": "billing.payments.tasks.refresh_open_payments", "schedule": 300.0},
+    "entitlements": {"task": "billing.packages.tasks.tend_entitlements", "schedule": 3600.0},
 }
 
 # --- API ------------------------------------------------------------------------------
@@ -379,6 +380,8 @@ BILLING_HEADROOM_CACHE_SECONDS = env.int("BILLING_HEADROOM_CACHE_SECONDS", defau
 # How long authorize trusts its cached view of an organization's packs and plan allowance
 # (dropped at once when one is granted, drawn, allocated or expires).
 PACKAGE_SNAPSHOT_SECONDS = env.int("PACKAGE_SNAPSHOT_SECONDS", default=60)
+# Holders of a pack with tokens left are told this many days before it expires.
+PACKAGE_EXPIRY_NOTICE_DAYS = env.int("PACKAGE_EXPIRY_NOTICE_DAYS", default=7)
 VAT_RATE = Decimal(env.str("VAT_RATE", default="0.06"))
 INVOICE_GRACE_DAYS = env.int("INVOICE_GRACE_DAYS", default=2)
 INVOICE_AUTO_ISSUE = env_bool("INVOICE_AUTO_ISSUE", True)

@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 
+from django.db import transaction
 from django.db.models import F
 
 from accounts.models import Department
 from billing.catalog.models import CatalogModel, PriceVersion
 from billing.catalog.pricing import cost_of, priced_with
-from billing.packages import gate
+from billing.packages import gate, tasks
 from billing.packages.models import (
     Entitlement,
     EntitlementEntry,
@@ -196,6 +197,8 @@ def draw_usage(events) -> None:
         Entitlement.objects.filter(pk=entitlement.pk).update(consumed=entitlement.consumed)
     for org_id in {entry.organization_id for entry in entries}:
         gate.invalidate(org_id)
+    if drawn_ids := sorted({entry.entitlement_id for entry in entries}):
+        transaction.on_commit(lambda: tasks.announce_pack_usage.delay(drawn_ids))
 
 
 def _plans(org_ids) -> dict[int, Subscription]:

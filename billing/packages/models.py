@@ -315,6 +315,10 @@ class Entitlement(models.Model):
         _("purchase reference"), max_length=64, unique=True, null=True, blank=True
     )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    # The highest share used (USAGE_ALERT_PERCENTS) its holders were told of, and when they
+    # were told it expires soon: each alert goes out once.
+    alerted_percent = models.PositiveSmallIntegerField(_("usage alert sent at %"), default=0)
+    expiry_notice_sent_at = models.DateTimeField(_("expiry notice sent"), null=True, blank=True)
 
     objects = EntitlementQuerySet.as_manager()
     department_field = "department"
