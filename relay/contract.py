@@ -104,6 +104,19 @@ AllowedResponse = inline_serializer(
             {
                 "rpm": serializers.IntegerField(allow_null=True),
                 "tpm": serializers.IntegerField(allow_null=True),
+                "entitlements": inline_serializer(
+                    "AuthorizeEntitlement",
+                    {
+                        "id": serializers.CharField(),
+                        "unit": serializers.ChoiceField(["tokens", "money"]),
+                        "remaining": serializers.DecimalField(max_digits=28, decimal_places=10),
+                        "expires_at": serializers.DateTimeField(),
+                    },
+                    many=True,
+                    required=False,
+                    help_text="Packs and plan allowance that cover this call, in the order "
+                    "usage draws them (present only when some do).",
+                ),
             },
         ),
     },
