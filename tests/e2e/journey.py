@@ -82,12 +82,13 @@ class Journey:
 
     # --- steps -----------------------------------------------------------------------------
 
-    def t(self, message: str) -> str:
+    def t(self, message: str, names_a_brand: bool = False) -> str:
         """`message` as the page shows it in this journey's language (in Chinese, it must
-        be translated: a missing translation fails instead of matching the English)."""
+        be translated: a missing translation fails instead of matching the English, unless
+        the term stays in Latin letters, as "Webhook" does)."""
         with translation.override(self.language):
             text = translation.gettext(message)
-        if self.language.startswith("zh"):
+        if self.language.startswith("zh") and not names_a_brand:
             assert CHINESE.search(text), f"no Chinese translation of {message!r}"
         return text
 
