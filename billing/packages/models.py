@@ -239,6 +239,10 @@ class Subscription(models.Model):
         OfferTerms, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+    # Paid fee invoices cover the plan until then: months before it grant their allowance.
+    paid_until = models.DateTimeField(_("fees paid until"), null=True, blank=True)
+    # The period end whose renewal notice was sent (once per period).
+    notice_sent_for = models.DateTimeField(_("renewal notice sent for"), null=True, blank=True)
 
     objects = TenantQuerySet.as_manager()
 
