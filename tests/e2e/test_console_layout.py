@@ -79,6 +79,18 @@ def test_desktop_keeps_the_navigation_beside_the_page_with_breadcrumbs(
     expect(sidenav).to_be_visible()
     expect(page.locator(".breadcrumbs")).to_have_count(0)  # the overview is the root
 
+    # The keyboard's focus is visible: the skip link first, then a 3 px ring on each link.
+    page.keyboard.press("Tab")
+    expect(page.locator(".skip")).to_be_focused()
+    expect(page.locator(".skip")).to_be_in_viewport()
+    page.keyboard.press("Tab")
+    expect(page.locator(".topbar .brand")).to_be_focused()
+    ring = page.evaluate(
+        "(() => { const s = getComputedStyle(document.activeElement);"
+        " return [s.outlineStyle, s.outlineWidth]; })()"
+    )
+    assert ring == ["solid", "3px"]
+
     visitor.goto(customer_world["project"])
     crumbs = page.locator(".breadcrumbs li")
     expect(crumbs).to_have_text(["Overview", "Projects", "Chatbot"])
