@@ -315,6 +315,8 @@ CELERY_BEAT_SCHEDULE = {
     # Online payments still open after 5 minutes are asked about; expired ones closed.
     "payment-check": {"task": "billing.payments.tasks.refresh_open_payments", "schedule": 300.0},
     "entitlements": {"task": "billing.packages.tasks.tend_entitlements", "schedule": 3600.0},
+    # Plans: renewals and their fees, the month's allowance, renewal notices.
+    "plans": {"task": "billing.packages.tasks.roll_plans", "schedule": 600.0},
 }
 
 # --- API ------------------------------------------------------------------------------

@@ -10,11 +10,12 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from accounts.audit_trail import Actor
-from billing.packages import plans
+from billing.packages import plans, tasks
 from billing.packages import services as packages
 from billing.packages.models import Entitlement, EntitlementEntry, Offer, OfferTerms, Subscription
 from billing.packages.services import unreconciled_entitlements
 from notifications.models import Notification
+from portal.celery import app as celery_app
 from tests.factories import MembershipFactory, OrganizationFactory
 
 pytestmark = pytest.mark.django_db
@@ -205,3 +206,9 @@ def test_upgrade_now_charges_the_fee_difference_for_the_time_left(org):
     cheaper = plan("100.00", tokens=10, name="Cheap").terms.get()
     with pytest.raises(ValidationError):
         plans.upgrade_figures(subscription, cheaper, at)
+
+
+def test_beat_runs_the_plan_roll(settings):
+    celery_app.loader.import_default_modules()
+    task = settings.CELERY_BEAT_SCHEDULE["plans"]["task"]
+    assert celery_app.tasks[task].name == tasks.roll_plans.name == task
