@@ -10,11 +10,13 @@ class BillingConfig(AppConfig):
         # projects sits below billing: the catalog and billing's checks join authorize here.
         from billing.catalog import receivers, selectors  # noqa: F401 (receivers connect)
         from billing.invoicing import account, ledger
+        from billing.invoicing import services as invoicing
         from billing.invoicing.services import end_of_billed_usage
         from billing.metering import services as metering
         from billing.packages import drawdown, gate
         from billing.quotas import receivers as quota_receivers  # noqa: F401
         from billing.quotas import services as quotas
+        from billing.sales import services as sales
         from portal import metrics
         from projects import authorize
 
@@ -32,6 +34,8 @@ class BillingConfig(AppConfig):
         metering.add_purge_limit(end_of_billed_usage)
         metrics.collect_when_scraped(metering.RollupLagCollector())
         account.add_payment_finder(_online_payments)
+        # A paid purchase invoice delivers its pack (sales is above invoicing).
+        invoicing.invoice_paid.connect(sales.deliver, dispatch_uid="sales.deliver")
 
 
 def _online_payments(organizations, trade_numbers) -> dict[str, str]:

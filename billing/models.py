@@ -33,6 +33,7 @@ from billing.packages.models import (
 )
 from billing.payments.models import Payment, PaymentRefund
 from billing.quotas.models import Quota, QuotaAlert, QuotaIncreaseRequest, QuotaPeriod
+from billing.sales.models import Purchase
 
 __all__ = [
     "PRICE_FIELDS",
@@ -56,6 +57,7 @@ __all__ = [
     "PaymentRefund",
     "PriceVersion",
     "Provider",
+    "Purchase",
     "Quota",
     "QuotaAlert",
     "QuotaIncreaseRequest",

@@ -52,6 +52,9 @@ class Invoice(models.Model):
     class Kind(models.TextChoices):
         INVOICE = "invoice", _("Invoice")
         CREDIT_NOTE = "credit_note", _("Credit note")
+        # A purchase (a token pack), invoiced when bought with VAT; owed only once paid: the
+        # charge is posted when a payment covers it (billing.sales).
+        PURCHASE = "purchase", _("Purchase invoice")
 
     class Status(models.TextChoices):
         DRAFT = "draft", _("Draft")
@@ -166,6 +169,10 @@ class Invoice(models.Model):
     @property
     def is_overdue(self) -> bool:
         return self.status == self.Status.ISSUED and self.due_at and self.due_at < timezone.now()
+
+
+# What customers pay (bank transfer, online payment); a credit note is not paid.
+PAYABLE_KINDS = (Invoice.Kind.INVOICE, Invoice.Kind.PURCHASE)
 
 
 class InvoiceLineQuerySet(models.QuerySet):

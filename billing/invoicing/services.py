@@ -29,6 +29,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Min, Q, Sum
 from django.db.models.functions import Coalesce
+from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -67,6 +68,9 @@ from projects.models import Project
 # How many months before its own an invoice carries late usage of: the acceptance window
 # (USAGE_ACCEPTANCE_WINDOW_DAYS, 35) never reaches further back than the month before last.
 ADJUSTMENT_MONTHS = 3
+# Sent (invoice=) inside the transaction that marks an issued invoice paid, once per invoice:
+# what a purchase invoice bought is delivered on it (billing.sales, a floor above).
+invoice_paid = Signal()
 ZERO = Decimal(0)
 DESCRIPTION_LENGTH = InvoiceLine._meta.get_field("description").max_length
 COUNTS = ("requests", "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens")
@@ -464,24 +468,27 @@ def issue_invoice(*, actor: Actor, invoice: Invoice) -> Invoice:
         invoice.issued_at = now
         organization = invoice.organization
         prepaid = organization.payment_mode == Organization.PaymentMode.PREPAID
-        if invoice.kind == Invoice.Kind.INVOICE:
+        if invoice.kind != Invoice.Kind.CREDIT_NOTE:
             invoice.due_at = now + timedelta(days=settings.INVOICE_PAYMENT_TERMS_DAYS)
-            if prepaid:
-                invoice.status, invoice.paid_at = Invoice.Status.PAID, now
-                invoice.settled_from_balance = True
+        if invoice.kind == Invoice.Kind.INVOICE and prepaid:
+            invoice.status, invoice.paid_at = Invoice.Status.PAID, now
+            invoice.settled_from_balance = True
         invoice.save()
         owed = invoice.tax_amount if prepaid and invoice.kind == Invoice.Kind.INVOICE else None
-        LedgerEntry.objects.create(
-            organization=organization,
-            kind=invoice.kind,  # "invoice" or "credit_note", both ledger kinds
-            amount=-(invoice.total_amount if owed is None else owed),
-            currency=invoice.currency,
-            reference=invoice.number,
-            invoice=invoice,
-            created_by=actor.user,
-            note=_("VAT of invoice %(number)s") % {"number": invoice.number} if owed else "",
-        )
-        rounding = ledger.post_rounding_adjustment(actor=actor, invoice=invoice)
+        rounding = None
+        # A purchase is charged when it is paid (invoice_paid, billing.sales), not owed before.
+        if invoice.kind != Invoice.Kind.PURCHASE:
+            LedgerEntry.objects.create(
+                organization=organization,
+                kind=invoice.kind,  # "invoice" or "credit_note", both ledger kinds
+                amount=-(invoice.total_amount if owed is None else owed),
+                currency=invoice.currency,
+                reference=invoice.number,
+                invoice=invoice,
+                created_by=actor.user,
+                note=_("VAT of invoice %(number)s") % {"number": invoice.number} if owed else "",
+            )
+            rounding = ledger.post_rounding_adjustment(actor=actor, invoice=invoice)
         record_actor_event(
             actor=actor,
             organization=organization,
@@ -575,6 +582,7 @@ def mark_paid(*, invoice: Invoice) -> None:
     )
     if claimed:
         invoice.refresh_from_db()
+        invoice_paid.send(sender=Invoice, invoice=invoice)
         _announce_invoice(invoice, "invoice.paid", gettext_lazy("Invoice %(number)s paid"))
 
 

@@ -26,7 +26,7 @@ from accounts.models import Organization
 from billing.invoicing import ledger, remittance
 from billing.invoicing import services as invoicing
 from billing.invoicing.bank_models import BankStatementLine
-from billing.invoicing.models import Invoice, LedgerEntry
+from billing.invoicing.models import PAYABLE_KINDS, Invoice, LedgerEntry
 from billing.invoicing.statements import RowError, StatementRow
 
 Status = BankStatementLine.Status
@@ -120,26 +120,27 @@ def _suggested_by_payer(line: BankStatementLine):
 
 
 def open_invoices(organization):
-    """Issued, unpaid invoices, oldest first."""
+    """Issued, unpaid invoices (monthly or purchases), oldest first."""
     return (
         Invoice.objects.for_org(organization)
-        .filter(kind=Invoice.Kind.INVOICE, status=Invoice.Status.ISSUED)
+        .filter(kind__in=PAYABLE_KINDS, status=Invoice.Status.ISSUED)
         .order_by("issued_at", "pk")
     )
 
 
 def invoice_for(organization, amount: Decimal, memo: str) -> Invoice | None:
     """The open invoice a transfer pays: the one whose number the memo names, else the oldest
-    with exactly the amount outstanding, else the oldest. None for a prepaid organization
-    (its transfers are top-ups)."""
-    if organization.payment_mode == Organization.PaymentMode.PREPAID:
-        return None
+    with exactly the amount outstanding, else the oldest. A prepaid organization's transfers
+    are top-ups unless they pay an open purchase invoice named or of exactly that amount."""
+    prepaid = organization.payment_mode == Organization.PaymentMode.PREPAID
     invoices = list(open_invoices(organization))
+    if prepaid:
+        invoices = [i for i in invoices if i.kind == Invoice.Kind.PURCHASE]
     named = {number.upper() for number in INVOICE_NUMBER.findall(memo or "")}
     for candidates in (
         [i for i in invoices if i.number in named],
         [i for i in invoices if invoicing.outstanding_amount(i) == amount],
-        invoices,
+        [] if prepaid else invoices,
     ):
         if candidates:
             return candidates[0]
@@ -211,7 +212,8 @@ def post_line(*, actor: Actor, line: BankStatementLine) -> LedgerEntry:
             "payer": line.payer_name or line.payer_account or "?",
             "date": f"{line.booked_on:%Y-%m-%d}",
         }
-        if organization.payment_mode == Organization.PaymentMode.PREPAID:
+        pays = line.invoice if line.invoice and line.invoice.status == "issued" else None
+        if organization.payment_mode == Organization.PaymentMode.PREPAID and pays is None:
             entry = ledger.record_money_in(
                 actor=actor,
                 organization=organization,
@@ -227,7 +229,7 @@ def post_line(*, actor: Actor, line: BankStatementLine) -> LedgerEntry:
                 amount=line.amount,
                 provider="bank",
                 reference=line.bank_transaction_id,
-                invoice=line.invoice if line.invoice and line.invoice.status == "issued" else None,
+                invoice=pays,
             )
         line.status, line.ledger_entry = Status.POSTED, entry
         line.posted_by, line.posted_at = actor.user, timezone.now()

@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from accounts.audit_trail import Actor, record_actor_event
 from billing.invoicing import ledger
 from billing.invoicing import services as invoicing
-from billing.invoicing.models import Invoice, LedgerEntry
+from billing.invoicing.models import PAYABLE_KINDS, Invoice, LedgerEntry
 from billing.payments import gateway
 from billing.payments.gateway import CLOSED, PAID, RefundReport, TradeReport
 from billing.payments.models import Payment, PaymentRefund
@@ -58,7 +58,7 @@ def _amount_to_pay(organization, amount, invoice) -> Decimal:
     if invoice is not None:
         if (
             invoice.organization_id != organization.pk
-            or invoice.kind != Invoice.Kind.INVOICE
+            or invoice.kind not in PAYABLE_KINDS
             or invoice.status != Invoice.Status.ISSUED
         ):
             raise PaymentError({"invoice": _("Only an issued, unpaid invoice can be paid.")})

@@ -1,0 +1,165 @@
+"""Buying a token pack: a purchase invoice with VAT, issued at once (its number is gapless
+like every invoice's), then paid from the prepaid balance now, or later by bank transfer or
+online payment. Whatever pays it, invoicing.mark_paid sends invoice_paid once, and `deliver`
+charges the invoice to the ledger and grants the pack, with the invoice number as the
+entitlement's reference."""
+
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.audit_trail import Actor, record_actor_event
+from accounts.models import Organization
+from billing.invoicing import ledger
+from billing.invoicing import services as invoicing
+from billing.invoicing.models import Invoice, InvoiceLine, LedgerBalance, LedgerEntry
+from billing.packages import services as packages
+from billing.packages.models import Offer, OfferTerms
+from billing.packages.selectors import terms_in_force
+from billing.sales.models import Purchase
+from portal.money import format_money
+from portal.periods import business_zone
+
+# A purchase counts against the limit while its invoice is open or paid (not once voided).
+COUNTED = (Invoice.Status.ISSUED, Invoice.Status.PAID)
+
+
+def offered_packs(organization):
+    """Published packs this organization may buy: public ones and those offered to it by name."""
+    return (
+        Offer.objects.filter(kind=Offer.Kind.PACK, is_published=True)
+        .filter(Q(visibility=Offer.Visibility.PUBLIC) | Q(offered_to=organization))
+        .distinct()
+        .order_by("name_en")
+    )
+
+
+def purchases_left(organization, offer: Offer, terms: OfferTerms) -> int | None:
+    """How many more the organization may buy under `terms` (None: no limit)."""
+    if terms.purchase_limit is None:
+        return None
+    bought = Purchase.objects.filter(
+        organization=organization, offer=offer, invoice__status__in=COUNTED
+    ).count()
+    return max(terms.purchase_limit - bought, 0)
+
+
+def buy_pack(*, actor: Actor, organization, offer: Offer, from_balance: bool) -> Purchase:
+    """Invoice the pack under its terms in force; `from_balance`: pay it now from the balance
+    (refused, with nothing made, when the balance is short). Otherwise the invoice stays open
+    for a bank transfer or an online payment."""
+    with transaction.atomic():
+        # Purchases of one organization take turns, so the limit holds under concurrency.
+        organization = Organization.objects.select_for_update().get(pk=organization.pk)
+        if not offered_packs(organization).filter(pk=offer.pk).exists():
+            raise ValidationError({"offer": _("This pack is not offered to your organization.")})
+        terms = terms_in_force(offer)
+        if terms is None:
+            raise ValidationError({"offer": _("This pack has no price yet.")})
+        if terms.currency != organization.currency:
+            raise ValidationError(
+                {"offer": _("This pack is sold in %(currency)s.") % {"currency": terms.currency}}
+            )
+        if purchases_left(organization, offer, terms) == 0:
+            raise ValidationError(
+                {"offer": _("Your organization has bought this pack as often as it may.")}
+            )
+        invoice = _purchase_invoice(actor, organization, offer, terms)
+        purchase = Purchase.objects.create(
+            organization=organization,
+            offer=offer,
+            terms=terms,
+            invoice=invoice,
+            created_by=actor.user,
+        )
+        record_actor_event(
+            actor=actor,
+            organization=organization,
+            action="packages.purchased",
+            target=purchase,
+            changes={"after": {"offer": offer.public_id, "invoice": invoice.number,
+                               "total": str(invoice.total_amount)}},
+        )  # fmt: skip
+        if from_balance:
+            pay_from_balance(purchase=purchase)
+    purchase.refresh_from_db()
+    return purchase
+
+
+def _purchase_invoice(actor: Actor, organization, offer: Offer, terms: OfferTerms) -> Invoice:
+    today = timezone.localdate(timezone=business_zone())
+    gross = terms.gross_amount
+    invoice = Invoice.objects.create(
+        organization=organization,
+        kind=Invoice.Kind.PURCHASE,
+        period_start=today,
+        period_end=today + timedelta(days=1),
+        currency=terms.currency,
+        subtotal_amount=terms.price_amount,
+        tax_rate=terms.vat_rate,
+        tax_amount=gross - terms.price_amount,
+        total_amount=gross,
+    )
+    InvoiceLine.objects.create(
+        invoice=invoice,
+        position=1,
+        service_month=today,
+        description=(
+            _("Token pack %(name)s: %(tokens)s tokens")
+            % {"name": offer.name, "tokens": f"{terms.token_amount:,}"}
+        )[: invoicing.DESCRIPTION_LENGTH],
+        amount=terms.price_amount,
+    )
+    return invoicing.issue_invoice(actor=actor, invoice=invoice)
+
+
+def pay_from_balance(*, purchase: Purchase) -> None:
+    """Pay an open purchase invoice from the prepaid balance, or refuse when it is short."""
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().get(pk=purchase.invoice_id)
+        if invoice.status != Invoice.Status.ISSUED:
+            raise ValidationError({"payment": _("This purchase is not open for payment.")})
+        # The running balance row: concurrent charges wait until this one is decided.
+        LedgerBalance.objects.select_for_update().filter(
+            organization_id=invoice.organization_id
+        ).first()
+        available = ledger.balance(invoice.organization)
+        if available < invoice.total_amount:
+            raise ValidationError(
+                {"payment": _("Your balance (%(balance)s) is less than the price (%(price)s): "
+                              "top up first, or pay by bank transfer or online.")
+                 % {"balance": format_money(available, invoice.currency),
+                    "price": format_money(invoice.total_amount, invoice.currency)}}
+            )  # fmt: skip
+        invoicing.mark_paid(invoice=invoice)  # invoice_paid: deliver() charges the balance
+
+
+def deliver(sender, invoice: Invoice, **kwargs) -> None:
+    """invoice_paid receiver: a paid purchase invoice is charged to the ledger and its pack
+    granted, once (the purchase row is locked; the grant is unique per reference)."""
+    purchase = (
+        Purchase.objects.select_for_update()
+        .select_related("terms__offer", "organization")
+        .filter(invoice=invoice)
+        .first()
+    )
+    if purchase is None or purchase.entitlement_id:
+        return
+    LedgerEntry.objects.create(
+        organization=purchase.organization,
+        kind=LedgerEntry.Kind.INVOICE,
+        amount=-invoice.total_amount,
+        currency=invoice.currency,
+        reference=invoice.number,
+        invoice=invoice,
+        note=_("Token pack %(name)s") % {"name": purchase.offer.name},
+    )
+    ledger.invalidate_headroom(purchase.organization_id)
+    purchase.entitlement = packages.grant_pack(
+        organization=purchase.organization, terms=purchase.terms, reference=invoice.number
+    )
+    purchase.save(update_fields=["entitlement"])

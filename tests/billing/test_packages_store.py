@@ -1,0 +1,199 @@
+"""Buying token packs: a purchase invoice with VAT, paid from the balance, online (fake WeChat
+Pay) or by bank transfer; the pack is granted once whatever pays it and however often the
+payment is reported; purchase limits; named offers; allocation to a department."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from accounts.audit_trail import Actor
+from accounts.models import AuditEvent
+from billing.invoicing import ledger, remittance, statements, transfers
+from billing.invoicing.models import Invoice, LedgerEntry
+from billing.metering import services as metering
+from billing.packages import services as packages
+from billing.packages.models import Entitlement, Offer, OfferTerms
+from billing.payments import services as payments
+from billing.sales import services as sales
+from tests.billing.metering_world import build_world
+from tests.billing.payments.conftest import key_pairs, wechat  # noqa: F401 (fixtures)
+from tests.billing.payments.test_wechat import notify
+from tests.factories import LedgerEntryFactory, OrganizationFactory, as_actor
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime.now(UTC)
+HUNDRED_MILLION = 100_000_000
+
+
+def domestic_pack(*, limit=None, visibility=Offer.Visibility.PUBLIC, offered_to=()):
+    """What staff publish: 100 M tokens of domestic models, 12 months, 5,000.00 + 6 % VAT."""
+    offer = Offer.objects.create(
+        kind=Offer.Kind.PACK,
+        name_en="Domestic models 100M",
+        name_zh="国产模型 1 亿 tokens",
+        visibility=visibility,
+        is_published=True,
+    )
+    offer.offered_to.set(offered_to)
+    packages.save_terms(
+        actor=Actor.system(),
+        terms=OfferTerms(
+            offer=offer,
+            effective_from=NOW - timedelta(days=1),
+            price_amount=Decimal("5000.00"),
+            token_amount=HUNDRED_MILLION,
+            scope=OfferTerms.Scope.REGION,
+            scope_region="cn",
+            validity_days=365,
+            purchase_limit=limit,
+        ),
+    )
+    return offer
+
+
+@pytest.fixture
+def world(db):
+    w = build_world()
+    w.org.payment_mode = "prepaid"
+    w.org.save()
+    return w
+
+
+def buyer(world):
+    return as_actor(world.members["owner"])
+
+
+def top_up(world, amount):
+    LedgerEntryFactory(organization=world.org, kind="top_up", amount=Decimal(amount))
+
+
+def test_bought_with_the_balance_is_invoiced_with_vat_charged_and_granted(world):
+    top_up(world, "6000.00")
+    purchase = sales.buy_pack(
+        actor=buyer(world), organization=world.org, offer=domestic_pack(), from_balance=True
+    )
+    invoice = purchase.invoice
+    assert (invoice.kind, invoice.status) == (Invoice.Kind.PURCHASE, Invoice.Status.PAID)
+    assert (invoice.subtotal_amount, invoice.tax_amount, invoice.total_amount) == (
+        Decimal("5000.00"), Decimal("300.00"), Decimal("5300.00"),
+    )  # fmt: skip
+    assert invoice.number.startswith("TP-")
+    assert ledger.balance(world.org) == Decimal("700.00")
+    pack = purchase.entitlement
+    assert (pack.reference, pack.granted, pack.remaining) == (invoice.number, HUNDRED_MILLION,
+                                                              HUNDRED_MILLION)  # fmt: skip
+    assert pack.expires_at - pack.starts_at == timedelta(days=365)
+    assert AuditEvent.objects.filter(action="packages.purchased").count() == 1
+
+
+def test_a_short_balance_is_refused_and_nothing_is_made(world):
+    top_up(world, "100.00")
+    with pytest.raises(ValidationError) as refused:
+        sales.buy_pack(
+            actor=buyer(world), organization=world.org, offer=domestic_pack(), from_balance=True
+        )
+    assert "less than the price" in str(refused.value.message_dict["payment"])
+    assert not Invoice.objects.exists()
+    assert not Entitlement.objects.exists()
+    assert ledger.balance(world.org) == Decimal("100.00")
+
+
+def test_paid_online_the_pack_is_granted_once_however_often_wechat_reports(
+    client,
+    wechat,  # noqa: F811 (the fixture imported above)
+    world,
+):
+    purchase = sales.buy_pack(
+        actor=buyer(world), organization=world.org, offer=domestic_pack(), from_balance=False
+    )
+    assert purchase.invoice.status == Invoice.Status.ISSUED
+    assert purchase.entitlement is None
+    assert ledger.balance(world.org) == 0  # not owed before it is paid
+    payment = payments.start_payment(
+        actor=buyer(world), organization=world.org, provider_code="wechat",
+        invoice=purchase.invoice,
+    )  # fmt: skip
+    assert payment.amount == Decimal("5300.00")
+    for _repeat in range(3):
+        assert notify(client, wechat.paid(payment.out_trade_no)).status_code == 200
+    purchase.refresh_from_db()
+    assert purchase.invoice.status == Invoice.Status.PAID
+    assert Entitlement.objects.filter(organization=world.org).count() == 1
+    assert purchase.entitlement.reference == purchase.invoice.number
+    # Paid 5,300.00 in, charged 5,300.00 for the pack: the balance is where it was.
+    assert ledger.balance(world.org) == 0
+    assert LedgerEntry.objects.filter(invoice=purchase.invoice, kind="invoice").count() == 1
+
+
+def test_paid_by_bank_transfer_matched_by_the_remittance_reference(world):
+    purchase = sales.buy_pack(
+        actor=buyer(world), organization=world.org, offer=domestic_pack(), from_balance=False
+    )
+    code = remittance.reference_for(world.org)
+    content = "\n".join([
+        "交易流水号,交易日期,贷方金额,对方户名,对方账号,附言",
+        f"B100,2026-12-02,5300.00,示例科技有限公司,,资源包 {code}",
+    ]).encode()  # fmt: skip
+    rows, errors = statements.read_statement(content, currency="CNY")
+    assert errors == []
+    [line] = transfers.import_statement(
+        actor=Actor.system(), rows=rows, source_file="s.csv"
+    ).created
+    assert (line.organization, line.invoice) == (world.org, purchase.invoice)
+    transfers.post_line(actor=Actor.system(), line=line)
+    transfers.post_line(actor=Actor.system(), line=line)  # confirmed twice: posted once
+    purchase.refresh_from_db()
+    assert purchase.invoice.status == Invoice.Status.PAID
+    assert purchase.entitlement.granted == HUNDRED_MILLION
+    assert Entitlement.objects.count() == 1
+    assert ledger.balance(world.org) == 0
+
+
+def test_a_transfer_of_another_amount_stays_a_top_up(world):
+    sales.buy_pack(
+        actor=buyer(world), organization=world.org, offer=domestic_pack(), from_balance=False
+    )
+    assert transfers.invoice_for(world.org, Decimal("1000.00"), "充值") is None
+
+
+def test_the_purchase_limit_counts_open_and_paid_purchases(world):
+    top_up(world, "6000.00")
+    offer = domestic_pack(limit=2)
+    sales.buy_pack(actor=buyer(world), organization=world.org, offer=offer, from_balance=True)
+    sales.buy_pack(actor=buyer(world), organization=world.org, offer=offer, from_balance=False)
+    terms = offer.terms.get()
+    assert sales.purchases_left(world.org, offer, terms) == 0
+    with pytest.raises(ValidationError, match="as often as it may"):
+        sales.buy_pack(actor=buyer(world), organization=world.org, offer=offer, from_balance=False)
+    assert Invoice.objects.filter(kind="purchase").count() == 2
+
+
+def test_a_named_offer_is_hidden_from_other_organizations(world):
+    other = OrganizationFactory()
+    offer = domestic_pack(visibility=Offer.Visibility.NAMED, offered_to=[world.org])
+    assert list(sales.offered_packs(world.org)) == [offer]
+    assert list(sales.offered_packs(other)) == []
+    with pytest.raises(ValidationError, match="not offered"):
+        sales.buy_pack(actor=Actor.system(), organization=other, offer=offer, from_balance=False)
+    offer.is_published = False
+    offer.save()
+    assert list(sales.offered_packs(world.org)) == []
+
+
+def test_allocated_to_a_department_only_its_calls_draw_the_pack(world):
+    top_up(world, "6000.00")
+    purchase = sales.buy_pack(
+        actor=buyer(world), organization=world.org, offer=domestic_pack(), from_balance=True
+    )
+    packages.allocate(actor=buyer(world), entitlement=purchase.entitlement,
+                      department=world.deps["A"])  # fmt: skip
+    metering.ingest_usage(events=[world.event(key="a"), world.event(key="b")])
+    pack = Entitlement.objects.get()
+    assert pack.consumed == 1200  # A's call: 1,000 in + 200 out
+    usage = LedgerEntry.objects.for_org(world.org).filter(kind="usage_charge")
+    # B's call (chat-1: 2 CNY in, 8 CNY out per million) is paid from the balance.
+    assert -sum(entry.amount for entry in usage) == Decimal("0.0036")
+    assert AuditEvent.objects.filter(action="packages.allocated").count() == 1
