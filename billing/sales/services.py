@@ -5,6 +5,7 @@ charges the invoice to the ledger and grants the pack, with the invoice number a
 entitlement's reference."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -21,21 +22,26 @@ from billing.packages import services as packages
 from billing.packages.models import Offer, OfferTerms
 from billing.packages.selectors import terms_in_force
 from billing.sales.models import Purchase
-from portal.money import format_money
+from portal.money import format_money, round_money
 from portal.periods import business_zone
 
 # A purchase counts against the limit while its invoice is open or paid (not once voided).
 COUNTED = (Invoice.Status.ISSUED, Invoice.Status.PAID)
 
 
-def offered_packs(organization):
-    """Published packs this organization may buy: public ones and those offered to it by name."""
+def offered(organization, kind: str):
+    """Published offers of `kind` (pack, plan) this organization may buy: public ones and
+    those offered to it by name."""
     return (
-        Offer.objects.filter(kind=Offer.Kind.PACK, is_published=True)
+        Offer.objects.filter(kind=kind, is_published=True)
         .filter(Q(visibility=Offer.Visibility.PUBLIC) | Q(offered_to=organization))
         .distinct()
         .order_by("name_en")
     )
+
+
+def offered_packs(organization):
+    return offered(organization, Offer.Kind.PACK)
 
 
 def purchases_left(organization, offer: Offer, terms: OfferTerms) -> int | None:
@@ -91,36 +97,56 @@ def buy_pack(*, actor: Actor, organization, offer: Offer, from_balance: bool) ->
 
 
 def _purchase_invoice(actor: Actor, organization, offer: Offer, terms: OfferTerms) -> Invoice:
+    description = _("Token pack %(name)s: %(tokens)s tokens") % {
+        "name": offer.name,
+        "tokens": f"{terms.token_amount:,}",
+    }
+    return issue_purchase_invoice(
+        actor=actor,
+        organization=organization,
+        amount=terms.price_amount,
+        vat_rate=terms.vat_rate,
+        currency=terms.currency,
+        description=description,
+    )
+
+
+def issue_purchase_invoice(
+    *, actor: Actor, organization, amount: Decimal, vat_rate: Decimal, currency: str,
+    description: str,
+) -> Invoice:  # fmt: skip
+    """A purchase invoice of one line (`amount` before VAT), issued at once."""
     today = timezone.localdate(timezone=business_zone())
-    gross = terms.gross_amount
+    gross = round_money(amount * (1 + vat_rate), currency)
     invoice = Invoice.objects.create(
         organization=organization,
         kind=Invoice.Kind.PURCHASE,
         period_start=today,
         period_end=today + timedelta(days=1),
-        currency=terms.currency,
-        subtotal_amount=terms.price_amount,
-        tax_rate=terms.vat_rate,
-        tax_amount=gross - terms.price_amount,
+        currency=currency,
+        subtotal_amount=amount,
+        tax_rate=vat_rate,
+        tax_amount=gross - amount,
         total_amount=gross,
     )
     InvoiceLine.objects.create(
         invoice=invoice,
         position=1,
         service_month=today,
-        description=(
-            _("Token pack %(name)s: %(tokens)s tokens")
-            % {"name": offer.name, "tokens": f"{terms.token_amount:,}"}
-        )[: invoicing.DESCRIPTION_LENGTH],
-        amount=terms.price_amount,
+        description=description[: invoicing.DESCRIPTION_LENGTH],
+        amount=amount,
     )
     return invoicing.issue_invoice(actor=actor, invoice=invoice)
 
 
 def pay_from_balance(*, purchase: Purchase) -> None:
+    pay_invoice_from_balance(invoice=purchase.invoice)
+
+
+def pay_invoice_from_balance(*, invoice: Invoice) -> None:
     """Pay an open purchase invoice from the prepaid balance, or refuse when it is short."""
     with transaction.atomic():
-        invoice = Invoice.objects.select_for_update().get(pk=purchase.invoice_id)
+        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
         if invoice.status != Invoice.Status.ISSUED:
             raise ValidationError({"payment": _("This purchase is not open for payment.")})
         # The running balance row: concurrent charges wait until this one is decided.
@@ -149,17 +175,22 @@ def deliver(sender, invoice: Invoice, **kwargs) -> None:
     )
     if purchase is None or purchase.entitlement_id:
         return
+    charge_paid_purchase(invoice, note=_("Token pack %(name)s") % {"name": purchase.offer.name})
+    purchase.entitlement = packages.grant_pack(
+        organization=purchase.organization, terms=purchase.terms, reference=invoice.number
+    )
+    purchase.save(update_fields=["entitlement"])
+
+
+def charge_paid_purchase(invoice: Invoice, *, note: str) -> None:
+    """A paid purchase invoice is owed now: its total is charged to the ledger."""
     LedgerEntry.objects.create(
-        organization=purchase.organization,
+        organization=invoice.organization,
         kind=LedgerEntry.Kind.INVOICE,
         amount=-invoice.total_amount,
         currency=invoice.currency,
         reference=invoice.number,
         invoice=invoice,
-        note=_("Token pack %(name)s") % {"name": purchase.offer.name},
+        note=note,
     )
-    ledger.invalidate_headroom(purchase.organization_id)
-    purchase.entitlement = packages.grant_pack(
-        organization=purchase.organization, terms=purchase.terms, reference=invoice.number
-    )
-    purchase.save(update_fields=["entitlement"])
+    ledger.invalidate_headroom(invoice.organization_id)
