@@ -4,6 +4,7 @@ from billing.catalog import admin as catalog_admin
 from billing.invoicing import admin as invoicing_admin
 from billing.invoicing import finance_admin
 from billing.metering import admin as metering_admin
+from billing.packages import admin as packages_admin
 from billing.payments import admin as payments_admin
 from billing.quotas import admin as quotas_admin
 
@@ -12,6 +13,7 @@ __all__ = [
     "finance_admin",
     "invoicing_admin",
     "metering_admin",
+    "packages_admin",
     "payments_admin",
     "quotas_admin",
 ]

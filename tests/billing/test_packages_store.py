@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils import timezone
 
 from accounts.audit_trail import Actor
 from accounts.models import AuditEvent
@@ -197,3 +199,55 @@ def test_allocated_to_a_department_only_its_calls_draw_the_pack(world):
     # B's call (chat-1: 2 CNY in, 8 CNY out per million) is paid from the balance.
     assert -sum(entry.amount for entry in usage) == Decimal("0.0036")
     assert AuditEvent.objects.filter(action="packages.allocated").count() == 1
+
+
+def test_staff_define_publish_and_version_a_pack_in_the_console(client, staff_user, world):
+    add = client.post(
+        reverse("admin:billing_offer_add"),
+        {"kind": "pack", "name_en": "Domestic 100M", "name_zh": "国产 1 亿", "visibility": "public",
+         "description_en": "", "description_zh": "", "terms-TOTAL_FORMS": "0",
+         "terms-INITIAL_FORMS": "0", "terms-MIN_NUM_FORMS": "0", "terms-MAX_NUM_FORMS": "1000"},
+    )  # fmt: skip
+    assert add.status_code == 302, add.context["adminform"].form.errors
+    offer = Offer.objects.get(name_en="Domestic 100M")
+    url = reverse("admin:billing_offer_new_terms", args=[offer.pk])
+    assert client.get(url).status_code == 200
+    starts = timezone.localtime(timezone.now() + timedelta(minutes=1))
+    terms = {"effective_from_0": f"{starts:%Y-%m-%d}", "effective_from_1": f"{starts:%H:%M:%S}",
+             "price_amount": "5000.00", "vat_rate": "0.06", "currency": "CNY",
+             "token_amount": str(HUNDRED_MILLION), "scope": "region", "scope_region": "cn",
+             "counting": "one_to_one", "validity_days": "365", "overage_discount_percent": "0",
+             "commitment_months": "0", "renewal_notice_days": "7"}  # fmt: skip
+    missing = client.post(url, {**terms, "validity_days": ""})
+    assert "Give either days from purchase or an end date." in missing.content.decode()
+    past = client.post(url, {**terms, "effective_from_0": "2020-01-01"})
+    assert "the past stays as sold" in past.content.decode()
+    assert client.post(url, terms).status_code == 302
+    saved = offer.terms.get()
+    assert (saved.token_amount, saved.scope_region, saved.gross_amount) == (
+        HUNDRED_MILLION, "cn", Decimal("5300.00"),
+    )  # fmt: skip
+    assert AuditEvent.objects.filter(action="packages.terms_added").count() == 1
+    assert list(sales.offered_packs(world.org)) == []  # not published yet
+    client.post(
+        reverse("admin:billing_offer_changelist"),
+        {"action": "publish", "_selected_action": [offer.pk]},
+    )
+    assert list(sales.offered_packs(world.org)) == [offer]
+    assert AuditEvent.objects.filter(action="packages.published").count() == 1
+    page = client.get(reverse("admin:billing_offer_change", args=[offer.pk]))
+    assert "New terms from a date" in page.content.decode()
+
+
+def test_weighted_terms_show_their_weights_in_the_console(client, staff_user, world):
+    offer = domestic_pack()
+    packages.save_terms(
+        actor=Actor.system(),
+        terms=OfferTerms(
+            offer=offer, effective_from=NOW + timedelta(days=1), price_amount=Decimal("10"),
+            token_amount=1000, scope=OfferTerms.Scope.ALL, counting="weighted",
+            reference_price_per_million=Decimal("2"), validity_days=30,
+        ),
+    )  # fmt: skip
+    page = client.get(reverse("admin:billing_offer_change", args=[offer.pk])).content.decode()
+    assert "<td>chat-1</td><td>1.000000</td>" in page
