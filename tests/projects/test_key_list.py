@@ -108,3 +108,12 @@ def test_the_query_count_does_not_grow_with_the_keys(client_of, owner, keys, pro
 
 def test_the_side_navigation_links_to_the_list(client_of, owner):
     assert 'href="/keys/"' in client_of(owner).get("/projects/").content.decode()
+
+
+def test_a_rotated_key_is_rotating_until_its_grace_ends(client_of, owner, keys):
+    new, _ = services.rotate_api_key(actor=as_actor(owner), key=keys["search"])
+    client = client_of(owner)
+    assert names(client.get("/keys/?status=rotating")) == ["Search bot"]
+    rotating = client.get("/keys/?status=rotating").context["object_list"][0]
+    assert rotating.pk == keys["search"].pk and rotating.state == ApiKey.State.ROTATING
+    assert [k.pk for k in client.get("/keys/?status=active").context["object_list"]] == [new.pk]
