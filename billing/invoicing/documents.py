@@ -161,6 +161,37 @@ def _line_item(line, changed: bool):
     return item
 
 
+def coverage_name(item: dict) -> str:
+    """An entitlement listed on a line, in the document's language: offer and reference."""
+    zh = (translation.get_language() or "").startswith("zh")
+    name = item["name_zh"] if zh else item["name_en"]
+    return f"{name} · {item['reference']}" if item["reference"] else name
+
+
+def _coverage_rows(line, currency: str) -> list:
+    """Under a line: each entitlement that covered part of it, its units at 0, and the plan's
+    overage discount."""
+    rows = []
+    for item in line.coverage:
+        units = Decimal(item["units"])
+        shown = (
+            _tokens(int(units)) if item["unit"] == "tokens" and units == int(units)
+            else format_money(units, currency) if item["unit"] == "money" else f"{units:,f}"
+        )  # fmt: skip
+        rows.append([
+            p(_("Covered by %(pack)s") % {"pack": coverage_name(item)}, "small", indent=1),
+            p(_("Covered"), "small"), p(shown, "right"), "", "",
+            p(format_money(ZERO, currency), "right"),
+        ])  # fmt: skip
+    if line.overage_discount_amount:
+        rows.append([
+            p(_("Plan overage discount: %(amount)s off")
+              % {"amount": format_money(line.overage_discount_amount, currency)}, "small",
+              indent=1), "", "", "", "", "",
+        ])  # fmt: skip
+    return rows
+
+
 def _lines_table(invoice):
     lines = list(invoice.lines.select_related("model"))
     prices = line_prices(lines)
@@ -181,6 +212,7 @@ def _lines_table(invoice):
                 p(_percent(line.discount_percent), "right"),
                 p(format_money(line.amount, invoice.currency), "right"),
             ])  # fmt: skip
+            rows += _coverage_rows(line, invoice.currency)
         subtotal = sum((line.amount for line in department_lines), ZERO)
         subtotal_rows.append(len(rows))
         rows.append([p(_("Subtotal, %(department)s") % {"department": department}), "", "", "",
@@ -256,6 +288,11 @@ def _notes(invoice):
         "Line amounts include the contract discount and are rounded once to the minor unit "
         "(half up); VAT is computed on the subtotal. Prices are per million tokens."
     ))  # fmt: skip
+    if any(line.coverage or line.overage_discount_amount for line in invoice.lines.all()):
+        notes.append(_(
+            "Usage covered by token packs or the plan's allowance is listed at 0 under its "
+            "line with the pack's reference; line amounts charge only the rest."
+        ))  # fmt: skip
     return [p(note, "small") for note in notes]
 
 
@@ -298,7 +335,8 @@ def invoice_pdf(invoice, language: str | None = None) -> bytes:
 LINE_COLUMNS = [
     "invoice_number", "position", "service_month", "department", "project", "model",
     "requests", "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens",
-    "discount_percent", "amount", "currency",
+    "discount_percent", "amount", "currency", "covered_amount", "overage_discount_amount",
+    "covered_by",
 ]  # fmt: skip
 
 
@@ -309,9 +347,18 @@ def invoice_csv(invoice) -> str:
             line.department_label, line.project_label, line.model.model_id if line.model else "",
             line.requests, line.input_tokens, line.output_tokens, line.cached_input_tokens,
             line.cache_write_tokens, line.discount_percent, line.amount, invoice.currency,
+            line.covered_amount, line.overage_discount_amount, covered_by(line),
         ]  # fmt: skip
 
     return csv.text(LINE_COLUMNS, map(row, invoice.lines.select_related("model")))
+
+
+def covered_by(line) -> str:
+    """The CSV's covered_by: "<reference> <units> <unit>" per entitlement, "; " between."""
+    return "; ".join(
+        f"{item['reference'] or item['entitlement']} {item['units']} {item['unit']}"
+        for item in line.coverage
+    )
 
 
 # --- Department chargeback ------------------------------------------------------------------

@@ -41,6 +41,7 @@ from billing.invoicing.models import (
 )
 from billing.metering.selectors import rollups_plus_tail
 from billing.packages import gate
+from billing.packages.selectors import taken_off_since
 from portal import periods
 from portal.money import format_money
 from projects.authorize import Refusal
@@ -235,7 +236,10 @@ def charge_usage(events) -> None:
         batches[(event.organization_id, event.currency)].append(event)
     if not batches:
         return
-    organizations = Organization.objects.in_bulk({org_id for org_id, _currency in batches})
+    own_threshold = BalanceAlert.objects.filter(organization=OuterRef("pk"))
+    organizations = Organization.objects.annotate(  # with its low-balance alert: no query more
+        own_low_balance_threshold=Subquery(own_threshold.values("threshold_amount"))
+    ).in_bulk({org_id for org_id, _currency in batches})
     for (org_id, currency), batch in batches.items():
         organization = organizations[org_id]
         # What packs and the plan left to pay (packages.drawdown.draw_usage ran before).
@@ -262,9 +266,17 @@ def charge_usage(events) -> None:
 
 
 def low_balance_threshold(organization) -> Decimal:
-    """The organization's own low-balance alert amount, else the platform default."""
-    alert = BalanceAlert.objects.filter(organization=organization).first()
-    return alert.threshold_amount if alert else settings.LOW_BALANCE_ALERT_AMOUNT
+    """The organization's own low-balance alert amount (read with it when it was annotated
+    `own_low_balance_threshold`), else the platform default."""
+    if hasattr(organization, "own_low_balance_threshold"):
+        own = organization.own_low_balance_threshold
+    else:
+        own = (
+            BalanceAlert.objects.filter(organization=organization)
+            .values_list("threshold_amount", flat=True)
+            .first()
+        )
+    return settings.LOW_BALANCE_ALERT_AMOUNT if own is None else own
 
 
 def _alert_if_low(organization, *, before: Decimal, after: Decimal) -> None:
@@ -300,7 +312,8 @@ def _micros(amount: Decimal) -> int:
 
 
 def usage_cost_since(organization, start: datetime) -> Decimal:
-    """Unrounded cost since `start`: rollups plus the events not rolled up yet."""
+    """Unrounded cost charged since `start`: rollups plus the events not rolled up yet, less
+    what packs and the plan took off (the rollups hold the cost before them)."""
 
     def cost(rows, time_field, requests):
         return (
@@ -311,7 +324,7 @@ def usage_cost_since(organization, start: datetime) -> Decimal:
             .values_list("cost", flat=True)
         )
 
-    return sum(rollups_plus_tail(cost), ZERO)
+    return sum(rollups_plus_tail(cost), ZERO) - taken_off_since(organization, start)
 
 
 def headroom(organization) -> Decimal:

@@ -226,6 +226,19 @@ class InvoiceLine(models.Model):
     cost_amount = models.DecimalField(
         _("unrounded cost"), max_digits=24, decimal_places=10, null=True, blank=True
     )
+    # What packs and the plan took off the usage cost (at the organization's price) before
+    # it was charged, unrounded: covered by entitlements, and the plan's overage discount.
+    # cost_amount and amount are what was charged; cost + covered + discount is the usage.
+    covered_amount = models.DecimalField(
+        _("covered by packs or plan"), max_digits=24, decimal_places=10, default=0
+    )
+    overage_discount_amount = models.DecimalField(
+        _("plan overage discount"), max_digits=24, decimal_places=10, default=0
+    )
+    # Which entitlements covered it, frozen with the line (billing.invoicing.coverage):
+    # [{"entitlement", "reference", "name_en", "name_zh", "unit", "units", "value"}], units
+    # drawn in the entitlement's unit, value at list price, both decimal strings.
+    coverage = models.JSONField(_("covered by"), default=list, blank=True)
 
     objects = InvoiceLineQuerySet.as_manager()
 

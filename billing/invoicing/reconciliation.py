@@ -3,8 +3,9 @@
 For each organization, month and line group (department, project, model), the lines of its
 invoices (drafts included, void ones not) for that month's usage, on the month's own
 invoice and as adjustments on later ones, must add up to the group's events that are due:
-as many calls, exactly the same unrounded cost, and the same amount to the cent after the
-documented rounding (the group's cost rounded once, half up).
+as many calls, exactly the same unrounded charged cost (an event's cost less what packs and
+the plan took off it, UsageCoverage), the same amount taken off, and the same amount to the
+cent after the documented rounding (the group's charged cost rounded once, half up).
 
 Which events are due: a close reads every event up to its invoice's bound
 (`usage_through_event_id`) of the months [usage_from, its month]. Events of a month up to
@@ -23,11 +24,15 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.db.models import DecimalField, F, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 
 from billing.invoicing.models import Invoice, InvoiceLine
 from billing.invoicing.services import ADJUSTMENT_MONTHS, covered_months
 from billing.metering.models import UsageEvent
 from billing.metering.services import purge_horizon
+from billing.packages.models import UsageCoverage
+from billing.packages.services import unmatched_coverage, unreconciled_entitlements
 from portal.money import round_money
 from portal.periods import add_months, month_of, month_start
 
@@ -46,10 +51,12 @@ class GroupCheck:
     model_id: int
     currency: str = ""
     events: int = 0
-    cost: Decimal = ZERO
+    cost: Decimal = ZERO  # charged: after packs and the plan
+    taken_off: Decimal = ZERO  # by packs and the plan (covered and overage discount)
     requests: int = 0  # on the lines
     amount: Decimal = ZERO
     billed_cost: Decimal | None = ZERO  # None: a line without a recorded cost
+    billed_taken_off: Decimal = ZERO
     on_no_invoice: list[str] = field(default_factory=list)  # due, above every bound
 
     @property
@@ -62,6 +69,7 @@ class GroupCheck:
             self.amount == self.expected_amount
             and self.requests == self.events
             and self.billed_cost in (None, self.cost)
+            and self.billed_taken_off == self.taken_off
         )
 
 
@@ -111,11 +119,15 @@ def verify_billing(*, now: datetime, since: date | None = None, organization=Non
         events = events.filter(occurred_at__gte=month_start(first))
         lines = lines.filter(service_month__gte=first)
     skipped, pending = set(), 0
+    charged = UsageCoverage.objects.filter(event_id=OuterRef("id")).values("charged_amount")
+    events = events.annotate(
+        charged=Coalesce(Subquery(charged), F("cost_amount"), output_field=DecimalField())
+    )
     columns = ("organization_id", "department_id", "project_id", "model_id", "occurred_at",
-               "id", "request_id", "cost_amount", "currency")  # fmt: skip
-    for org_id, dept, project, model, at, pk, request_id, cost, currency in events.values_list(
-        *columns
-    ).iterator(chunk_size=5000):
+               "id", "request_id", "cost_amount", "charged", "currency")  # fmt: skip
+    for (
+        org_id, dept, project, model, at, pk, request_id, cost, charged, currency
+    ) in events.values_list(*columns).iterator(chunk_size=5000):  # fmt: skip
         month = month_of(at)
         final = is_final(month, now)
         bound = bounds.get((org_id, month), 0)
@@ -129,18 +141,22 @@ def verify_billing(*, now: datetime, since: date | None = None, organization=Non
         check = group((org_id, month, dept, project, model))
         check.currency = currency
         check.events += 1
-        check.cost += cost
+        check.cost += charged
+        check.taken_off += cost - charged
         if not read:
             check.on_no_invoice.append(request_id)
-    for org_id, month, dept, project, model, amount, cost, requests in lines.values_list(
+    for (
+        org_id, month, dept, project, model, amount, cost, requests, covered, discount
+    ) in lines.values_list(
         "invoice__organization_id", "service_month", "department_id", "project_id", "model_id",
-        "amount", "cost_amount", "requests",
+        "amount", "cost_amount", "requests", "covered_amount", "overage_discount_amount",
     ).iterator(chunk_size=5000):  # fmt: skip
         if (org_id, month) in skipped:
             continue
         check = group((org_id, month, dept, project, model))
         check.amount += amount
         check.requests += requests
+        check.billed_taken_off += covered + discount
         check.billed_cost = None if cost is None or check.billed_cost is None else (
             check.billed_cost + cost
         )  # fmt: skip
@@ -167,7 +183,9 @@ def describe(check: GroupCheck) -> str:
     text = (
         f"organization {check.organization_id}, {check.month:%Y-%m}, department "
         f"{check.department_id}, project {check.project_id}, model {check.model_id}: "
-        f"{check.events} events cost {check.cost} ({check.expected_amount} rounded), "
+        f"{check.events} events cost {check.cost} ({check.expected_amount} rounded) after "
+        f"{check.taken_off} taken off by packs and the plan ({check.billed_taken_off} on the "
+        "lines), "
         f"invoice lines bill {check.requests} calls, {check.amount}"
         + ("" if check.billed_cost is None else f" (unrounded {check.billed_cost})")
     )
@@ -176,3 +194,20 @@ def describe(check: GroupCheck) -> str:
         more = len(check.on_no_invoice) - 20
         text += f"; on no invoice: {shown}" + (f" and {more} more" if more > 0 else "")
     return text
+
+
+def pack_problems() -> list[str]:
+    """verify_billing's check of packs and plan allowances, one line per difference: each
+    entitlement's tokens (or credit) granted = consumed + expired + remaining, agreeing with
+    its entries, and every usage event's coverage row agreeing with its draws."""
+    problems = [
+        f"entitlement {e.public_id} ({e.reference}): granted {e.granted}, consumed "
+        f"{e.consumed}, status {e.status}; its entries grant {granted} and draw {consumed}"
+        for e, granted, consumed in unreconciled_entitlements()
+    ]
+    problems += [
+        f"usage event {event_id}: coverage says {covered} covered by entitlements, "
+        f"{draws} draw entries"
+        for event_id, covered, draws in unmatched_coverage()
+    ]
+    return problems

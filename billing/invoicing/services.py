@@ -40,7 +40,7 @@ from accounts.services import suspend_organization
 from billing.catalog.models import CatalogModel
 from billing.catalog.pricing import contract_discount
 from billing.catalog.selectors import invoice_terms
-from billing.invoicing import fapiao, ledger, notices
+from billing.invoicing import coverage, fapiao, ledger, notices
 from billing.invoicing.models import (
     BalanceAlert,
     FapiaoProfile,
@@ -110,8 +110,9 @@ def month_usage(
 def billed_usage(organization, first: date, last: date, *, exclude=None) -> dict[tuple, dict]:
     """What the organization's invoices (drafts included, void ones not) bill for usage of
     the months `first`..`last`, per (month, department, project, model): rounded amount,
-    unrounded cost covered (a line without a recorded cost covers its amount), calls and
-    tokens. `exclude`: an invoice left out (the draft being rebuilt)."""
+    unrounded cost charged (a line without a recorded cost covers its amount), what packs
+    and the plan took off (covered, discount, draws), calls and tokens. `exclude`: an
+    invoice left out (the draft being rebuilt)."""
     lines = InvoiceLine.objects.filter(
         invoice__organization=organization,
         invoice__kind=Invoice.Kind.INVOICE,
@@ -123,12 +124,19 @@ def billed_usage(organization, first: date, last: date, *, exclude=None) -> dict
     rows = lines.values("service_month", "department_id", "project_id", "model_id").annotate(
         sum_amount=Sum("amount"),
         sum_cost=Sum(Coalesce("cost_amount", "amount")),
+        sum_covered=Sum("covered_amount"),
+        sum_discount=Sum("overage_discount_amount"),
         **{f"sum_{name}": Sum(name) for name in COUNTS},
     )
+    draws = coverage.billed_draws(lines)
     return {
-        _group(row): {name: row[f"sum_{name}"] for name in ("amount", "cost", *COUNTS)}
+        _group(row): {
+            **{name: row[f"sum_{name}"] for name in ("amount", "cost", "covered", "discount",
+                                                     *COUNTS)},
+            "draws": draws.get(_group(row), {}),
+        }
         for row in rows
-    }
+    }  # fmt: skip
 
 
 def _unbilled_lines(
@@ -136,22 +144,33 @@ def _unbilled_lines(
 ) -> list[dict]:
     """Line values for the invoice of `period`: for each (month, department, project, model)
     of the months `first`..`period`, its usage (events up to `through_event_id`) less what
-    the organization's other invoices bill for it: the rounded cost less their amounts, the
-    unrounded cost, calls and tokens less theirs. Cumulative, so whatever the order of the
-    closes a group's lines add up to its rounded cost and its calls; a group with nothing
-    new gets no line."""
+    the organization's other invoices bill for it: the charged cost (usage cost less what
+    packs and the plan took off those same events, billing.invoicing.coverage) rounded once
+    less their amounts, the unrounded charged cost, coverage, calls and tokens less theirs.
+    Cumulative, so whatever the order of the closes a group's lines add up to its charged
+    cost rounded once and its calls; a group with nothing new gets no line."""
     usage = month_usage(organization, first, period, through_event_id=through_event_id)
+    covered, entitlements = coverage.usage_coverage(
+        organization,
+        month_start(first),
+        month_start(add_months(period, 1)),
+        through_event_id=through_event_id,
+    )
     billed = billed_usage(organization, first, period, exclude=invoice)
     lines = []
     for key, row in usage.items():
-        before = billed.get(key, {})
+        before, got = billed.get(key, {}), covered.get(key, coverage.NOTHING)
+        charged = row["cost"] - got.covered - got.discount
         line = {
             **row,
             **{name: row[name] - before.get(name, 0) for name in COUNTS},
-            "amount": round_money(row["cost"], row["currency"]) - before.get("amount", ZERO),
-            "cost_amount": row["cost"] - before.get("cost", ZERO),
+            "amount": round_money(charged, row["currency"]) - before.get("amount", ZERO),
+            "cost_amount": charged - before.get("cost", ZERO),
+            "covered_amount": got.covered - before.get("covered", ZERO),
+            "overage_discount_amount": got.discount - before.get("discount", ZERO),
+            "coverage": coverage.line_coverage(got, before.get("draws", {}), entitlements),
         }
-        if line["amount"] or line["cost_amount"] or line["requests"]:
+        if line["amount"] or line["cost_amount"] or line["requests"] or line["coverage"]:
             lines.append(line)
     # Its own month first, then the adjustments, oldest month first.
     lines.sort(key=lambda v: (v["service_month"] != period, v["service_month"],
@@ -437,6 +456,9 @@ def _lines(invoice: Invoice, values: list[dict]) -> list[InvoiceLine]:
                 discount_percent=discounts[key],
                 amount=value["amount"],
                 cost_amount=value["cost_amount"],
+                covered_amount=value["covered_amount"],
+                overage_discount_amount=value["overage_discount_amount"],
+                coverage=value["coverage"],
             )
         )
     return lines

@@ -1,11 +1,14 @@
 """Read queries about offers and what they cover."""
 
 from datetime import datetime
+from decimal import Decimal
 
+from django.db.models import F, OuterRef, Subquery, Sum
 from django.utils import timezone
 
 from billing.catalog.models import CatalogModel
-from billing.packages.models import Offer, OfferTerms
+from billing.metering.models import UsageEvent
+from billing.packages.models import Offer, OfferTerms, UsageCoverage
 
 
 def terms_in_force(offer: Offer, at: datetime | None = None) -> OfferTerms | None:
@@ -19,3 +22,17 @@ def covered_models(terms: OfferTerms):
     if terms.scope == OfferTerms.Scope.REGION:
         return models.filter(provider__region=terms.scope_region)
     return models
+
+
+def taken_off_since(organization, start: datetime) -> Decimal:
+    """What packs and the plan took off the cost of the organization's usage since `start`
+    (covered, and the overage discount): usage cost less this is what it was charged."""
+    events = UsageEvent.objects.for_org(organization).filter(occurred_at__gte=start)
+    cost = events.filter(id=OuterRef("event_id")).values("cost_amount")
+    total = (
+        UsageCoverage.objects.for_org(organization)
+        .filter(event_id__in=events.values("id"))
+        .annotate(cost=Subquery(cost))
+        .aggregate(total=Sum(F("cost") - F("charged_amount")))["total"]
+    )
+    return total or Decimal(0)

@@ -6,14 +6,20 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.audit_trail import Actor, record_actor_event
 from billing.catalog.models import PriceVersion
 from billing.packages import gate
-from billing.packages.models import Entitlement, EntitlementEntry, Offer, OfferTerms
+from billing.packages.models import (
+    Entitlement,
+    EntitlementEntry,
+    Offer,
+    OfferTerms,
+    UsageCoverage,
+)
 from billing.packages.selectors import covered_models
 from portal.periods import business_zone
 
@@ -229,3 +235,22 @@ def unreconciled_entitlements() -> list[tuple[Entitlement, Decimal, Decimal]]:
         ):
             wrong.append((entitlement, granted, consumed))
     return wrong
+
+
+def unmatched_coverage() -> list[tuple[int, Decimal, int]]:
+    """(event id, amount covered by its coverage row, draw entries) wherever they disagree: an
+    event that drew an entitlement must have a coverage row that covers something, and an
+    event said to be covered by entitlements must have drawn one."""
+    drawn = dict(
+        EntitlementEntry.objects.filter(kind=EntitlementEntry.Kind.DRAW)
+        .values("event_id")
+        .annotate(draws=Count("id"))
+        .values_list("event_id", "draws")
+    )
+    covered = dict(
+        UsageCoverage.objects.filter(covered_amount__gt=0).values_list("event_id", "covered_amount")
+    )
+    return [
+        (event_id, covered.get(event_id, Decimal(0)), drawn.get(event_id, 0))
+        for event_id in sorted(drawn.keys() ^ covered.keys())
+    ]

@@ -6,7 +6,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import Organization
-from billing.invoicing.reconciliation import describe, verify_billing
+from billing.invoicing.reconciliation import describe, pack_problems, verify_billing
 from billing.management.commands.close_month import parse_month
 
 
@@ -15,7 +15,9 @@ class Command(BaseCommand):
         "For every month, organization and invoice line group (department, project, model), "
         "compare the invoice lines billing that month's usage (its own invoice and adjustments "
         "on later ones) with its priced usage events: calls, unrounded cost, and the amount "
-        "rounded once; list events on no invoice. Exit 1 on a difference."
+        "rounded once; list events on no invoice. Then every pack and plan allowance: "
+        "granted = consumed + expired + remaining, as its entries say, and each event's "
+        "coverage agrees with its draws. Exit 1 on a difference."
     )
 
     def add_arguments(self, parser):
@@ -32,11 +34,16 @@ class Command(BaseCommand):
         report = verify_billing(now=timezone.now(), since=first, organization=org)
         for problem in report.problems:
             self.stderr.write(describe(problem))
+        packs = pack_problems()
+        for problem in packs:
+            self.stderr.write(problem)
         if report.problems:
             raise CommandError(
                 f"{len(report.problems)} of {report.groups} invoice line groups differ from "
                 "their usage events, listed above."
             )
+        if packs:
+            raise CommandError(f"{len(packs)} pack differences, listed above.")
         self.stdout.write(
             f"Every usage event is billed once: {report.groups} groups agree; "
             f"{report.pending} events wait for the next invoice."
