@@ -208,13 +208,14 @@ def test_a_batch_runs_a_bounded_number_of_queries(metering_world, size):
     # (organization, model, business day, version) = 2 here: effective_price's version and
     # discount queries; the savepoint pair (the test runs inside a transaction); the ingest
     # lock on PostgreSQL; one INSERT per 1,000 events; the quotas lookup (none apply here);
-    # the prepaid organization's draw-down (ledger.charge_usage: organization, "already
-    # charged?", the entry, its running balance locked and updated: 5; this first entry of
-    # the organization also creates the balance row in a savepoint: 3 more); the keys' "last
-    # used" (one UPDATE whatever the number of keys).
+    # the packs and plan lookups (none here: 2); the prepaid organization's charge
+    # (ledger.charge_usage: organization with its low-balance alert, "already charged?", the
+    # running balance locked and updated, the entry: 5, in a savepoint pair: 2; this first
+    # entry of the organization also creates the balance row in a savepoint: 3 more); the
+    # keys' "last used" (one UPDATE whatever the number of keys).
     chunks = -(-size // metering.INSERT_CHUNK)
     lock = 1 if connection.vendor == "postgresql" else 0
-    assert len(queries) == 3 + 2 * 2 + 2 + lock + chunks + 1 + 5 + 3 + 1
+    assert len(queries) == 3 + 2 * 2 + 2 + lock + chunks + 1 + 2 + 5 + 2 + 3 + 1
 
 
 def test_ingestion_feeds_quotas_and_the_prepaid_balance_exactly_once(metering_world, client):
