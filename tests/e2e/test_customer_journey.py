@@ -16,7 +16,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 from playwright.sync_api import expect
 from pypdf import PdfReader
 
@@ -223,7 +223,8 @@ def test_customer_journey(language, journey, celery_worker, priced_model, live_s
         expect(bell.locator(".badge")).to_be_visible()
         customer.step("alert in the bell")
         bell.click()
-        subject = at_80.get().subject
+        with translation.override(language):  # notifications are rendered as they are read
+            subject = at_80.get().subject
         assert Notification.objects.filter(
             user__email=email, sent_subject__contains="50 %"
         ).exists()
