@@ -13,9 +13,10 @@ class BillingConfig(AppConfig):
         from billing.invoicing import services as invoicing
         from billing.invoicing.services import end_of_billed_usage
         from billing.metering import services as metering
-        from billing.packages import drawdown, gate
+        from billing.packages import drawdown, gate, plans
         from billing.quotas import receivers as quota_receivers  # noqa: F401
         from billing.quotas import services as quotas
+        from billing.sales import plans as sales_plans
         from billing.sales import services as sales
         from portal import metrics
         from projects import authorize
@@ -36,6 +37,9 @@ class BillingConfig(AppConfig):
         account.add_payment_finder(_online_payments)
         # A paid purchase invoice delivers its pack (sales is above invoicing).
         invoicing.invoice_paid.connect(sales.deliver, dispatch_uid="sales.deliver")
+        # Plans: a paid fee grants its allowance; a renewal's fee is invoiced by sales.
+        invoicing.invoice_paid.connect(sales_plans.deliver_fee, dispatch_uid="sales.deliver_fee")
+        plans.add_fee_invoicer(sales_plans.invoice_renewal)
 
 
 def _online_payments(organizations, trade_numbers) -> dict[str, str]:

@@ -33,7 +33,7 @@ from billing.packages.models import (
 )
 from billing.payments.models import Payment, PaymentRefund
 from billing.quotas.models import Quota, QuotaAlert, QuotaIncreaseRequest, QuotaPeriod
-from billing.sales.models import Purchase
+from billing.sales.models import PlanFee, Purchase
 
 __all__ = [
     "PRICE_FIELDS",
@@ -55,6 +55,7 @@ __all__ = [
     "ModelPolicy",
     "Payment",
     "PaymentRefund",
+    "PlanFee",
     "PriceVersion",
     "Provider",
     "Purchase",

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Organization
 from accounts.tenancy import TenantQuerySet
 from billing.invoicing.models import Invoice
-from billing.packages.models import Entitlement, Offer, OfferTerms
+from billing.packages.models import Entitlement, Offer, OfferTerms, Subscription
 from portal.ids import PublicIdField
 
 
@@ -41,3 +41,46 @@ class Purchase(models.Model):
 
     def __str__(self):
         return f"{self.offer} ({self.invoice})"
+
+
+class PlanFee(models.Model):
+    """A plan's fee invoice: a fee period (the first, pro rata, or a renewal) or an upgrade's
+    fee difference. Once its invoice is paid the period's allowances are granted, or the
+    upgrade applied (billing.sales.plans)."""
+
+    class Kind(models.TextChoices):
+        PERIOD = "period", _("Fee period")
+        UPGRADE = "upgrade", _("Upgrade")
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="fees")
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    terms = models.ForeignKey(OfferTerms, on_delete=models.PROTECT, related_name="+")
+    invoice = models.OneToOneField(
+        Invoice, on_delete=models.PROTECT, related_name="plan_fee", verbose_name=_("invoice")
+    )
+    period_start = models.DateTimeField(_("from"))
+    period_end = models.DateTimeField(_("until"))
+    # An upgrade: the allowance added for the rest of its month, once paid.
+    extra_allowance = models.DecimalField(
+        _("extra allowance"), max_digits=28, decimal_places=10, default=0
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("plan fee")
+        verbose_name_plural = _("plan fees")
+        ordering = ["-period_start", "-id"]
+        constraints = [
+            # A renewal, however often the roll runs, invoices its period once.
+            models.UniqueConstraint(
+                fields=["subscription", "period_start"],
+                condition=models.Q(kind="period"),
+                name="plan_fee_once_per_period",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.subscription} ({self.invoice})"

@@ -1,0 +1,174 @@
+"""Plan fees on the purchase-invoice path: subscribing invoices the first fee period (pro
+rata), each renewal the next, an upgrade now the fee difference for the time left; all with
+VAT when invoiced, paid from the prepaid balance at once (refused when short, at subscribing)
+or later by bank transfer or online payment. When the invoice is paid, `deliver_fee` charges
+it to the ledger and grants the period's allowance or applies the upgrade
+(billing.packages.plans). docs/packages.md, "Plans"."""
+
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.audit_trail import Actor
+from accounts.models import Organization
+from billing.invoicing import ledger
+from billing.invoicing.models import Invoice
+from billing.packages import plans
+from billing.packages.models import Offer, OfferTerms, Subscription
+from billing.sales import services as sales
+from billing.sales.models import PlanFee
+from portal.periods import business_zone
+
+
+def offered_plans(organization):
+    return sales.offered(organization, Offer.Kind.PLAN)
+
+
+def _offered_terms(organization, offer: Offer, at: datetime) -> OfferTerms:
+    if not offered_plans(organization).filter(pk=offer.pk).exists():
+        raise ValidationError({"offer": _("This plan is not offered to your organization.")})
+    terms = plans.plan_terms(offer, at)
+    if terms.currency != organization.currency:
+        raise ValidationError(
+            {"offer": _("This plan is sold in %(currency)s.") % {"currency": terms.currency}}
+        )
+    return terms
+
+
+def _day(moment: datetime) -> str:
+    return f"{moment.astimezone(business_zone()):%Y-%m-%d}"
+
+
+def _invoice_fee(
+    *, actor: Actor, subscription: Subscription, terms: OfferTerms, kind: str, start, end,
+    amount, extra=0,
+) -> PlanFee | None:  # fmt: skip
+    """A purchase invoice for the fee and its PlanFee; a free period is paid at once."""
+    if amount <= 0 and kind == PlanFee.Kind.PERIOD:
+        plans.fee_paid(subscription, until=end, now=max(start, timezone.now()))
+        return None
+    values = {"name": terms.offer.name, "from": _day(start), "until": _day(end - timedelta(days=1))}
+    description = (
+        _("Plan %(name)s, upgrade for %(from)s to %(until)s")
+        if kind == PlanFee.Kind.UPGRADE
+        else _("Plan %(name)s, %(from)s to %(until)s")
+    ) % values
+    invoice = sales.issue_purchase_invoice(
+        actor=actor,
+        organization=subscription.organization,
+        amount=amount,
+        vat_rate=terms.vat_rate,
+        currency=terms.currency,
+        description=description,
+    )
+    return PlanFee.objects.create(
+        subscription=subscription,
+        organization=subscription.organization,
+        kind=kind,
+        terms=terms,
+        invoice=invoice,
+        period_start=start,
+        period_end=end,
+        extra_allowance=extra,
+    )
+
+
+def subscribe(*, actor: Actor, organization, offer: Offer, from_balance: bool) -> Subscription:
+    """Start the plan now and invoice its first fee period (pro rata to the month's time
+    left). `from_balance`: pay it now (refused, with nothing made, when the balance is
+    short); otherwise its invoice waits for a transfer or online payment, and the allowance
+    for its payment."""
+    now = timezone.now()
+    with transaction.atomic():
+        organization = Organization.objects.select_for_update().get(pk=organization.pk)
+        _offered_terms(organization, offer, now)
+        subscription = plans.open_subscription(
+            actor=actor, organization=organization, offer=offer, at=now
+        )
+        fee = _period_fee(actor, subscription)
+        if fee and from_balance:
+            sales.pay_invoice_from_balance(invoice=fee.invoice)
+    subscription.refresh_from_db()
+    return subscription
+
+
+def _period_fee(actor: Actor, subscription: Subscription) -> PlanFee | None:
+    terms = subscription.terms
+    start, end = subscription.current_period_start, subscription.current_period_end
+    return _invoice_fee(
+        actor=actor,
+        subscription=subscription,
+        terms=terms,
+        kind=PlanFee.Kind.PERIOD,
+        start=start,
+        end=end,
+        amount=plans.fee_amount(terms, start, end),
+    )
+
+
+def invoice_renewal(subscription: Subscription, now: datetime) -> None:
+    """plans.roll's fee invoicer: the renewed period's fee, once per period; a prepaid
+    organization whose balance covers it pays at once (its allowance follows)."""
+    if PlanFee.objects.filter(
+        subscription=subscription,
+        kind=PlanFee.Kind.PERIOD,
+        period_start=subscription.current_period_start,
+    ).exists():
+        return
+    fee = _period_fee(Actor.system(), subscription)
+    organization = subscription.organization
+    if (
+        fee is not None
+        and organization.payment_mode == Organization.PaymentMode.PREPAID
+        and ledger.balance(organization) >= fee.invoice.total_amount
+    ):
+        sales.pay_invoice_from_balance(invoice=fee.invoice)
+
+
+def upgrade_now(
+    *, actor: Actor, subscription: Subscription, offer: Offer, from_balance: bool
+) -> PlanFee:
+    """Move to a dearer plan now: invoice the fee difference for the rest of the fee period;
+    once paid the new terms apply and this month's extra allowance is granted (the figures
+    are plans.upgrade_figures at the moment of asking)."""
+    now = timezone.now()
+    with transaction.atomic():
+        subscription = Subscription.objects.select_for_update().get(pk=subscription.pk)
+        if subscription.status != Subscription.Status.ACTIVE:
+            raise ValidationError({"offer": _("This plan has ended.")})
+        terms = _offered_terms(subscription.organization, offer, now)
+        amount, extra = plans.upgrade_figures(subscription, terms, now)
+        fee = _invoice_fee(
+            actor=actor,
+            subscription=subscription,
+            terms=terms,
+            kind=PlanFee.Kind.UPGRADE,
+            start=now,
+            end=subscription.current_period_end,
+            amount=amount,
+            extra=extra,
+        )
+        if from_balance:
+            sales.pay_invoice_from_balance(invoice=fee.invoice)
+    fee.invoice.refresh_from_db()
+    return fee
+
+
+def deliver_fee(sender, invoice: Invoice, **kwargs) -> None:
+    """invoice_paid receiver: a paid plan fee is charged to the ledger, then its period's
+    allowance is granted (this month's now, the next ones by the roll) or its upgrade
+    applied. Once: invoice_paid is sent once per invoice."""
+    fee = PlanFee.objects.select_related("subscription", "terms__offer").filter(invoice=invoice)
+    fee = fee.first()
+    if fee is None:
+        return
+    sales.charge_paid_purchase(invoice, note=_("Plan %(name)s") % {"name": fee.terms.offer.name})
+    if fee.kind == PlanFee.Kind.UPGRADE:
+        plans.apply_upgrade(
+            fee.subscription, terms=fee.terms, at=fee.period_start, extra=fee.extra_allowance
+        )
+    else:
+        plans.fee_paid(fee.subscription, until=fee.period_end)
