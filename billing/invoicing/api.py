@@ -301,6 +301,11 @@ class ChargebackLineSerializer(serializers.Serializer):
     model = serializers.CharField()
     tokens = serializers.IntegerField()
     amount = serializers.DecimalField(max_digits=16, decimal_places=2)
+    pack_value = serializers.DecimalField(
+        max_digits=24,
+        decimal_places=10,
+        help_text="Drawn from token packs and plan allowances, at list price (not charged).",
+    )
 
 
 class ChargebackRowSerializer(serializers.Serializer):
@@ -309,6 +314,7 @@ class ChargebackRowSerializer(serializers.Serializer):
     name = serializers.CharField()
     amount = serializers.DecimalField(max_digits=16, decimal_places=2)
     subtree_amount = serializers.DecimalField(max_digits=16, decimal_places=2)
+    pack_value = serializers.DecimalField(max_digits=24, decimal_places=10)
     lines = ChargebackLineSerializer(many=True)
 
 

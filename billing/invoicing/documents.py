@@ -386,7 +386,7 @@ def department_tree(statement) -> list[tuple[object, int]]:
 
 CHARGEBACK_COLUMNS = [
     "month", "department_code", "department", "depth", "project", "model", "tokens", "amount",
-    "department_amount", "subtree_amount", "currency",
+    "department_amount", "subtree_amount", "currency", "pack_value", "department_pack_value",
 ]  # fmt: skip
 
 
@@ -395,7 +395,7 @@ def chargeback_csv(statement) -> str:
         return [
             f"{statement.month:%Y-%m}", department.code, department.name, depth, line.project,
             line.model, line.tokens, line.amount, department.amount, department.subtree_amount,
-            statement.currency,
+            statement.currency, line.pack_value, department.pack_value,
         ]  # fmt: skip
 
     rows = (
@@ -411,13 +411,18 @@ def chargeback_pdf(statement, language: str | None = None) -> bytes:
     with translation.override(document_language(language)):
         currency = statement.currency
         title = _("Department chargeback %(month)s") % {"month": f"{statement.month:%Y-%m}"}
+        packs_note = _(
+            "Packs used: what the usage drew from token packs and plan allowances, at list "
+            "price; it is not charged again."
+        )
         story = [
             p(title, "title"),
             p(statement.organization.legal_name),
             p(_("Amounts before VAT: the departments add up to the invoice subtotal."), "small"),
+            p(packs_note, "small"),
             Spacer(0, 5 * mm),
         ]
-        header = [_("Department"), _("Project · model"), _("Tokens"),
+        header = [_("Department"), _("Project · model"), _("Tokens"), _("Packs used"),
                   _("Own usage (%(currency)s)") % {"currency": currency},
                   _("With sub-departments")]  # fmt: skip
         rows, subtotal_rows = [[p(text, "label") for text in header]], []
@@ -425,6 +430,7 @@ def chargeback_pdf(statement, language: str | None = None) -> bytes:
             subtotal_rows.append(len(rows))
             rows.append([
                 p(row.name, "heading", indent=depth), "", "",
+                p(format_money(row.pack_value, currency), "right"),
                 p(format_money(row.amount, currency), "right"),
                 p(format_money(row.subtree_amount, currency), "right"),
             ])  # fmt: skip
@@ -432,14 +438,16 @@ def chargeback_pdf(statement, language: str | None = None) -> bytes:
                 rows.append([
                     "", p(f"{line.project} · {line.model}"),
                     p(_tokens(line.tokens), "right"),
+                    p(format_money(line.pack_value, currency), "right"),
                     p(format_money(line.amount, currency), "right"), "",
                 ])  # fmt: skip
         total_row = len(rows)
-        rows.append([p(_("Total before VAT")), "", "", "",
+        rows.append([p(_("Total before VAT")), "", "",
+                     p(format_money(statement.total_pack_value, currency), "right"), "",
                      p(format_money(statement.total_amount, currency), "total")])  # fmt: skip
-        widths = [48 * mm, 58 * mm, 22 * mm, 25 * mm, 25 * mm]
+        widths = [42 * mm, 50 * mm, 20 * mm, 22 * mm, 22 * mm, 22 * mm]
         built = pdf.table(rows, widths, total_rows=[total_row])
-        # A department row: its name over the first three columns, then its two amounts.
+        # A department row: its name over the first three columns, then its three amounts.
         built.setStyle(pdf.table_style(
             [("BACKGROUND", (0, row), (-1, row), pdf.LIGHT_SHADE) for row in subtotal_rows]
             + [("SPAN", (0, row), (2, row)) for row in subtotal_rows]

@@ -786,7 +786,8 @@ class ChargebackLine:
     project: str
     model: str
     tokens: int
-    amount: Decimal
+    amount: Decimal  # charged
+    pack_value: Decimal = ZERO  # packs and plan allowance used, at list price
 
 
 @dataclass
@@ -796,6 +797,7 @@ class ChargebackRow:
     name: str
     amount: Decimal = ZERO  # this department's own usage
     subtree_amount: Decimal = ZERO  # with its sub-departments
+    pack_value: Decimal = ZERO  # its own use of packs and plan allowances, at list price
     lines: list[ChargebackLine] = field(default_factory=list)
 
 
@@ -811,11 +813,21 @@ class ChargebackStatement:
     def total_amount(self) -> Decimal:
         return sum((row.amount for row in self.departments), ZERO)
 
+    @property
+    def total_pack_value(self) -> Decimal:
+        return sum((row.pack_value for row in self.departments), ZERO)
+
+
+def _pack_value(coverage: list[dict]) -> Decimal:
+    """What a line's usage drew from entitlements, at list price (their draws' value)."""
+    return sum((Decimal(item["value"]) for item in coverage), ZERO)
+
 
 def chargeback_statement(organization, month: date) -> ChargebackStatement:
     """Each department's share of the month: the lines of the month's invoice (so the
     departments, plus "no department", sum to its subtotal), or before the close, the same
-    lines computed from the rollups."""
+    lines computed from the rollups; beside each charged amount, what the usage drew from
+    packs and plan allowances at list price."""
     invoice = (
         Invoice.objects.for_org(organization)
         .filter(kind=Invoice.Kind.INVOICE, period_start=month)
@@ -825,7 +837,7 @@ def chargeback_statement(organization, month: date) -> ChargebackStatement:
     if invoice is not None:
         lines = [
             (line.department_id, line.project_label, line.model.model_id if line.model else "",
-             line.total_tokens, line.amount)
+             line.total_tokens, line.amount, _pack_value(line.coverage))
             for line in invoice.lines.select_related("model")
         ]  # fmt: skip
     else:
@@ -834,16 +846,17 @@ def chargeback_statement(organization, month: date) -> ChargebackStatement:
         models = CatalogModel.objects.in_bulk({v["model_id"] for v in values})
         lines = [
             (v["department_id"], projects[v["project_id"]].name, models[v["model_id"]].model_id,
-             sum(v[name] for name in COUNTS[1:]), v["amount"])
+             sum(v[name] for name in COUNTS[1:]), v["amount"], _pack_value(v["coverage"]))
             for v in values
         ]  # fmt: skip
     departments = Department.objects.for_org(organization).in_bulk()
     rows = {pk: ChargebackRow(d, d.code, d.name) for pk, d in departments.items()}
     rows[None] = ChargebackRow(None, "", _("No department"))
-    for department_id, project, model, tokens, amount in lines:
+    for department_id, project, model, tokens, amount, pack_value in lines:
         row = rows[department_id]
-        row.lines.append(ChargebackLine(project, model, tokens, amount))
+        row.lines.append(ChargebackLine(project, model, tokens, amount, pack_value))
         row.amount += amount
+        row.pack_value += pack_value
         while department_id is not None:  # add to every ancestor's subtree
             rows[department_id].subtree_amount += amount
             department_id = departments[department_id].parent_id

@@ -238,19 +238,16 @@ def unreconciled_entitlements() -> list[tuple[Entitlement, Decimal, Decimal]]:
 
 
 def unmatched_coverage() -> list[tuple[int, Decimal, int]]:
-    """(event id, amount covered by its coverage row, draw entries) wherever they disagree: an
-    event that drew an entitlement must have a coverage row that covers something, and an
-    event said to be covered by entitlements must have drawn one."""
+    """(event id, amount covered by its coverage row (None: no row), draw entries) wherever
+    they disagree: an event that drew an entitlement has a coverage row, and an event whose
+    row says entitlements covered part of its cost drew one."""
     drawn = dict(
         EntitlementEntry.objects.filter(kind=EntitlementEntry.Kind.DRAW)
         .values("event_id")
         .annotate(draws=Count("id"))
         .values_list("event_id", "draws")
     )
-    covered = dict(
-        UsageCoverage.objects.filter(covered_amount__gt=0).values_list("event_id", "covered_amount")
-    )
-    return [
-        (event_id, covered.get(event_id, Decimal(0)), drawn.get(event_id, 0))
-        for event_id in sorted(drawn.keys() ^ covered.keys())
-    ]
+    covered = dict(UsageCoverage.objects.values_list("event_id", "covered_amount"))
+    wrong = {event_id for event_id in drawn if event_id not in covered}
+    wrong |= {event_id for event_id, amount in covered.items() if amount and event_id not in drawn}
+    return [(event_id, covered.get(event_id), drawn.get(event_id, 0)) for event_id in sorted(wrong)]

@@ -117,6 +117,16 @@ def test_covered_usage_is_listed_at_zero_and_late_covered_usage_once(payment_mod
     )
     assert "PO-7" in text and "Domestic 3.5M" in text and "3,000,000" in text
 
+    # Chargeback: department A used 3 CNY of its pack at list price and was charged nothing.
+    statement = invoicing.chargeback_statement(w.org, NOV)
+    by_code = {row.code: row for row in statement.departments}
+    assert (by_code["A"].pack_value, by_code["A"].amount) == (Decimal(3), 0)
+    assert (by_code["B"].pack_value, by_code["B"].amount) == (0, Decimal("1.23"))
+    assert statement.total_pack_value == Decimal(3)
+    chargeback = documents.chargeback_csv(statement)
+    assert "pack_value" in chargeback.splitlines()[0]
+    assert documents.chargeback_pdf(statement).startswith(b"%PDF")
+
     assert reconciliation.verify_billing(now=datetime(2027, 4, 1, tzinfo=UTC)).problems == []
     assert reconciliation.pack_problems() == []
     call_command("verify_billing")
