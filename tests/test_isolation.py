@@ -23,9 +23,10 @@ A route whose URL has a kwarg that is not registered below FAILS. To add yours:
 - a route of a third-party app (allauth, admin ...): add the kwarg to THIRD_PARTY_KWARGS.
 """
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from types import SimpleNamespace
+from uuid import uuid4
 
 import pytest
 from django.apps import apps
@@ -54,9 +55,12 @@ from billing.catalog import services as billing_services
 from billing.catalog.models import ModelPolicy
 from billing.invoicing.fapiao_models import FapiaoDocument
 from billing.invoicing.models import FapiaoRequest, Invoice
+from billing.packages import services as packages
+from billing.packages.models import Offer, OfferTerms
 from billing.payments.models import Payment
 from billing.quotas import services as quotas
 from billing.quotas.models import Quota
+from billing.sales import services as sales
 from exports import services as exports
 from notifications import webhooks
 from notifications.models import Notification, WebhookDelivery
@@ -118,6 +122,14 @@ OBJECT_KWARGS = {
             export_id=exports.request_export(actor=Actor(user=a.owner.user, membership=a.owner)).pk
         ).public_id
     ),
+    "offer": lambda a: _named_pack(a)[0].public_id,
+    "purchase": lambda a: sales.buy_pack(
+        actor=Actor(user=a.owner.user, membership=a.owner), organization=a.organization,
+        offer=_named_pack(a)[0], from_balance=False,
+    ).public_id,
+    "entitlement": lambda a: packages.grant_pack(
+        organization=a.organization, terms=_named_pack(a)[1], reference=f"{MARKER}-{uuid4()}"
+    ).public_id,
     "policy": lambda a: (
         billing_services.save_model_policy(
             actor=Actor(user=a.owner.user, membership=a.owner),
@@ -127,6 +139,20 @@ OBJECT_KWARGS = {
         ).public_id
     ),
 }
+def _named_pack(a):
+    """A token pack offered to organization A only, with terms in force."""
+    offer = Offer.objects.create(
+        kind="pack", name_en=a.name("pack"), name_zh=a.name("pack"), visibility="named",
+        is_published=True,
+    )
+    offer.offered_to.add(a.organization)
+    terms = OfferTerms(
+        offer=offer, effective_from=datetime(2026, 1, 1, tzinfo=UTC), price_amount=Decimal(10),
+        token_amount=1000, scope="all", validity_days=30,
+    )
+    return offer, packages.save_terms(actor=Actor.system(), terms=terms)
+
+
 # Our routes that name objects shared by every organization (the public catalog): they may
 # answer, but must still show nothing of organization A.
 SHARED_KWARGS = {

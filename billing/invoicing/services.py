@@ -42,6 +42,7 @@ from billing.catalog.pricing import contract_discount
 from billing.catalog.selectors import invoice_terms
 from billing.invoicing import coverage, fapiao, ledger, notices
 from billing.invoicing.models import (
+    PAYABLE_KINDS,
     BalanceAlert,
     FapiaoProfile,
     FapiaoRequest,
@@ -609,12 +610,14 @@ def mark_paid(*, invoice: Invoice) -> None:
 
 
 def void_invoice(*, actor: Actor, invoice: Invoice, reason: str) -> Invoice:
-    """Cancel an unpaid issued invoice; the record stays, its ledger entry is reversed."""
+    """Cancel an unpaid issued invoice; the record stays, its ledger entry is reversed (a
+    purchase invoice has none: it is charged when paid; what was paid on it stays on the
+    balance)."""
     if not reason.strip():
         raise InvoiceError(_("Give a reason for voiding."))
     with transaction.atomic():
         invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
-        if invoice.status != Invoice.Status.ISSUED or invoice.kind != Invoice.Kind.INVOICE:
+        if invoice.status != Invoice.Status.ISSUED or invoice.kind not in PAYABLE_KINDS:
             raise InvoiceError(_("Only an issued, unpaid invoice can be voided."))
         invoice.status, invoice.voided_at, invoice.void_reason = (
             Invoice.Status.VOID,
@@ -622,16 +625,17 @@ def void_invoice(*, actor: Actor, invoice: Invoice, reason: str) -> Invoice:
             reason,
         )
         invoice.save(update_fields=["status", "voided_at", "void_reason"])
-        LedgerEntry.objects.create(
-            organization=invoice.organization,
-            kind=LedgerEntry.Kind.ADJUSTMENT,
-            amount=invoice.total_amount,
-            currency=invoice.currency,
-            reference=f"void:{invoice.number}",
-            invoice=invoice,
-            note=reason[:300],
-            created_by=actor.user,
-        )
+        if invoice.kind == Invoice.Kind.INVOICE:
+            LedgerEntry.objects.create(
+                organization=invoice.organization,
+                kind=LedgerEntry.Kind.ADJUSTMENT,
+                amount=invoice.total_amount,
+                currency=invoice.currency,
+                reference=f"void:{invoice.number}",
+                invoice=invoice,
+                note=reason[:300],
+                created_by=actor.user,
+            )
         record_actor_event(
             actor=actor,
             organization=invoice.organization,

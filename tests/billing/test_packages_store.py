@@ -13,6 +13,7 @@ from django.utils import timezone
 from accounts.audit_trail import Actor
 from accounts.models import AuditEvent
 from billing.invoicing import ledger, remittance, statements, transfers
+from billing.invoicing import services as invoicing
 from billing.invoicing.models import Invoice, LedgerEntry
 from billing.metering import services as metering
 from billing.packages import services as packages
@@ -22,7 +23,7 @@ from billing.sales import services as sales
 from tests.billing.metering_world import build_world
 from tests.billing.payments.conftest import key_pairs, wechat  # noqa: F401 (fixtures)
 from tests.billing.payments.test_wechat import notify
-from tests.factories import LedgerEntryFactory, OrganizationFactory, as_actor
+from tests.factories import DepartmentFactory, LedgerEntryFactory, OrganizationFactory, as_actor
 
 pytestmark = pytest.mark.django_db
 
@@ -251,3 +252,100 @@ def test_weighted_terms_show_their_weights_in_the_console(client, staff_user, wo
     )  # fmt: skip
     page = client.get(reverse("admin:billing_offer_change", args=[offer.pk])).content.decode()
     assert "<td>chat-1</td><td>1.000000</td>" in page
+
+
+def test_the_packs_page_offers_buys_and_shows_the_pack(client_of, world):
+    top_up(world, "6000.00")
+    offer = domestic_pack(limit=1)
+    owner = client_of(world.members["owner"])
+    page = owner.get(reverse("billing:packs")).content.decode()
+    assert "Domestic models" in page and "100,000,000" in page
+    assert "¥5,300.00 with VAT" in page and "Purchases left" in page
+    buy = reverse("billing:pack-buy", args=[offer.public_id])
+    assert owner.get(buy).status_code == 200
+    bought = owner.post(buy, {"pay": "balance"})
+    pack = Entitlement.objects.get()
+    assert bought["Location"] == reverse("billing:pack", args=[pack.public_id])
+    again = owner.post(buy, {"pay": "balance"})
+    assert "as often as it may" in again.content.decode()  # the limit: one
+    metering.ingest_usage(events=[world.event(key="a"), world.event(key="b", model="chat-2")])
+    detail = owner.get(bought["Location"])
+    assert detail.context["consumption"]["model"] == [("chat-1", 1200), ("chat-2", 1200)]
+    names = dict(detail.context["consumption"]["department"])
+    assert names == {world.deps["A"].name: 1200, world.deps["B"].name: 1200}
+    assert detail.context["forecast"].per_day > 0
+    allocate = reverse("billing:pack-allocate", args=[pack.public_id])
+    refused = owner.post(allocate, {"department": "dep_nosuchdepartment"})
+    assert refused.status_code == 400
+    assert owner.post(allocate, {"department": world.deps["A"].public_id}).status_code == 302
+    pack.refresh_from_db()
+    assert pack.department == world.deps["A"]
+    viewer = client_of(world.members["viewer"])
+    assert viewer.get(reverse("billing:packs")).status_code == 403  # no view_billing
+    assert viewer.post(allocate, {"department": ""}).status_code == 403
+
+
+def test_buying_by_transfer_or_online_from_the_page(client_of, wechat, world):  # noqa: F811
+    offer = domestic_pack()
+    owner = client_of(world.members["owner"])
+    buy = reverse("billing:pack-buy", args=[offer.public_id])
+    short = owner.post(buy, {"pay": "balance"})
+    assert "less than the price" in short.content.decode()
+    by_transfer = owner.post(buy, {"pay": "transfer"})
+    purchase = Invoice.objects.get(kind="purchase").purchase
+    assert by_transfer["Location"] == reverse("billing:pack-purchase", args=[purchase.public_id])
+    page = owner.get(by_transfer["Location"]).content.decode()
+    assert remittance.reference_for(world.org) in page and purchase.invoice.number in page
+    online = owner.post(buy, {"pay": "online"})
+    assert online["Location"].startswith(reverse("billing:payment-start") + "?invoice=inv_")
+    assert owner.get(online["Location"]).status_code == 200
+
+
+def test_a_named_pack_is_not_found_by_another_organization(client_of, world):
+    offer = domestic_pack(visibility=Offer.Visibility.NAMED, offered_to=[world.org])
+    other = build_world(OrganizationFactory())
+    stranger = client_of(other.members["owner"])
+    assert offer.name_en not in stranger.get(reverse("billing:packs")).content.decode()
+    assert stranger.get(reverse("billing:pack-buy", args=[offer.public_id])).status_code == 404
+    assert stranger.get("/api/v1/billing/offers").json() == []
+
+
+def test_the_api_lists_buys_and_allocates(client_of, world):
+    top_up(world, "6000.00")
+    offer = domestic_pack()
+    api = client_of(world.members["owner"])
+    [listed] = api.get("/api/v1/billing/offers").json()
+    assert (listed["id"], listed["tokens"], listed["scope_region"], listed["gross_amount"]) == (
+        offer.public_id, HUNDRED_MILLION, "cn", "5300.00",
+    )  # fmt: skip
+    buy = f"/api/v1/billing/offers/{offer.public_id}/buy"
+    missing = api.post(buy, {}, content_type="application/json").json()["error"]["fields"]
+    assert missing == {"pay_from_balance": ["This field is required."]}
+    bought = api.post(buy, {"pay_from_balance": True}, content_type="application/json")
+    assert bought.status_code == 201
+    assert bought.json()["invoice_status"] == "paid"
+    pack_id = bought.json()["entitlement"]
+    [held] = api.get("/api/v1/billing/entitlements").json()["results"]
+    assert (held["id"], held["department"]) == (pack_id, None)
+    allocate = f"/api/v1/billing/entitlements/{pack_id}/allocate"
+    elsewhere = DepartmentFactory().public_id  # another organization's
+    wrong = api.post(allocate, {"department": elsewhere}, content_type="application/json")
+    assert wrong.json()["error"]["fields"] == {"department": ["No such department."]}
+    done = api.post(
+        allocate, {"department": world.deps["B"].public_id}, content_type="application/json"
+    )
+    assert done.json()["department"] == world.deps["B"].public_id
+    assert api.get(f"/api/v1/billing/entitlements/{pack_id}").json()["department"] == (
+        world.deps["B"].public_id
+    )
+
+
+def test_a_voided_purchase_invoice_frees_the_limit_and_posts_nothing(world):
+    offer = domestic_pack(limit=1)
+    purchase = sales.buy_pack(
+        actor=buyer(world), organization=world.org, offer=offer, from_balance=False
+    )
+    invoicing.void_invoice(actor=Actor.system(), invoice=purchase.invoice, reason="changed mind")
+    assert sales.purchases_left(world.org, offer, offer.terms.get()) == 1
+    assert ledger.balance(world.org) == 0
+    assert not LedgerEntry.objects.filter(organization=world.org).exists()

@@ -1,0 +1,165 @@
+"""Token packs for customers: the packs offered and held, buying one, a pack's page
+(consumption, forecast, token ledger) and allocating it to a department."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.functional import cached_property
+from django.utils.translation import gettext as _
+from django.views import generic
+
+from accounts.mixins import OrganizationMixin, ServiceFormMixin
+from accounts.models import Department
+from accounts.permissions import Action, can
+from billing.invoicing import ledger, remittance
+from billing.packages import services as packages
+from billing.packages.models import Entitlement, EntitlementEntry
+from billing.sales import selectors, services
+from billing.sales.forms import BALANCE, ONLINE, TRANSFER, AllocateForm, BuyPackForm
+from billing.sales.models import Purchase
+
+LEDGER_ROWS = 100  # the latest entries of a pack's token ledger shown on its page
+
+
+def held_packs(membership):
+    return (
+        Entitlement.objects.for_member(membership, Action.VIEW_BILLING)
+        .filter(source=Entitlement.Source.PACK)
+        .select_related("offer", "department")
+        .order_by("status", "expires_at")
+    )
+
+
+class PacksView(OrganizationMixin, generic.TemplateView):
+    action = Action.VIEW_BILLING
+    template_name = "billing/packs/list.html"
+
+    def get_context_data(self, **kwargs):
+        open_purchases = (
+            Purchase.objects.for_org(self.organization)
+            .filter(invoice__status="issued")
+            .select_related("invoice", "offer")
+        )
+        return super().get_context_data(
+            offers=selectors.offers_for(self.organization),
+            packs=held_packs(self.membership),
+            open_purchases=open_purchases,
+            can_buy=can(self.membership, Action.MANAGE_BILLING),
+            **kwargs,
+        )
+
+
+class BuyPackView(OrganizationMixin, ServiceFormMixin, generic.FormView):
+    action = Action.MANAGE_BILLING
+    template_name = "billing/packs/buy.html"
+    form_class = BuyPackForm
+
+    @cached_property
+    def row(self) -> selectors.OfferRow:
+        offered = {row.offer.public_id: row for row in selectors.offers_for(self.organization)}
+        row = offered.get(self.kwargs["offer"])
+        if row is None:  # not published, not offered to this organization, or no price yet
+            raise Http404
+        return row
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            row=self.row, balance=ledger.balance(self.organization), **kwargs
+        )
+
+    def perform(self, form):
+        row = self.row
+        how = form.cleaned_data["pay"]
+        purchase = services.buy_pack(
+            actor=self.actor,
+            organization=self.organization,
+            offer=row.offer,
+            from_balance=how == BALANCE,
+        )
+        if how == ONLINE:
+            start = reverse("billing:payment-start")
+            return redirect(f"{start}?invoice={purchase.invoice.public_id}")
+        if how == TRANSFER:
+            return redirect("billing:pack-purchase", purchase=purchase.public_id)
+        messages.success(self.request, _("The pack is yours: it is drawn from your next calls."))
+        return redirect("billing:pack", entitlement=purchase.entitlement.public_id)
+
+
+class PurchaseView(OrganizationMixin, generic.DetailView):
+    """An open purchase: how to pay it by bank transfer (or online)."""
+
+    action = Action.VIEW_BILLING
+    template_name = "billing/packs/purchase.html"
+    model = Purchase
+    slug_field = "public_id"
+    slug_url_kwarg = "purchase"
+    context_object_name = "purchase"
+
+    def get_queryset(self):
+        return super().get_queryset().select_related("invoice", "offer", "entitlement")
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            remittance_reference=remittance.reference_for(self.organization),
+            seller=settings.SELLER,
+            **kwargs,
+        )
+
+
+class PackView(OrganizationMixin, generic.DetailView):
+    action = Action.VIEW_BILLING
+    template_name = "billing/packs/detail.html"
+    model = Entitlement
+    slug_field = "public_id"
+    slug_url_kwarg = "entitlement"
+    context_object_name = "pack"
+
+    def get_queryset(self):
+        return (
+            super()
+            .get_queryset()
+            .filter(source=Entitlement.Source.PACK)
+            .select_related("offer", "terms", "department")
+        )
+
+    def get_context_data(self, **kwargs):
+        pack = self.object
+        can_allocate = can(self.membership, Action.MANAGE_BILLING)
+        departments = Department.objects.filter(organization=self.organization).order_by("name")
+        return super().get_context_data(
+            consumption=selectors.consumption(pack),
+            forecast=selectors.forecast(pack),
+            entries=EntitlementEntry.objects.filter(entitlement=pack).order_by("-id")[:LEDGER_ROWS],
+            ledger_rows=LEDGER_ROWS,
+            allocate_form=(
+                kwargs.pop("allocate_form", None)
+                or AllocateForm(
+                    departments=departments,
+                    initial={"department": pack.department.public_id if pack.department else ""},
+                )
+            )
+            if can_allocate
+            else None,
+            **kwargs,
+        )
+
+
+class AllocatePackView(PackView):
+    """POST: allocate the pack to a department subtree (or back to the whole organization)."""
+
+    action = Action.MANAGE_BILLING
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        self.object = pack = self.get_object()
+        departments = Department.objects.filter(organization=self.organization)
+        form = AllocateForm(request.POST, departments=departments)
+        if form.is_valid():
+            packages.allocate(
+                actor=self.actor, entitlement=pack, department=form.cleaned_data["department"]
+            )
+            messages.success(request, _("The allocation is saved."))
+            return redirect("billing:pack", entitlement=pack.public_id)
+        return self.render_to_response(self.get_context_data(allocate_form=form), status=400)
