@@ -11,6 +11,7 @@ from billing.catalog.models import (
     StartedPriceError,
 )
 from billing.invoicing.bank_models import BankStatementLine
+from billing.invoicing.consolidated_models import ConsolidatedBilling
 from billing.invoicing.fapiao_models import FapiaoDocument
 from billing.invoicing.models import (
     BillingAccount,
@@ -22,6 +23,7 @@ from billing.invoicing.models import (
     LedgerBalance,
     LedgerEntry,
 )
+from billing.managed.models import AccountManager, Proposal, Settlement, SettlementRow
 from billing.metering.models import RollupWatermark, UsageEvent, UsageRollup
 from billing.packages.models import (
     Entitlement,
@@ -37,9 +39,11 @@ from billing.sales.models import PlanFee, Purchase
 
 __all__ = [
     "PRICE_FIELDS",
+    "AccountManager",
     "BankStatementLine",
     "BillingAccount",
     "CatalogModel",
+    "ConsolidatedBilling",
     "ContractDiscount",
     "Entitlement",
     "EntitlementEntry",
@@ -57,6 +61,7 @@ __all__ = [
     "PaymentRefund",
     "PlanFee",
     "PriceVersion",
+    "Proposal",
     "Provider",
     "Purchase",
     "Quota",
@@ -64,6 +69,8 @@ __all__ = [
     "QuotaIncreaseRequest",
     "QuotaPeriod",
     "RollupWatermark",
+    "Settlement",
+    "SettlementRow",
     "StartedPriceError",
     "UsageEvent",
     "UsageRollup",

@@ -15,5 +15,6 @@ app.autodiscover_tasks(
         "billing.invoicing",
         "billing.packages",
         "billing.payments",
+        "billing.managed",
     ]
 )

@@ -317,6 +317,11 @@ CELERY_BEAT_SCHEDULE = {
     "entitlements": {"task": "billing.packages.tasks.tend_entitlements", "schedule": 3600.0},
     # Plans: renewals and their fees, the month's allowance, renewal notices.
     "plans": {"task": "billing.packages.tasks.roll_plans", "schedule": 600.0},
+    # The operator's consolidated bill: last month's settlement file, pushed until acked.
+    "settlements": {
+        "task": "billing.managed.tasks.settle_consolidated_billing",
+        "schedule": 600.0,
+    },
 }
 
 # --- API ------------------------------------------------------------------------------
@@ -385,6 +390,13 @@ PACKAGE_SNAPSHOT_SECONDS = env.int("PACKAGE_SNAPSHOT_SECONDS", default=60)
 # Holders of a pack with tokens left are told this many days before it expires.
 PACKAGE_EXPIRY_NOTICE_DAYS = env.int("PACKAGE_EXPIRY_NOTICE_DAYS", default=7)
 VAT_RATE = Decimal(env.str("VAT_RATE", default="0.06"))
+# The operator's billing system that receives the consolidated bill's monthly settlement
+# file (billing.managed.billing_system); empty: off.
+OPERATOR_BILLING_URL = env.str("OPERATOR_BILLING_URL", default="")
+OPERATOR_BILLING_TOKEN = env.str("OPERATOR_BILLING_TOKEN", default="")
+OPERATOR_BILLING_TIMEOUT_SECONDS = env.float("OPERATOR_BILLING_TIMEOUT_SECONDS", default=10.0)
+OPERATOR_BILLING_RETRY_BASE_SECONDS = env.int("OPERATOR_BILLING_RETRY_BASE_SECONDS", default=300)
+OPERATOR_BILLING_RETRY_MAX_SECONDS = env.int("OPERATOR_BILLING_RETRY_MAX_SECONDS", default=21600)
 INVOICE_GRACE_DAYS = env.int("INVOICE_GRACE_DAYS", default=2)
 INVOICE_AUTO_ISSUE = env_bool("INVOICE_AUTO_ISSUE", True)
 INVOICE_PAYMENT_TERMS_DAYS = env.int("INVOICE_PAYMENT_TERMS_DAYS", default=30)

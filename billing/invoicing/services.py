@@ -41,6 +41,7 @@ from billing.catalog.models import CatalogModel
 from billing.catalog.pricing import contract_discount
 from billing.catalog.selectors import invoice_terms
 from billing.invoicing import coverage, fapiao, ledger, notices
+from billing.invoicing.consolidated_models import is_consolidated
 from billing.invoicing.models import (
     PAYABLE_KINDS,
     BalanceAlert,
@@ -180,6 +181,13 @@ def _unbilled_lines(
     return lines
 
 
+def unbilled_usage(organization, month: date) -> list[dict]:
+    """The usage lines the close of `month` would bill (its own month, then late usage of
+    earlier months as adjustments), without making an invoice: the consolidated bill's
+    settlement reads them (billing.managed.settlement)."""
+    return _unbilled_lines(organization, month, first=first_unbilled_month(organization, month))
+
+
 def end_of_billed_usage() -> datetime:
     """Raw usage events before this may be purged (metering's purge limit): not at or after
     the oldest draft, nor after the last month the close has billed (when nothing was ever
@@ -215,7 +223,13 @@ def close_month(*, month: date) -> list[Invoice]:
     recent = _organizations_with_usage(month_start(first), month_start(add_months(month, 1)))
     older = _organizations_with_usage(metering.retention_cutoff(), month_start(first)) - recent
     drafts = []
-    for organization in Organization.objects.filter(pk__in=recent | older).order_by("pk"):
+    # An organization on the operator's consolidated bill gets no invoice: its month goes
+    # into the operator's settlement file (billing.managed.settlement), its customers read
+    # the statement of account.
+    organizations = Organization.objects.filter(pk__in=recent | older).exclude(
+        consolidated_billing__enabled=True
+    )
+    for organization in organizations.order_by("pk"):
         if organization.pk in older and first_unbilled_month(organization, month) >= first:
             continue  # its older usage is all read: nothing for this close
         draft = close_month_for(organization=organization, month=month)
@@ -380,6 +394,10 @@ def draft_month(*, actor: Actor, organization, month: date, now: datetime) -> In
 
 def _staff_close(*, organization, month: date, now: datetime) -> Invoice | None:
     label = f"{month:%Y-%m}"
+    if is_consolidated(organization):
+        raise InvoiceError({"month": _("%(organization)s is billed on the operator's "
+                                       "consolidated bill: no invoice is made for it.")
+                            % {"organization": organization.name}})  # fmt: skip
     if now < month_start(add_months(month, 1)):
         raise InvoiceError({"month": _("%(month)s has not ended yet.") % {"month": label}})
     draft = close_month_for(organization=organization, month=month)
