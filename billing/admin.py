@@ -8,7 +8,6 @@ from billing.packages import admin as packages_admin
 from billing.packages import report_admin as packages_report_admin
 from billing.payments import admin as payments_admin
 from billing.quotas import admin as quotas_admin
-from billing.sales import plan_admin
 
 __all__ = [
     "catalog_admin",
@@ -18,6 +17,5 @@ __all__ = [
     "packages_admin",
     "packages_report_admin",
     "payments_admin",
-    "plan_admin",
     "quotas_admin",
 ]
