@@ -144,7 +144,7 @@ class Migration(migrations.Migration):
             options={
                 'verbose_name': 'entitlement entry',
                 'verbose_name_plural': 'entitlement entries',
-                'constraints': [models.UniqueConstraint(condition=models.Q(('event_id__isnull', False)), fields=('entitlement', 'event_id'), name='entitlement_draw_once_per_event'), models.UniqueConstraint(condition=models.Q(('kind__in', ['grant', 'expiry'])), fields=('entitlement', 'kind'), name='entitlement_grant_and_expiry_once')],
+                'constraints': [models.UniqueConstraint(condition=models.Q(('event_id__isnull', False)), fields=('entitlement', 'event_id'), name='entitlement_draw_once_per_event', violation_error_message='This call was already drawn from the pack.'), models.UniqueConstraint(condition=models.Q(('kind__in', ['grant', 'expiry'])), fields=('entitlement', 'kind'), name='entitlement_grant_and_expiry_once', violation_error_message='A pack is granted once and expires once.')],
             },
         ),
         migrations.AddConstraint(
@@ -169,6 +169,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='entitlement',
-            constraint=models.CheckConstraint(condition=models.Q(('consumed__gte', 0), ('consumed__lte', models.F('granted'))), name='entitlement_consumed_within_granted'),
+            constraint=models.CheckConstraint(condition=models.Q(('consumed__gte', 0), ('consumed__lte', models.F('granted'))), name='entitlement_consumed_within_granted', violation_error_message='A pack cannot use more than it was granted.'),
         ),
     ]

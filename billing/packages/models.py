@@ -335,6 +335,7 @@ class Entitlement(models.Model):
             models.CheckConstraint(
                 condition=models.Q(consumed__gte=0) & models.Q(consumed__lte=models.F("granted")),
                 name="entitlement_consumed_within_granted",
+                violation_error_message=_("A pack cannot use more than it was granted."),
             )
         ]
 
@@ -377,11 +378,13 @@ class EntitlementEntry(models.Model):
                 fields=["entitlement", "event_id"],
                 condition=models.Q(event_id__isnull=False),
                 name="entitlement_draw_once_per_event",
+                violation_error_message=_("This call was already drawn from the pack."),
             ),
             models.UniqueConstraint(
                 fields=["entitlement", "kind"],
                 condition=models.Q(kind__in=["grant", "expiry"]),
                 name="entitlement_grant_and_expiry_once",
+                violation_error_message=_("A pack is granted once and expires once."),
             ),
         ]
 
