@@ -364,6 +364,9 @@ SPECTACULAR_SETTINGS = {
         "InvoiceStatusEnum": "billing.models.Invoice.Status",
         "LedgerEntryKindEnum": "billing.models.LedgerEntry.Kind",
         "FapiaoRequestStatusEnum": "billing.models.FapiaoRequest.Status",
+        "EntitlementUnitEnum": "billing.models.Entitlement.Unit",
+        "EntitlementStatusEnum": "billing.models.Entitlement.Status",
+        "EntitlementSourceEnum": "billing.models.Entitlement.Source",
     },
 }
 

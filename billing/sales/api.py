@@ -11,7 +11,7 @@ from accounts.mixins import OrganizationAPIMixin
 from accounts.models import Department
 from accounts.permissions import Action
 from billing.packages import services as packages
-from billing.packages.models import Entitlement
+from billing.packages.models import Entitlement, Offer
 from billing.sales import selectors, services
 
 
@@ -107,12 +107,20 @@ class OfferViewSet(OrganizationAPIMixin, viewsets.GenericViewSet):
     serializer_class = OfferSerializer
     pagination_class = None
 
+    def get_queryset(self):
+        # Offers are not rows of the organization (selectors.offers_for picks them); this
+        # only names the model for the schema's path parameter.
+        return Offer.objects.none()
+
     @extend_schema(responses=OfferSerializer(many=True))
     def list(self, request):
         rows = selectors.offers_for(self.organization)
         return Response(OfferSerializer(rows, many=True).data)
 
-    @extend_schema(request=BuySerializer, responses={201: PurchaseSerializer})
+    @extend_schema(
+        request=BuySerializer,
+        responses={201: PurchaseSerializer},
+    )
     def buy(self, request, offer):
         """Buy a pack: a purchase invoice with VAT is issued at once."""
         found = {row.offer.public_id: row for row in selectors.offers_for(self.organization)}
