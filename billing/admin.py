@@ -3,6 +3,7 @@
 from billing.catalog import admin as catalog_admin
 from billing.invoicing import admin as invoicing_admin
 from billing.invoicing import finance_admin
+from billing.managed import admin as managed_admin
 from billing.metering import admin as metering_admin
 from billing.packages import admin as packages_admin
 from billing.packages import report_admin as packages_report_admin
@@ -13,6 +14,7 @@ __all__ = [
     "catalog_admin",
     "finance_admin",
     "invoicing_admin",
+    "managed_admin",
     "metering_admin",
     "packages_admin",
     "packages_report_admin",

@@ -47,16 +47,28 @@ COLUMNS = (
 )
 
 
-def set_consolidated_billing(
-    *, actor: Actor, organization, enabled: bool, operator_account_number: str
-) -> ConsolidatedBilling:
-    """Staff mark an organization as billed on the operator's consolidated bill (or not),
-    with its account number at the operator; audited with before and after."""
+def check_setting(organization, enabled: bool, operator_account_number: str) -> str:
+    """The account number, stripped: required while the organization is on the bill, which
+    it cannot leave once settled (the close does not know what settlements billed: it would
+    invoice that usage again)."""
     number = operator_account_number.strip()
     if enabled and not number:
         raise ValidationError(
             {"operator_account_number": _("Enter the customer's account number at the operator.")}
         )
+    if not enabled and SettlementRow.objects.filter(organization=organization).exists():
+        raise ValidationError(
+            {"enabled": _("Its usage was settled on the operator's bill: it stays on it.")}
+        )
+    return number
+
+
+def set_consolidated_billing(
+    *, actor: Actor, organization, enabled: bool, operator_account_number: str
+) -> ConsolidatedBilling:
+    """Staff mark an organization as billed on the operator's consolidated bill (or not),
+    with its account number at the operator; audited with before and after."""
+    number = check_setting(organization, enabled, operator_account_number)
     with transaction.atomic():
         setting = ConsolidatedBilling.objects.select_for_update().filter(
             organization=organization

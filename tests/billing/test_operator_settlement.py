@@ -157,6 +157,10 @@ def test_late_usage_of_a_settled_month_is_an_adjustment_of_the_next(on_operator_
     assert (row.usage_amount, row.adjustments_amount) == (Decimal("4.00"), Decimal("1.50"))
     assert row.usage_by_month == {"2026-11": "4.00", "2026-10": "1.50"}
     assert row.tax_amount == Decimal("0.33")  # 6 % of 5.50
+    with pytest.raises(ValidationError) as refused:  # the close would bill it again
+        settlements.set_consolidated_billing(actor=Actor.system(), organization=c.organization,
+                                             enabled=False, operator_account_number="")  # fmt: skip
+    assert "enabled" in refused.value.message_dict
 
 
 def test_off_by_default_builds_but_sends_nothing(on_operator_bill, settings):
