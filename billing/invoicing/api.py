@@ -25,16 +25,32 @@ from billing.invoicing.views import (
 )
 
 
+class LineCoverageSerializer(serializers.Serializer):
+    """An entitlement that covered part of a line's usage (listed at 0)."""
+
+    entitlement = serializers.CharField(help_text="The entitlement's id (ent_...).")
+    reference = serializers.CharField(help_text="The purchase invoice number or plan period.")
+    name_en = serializers.CharField()
+    name_zh = serializers.CharField()
+    unit = serializers.ChoiceField(choices=["tokens", "money"])
+    units = serializers.DecimalField(max_digits=28, decimal_places=10)
+    value = serializers.DecimalField(
+        max_digits=24, decimal_places=10, help_text="The units' value at list price."
+    )
+
+
 class InvoiceLineSerializer(serializers.ModelSerializer):
     model = serializers.SlugRelatedField(slug_field="model_id", read_only=True, allow_null=True)
     department = serializers.CharField(source="department_label")
     project = serializers.CharField(source="project_label")
+    coverage = LineCoverageSerializer(many=True, read_only=True)
 
     class Meta:
         model = InvoiceLine
         fields = ["position", "service_month", "department", "project", "model", "description",
                   "requests", "input_tokens", "output_tokens", "cached_input_tokens",
-                  "discount_percent", "amount"]  # fmt: skip
+                  "discount_percent", "amount", "covered_amount", "overage_discount_amount",
+                  "coverage"]  # fmt: skip
 
 
 class InvoiceSerializer(serializers.ModelSerializer):

@@ -171,10 +171,12 @@ def verify_billing(*, now: datetime, since: date | None = None, organization=Non
 
 def check_after_close(*, now: datetime, month: date) -> BillingReport:
     """After the monthly close of `month`: verify the months it and the closes before it
-    carried, and log an error (alerting) on any difference."""
+    carried, and the packs, and log an error (alerting) on any difference."""
     report = verify_billing(now=now, since=add_months(month, -ADJUSTMENT_MONTHS - 1))
     for problem in report.problems:
         logger.error("verify_billing: %s", describe(problem))
+    for problem in pack_problems():
+        logger.error("verify_billing: %s", problem)
     return report
 
 

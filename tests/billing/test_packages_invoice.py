@@ -13,10 +13,11 @@ from pypdf import PdfReader
 from accounts.audit_trail import Actor
 from billing.invoicing import documents, ledger, reconciliation
 from billing.invoicing import services as invoicing
+from billing.invoicing.api import InvoiceLineSerializer
 from billing.invoicing.models import Invoice, LedgerEntry
 from billing.metering import services as metering
 from billing.packages import services as packages
-from billing.packages.models import Offer, OfferTerms, UsageCoverage
+from billing.packages.models import Entitlement, Offer, OfferTerms, Subscription, UsageCoverage
 from tests.billing.metering_world import build_world
 from tests.factories import OrganizationFactory
 
@@ -167,3 +168,46 @@ def test_postpaid_headroom_counts_what_was_charged(settings):
     ingest(w, now, now - timedelta(minutes=5), tokens=3 * MILLION)  # 1 of 3 CNY covered
     assert ledger.usage_cost_since(w.org, now - timedelta(days=1)) == Decimal(2)
     assert ledger.headroom(w.org) == Decimal(8)
+
+
+def test_a_plan_allowance_and_overage_discount_on_the_line(settings):
+    """A plan of 1.00 CNY of usage a month and 20 % off overage: a 3.00 CNY call is covered
+    1.00, discounted 0.40 and charged 1.60."""
+    settings.INVOICE_GRACE_DAYS = 2
+    w = world("postpaid")
+    offer = Offer.objects.create(kind=Offer.Kind.PLAN, name_en="Team", name_zh="团队版")
+    terms = OfferTerms.objects.create(
+        offer=offer,
+        effective_from=SOLD,
+        price_amount=Decimal("99"),
+        credit_amount=Decimal("1.00"),
+        scope=OfferTerms.Scope.ALL,
+        period=OfferTerms.Period.MONTH,
+        overage_discount_percent=Decimal("20"),
+    )
+    plan = Subscription.objects.create(
+        organization=w.org, offer=offer, terms=terms, started_at=SOLD,
+        current_period_start=SOLD, current_period_end=SOLD + timedelta(days=40),
+    )  # fmt: skip
+    packages.grant(
+        organization=w.org, terms=terms, reference="plan-2026-11", starts_at=SOLD,
+        expires_at=SOLD + timedelta(days=40), granted=Decimal("1.00"),
+        unit=Entitlement.Unit.MONEY, subscription=plan,
+    )  # fmt: skip
+    during = datetime(2026, 11, 20, tzinfo=UTC)
+    ingest(w, during, during - timedelta(days=1), tokens=3 * MILLION)
+    billing_day(AFTER_NOV_CLOSE)
+    [line] = Invoice.objects.get(organization=w.org).lines.all()
+    assert (line.amount, line.cost_amount) == (Decimal("1.60"), Decimal("1.6"))
+    assert (line.covered_amount, line.overage_discount_amount) == (Decimal(1), Decimal("0.4"))
+    [allowance] = InvoiceLineSerializer(line).data["coverage"]
+    assert (allowance["reference"], allowance["unit"], allowance["units"]) == (
+        "plan-2026-11", "money", "1.0000000000"
+    )  # fmt: skip
+    text = "".join(
+        page.extract_text()
+        for page in PdfReader(io.BytesIO(documents.invoice_pdf(line.invoice, "en"))).pages
+    )
+    assert "Covered by Team · plan-2026-11" in text and "¥1.00" in text
+    assert "Plan overage discount: ¥0.40 off" in text
+    assert reconciliation.verify_billing(now=datetime(2027, 4, 1, tzinfo=UTC)).problems == []
