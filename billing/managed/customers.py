@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from billing.invoicing import services as invoicing
 from billing.invoicing.models import PAYABLE_KINDS, Invoice
-from billing.managed.models import AccountManager
+from billing.managed.models import AccountManager, Proposal, Settlement
 from billing.packages.models import Entitlement
 from billing.quotas.models import QuotaAlert
 from portal.periods import month_bounds, month_of
@@ -63,3 +63,15 @@ def my_customers(user, *, now: datetime) -> list[Customer]:
             )
         )
     return customers
+
+
+def operator_queue(user) -> dict:
+    """The staff dashboard's operator figures: proposals waiting for `user` to decide (others'
+    pending ones) and settlements the operator has not acknowledged."""
+    return {
+        "proposals_to_decide": Proposal.objects.filter(status=Proposal.Status.PENDING)
+        .exclude(proposed_by=user)
+        .count(),
+        "settlements_waiting": Settlement.objects.filter(status=Settlement.Status.PENDING).count(),
+        "customers": AccountManager.objects.filter(user=user).count(),
+    }

@@ -79,6 +79,13 @@ def test_a_proposal_made_in_the_console_waits_for_a_second_staff_member(
     assert "A second staff member must decide" in own.content.decode()
     assert not Offer.objects.exists()
 
+    # The checker's dashboard counts it; the proposer's does not (not theirs to decide).
+    queue = '<div class="module" id="dash-operator">'
+    checker = second_staff.get("/admin/").content.decode().split(queue)[1]
+    assert '<div class="figure alert">1</div>' in checker.split("</div>")[0] + "</div>"
+    own_queue = client.get("/admin/").content.decode().split(queue)[1]
+    assert '<div class="figure">0</div>' in own_queue and "My customers" in own_queue
+
     assert second_staff.post(approve).status_code == 302
     assert Offer.objects.get().offered_to.get() == c.organization
     assert list(
