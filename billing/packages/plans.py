@@ -85,6 +85,14 @@ def allowance_reference(subscription: Subscription, month: date, suffix: str = "
     return f"plan:{subscription.public_id}:{month:%Y-%m}{suffix}"
 
 
+def allowance_in_force(subscription: Subscription, at: datetime) -> tuple[Decimal, Decimal]:
+    """(left, granted) of the plan's allowance in force at `at` (this month's, with an
+    upgrade's extra)."""
+    held = Entitlement.objects.in_force(at).filter(subscription=subscription)
+    granted = sum((e.granted for e in held), Decimal(0))
+    return granted - sum((e.consumed for e in held), Decimal(0)), granted
+
+
 # --- Subscribing, the allowances ------------------------------------------------------------
 
 
@@ -236,7 +244,7 @@ def send_renewal_notice(subscription: Subscription, now: datetime) -> bool:
         message=interpolate_lazy(
             gettext_lazy(
                 "Your plan %(plan)s renews on %(date)s for %(amount)s (VAT included). "
-                "Cancel its renewal on the packages page before then if you do not want it."
+                "Cancel its renewal on the plan page before then if you do not want it."
             ),
             values,
         ),

@@ -5,7 +5,9 @@ or later by bank transfer or online payment. When the invoice is paid, `deliver_
 it to the ledger and grants the period's allowance or applies the upgrade
 (billing.packages.plans). docs/packages.md, "Plans"."""
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -25,6 +27,64 @@ from portal.periods import business_zone
 
 def offered_plans(organization):
     return sales.offered(organization, Offer.Kind.PLAN)
+
+
+@dataclass(frozen=True)
+class PlanOfferRow:
+    """A plan offered to the organization under its terms in force."""
+
+    offer: Offer
+    terms: OfferTerms
+    allowance: Decimal
+    unit: str
+
+
+def plan_offers(organization, at: datetime | None = None) -> list[PlanOfferRow]:
+    at = at or timezone.now()
+    rows = []
+    for offer in offered_plans(organization).prefetch_related("terms"):
+        terms = next((t for t in offer.terms.all() if t.effective_from <= at), None)
+        if terms is not None and terms.period:
+            rows.append(PlanOfferRow(offer, terms, *plans.allowance_of(terms)))
+    return rows
+
+
+@dataclass(frozen=True)
+class PlanStatus:
+    """The organization's plan as its page and the API show it."""
+
+    subscription: Subscription
+    allowance_left: Decimal
+    allowance_granted: Decimal
+    unit: str
+    renews_at: datetime | None  # None: it ends at the period's end
+    open_fees: list
+
+
+def plan_status(organization, at: datetime | None = None) -> PlanStatus | None:
+    at = at or timezone.now()
+    subscription = (
+        Subscription.objects.for_org(organization)
+        .filter(status=Subscription.Status.ACTIVE)
+        .select_related("offer", "terms", "next_terms__offer")
+        .first()
+    )
+    if subscription is None:
+        return None
+    left, granted = plans.allowance_in_force(subscription, at)
+    open_fees = list(
+        PlanFee.objects.filter(subscription=subscription, invoice__status=Invoice.Status.ISSUED)
+        .select_related("invoice")
+        .order_by("period_start")
+    )
+    return PlanStatus(
+        subscription=subscription,
+        allowance_left=left,
+        allowance_granted=granted,
+        unit=plans.allowance_of(subscription.terms)[1],
+        renews_at=subscription.current_period_end if subscription.auto_renew else None,
+        open_fees=open_fees,
+    )
 
 
 def _offered_terms(organization, offer: Offer, at: datetime) -> OfferTerms:

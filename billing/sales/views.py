@@ -16,7 +16,7 @@ from accounts.permissions import Action, can
 from billing.invoicing import ledger, remittance
 from billing.packages import services as packages
 from billing.packages.models import Entitlement, EntitlementEntry
-from billing.sales import selectors, services
+from billing.sales import plans, selectors, services
 from billing.sales.forms import BALANCE, ONLINE, TRANSFER, AllocateForm, BuyPackForm
 from billing.sales.models import Purchase
 
@@ -46,6 +46,7 @@ class PacksView(OrganizationMixin, generic.TemplateView):
             offers=selectors.offers_for(self.organization),
             packs=held_packs(self.membership),
             open_purchases=open_purchases,
+            plan=plans.plan_status(self.organization),
             can_buy=can(self.membership, Action.MANAGE_BILLING),
             **kwargs,
         )
