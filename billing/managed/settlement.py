@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from accounts.audit_trail import Actor, record_actor_event
+from accounts.models import Organization
 from billing.invoicing import services as invoicing
 from billing.invoicing.consolidated_models import ConsolidatedBilling
 from billing.invoicing.models import Invoice
@@ -48,10 +49,20 @@ COLUMNS = (
 
 
 def check_setting(organization, enabled: bool, operator_account_number: str) -> str:
-    """The account number, stripped: required while the organization is on the bill, which
-    it cannot leave once settled (the close does not know what settlements billed: it would
-    invoice that usage again)."""
+    """The account number, stripped: required while the organization is on the bill. Only
+    a postpaid organization goes on it, and it cannot leave once settled (the close does not
+    know what settlements billed: it would invoice that usage again)."""
     number = operator_account_number.strip()
+    if (
+        enabled
+        and organization is not None
+        and organization.payment_mode == Organization.PaymentMode.PREPAID
+    ):
+        # Its balance pays its usage: the operator's bill would charge it a second time.
+        raise ValidationError(
+            {"enabled": _("A prepaid organization pays from its balance: make it postpaid "
+                          "before putting it on the operator's bill.")}
+        )  # fmt: skip
     if enabled and not number:
         raise ValidationError(
             {"operator_account_number": _("Enter the customer's account number at the operator.")}

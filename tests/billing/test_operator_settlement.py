@@ -60,6 +60,13 @@ def test_setting_the_consolidated_bill_needs_the_account_number_and_is_audited()
     assert "operator_account_number" in refused.value.message_dict
     settlements.set_consolidated_billing(actor=as_actor(staff), organization=c.organization,
                                          enabled=True, operator_account_number="A-1")  # fmt: skip
+    prepaid = customer(name="预付费客户", payment_mode="prepaid")
+    with pytest.raises(ValidationError) as refused:  # its balance already pays its usage
+        settlements.set_consolidated_billing(
+            actor=as_actor(staff), organization=prepaid.organization, enabled=True,
+            operator_account_number="A-2",
+        )  # fmt: skip
+    assert "postpaid" in refused.value.message_dict["enabled"][0]
     event = AuditEvent.objects.get(action="billing.consolidated_billing_changed")
     assert event.changes == {"before": {"enabled": False, "account": ""},
                              "after": {"enabled": True, "account": "A-1"}}  # fmt: skip
