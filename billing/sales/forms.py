@@ -42,3 +42,4 @@ class AllocateForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["department"].queryset = departments
         self.fields["department"].to_field_name = "public_id"
+        self.fields["department"].label_from_instance = lambda department: department.name
