@@ -9,6 +9,7 @@ allowance pro rata to the time left. Each month of a paid fee period grants one 
 (an Entitlement, source plan) that expires at the month's end. docs/packages.md, "Plans".
 """
 
+import logging
 from datetime import date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 
@@ -27,6 +28,7 @@ from portal.lazy_text import by_language, lazy_date
 from portal.money import format_money, round_money
 from portal.periods import add_months, business_zone, month_bounds, month_of, month_start
 
+logger = logging.getLogger(__name__)
 PERIOD_MONTHS = {OfferTerms.Period.MONTH: 1, OfferTerms.Period.YEAR: 12}
 # Who invoices a new fee period: fn(subscription, now) for its current period, called in the
 # renewal's transaction. billing.sales registers at app ready (it sits above invoicing).
@@ -267,11 +269,19 @@ def roll(now: datetime | None = None) -> None:
     services.expire_due(now)
     active = Subscription.objects.filter(status=Subscription.Status.ACTIVE)
     for pk in active.values_list("pk", flat=True):
-        with transaction.atomic():
-            subscription = Subscription.objects.select_for_update().get(pk=pk)
-            while renew_or_end(subscription, now):  # a missed period catches up
-                for invoicer in _fee_invoicers:
-                    invoicer(subscription, now)
+        try:
+            _roll_one(pk, now)
+        except ValidationError:  # e.g. the plan has no terms in force any more: staff look
+            logger.exception("plan roll: subscription %s left as it is", pk)
+
+
+def _roll_one(pk: int, now: datetime) -> None:
+    # Under the subscription's lock, like fee_paid and apply_upgrade: one grant at a time.
+    with transaction.atomic():
+        subscription = Subscription.objects.select_for_update().get(pk=pk)
+        while renew_or_end(subscription, now):  # a missed period catches up
+            for invoicer in _fee_invoicers:
+                invoicer(subscription, now)
         subscription.refresh_from_db()
         if subscription.status == Subscription.Status.ACTIVE:
             grant_allowance(subscription, month_of(now))

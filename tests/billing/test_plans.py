@@ -212,3 +212,16 @@ def test_beat_runs_the_plan_roll(settings):
     celery_app.loader.import_default_modules()
     task = settings.CELERY_BEAT_SCHEDULE["plans"]["task"]
     assert celery_app.tasks[task].name == tasks.roll_plans.name == task
+
+
+def test_a_plan_that_cannot_renew_is_left_for_staff_and_the_others_roll(org, caplog):
+    broken = subscribe(org, plan("300.00", tokens=1000))
+    other = OrganizationFactory()
+    fine = subscribe(other, plan("100.00", tokens=1000, name="Fine"))
+    Offer.objects.filter(pk=broken.offer_id).update(kind=Offer.Kind.PACK)  # no longer a plan
+    plans.roll(DECEMBER + timedelta(hours=1))
+    broken.refresh_from_db()
+    fine.refresh_from_db()
+    assert broken.current_period_end == DECEMBER  # untouched, logged
+    assert fine.current_period_end == JANUARY
+    assert f"subscription {broken.pk} left as it is" in caplog.text
