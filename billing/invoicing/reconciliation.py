@@ -108,7 +108,8 @@ def verify_billing(*, now: datetime, since: date | None = None, organization=Non
             groups[key] = GroupCheck(*key)
         return groups[key]
 
-    events = UsageEvent.objects.all()
+    # The operator's consolidated bill, not an invoice, bills these (billing.managed).
+    events = UsageEvent.objects.exclude(organization__consolidated_billing__enabled=True)
     lines = InvoiceLine.objects.filter(invoice__kind=Invoice.Kind.INVOICE).exclude(
         invoice__status=Invoice.Status.VOID
     )

@@ -13,6 +13,7 @@ from accounts.audit_trail import Actor
 from accounts.models import AuditEvent
 from billing.invoicing import services as invoicing
 from billing.invoicing.models import Invoice
+from billing.invoicing.reconciliation import verify_billing
 from billing.managed import settlement as settlements
 from billing.managed import tasks
 from billing.managed.billing_system import billing_system
@@ -22,7 +23,7 @@ from billing.packages.services import save_terms
 from billing.sales.models import Purchase
 from portal.celery import app as celery_app
 from tests.billing import fake_operator_billing
-from tests.billing.invoicing_data import NOV, NOV_FIRST_HOUR, customer, rollup
+from tests.billing.invoicing_data import NOV, NOV_FIRST_HOUR, customer, event, rollup
 from tests.factories import InvoiceFactory, UserFactory, as_actor
 
 pytestmark = pytest.mark.django_db
@@ -181,3 +182,9 @@ def test_beat_runs_the_settlement(settings):
     celery_app.loader.import_default_modules()
     task = settings.CELERY_BEAT_SCHEDULE["settlements"]["task"]
     assert celery_app.tasks[task].name == tasks.settle_consolidated_billing.name == task
+
+
+def test_verify_billing_leaves_the_operator_bill_to_the_settlement(on_operator_bill):
+    event(on_operator_bill, occurred_at=NOV_FIRST_HOUR)
+    long_after = datetime(2027, 6, 1, tzinfo=UTC)  # November is final: due on an invoice
+    assert verify_billing(now=long_after).problems == []
