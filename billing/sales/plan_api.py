@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from accounts.mixins import OrganizationAPIMixin
 from accounts.permissions import Action
 from billing.packages import plans as plan_terms
+from billing.packages.models import Subscription
 from billing.sales import plans
 from billing.sales.plan_forms import NEXT_PERIOD, NOW
 
@@ -117,6 +118,7 @@ class PlanViewSet(OrganizationAPIMixin, viewsets.GenericViewSet):
     read_action = Action.VIEW_BILLING
     write_action = Action.MANAGE_BILLING
     serializer_class = PlanSerializer
+    queryset = Subscription.objects.none()  # nothing listed: the one plan
     pagination_class = None
 
     def _status(self, code=status.HTTP_200_OK):
