@@ -20,6 +20,7 @@ from accounts.mixins import add_service_errors
 from billing.invoicing import documents, fapiao, ledger
 from billing.invoicing import services as invoicing
 from billing.invoicing.models import (
+    PAYABLE_KINDS,
     BillingAccount,
     FapiaoProfile,
     FapiaoRequest,
@@ -148,7 +149,7 @@ class InvoiceAdmin(admin.ModelAdmin):
         links = [(reverse("admin:billing_invoice_pdf", args=[invoice.pk]), _("PDF"))]
         if invoice.status == Invoice.Status.DRAFT:
             links.append((reverse("admin:billing_invoice_issue", args=[invoice.pk]), _("Issue")))
-        if invoice.status == Invoice.Status.ISSUED and invoice.kind == Invoice.Kind.INVOICE:
+        if invoice.status == Invoice.Status.ISSUED and invoice.kind in PAYABLE_KINDS:
             links += [
                 (reverse("admin:billing_invoice_payment", args=[invoice.pk]), _("Record payment")),
                 (reverse("admin:billing_invoice_void", args=[invoice.pk]), _("Void")),

@@ -21,6 +21,7 @@ from billing.invoicing.admin import form_page
 from billing.invoicing.bank_models import BankStatementLine
 from billing.invoicing.fapiao_models import FapiaoDocument
 from billing.invoicing.models import (
+    PAYABLE_KINDS,
     BillingAccount,
     FapiaoRequest,
     Invoice,
@@ -60,9 +61,12 @@ class AssignForm(forms.Form):
     organization = forms.ModelChoiceField(label=_("Organization"), queryset=BillingAccount.objects)
     invoice = forms.ModelChoiceField(
         label=_("Invoice paid"),
-        queryset=Invoice.objects.filter(kind=Invoice.Kind.INVOICE, status=Invoice.Status.ISSUED),
+        queryset=Invoice.objects.filter(kind__in=PAYABLE_KINDS, status=Invoice.Status.ISSUED),
         required=False,
-        help_text=_("Postpaid only. Empty: the oldest open invoice."),
+        help_text=_(
+            "An open invoice (postpaid) or purchase invoice (token pack). Empty: the oldest "
+            "open invoice of a postpaid organization, or one the memo names or the amount matches."
+        ),
     )
 
 

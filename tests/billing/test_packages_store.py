@@ -349,3 +349,16 @@ def test_a_voided_purchase_invoice_frees_the_limit_and_posts_nothing(world):
     assert sales.purchases_left(world.org, offer, offer.terms.get()) == 1
     assert ledger.balance(world.org) == 0
     assert not LedgerEntry.objects.filter(organization=world.org).exists()
+
+
+def test_staff_record_a_transfer_on_a_purchase_invoice_in_the_console(client, staff_user, world):
+    purchase = sales.buy_pack(
+        actor=buyer(world), organization=world.org, offer=domestic_pack(), from_balance=False
+    )
+    change = client.get(reverse("admin:billing_invoice_change", args=[purchase.invoice.pk]))
+    assert "Record payment" in change.content.decode()
+    url = reverse("admin:billing_invoice_payment", args=[purchase.invoice.pk])
+    assert client.post(url, {"reference": "B-777"}).status_code == 302
+    purchase.refresh_from_db()
+    assert (purchase.invoice.status, purchase.entitlement.granted) == ("paid", HUNDRED_MILLION)
+    assert ledger.balance(world.org) == 0
