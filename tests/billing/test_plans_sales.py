@@ -199,3 +199,20 @@ def test_upgrade_now_invoices_the_difference_and_adds_the_allowance_once_paid(wo
     extra = Entitlement.objects.get(reference__contains=":up")
     assert extra.granted == fee.extra_allowance > 0
     assert Subscription.objects.get().terms.token_amount == 4_000_000
+
+
+def test_a_renewal_the_balance_cannot_pay_waits_and_grants_nothing(world):
+    subscription = sales_plans.subscribe(
+        actor=owner(world),
+        organization=world.org,
+        offer=plan_offer("900.00", tokens=1_000_000),
+        from_balance=True,
+    )
+    assert ledger.balance(world.org) < Decimal("954.00")  # the next fee with VAT
+    boundary = subscription.current_period_end
+    plans.roll(boundary + timedelta(minutes=5))
+    renewal = PlanFee.objects.get(subscription=subscription, period_start=boundary)
+    assert renewal.invoice.status == Invoice.Status.ISSUED
+    assert not Entitlement.objects.filter(source="plan", starts_at=boundary).exists()
+    subscription.refresh_from_db()
+    assert subscription.paid_until == boundary
