@@ -362,3 +362,14 @@ def test_staff_record_a_transfer_on_a_purchase_invoice_in_the_console(client, st
     purchase.refresh_from_db()
     assert (purchase.invoice.status, purchase.entitlement.granted) == ("paid", HUNDRED_MILLION)
     assert ledger.balance(world.org) == 0
+
+
+def test_the_purchase_invoice_is_on_the_billing_page_with_its_pdf(client_of, world):
+    purchase = sales.buy_pack(
+        actor=buyer(world), organization=world.org, offer=domestic_pack(), from_balance=False
+    )
+    owner = client_of(world.members["owner"])
+    page = owner.get(reverse("billing:billing")).content.decode()
+    assert purchase.invoice.number in page and "(purchase)" in page
+    pdf = owner.get(reverse("billing:invoice-download", args=[purchase.invoice.public_id, "pdf"]))
+    assert (pdf.status_code, pdf["Content-Type"]) == (200, "application/pdf")
