@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 
 from accounts.audit_trail import Actor, record_actor_event
 from billing.catalog.models import CatalogModel, ContractDiscount
-from billing.managed.models import Proposal
+from billing.managed.models import AccountManager, Proposal
 from billing.packages.models import Offer, OfferTerms
 from billing.packages.services import save_terms
 
@@ -114,6 +114,10 @@ def propose(*, actor: Actor, organization, kind: str, payload: dict, note: str =
         kind=kind, organization=organization, payload=payload, note=note, proposed_by=actor.user
     )
     proposal.full_clean(exclude=["proposed_by"])
+    if not AccountManager.objects.filter(user=actor.user, organization=organization).exists():
+        raise ValidationError(
+            {"organization": _("Only its account managers propose terms for an organization.")}
+        )
     with transaction.atomic():
         validate(proposal, actor)
         proposal.save()

@@ -11,7 +11,7 @@ from accounts.models import AuditEvent
 from billing.catalog.models import ContractDiscount
 from billing.catalog.pricing import contract_discount
 from billing.managed import proposals
-from billing.managed.models import Proposal
+from billing.managed.models import AccountManager, Proposal
 from billing.packages.models import Offer, OfferTerms
 from billing.packages.selectors import terms_in_force
 from tests.factories import CatalogModelFactory, OrganizationFactory, UserFactory, as_actor
@@ -35,12 +35,19 @@ def approver():
     return UserFactory(email="approver@example.com", is_staff=True)
 
 
+def assigned(manager):
+    """An organization `manager` looks after."""
+    org = OrganizationFactory()
+    AccountManager.objects.create(user=manager, organization=org)
+    return org
+
+
 def actions():
     return list(AuditEvent.objects.order_by("id").values_list("action", "actor__email"))
 
 
 def test_a_package_takes_effect_only_when_a_second_staff_member_approves(manager, approver):
-    org = OrganizationFactory()
+    org = assigned(manager)
     proposal = proposals.propose(
         actor=as_actor(manager), organization=org, kind="package", payload=PACKAGE
     )
@@ -71,7 +78,7 @@ def test_a_package_takes_effect_only_when_a_second_staff_member_approves(manager
 def test_a_rejected_discount_changes_nothing_and_an_approved_one_prices_the_customer(
     manager, approver
 ):
-    org = OrganizationFactory()
+    org = assigned(manager)
     model = CatalogModelFactory()
     payload = {"percent": "12.5", "valid_from": "2026-01-01", "note": "framework contract"}
     first = proposals.propose(actor=as_actor(manager), organization=org, kind="discount",
@@ -113,7 +120,7 @@ def test_a_rejected_discount_changes_nothing_and_an_approved_one_prices_the_cust
 def test_a_proposal_that_could_not_be_applied_is_refused_at_its_payload(
     manager, kind, payload, says
 ):
-    org = OrganizationFactory()
+    org = assigned(manager)
     with pytest.raises(ValidationError) as refused:
         proposals.propose(actor=as_actor(manager), organization=org, kind=kind, payload=payload)
     assert says in " ".join(refused.value.message_dict["payload"])
@@ -123,9 +130,19 @@ def test_a_proposal_that_could_not_be_applied_is_refused_at_its_payload(
 
 def test_only_staff_decide(manager):
     proposal = proposals.propose(
-        actor=as_actor(manager), organization=OrganizationFactory(), kind="discount",
+        actor=as_actor(manager), organization=assigned(manager), kind="discount",
         payload={"percent": "5", "valid_from": "2026-01-01"},
     )  # fmt: skip
     with pytest.raises(ValidationError, match="Only staff"):
         proposals.approve(actor=as_actor(UserFactory()), proposal=proposal)
     assert not ContractDiscount.objects.exists()
+
+
+def test_only_an_account_manager_of_the_organization_proposes(manager):
+    with pytest.raises(ValidationError) as refused:
+        proposals.propose(
+            actor=as_actor(manager), organization=OrganizationFactory(), kind="discount",
+            payload={"percent": "5", "valid_from": "2026-01-01"},
+        )  # fmt: skip
+    assert "organization" in refused.value.message_dict
+    assert not Proposal.objects.exists()
