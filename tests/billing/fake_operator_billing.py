@@ -4,9 +4,8 @@ contract (billing.managed.billing_system): it checks the bearer token, answers t
 gets the same ack id)."""
 
 import contextlib
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.billing.http_fakes import JsonHandler, serving
 
 TOKEN = "test-operator-token"
 
@@ -17,35 +16,17 @@ def receiver(port: int, fail_first: int = 0):
     received, acks = [], {}
     failures = {"left": fail_first}
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JsonHandler):
         def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+            body = self.read_json()
             if self.headers["authorization"] != f"Bearer {TOKEN}":
-                return self._answer(401, {"message": "unauthorized"})
+                return self.answer(401, {"message": "unauthorized"})
             key = self.headers["idempotency-key"]
             received.append((key, body))
             if failures["left"]:
                 failures["left"] -= 1
-                return self._answer(503, {"message": "try again later"})
-            ack = acks.setdefault(key, f"ACK-{len(acks) + 1:04d}")
-            self._answer(200, {"ack_id": ack})
+                return self.answer(503, {"message": "try again later"})
+            return self.answer(200, {"ack_id": acks.setdefault(key, f"ACK-{len(acks) + 1:04d}")})
 
-        def _answer(self, status, payload):
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler, port):
         yield received
-    finally:
-        server.shutdown()
-        server.server_close()
