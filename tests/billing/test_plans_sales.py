@@ -5,6 +5,7 @@ balance) and the next allowance; an unpaid fee grants nothing until paid; upgrad
 
 from datetime import timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from functools import partial
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -22,6 +23,7 @@ from billing.packages.services import unreconciled_entitlements
 from billing.sales import plans as sales_plans
 from billing.sales.models import PlanFee
 from portal.periods import month_bounds, month_of
+from tests.billing.invoicing_data import at_once
 from tests.billing.metering_world import build_world
 from tests.factories import LedgerEntryFactory, as_actor
 
@@ -216,3 +218,24 @@ def test_a_renewal_the_balance_cannot_pay_waits_and_grants_nothing(world):
     assert not Entitlement.objects.filter(source="plan", starts_at=boundary).exists()
     subscription.refresh_from_db()
     assert subscription.paid_until == boundary
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rolls_running_at_once_renew_invoice_and_grant_once():
+    """Four workers roll at the same boundary: one renewal, one fee invoice paid once, one
+    allowance (the subscription's row lock; PostgreSQL)."""
+    w = build_world()
+    w.org.payment_mode = "prepaid"
+    w.org.save()
+    LedgerEntryFactory(organization=w.org, kind="top_up", amount=Decimal("1000.00"))
+    subscription = sales_plans.subscribe(
+        actor=owner(w), organization=w.org, offer=plan_offer("300.00", tokens=1000),
+        from_balance=True,
+    )  # fmt: skip
+    boundary = subscription.current_period_end
+    later = boundary + timedelta(minutes=5)
+    assert at_once([partial(plans.roll, later) for _ in range(4)]) == []
+    assert PlanFee.objects.filter(subscription=subscription, period_start=boundary).count() == 1
+    assert Entitlement.objects.filter(source="plan", starts_at=boundary).count() == 1
+    assert LedgerEntry.objects.for_org(w.org).filter(kind="invoice").count() == 2
+    assert unreconciled_entitlements() == []
