@@ -106,13 +106,11 @@ def plan_terms(offer: Offer, at: datetime) -> OfferTerms:
 
 
 def commitment_end(terms: OfferTerms, started_at: datetime) -> datetime | None:
-    """The first month start at least `commitment_months` whole months after the start."""
+    """`commitment_months` months counted as fee periods are: the month of the start (pro
+    rata) is the first, so an annual plan's first period ends with a 12-month commitment."""
     if not terms.commitment_months:
         return None
-    first_whole = month_of(started_at)
-    if month_start(first_whole) < started_at:
-        first_whole = add_months(first_whole, 1)
-    return month_start(add_months(first_whole, terms.commitment_months))
+    return month_start(add_months(month_of(started_at), terms.commitment_months))
 
 
 def open_subscription(*, actor: Actor, organization, offer: Offer, at: datetime) -> Subscription:

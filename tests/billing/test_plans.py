@@ -148,24 +148,29 @@ def test_the_renewal_notice_goes_out_once_and_the_plan_renews(org):
 
 def test_cancel_within_the_commitment_is_refused_and_a_cancelled_plan_ends(org):
     subscription = subscribe(org, plan("300.00", tokens=1000, commitment=2))
-    # Two whole months after the partial November: December and January.
-    assert subscription.commitment_ends_at == datetime(2027, 2, 1, tzinfo=SHANGHAI)
+    # Two months counted as fee periods are: the partial November, then December.
+    assert subscription.commitment_ends_at == JANUARY
     with pytest.raises(ValidationError) as refused:
         plans.set_auto_renew(actor=Actor.system(), subscription=subscription, auto_renew=False)
-    assert "2027-02-01" in str(refused.value.message_dict["auto_renew"])
+    assert "2027-01-01" in str(refused.value.message_dict["auto_renew"])
     plans.roll(DECEMBER + timedelta(hours=1))
+    subscription.refresh_from_db()
+    assert subscription.current_period_end == JANUARY  # the last committed period
+    plans.set_auto_renew(actor=Actor.system(), subscription=subscription, auto_renew=False)
     plans.roll(JANUARY + timedelta(hours=1))
     subscription.refresh_from_db()
-    assert subscription.current_period_end == datetime(2027, 2, 1, tzinfo=SHANGHAI)
-    plans.set_auto_renew(actor=Actor.system(), subscription=subscription, auto_renew=False)
-    plans.roll(datetime(2027, 2, 1, 1, tzinfo=SHANGHAI))
-    subscription.refresh_from_db()
     assert subscription.status == Subscription.Status.ENDED
-    assert subscription.ended_at == datetime(2027, 2, 1, tzinfo=SHANGHAI)
-    # The organization may subscribe again.
-    plans.open_subscription(
-        actor=Actor.system(), organization=org, offer=subscription.offer, at=JANUARY
+    assert subscription.ended_at == JANUARY
+    # The organization may subscribe again; a year's commitment on an annual plan ends with
+    # its first period, so its renewal may be cancelled at once.
+    annual = plans.open_subscription(
+        actor=Actor.system(),
+        organization=org,
+        offer=plan("1200.00", tokens=1000, period="year", commitment=12, name="Annual"),
+        at=JANUARY + timedelta(days=9),
     )
+    assert annual.commitment_ends_at == annual.current_period_end
+    plans.set_auto_renew(actor=Actor.system(), subscription=annual, auto_renew=False)
 
 
 def test_one_plan_per_organization(org):
