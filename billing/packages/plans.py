@@ -40,14 +40,13 @@ def add_fee_invoicer(invoicer) -> None:
         _fee_invoicers.append(invoicer)
 
 
-def _micros(delta: timedelta) -> int:
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+MICROSECOND = timedelta(microseconds=1)
 
 
 def fraction_left(start: datetime, end: datetime, at: datetime) -> Decimal:
     """The share of [start, end) still ahead at `at`, from 0 to 1, exact to the microsecond."""
     left = min(max(end - at, timedelta(0)), end - start)
-    return Decimal(_micros(left)) / Decimal(_micros(end - start))
+    return Decimal(left // MICROSECOND) / Decimal((end - start) // MICROSECOND)
 
 
 def fee_period_from(terms: OfferTerms, start: datetime) -> tuple[datetime, datetime]:
