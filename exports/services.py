@@ -271,6 +271,8 @@ def tables() -> list[Table]:
                     "discount_percent",
                     "amount",
                     "cost_amount",  # unrounded: what a prepaid ledger was charged
+                    "covered_amount",  # taken off by token packs and plan allowances
+                    "overage_discount_amount",  # the plan's discount on the rest
                 ),
             },
         ),
