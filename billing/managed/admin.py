@@ -28,6 +28,7 @@ from portal.periods import month_of
 @admin.register(AccountManager)
 class AccountManagerAdmin(AuditedAdmin):
     list_display = ("organization", "user", "created_at")
+    list_filter = (("user", admin.RelatedOnlyFieldListFilter),)
     list_select_related = ("organization", "user")
     search_fields = ("organization__name", "user__email")
     autocomplete_fields = ("organization",)
@@ -249,6 +250,17 @@ class SettlementRowInline(ReadOnlyMixin, admin.TabularInline):
     extra = 0
 
 
+@admin.register(SettlementRow)
+class SettlementRowAdmin(ReadOnlyAdmin):
+    """Every organization's rows, month after month (also inline on their settlement)."""
+
+    list_display = ("settlement", "organization", "operator_account_number", "subtotal_amount",
+                    "tax_amount", "total_amount")  # fmt: skip
+    list_filter = ("settlement__month", "settlement__status")
+    list_select_related = ("settlement", "organization")
+    search_fields = ("organization__name", "operator_account_number")
+
+
 class BuildForm(forms.Form):
     month = forms.DateField(
         label=_("Month"), input_formats=["%Y-%m"], help_text=_("YYYY-MM, a month that has ended.")
@@ -266,6 +278,7 @@ class SettlementAdmin(ReadOnlyAdmin):
     list_display = ("__str__", "status", "attempts", "next_attempt_at", "ack_id",
                     "acknowledged_at", "files")  # fmt: skip
     list_filter = ("status",)
+    search_fields = ("ack_id", "idempotency_key", "rows__organization__name")
     readonly_fields = (
         "month", "idempotency_key", "status", "attempts", "next_attempt_at", "last_error",
         "ack_id", "acknowledged_at", "created_at", "files",
