@@ -49,8 +49,9 @@ def current_membership(request):
 def _resolve_membership(request):
     from accounts.selectors import memberships_of  # selectors -> models -> this module
 
-    user = request.user
-    if not user.is_authenticated:
+    # A request refused before the authentication middleware (a malformed path) has no user.
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
         return None
     memberships = memberships_of(user)
     wanted = request.META.get(HEADER) or request.session.get(SESSION_KEY)
