@@ -57,6 +57,8 @@ __all__ = [
     "LedgerEntry",
     "ModelAlias",
     "ModelPolicy",
+    "Offer",
+    "OfferTerms",
     "Payment",
     "PaymentRefund",
     "PlanFee",
@@ -72,6 +74,8 @@ __all__ = [
     "Settlement",
     "SettlementRow",
     "StartedPriceError",
+    "Subscription",
+    "UsageCoverage",
     "UsageEvent",
     "UsageRollup",
 ]
