@@ -10,6 +10,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import AuditEvent
+from billing.catalog.models import ContractDiscount
 from billing.invoicing.consolidated_models import ConsolidatedBilling
 from billing.invoicing.models import Invoice
 from billing.managed.models import AccountManager, Proposal, Settlement
@@ -88,12 +89,26 @@ def test_a_proposal_made_in_the_console_waits_for_a_second_staff_member(
 
     assert second_staff.post(approve).status_code == 302
     assert Offer.objects.get().offered_to.get() == c.organization
+    shown = client.get(f"/admin/billing/proposal/{proposal.pk}/change/").content.decode()
+    assert "Approved" in shown and "checker@example.com" in shown
+
+    discount = json.dumps({"percent": "30", "valid_from": "2026-01-01"})
+    client.post(url, {"kind": "discount", "organization": c.organization.pk, "payload": discount})
+    second = Proposal.objects.get(status=Proposal.Status.PENDING)
+    reject = f"/admin/billing/proposal/{second.pk}/reject/"
+    assert "This field is required" in second_staff.post(reject).content.decode()
+    assert second_staff.post(reject, {"decision_reason": "Too deep"}).status_code == 302
+    second.refresh_from_db()
+    assert (second.status, second.decision_reason) == (Proposal.Status.REJECTED, "Too deep")
+    assert not ContractDiscount.objects.exists()
     assert list(
         AuditEvent.objects.filter(action__startswith="billing.proposal_")
         .order_by("id")
         .values_list("action", "actor__email")
     ) == [("billing.proposal_made", staff_user.email),
-          ("billing.proposal_approved", "checker@example.com")]  # fmt: skip
+          ("billing.proposal_approved", "checker@example.com"),
+          ("billing.proposal_made", staff_user.email),
+          ("billing.proposal_rejected", "checker@example.com")]  # fmt: skip
 
 
 def test_consolidated_billing_is_set_in_the_console_and_settled(client, staff_user):
