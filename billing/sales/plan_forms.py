@@ -1,30 +1,22 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from billing.sales.forms import BALANCE, ONLINE, TRANSFER, online_payments_available
+from billing.sales.forms import TRANSFER, BuyPackForm
 
 NEXT_PERIOD, NOW = "next_period", "now"
 
 
-class PlanPayForm(forms.Form):
-    pay = forms.ChoiceField(
-        label=_("Pay the fee"),
-        widget=forms.RadioSelect,
-        choices=[
-            (BALANCE, _("Now, from the prepaid balance")),
-            (
-                TRANSFER,
-                _("By bank transfer (the allowance is granted when the transfer is matched)"),
-            ),
-            (ONLINE, _("Online: WeChat Pay or Alipay")),
-        ],
-        initial=BALANCE,
-    )
+class PlanPayForm(BuyPackForm):
+    """How to pay a plan's fee: as a pack's price, the allowance coming with the payment."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if not online_payments_available():
-            self.fields["pay"].choices = self.fields["pay"].choices[:2]
+        pay = self.fields["pay"]
+        pay.label = _("Pay the fee")
+        by_transfer = _("By bank transfer (the allowance is granted when the transfer is matched)")
+        pay.choices = [
+            (value, by_transfer if value == TRANSFER else label) for value, label in pay.choices
+        ]
 
 
 class ChangePlanForm(PlanPayForm):

@@ -2,7 +2,6 @@
 allowance left and renewal, changing at the boundary, cancelling (refused in the commitment
 with its date), who may do what, and nothing of another organization's."""
 
-from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -11,46 +10,22 @@ from django.utils import timezone
 
 from accounts.audit_trail import Actor
 from billing.invoicing.models import Invoice
-from billing.packages import services as packages
-from billing.packages.models import Offer, OfferTerms, Subscription
+from billing.packages.models import Offer, Subscription
 from billing.sales import plans
 from tests.billing.metering_world import build_world
-from tests.factories import LedgerEntryFactory, OrganizationFactory
+from tests.billing.plan_data import plan_offer, prepaid
+from tests.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db
 
 
-def plan_offer(price="300.00", *, tokens=1_000_000, name="Team", commitment=0, **offer):
-    offer = Offer.objects.create(
-        kind=Offer.Kind.PLAN, name_en=name, name_zh=f"{name}版", is_published=True, **offer
-    )
-    packages.save_terms(
-        actor=Actor.system(),
-        terms=OfferTerms(
-            offer=offer,
-            effective_from=timezone.now() - timedelta(days=1),
-            price_amount=Decimal(price),
-            token_amount=tokens,
-            scope=OfferTerms.Scope.ALL,
-            period=OfferTerms.Period.MONTH,
-            overage_discount_percent=Decimal("10"),
-            commitment_months=commitment,
-        ),
-    )
-    return offer
-
-
 @pytest.fixture
 def world(db):
-    w = build_world()
-    w.org.payment_mode = "prepaid"
-    w.org.save()
-    LedgerEntryFactory(organization=w.org, kind="top_up", amount=Decimal("1000.00"))
-    return w
+    return prepaid(build_world())
 
 
 def test_the_plan_page_subscribes_shows_the_plan_and_cancels(client_of, world):
-    offer = plan_offer(commitment=2)
+    offer = plan_offer(tokens=1_000_000, discount=10, commitment=2)
     small = plan_offer("100.00", tokens=100_000, name="Small")
     owner = client_of(world.members["owner"])
     page = owner.get(reverse("billing:plan")).content.decode()
@@ -81,7 +56,7 @@ def test_the_plan_page_subscribes_shows_the_plan_and_cancels(client_of, world):
 
 
 def test_subscribing_by_transfer_leaves_the_fee_open_on_the_page(client_of, world):
-    offer = plan_offer()
+    offer = plan_offer(tokens=1_000_000)
     owner = client_of(world.members["owner"])
     owner.post(reverse("billing:plan-subscribe", args=[offer.public_id]), {"pay": "transfer"})
     invoice = Invoice.objects.get(kind="purchase")
@@ -91,7 +66,7 @@ def test_subscribing_by_transfer_leaves_the_fee_open_on_the_page(client_of, worl
 
 
 def test_the_api_subscribes_reads_changes_and_cancels(client_of, world):
-    offer = plan_offer()
+    offer = plan_offer(tokens=1_000_000)
     bigger = plan_offer("900.00", tokens=4_000_000, name="Big")
     api = client_of(world.members["owner"])
     assert api.get("/api/v1/billing/plan").status_code == 404
@@ -126,7 +101,7 @@ def test_the_api_subscribes_reads_changes_and_cancels(client_of, world):
 
 
 def test_another_organization_sees_no_named_plan(client_of, world):
-    offer = plan_offer(visibility=Offer.Visibility.NAMED)
+    offer = plan_offer(tokens=1_000_000, visibility=Offer.Visibility.NAMED)
     offer.offered_to.add(world.org)
     other = build_world(OrganizationFactory())
     stranger = client_of(other.members["owner"])
@@ -137,7 +112,7 @@ def test_another_organization_sees_no_named_plan(client_of, world):
 
 
 def test_staff_see_subscriptions_with_their_fees_and_allowances(client, staff_user, world):
-    offer = plan_offer()
+    offer = plan_offer(tokens=1_000_000)
     owner = world.members["owner"]
     subscription = plans.subscribe(
         actor=Actor(user=owner.user, membership=owner),

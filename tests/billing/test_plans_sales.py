@@ -25,39 +25,16 @@ from billing.sales.models import PlanFee
 from portal.periods import month_bounds, month_of
 from tests.billing.invoicing_data import at_once
 from tests.billing.metering_world import build_world
-from tests.factories import LedgerEntryFactory, as_actor
+from tests.billing.plan_data import plan_offer, prepaid
+from tests.factories import as_actor
 
 pytestmark = pytest.mark.django_db
 CENT = Decimal("0.01")
 
 
-def plan_offer(price, *, tokens=None, credit=None, discount=0, name="Team", visibility="public"):
-    offer = Offer.objects.create(
-        kind=Offer.Kind.PLAN, name_en=name, name_zh=name, is_published=True, visibility=visibility
-    )
-    packages.save_terms(
-        actor=Actor.system(),
-        terms=OfferTerms(
-            offer=offer,
-            effective_from=timezone.now() - timedelta(days=1),
-            price_amount=Decimal(price),
-            token_amount=tokens,
-            credit_amount=credit,
-            scope=OfferTerms.Scope.ALL,
-            period=OfferTerms.Period.MONTH,
-            overage_discount_percent=Decimal(discount),
-        ),
-    )
-    return offer
-
-
 @pytest.fixture
 def world(db):
-    w = build_world()
-    w.org.payment_mode = "prepaid"
-    w.org.save()
-    LedgerEntryFactory(organization=w.org, kind="top_up", amount=Decimal("1000.00"))
-    return w
+    return prepaid(build_world())
 
 
 def owner(world):
@@ -224,10 +201,7 @@ def test_a_renewal_the_balance_cannot_pay_waits_and_grants_nothing(world):
 def test_rolls_running_at_once_renew_invoice_and_grant_once():
     """Four workers roll at the same boundary: one renewal, one fee invoice paid once, one
     allowance (the subscription's row lock; PostgreSQL)."""
-    w = build_world()
-    w.org.payment_mode = "prepaid"
-    w.org.save()
-    LedgerEntryFactory(organization=w.org, kind="top_up", amount=Decimal("1000.00"))
+    w = prepaid(build_world())
     subscription = sales_plans.subscribe(
         actor=owner(w), organization=w.org, offer=plan_offer("300.00", tokens=1000),
         from_balance=True,
