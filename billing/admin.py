@@ -9,6 +9,7 @@ from billing.packages import admin as packages_admin
 from billing.packages import report_admin as packages_report_admin
 from billing.payments import admin as payments_admin
 from billing.quotas import admin as quotas_admin
+from billing.sales import admin as sales_admin
 from billing.sales import plan_admin
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "payments_admin",
     "plan_admin",
     "quotas_admin",
+    "sales_admin",
 ]

@@ -21,6 +21,7 @@ from billing.invoicing import documents, fapiao, ledger
 from billing.invoicing import services as invoicing
 from billing.invoicing.models import (
     PAYABLE_KINDS,
+    BalanceAlert,
     BillingAccount,
     FapiaoProfile,
     FapiaoRequest,
@@ -478,3 +479,13 @@ class InvoiceNumberCounterAdmin(ReadOnlyAdmin):
     list_display = ("year", "last_number")
     list_filter = ("year",)
     search_fields = ("year",)
+
+
+@admin.register(BalanceAlert)
+class BalanceAlertAdmin(ReadOnlyAdmin):
+    """Each organization's low-balance alert amount, as its billing members set it."""
+
+    list_display = ("organization", "threshold_amount", "updated_at")
+    list_filter = ("updated_at",)
+    search_fields = ("organization__name", "organization__public_id")
+    list_select_related = ("organization",)

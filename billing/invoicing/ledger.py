@@ -141,7 +141,7 @@ def record_top_up(*, actor: Actor, organization, amount: Decimal, reference: str
         )
 
 
-_MONEY_ACTIONS = {
+MONEY_ACTIONS = {
     LedgerEntry.Kind.TOP_UP: "billing.top_up",
     LedgerEntry.Kind.REFUND: "billing.refund",
 }
@@ -163,7 +163,7 @@ def record_money_in(*, actor: Actor, organization, kind, amount: Decimal, refere
     record_actor_event(
         actor=actor,
         organization=organization,
-        action=_MONEY_ACTIONS.get(kind, "billing.payment"),
+        action=MONEY_ACTIONS.get(kind, "billing.payment"),
         target=entry,
         changes={"after": {"amount": str(amount), "reference": reference}},
     )

@@ -14,11 +14,11 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin_site import AuditedAdmin
+from accounts.admin_site import AuditedAdmin, ReadOnlyAdmin
 from accounts.audit_trail import Actor, record_actor_event
 from billing.catalog.models import CatalogModel
 from billing.packages import services
-from billing.packages.models import Offer, OfferTerms
+from billing.packages.models import Entitlement, Offer, OfferTerms, UsageCoverage
 from billing.packages.selectors import terms_in_force
 
 TERMS_FIELDS = (
@@ -178,3 +178,25 @@ class OfferAdmin(AuditedAdmin):
     @admin.action(description=_("Unpublish: no longer offered (sold packs stay)"))
     def unpublish(self, request, queryset):
         self._publish(request, queryset, False)
+
+
+@admin.register(Entitlement)
+class EntitlementAdmin(ReadOnlyAdmin):
+    """What organizations hold (packs bought, plan allowances): changed only by purchases,
+    draws, allocation and expiry, never here."""
+
+    list_display = ("public_id", "organization", "offer", "source", "unit", "granted",
+                    "consumed", "department", "expires_at", "status")  # fmt: skip
+    list_filter = ("source", "unit", "status", "offer")
+    search_fields = ("public_id", "reference", "organization__name", "organization__public_id")
+    list_select_related = ("organization", "offer", "department")
+
+
+@admin.register(UsageCoverage)
+class UsageCoverageAdmin(ReadOnlyAdmin):
+    """Per usage event: what packs and the plan covered, and what it was charged."""
+
+    list_display = ("event_id", "organization", "covered_amount", "charged_amount")
+    list_filter = ("organization",)
+    search_fields = ("=event_id", "organization__name")
+    list_select_related = ("organization",)

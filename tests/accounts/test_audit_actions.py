@@ -10,6 +10,7 @@ from django.utils import translation
 from accounts import mfa
 from accounts.audit_actions import ACTION_LABELS, action_label
 from accounts.audit_trail import record_audit_event
+from billing.invoicing import ledger
 from billing.invoicing.models import FapiaoRequest
 from billing.quotas.models import QuotaIncreaseRequest
 from tests.conftest import ROOT
@@ -42,6 +43,7 @@ def recorded_actions() -> tuple[set[str], set[str]]:
                 formatted |= set(re.findall(r'\bf"[^"]*"', expression))
                 literals |= set(CODE.findall(expression))
     literals |= set(mfa.ACTIONS.values())  # chosen from a table by signal and factor
+    literals |= set(ledger.MONEY_ACTIONS.values())  # chosen by the ledger entry's kind
     return literals, formatted
 
 

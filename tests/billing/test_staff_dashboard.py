@@ -20,6 +20,9 @@ from billing.dashboard import staff_dashboard
 from billing.invoicing import services as invoicing
 from billing.invoicing.models import InvoiceLine
 from billing.metering import services as metering
+from billing.packages.models import OfferTerms
+from billing.payments.models import PaymentRefund
+from billing.sales.models import PlanFee
 from notifications import services as notifications
 from notifications import webhooks
 from portal.periods import month_of, month_start
@@ -112,7 +115,7 @@ def test_the_admin_index_shows_the_dashboard(
         response = client.get("/admin/")
     page = response.content.decode()
     assert response.status_code == 200
-    for figure in ("待审单位", "Alpha 科技", "Beta 政务", "20.50 CNY", "14.50 CNY", "chat-1",
+    for figure in ("待审单位", "Alpha 科技", "Beta 政务", "¥20.50", "¥14.50", "chat-1",
                    "?status__exact=pending", "?overdue=yes", "?status__exact=failed"):  # fmt: skip
         assert figure in page, figure
     assert platform[2].number in page
@@ -138,7 +141,8 @@ def test_every_model_of_ours_is_listed_filtered_searchable_and_shown(client, sta
     for model in apps.get_models():
         if model._meta.app_label not in ours or model._meta.auto_created:
             continue
-        inline = model in (ModelAlias, InvoiceLine)  # shown inline on their model / invoice
+        # Shown inline on their model, invoice, offer, payment or subscription.
+        inline = model in (ModelAlias, InvoiceLine, OfferTerms, PaymentRefund, PlanFee)
         assert model in registered or inline, f"{model._meta.label} is not in the console"
     for model, model_admin in registered.items():
         if model._meta.app_label not in ours:

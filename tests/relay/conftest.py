@@ -2,6 +2,7 @@
 database and cache), fake upstreams on 127.0.0.1, a funded organization with a project that
 makes keys, and the official openai client pointed at the relay (`relay_world`)."""
 
+import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -30,6 +31,7 @@ from tests.relay.fake_upstream import FakeUpstream, serve
 
 MODEL = "deepseek/deepseek-chat"
 EMBEDDING_MODEL = "baai/bge-m3"
+KEY_NUMBERS = itertools.count(1)
 CLOSED_PORT = closed_port()  # the relay and the fake upstreams take free ports when they start
 
 
@@ -71,7 +73,10 @@ class World:
 
     def key(self, **settings) -> str:
         _, plaintext = projects_services.create_api_key(
-            actor=as_actor(self.owner), project=self.project, name="relay key", **settings
+            actor=as_actor(self.owner),
+            project=self.project,
+            name=f"relay key {next(KEY_NUMBERS)}",  # names are unique in a project
+            **settings,
         )
         return plaintext
 
