@@ -367,6 +367,7 @@ SPECTACULAR_SETTINGS = {
         "EntitlementUnitEnum": "billing.models.Entitlement.Unit",
         "EntitlementStatusEnum": "billing.models.Entitlement.Status",
         "EntitlementSourceEnum": "billing.models.Entitlement.Source",
+        "OfferTermsPeriodEnum": "billing.models.OfferTerms.Period",
     },
 }
 

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.metering import services as metering
+from billing.packages.models import Entitlement
 from portal.api import ModelIdField, PublicIdField
 from portal.parsers import JSONParser
 from projects import authorize
@@ -108,7 +109,7 @@ AllowedResponse = inline_serializer(
                     "AuthorizeEntitlement",
                     {
                         "id": serializers.CharField(),
-                        "unit": serializers.ChoiceField(["tokens", "money"]),
+                        "unit": serializers.ChoiceField(Entitlement.Unit.choices),
                         "remaining": serializers.DecimalField(max_digits=28, decimal_places=10),
                         "expires_at": serializers.DateTimeField(),
                     },

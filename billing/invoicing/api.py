@@ -23,6 +23,7 @@ from billing.invoicing.views import (
     parse_month,
     statement_download,
 )
+from billing.packages.models import Entitlement
 
 
 class LineCoverageSerializer(serializers.Serializer):
@@ -32,7 +33,7 @@ class LineCoverageSerializer(serializers.Serializer):
     reference = serializers.CharField(help_text="The purchase invoice number or plan period.")
     name_en = serializers.CharField()
     name_zh = serializers.CharField()
-    unit = serializers.ChoiceField(choices=["tokens", "money"])
+    unit = serializers.ChoiceField(choices=Entitlement.Unit.choices)
     units = serializers.DecimalField(max_digits=28, decimal_places=10)
     value = serializers.DecimalField(
         max_digits=24, decimal_places=10, help_text="The units' value at list price."

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from accounts.mixins import OrganizationAPIMixin
 from accounts.permissions import Action
 from billing.packages import plans as plan_terms
-from billing.packages.models import Subscription
+from billing.packages.models import Entitlement, OfferTerms, Subscription
 from billing.sales import plans
 from billing.sales.plan_forms import NEXT_PERIOD, NOW
 
@@ -19,7 +19,7 @@ class PlanOfferSerializer(serializers.Serializer):
     id = serializers.CharField(source="offer.public_id")
     name = serializers.CharField(source="offer.name")
     description = serializers.CharField(source="offer.description")
-    period = serializers.ChoiceField(source="terms.period", choices=["month", "year"])
+    period = serializers.ChoiceField(source="terms.period", choices=OfferTerms.Period.choices)
     price_amount = serializers.DecimalField(
         source="terms.price_amount", max_digits=14, decimal_places=2, help_text="Fee before VAT."
     )
@@ -30,7 +30,9 @@ class PlanOfferSerializer(serializers.Serializer):
     allowance = serializers.DecimalField(
         max_digits=28, decimal_places=10, help_text="Included each month, in `unit`."
     )
-    unit = serializers.ChoiceField(choices=["tokens", "money"], help_text="money: CNY of usage.")
+    unit = serializers.ChoiceField(
+        choices=Entitlement.Unit.choices, help_text="money: CNY of usage."
+    )
     overage_discount_percent = serializers.DecimalField(
         source="terms.overage_discount_percent", max_digits=5, decimal_places=2
     )
@@ -53,7 +55,9 @@ class PlanSerializer(serializers.Serializer):
     id = serializers.CharField(source="subscription.public_id")
     offer = serializers.CharField(source="subscription.offer.public_id")
     name = serializers.CharField(source="subscription.offer.name")
-    period = serializers.ChoiceField(source="subscription.terms.period", choices=["month", "year"])
+    period = serializers.ChoiceField(
+        source="subscription.terms.period", choices=OfferTerms.Period.choices
+    )
     current_period_start = serializers.DateTimeField(source="subscription.current_period_start")
     current_period_end = serializers.DateTimeField(source="subscription.current_period_end")
     commitment_ends_at = serializers.DateTimeField(
@@ -73,7 +77,7 @@ class PlanSerializer(serializers.Serializer):
     allowance_granted = serializers.DecimalField(
         max_digits=28, decimal_places=10, help_text="This month's allowance, in `unit`."
     )
-    unit = serializers.ChoiceField(choices=["tokens", "money"])
+    unit = serializers.ChoiceField(choices=Entitlement.Unit.choices)
     overage_discount_percent = serializers.DecimalField(
         source="subscription.terms.overage_discount_percent", max_digits=5, decimal_places=2
     )
