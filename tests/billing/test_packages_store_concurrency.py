@@ -2,16 +2,14 @@
 row and the running balance row are locked while a purchase is decided). Run it on
 PostgreSQL too."""
 
-import threading
-
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
 
 from billing.invoicing import ledger
 from billing.packages.models import Entitlement
 from billing.sales import services as sales
 from billing.sales.models import Purchase
+from tests.billing.invoicing_data import at_once
 from tests.billing.metering_world import build_world
 from tests.billing.test_packages_store import buyer, domestic_pack, top_up
 
@@ -19,28 +17,18 @@ WORKERS = 4
 
 
 def buy_at_once(world, offer, *, from_balance):
-    barrier = threading.Barrier(WORKERS)
-    refused, errors = [], []
+    """Purchases started together; the refusals (ValidationError) they met."""
+    refused = []
 
-    def worker():
+    def buy():
         try:
-            barrier.wait()
             sales.buy_pack(
                 actor=buyer(world), organization=world.org, offer=offer, from_balance=from_balance
             )
         except ValidationError as error:
             refused.append(error)
-        except Exception as error:  # reported below, in the test's thread
-            errors.append(error)
-        finally:
-            connection.close()
 
-    threads = [threading.Thread(target=worker) for _ in range(WORKERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    assert at_once([buy] * WORKERS) == []
     return refused
 
 

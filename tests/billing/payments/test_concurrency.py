@@ -1,43 +1,30 @@
 """The same notification delivered by several provider servers at once posts once (the
 payment's row lock; the ledger's reference constraint behind it). Run it on PostgreSQL too."""
 
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from billing.invoicing import ledger
 from billing.invoicing.models import LedgerEntry
 from billing.payments import services
 from billing.payments.models import Payment
+from tests.billing.invoicing_data import at_once
 from tests.factories import as_actor
 
 WORKERS = 6
 
 
 def deliver_at_once(url, headers, body, content_type):
-    barrier = threading.Barrier(WORKERS)
-    answers, errors = [], []
+    answers = []
 
-    def worker():
-        try:
-            barrier.wait()
-            answers.append(
-                Client().post(url, body, content_type=content_type, headers=headers).status_code
-            )
-        except Exception as error:  # reported below, in the test's thread
-            errors.append(error)
-        finally:
-            connection.close()
+    def deliver():
+        answers.append(
+            Client().post(url, body, content_type=content_type, headers=headers).status_code
+        )
 
-    threads = [threading.Thread(target=worker) for _ in range(WORKERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    assert at_once([deliver] * WORKERS) == []
     return answers
 
 
