@@ -109,9 +109,7 @@ class Organization(FieldConstraintErrors, models.Model):
         POSTPAID = "postpaid", _("Postpaid")
 
     public_id = PublicIdField(prefix="org")
-    kind = models.CharField(
-        _("kind"), max_length=20, choices=Kind.choices, default=Kind.ENTERPRISE
-    )
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.ENTERPRISE)
     name = models.CharField(_("name"), max_length=200)
     legal_name = models.CharField(_("legal name"), max_length=200)
     uscc = models.CharField(

@@ -23,6 +23,7 @@ def _localized_date(value: date) -> str:
 # A date rendered in the reader's language: lazy_date(invoice_due_date).
 lazy_date = lazy(_localized_date, str)
 
+
 def _by_language(english: str, chinese: str) -> str:
     return chinese if chinese and (get_language() or "").startswith("zh") else english
 

@@ -248,8 +248,10 @@ STORAGES = {
     # Issued 发票 files (billing.invoicing.fapiao_models): served only through the portal.
     "fapiao": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": Path(env.str("FAPIAO_DIR", default=str(VAR_DIR / "fapiao"))),
-                    "base_url": None},
+        "OPTIONS": {
+            "location": Path(env.str("FAPIAO_DIR", default=str(VAR_DIR / "fapiao"))),
+            "base_url": None,
+        },
     },
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"

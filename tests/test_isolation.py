@@ -107,10 +107,15 @@ OBJECT_KWARGS = {
             file_format="pdf",
         ).public_id
     ),
-    "payment": lambda a: Payment.objects.create(
-        organization=a.organization, purpose="top_up", amount=Decimal("12.00"), currency="CNY",
-        provider="wechat",
-    ).public_id,
+    "payment": lambda a: (
+        Payment.objects.create(
+            organization=a.organization,
+            purpose="top_up",
+            amount=Decimal("12.00"),
+            currency="CNY",
+            provider="wechat",
+        ).public_id
+    ),
     "alert": lambda a: a.alert.public_id,
     "increase": lambda a: a.increase.public_id,
     "notification": lambda a: a.notification.public_id,
@@ -123,13 +128,19 @@ OBJECT_KWARGS = {
         ).public_id
     ),
     "offer": lambda a: _named_pack(a)[0].public_id,
-    "purchase": lambda a: sales.buy_pack(
-        actor=Actor(user=a.owner.user, membership=a.owner), organization=a.organization,
-        offer=_named_pack(a)[0], from_balance=False,
-    ).public_id,
-    "entitlement": lambda a: packages.grant_pack(
-        organization=a.organization, terms=_named_pack(a)[1], reference=f"{MARKER}-{uuid4()}"
-    ).public_id,
+    "purchase": lambda a: (
+        sales.buy_pack(
+            actor=Actor(user=a.owner.user, membership=a.owner),
+            organization=a.organization,
+            offer=_named_pack(a)[0],
+            from_balance=False,
+        ).public_id
+    ),
+    "entitlement": lambda a: (
+        packages.grant_pack(
+            organization=a.organization, terms=_named_pack(a)[1], reference=f"{MARKER}-{uuid4()}"
+        ).public_id
+    ),
     "policy": lambda a: (
         billing_services.save_model_policy(
             actor=Actor(user=a.owner.user, membership=a.owner),
@@ -139,16 +150,25 @@ OBJECT_KWARGS = {
         ).public_id
     ),
 }
+
+
 def _named_pack(a):
     """A token pack offered to organization A only, with terms in force."""
     offer = Offer.objects.create(
-        kind="pack", name_en=a.name("pack"), name_zh=a.name("pack"), visibility="named",
+        kind="pack",
+        name_en=a.name("pack"),
+        name_zh=a.name("pack"),
+        visibility="named",
         is_published=True,
     )
     offer.offered_to.add(a.organization)
     terms = OfferTerms(
-        offer=offer, effective_from=datetime(2026, 1, 1, tzinfo=UTC), price_amount=Decimal(10),
-        token_amount=1000, scope="all", validity_days=30,
+        offer=offer,
+        effective_from=datetime(2026, 1, 1, tzinfo=UTC),
+        price_amount=Decimal(10),
+        token_amount=1000,
+        scope="all",
+        validity_days=30,
     )
     return offer, packages.save_terms(actor=Actor.system(), terms=terms)
 

@@ -32,8 +32,9 @@ def test_the_organizations_own_threshold_replaces_the_platform_default(
     client, settings, django_capture_on_commit_callbacks
 ):
     settings.LOW_BALANCE_ALERT_AMOUNT = Decimal("100")
-    mine, other = customer(payment_mode="prepaid"), customer(
-        payment_mode="prepaid", name="别家", legal_name="别家有限公司"
+    mine, other = (
+        customer(payment_mode="prepaid"),
+        customer(payment_mode="prepaid", name="别家", legal_name="别家有限公司"),
     )
     client.force_login(member(mine, Role.BILLING))
     response = client.post("/billing/balance-alert/", {"threshold_amount": "1000"})
