@@ -17,9 +17,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.audit_trail import Actor, record_actor_event
-from billing.invoicing import efapiao, notices
+from billing.invoicing import efapiao
 from billing.invoicing.fapiao_models import FapiaoDocument
 from billing.invoicing.models import FapiaoRequest, Invoice
+from notifications.announce import announce, interpolate_lazy
 
 PDF_SIGNATURE = b"%PDF-"
 ZIP_SIGNATURE = b"PK\x03\x04"
@@ -117,11 +118,11 @@ def _announce(document: FapiaoDocument) -> None:
         if document.kind == FapiaoDocument.Kind.RED
         else gettext_lazy("Fapiao %(number)s for invoice %(invoice)s")
     )
-    notices.announce(
+    announce(
         organization=document.invoice.organization,
         event_type="fapiao.issued",
-        subject=notices.interpolate_lazy(subject, values),
-        message=notices.interpolate_lazy(
+        subject=interpolate_lazy(subject, values),
+        message=interpolate_lazy(
             gettext_lazy(
                 "Fapiao %(number)s for invoice %(invoice)s is issued. Download it from the "
                 "billing page or the API."

@@ -268,7 +268,7 @@ DUNNING_EVENTS = ("invoice.issued", "invoice.due_soon", "invoice.overdue")
 @admin.register(OverdueInvoice)
 class OverdueInvoiceAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Issued invoices past their due date, oldest first, with the notices each was sent
-    (billing.invoicing.notices: bell and email to owners and billing members) and when
+    (notifications.announce: bell and email to owners and billing members) and when
     staff may suspend."""
 
     list_display = ("number", "organization", "total_shown", "outstanding", "due_at",

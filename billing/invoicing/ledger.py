@@ -31,7 +31,6 @@ from django.utils.translation import gettext_lazy
 
 from accounts.audit_trail import Actor, record_actor_event
 from accounts.models import Organization
-from billing.invoicing import notices
 from billing.invoicing.models import (
     BalanceAlert,
     Invoice,
@@ -42,6 +41,7 @@ from billing.invoicing.models import (
 from billing.metering.selectors import rollups_plus_tail
 from billing.packages import gate
 from billing.packages.selectors import taken_off_since
+from notifications.announce import announce, interpolate_lazy
 from portal import periods
 from portal.money import format_money
 from projects.authorize import Refusal
@@ -282,11 +282,11 @@ def low_balance_threshold(organization) -> Decimal:
 def _alert_if_low(organization, *, before: Decimal, after: Decimal) -> None:
     threshold = low_balance_threshold(organization)
     if before > threshold >= after:
-        notices.announce(
+        announce(
             organization=organization,
             event_type="balance.low",
             subject=gettext_lazy("Your Token Portal balance is low"),
-            message=notices.interpolate_lazy(
+            message=interpolate_lazy(
                 gettext_lazy(
                     "The prepaid balance of %(organization)s is %(balance)s. "
                     "Top up to keep your API keys working."

@@ -40,7 +40,7 @@ from accounts.services import suspend_organization
 from billing.catalog.models import CatalogModel
 from billing.catalog.pricing import contract_discount
 from billing.catalog.selectors import invoice_terms
-from billing.invoicing import coverage, fapiao, ledger, notices
+from billing.invoicing import coverage, fapiao, ledger
 from billing.invoicing.consolidated_models import is_consolidated
 from billing.invoicing.models import (
     PAYABLE_KINDS,
@@ -55,6 +55,7 @@ from billing.invoicing.models import (
 from billing.metering import services as metering
 from billing.metering.models import UsageEvent, UsageRollup
 from billing.metering.selectors import locked_watermark, monthly_usage, watermark
+from notifications.announce import announce, interpolate_lazy
 from portal.lazy_text import lazy_date
 from portal.money import format_money, round_money
 from portal.periods import (
@@ -764,11 +765,11 @@ def _announce_invoice(invoice: Invoice, event_type: str, subject) -> None:
         "total": format_money(invoice.total_amount, invoice.currency),
         "due": lazy_date(due) if due else "",
     }
-    notices.announce(
+    announce(
         organization=invoice.organization,
         event_type=event_type,
-        subject=notices.interpolate_lazy(subject, values),
-        message=notices.interpolate_lazy(
+        subject=interpolate_lazy(subject, values),
+        message=interpolate_lazy(
             gettext_lazy("Invoice %(number)s: %(total)s, due %(due)s."), values
         ),
         data={
