@@ -49,9 +49,9 @@ def test_the_bell_counts_unread_in_one_query(client, org, owner):
     send(org, [owner.user])
     client.force_login(owner.user)
     page = client.get("/notifications/")
-    assert '<span class="badge">2' in page.content.decode()
+    assert '<span class="badge count">2' in page.content.decode()
     notifications.mark_read(user=owner.user, organization=org)
-    assert '<span class="badge">' not in client.get("/notifications/").content.decode()
+    assert 'class="badge count"' not in client.get("/notifications/").content.decode()
     with CaptureQueriesContext(connection) as queries:
         client.get("/organization/quotas/")
     assert sum("billing_notification" in q["sql"] for q in queries) == 1
