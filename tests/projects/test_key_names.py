@@ -74,8 +74,17 @@ def test_the_api_answers_400_at_the_name_field(client, owner, project_a, key_a):
     assert ApiKey.objects.count() == 2
 
 
+@pytest.fixture
+def back_at_the_latest_migrations():
+    """Migrating projects back also unapplies every migration that depends on it (billing's):
+    the database goes forward to every app's latest again afterwards, for the tests after."""
+    yield
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
 @pytest.mark.django_db(transaction=True)
-def test_the_migration_suffixes_names_in_service_that_repeat(org):
+def test_the_migration_suffixes_names_in_service_that_repeat(org, back_at_the_latest_migrations):
     executor = MigrationExecutor(connection)
     executor.migrate([("projects", "0001_initial")])
     old = executor.loader.project_state([("projects", "0001_initial")]).apps
