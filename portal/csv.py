@@ -1,6 +1,7 @@
-"""The one CSV writer: every CSV file the portal produces (downloads, API files, the members
+"""The one CSV module: every CSV file the portal produces (downloads, API files, the members
 of the data export's ZIP) is made by lines(), directly or through text(), write() or
-response(). tests/portal/test_csv.py fails if another module imports the csv module.
+response(), and every CSV file it reads (bank statements staff import) by read().
+tests/portal/test_csv.py fails if another module imports the csv module.
 
 - Each file starts with a UTF-8 byte order mark, so that Excel reads Chinese names.
 - A text cell starting with = + - @ tab or carriage return gets a leading apostrophe, so
@@ -14,6 +15,7 @@ and leaves a leading tab or carriage return as it is.
 """
 
 import csv
+import io
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
@@ -69,3 +71,8 @@ def response(header: Iterable, rows: Iterable[Iterable], filename: str) -> Strea
     streamed = StreamingHttpResponse(lines(header, rows), content_type=CONTENT_TYPE)
     streamed["Content-Disposition"] = f'attachment; filename="{filename}"'
     return streamed
+
+
+def read(text: str, delimiter: str = ",") -> Iterator[list[str]]:
+    """The rows of a CSV text, as lists of strings (nothing is evaluated: this is data)."""
+    return csv.reader(io.StringIO(text), delimiter=delimiter)

@@ -7,14 +7,14 @@ credits in one file marks debits with a minus sign or leaves the credit column e
 rows are refused by name, so staff see why.
 """
 
-import csv
-import io
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 from django.utils.translation import gettext as _
+
+from portal import csv as portal_csv
 
 # Our column -> the header names banks use (compared without case, spaces or punctuation).
 HEADERS = {
@@ -110,7 +110,7 @@ def read_statement(content: bytes, *, currency: str) -> tuple[list[StatementRow]
     lines = text.splitlines()
     if not any(line.strip() for line in lines):
         raise StatementError(_("The file is empty."))
-    reader = csv.reader(io.StringIO(text), delimiter=_delimiter(lines))
+    reader = portal_csv.read(text, delimiter=_delimiter(lines))
     header_line, columns, first = 0, None, None
     for header_line, values in enumerate(reader, start=1):
         first = first or values

@@ -158,6 +158,17 @@ CSV_DOWNLOADS = {
         escaped(PROJECT, DEPARTMENT),
         ["tokens", "amount", "department_amount", "subtree_amount"],
     ),
+    "ledger": (lambda w: "/billing/ledger.csv", set(), ["amount", "balance_after"]),
+    "statement of account (page)": (
+        lambda w: "/billing/statements/2026-11.csv",
+        set(),
+        ["balance_after"],
+    ),
+    "statement of account (API)": (
+        lambda w: "/api/v1/billing/statements/2026-11/csv",
+        set(),
+        ["balance_after"],
+    ),
 }
 
 
