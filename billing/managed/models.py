@@ -162,7 +162,9 @@ class SettlementRow(models.Model):
         ordering = ["settlement", "organization__name"]
         constraints = [
             models.UniqueConstraint(
-                fields=["settlement", "organization"], name="settlement_row_once"
+                fields=["settlement", "organization"],
+                name="settlement_row_once",
+                violation_error_message=_("The organization is already in this settlement."),
             )
         ]
 

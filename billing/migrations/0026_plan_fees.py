@@ -31,7 +31,7 @@ class Migration(migrations.Migration):
                 'verbose_name': 'plan fee',
                 'verbose_name_plural': 'plan fees',
                 'ordering': ['-period_start', '-id'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('kind', 'period')), fields=('subscription', 'period_start'), name='plan_fee_once_per_period')],
+                'constraints': [models.UniqueConstraint(condition=models.Q(('kind', 'period')), fields=('subscription', 'period_start'), name='plan_fee_once_per_period', violation_error_message="This period's fee is already invoiced.")],
             },
         ),
     ]

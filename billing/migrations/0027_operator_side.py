@@ -110,7 +110,7 @@ class Migration(migrations.Migration):
                 'verbose_name': 'settlement row',
                 'verbose_name_plural': 'settlement rows',
                 'ordering': ['settlement', 'organization__name'],
-                'constraints': [models.UniqueConstraint(fields=('settlement', 'organization'), name='settlement_row_once')],
+                'constraints': [models.UniqueConstraint(fields=('settlement', 'organization'), name='settlement_row_once', violation_error_message='The organization is already in this settlement.')],
             },
         ),
     ]

@@ -79,6 +79,7 @@ class PlanFee(models.Model):
                 fields=["subscription", "period_start"],
                 condition=models.Q(kind="period"),
                 name="plan_fee_once_per_period",
+                violation_error_message=_("This period's fee is already invoiced."),
             )
         ]
 

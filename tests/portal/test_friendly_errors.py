@@ -34,7 +34,9 @@ ASSIGNED = {
     "InvoiceNumberCounter.year", "FapiaoProfile.organization", "OverdueInvoice.number",
     "RemittanceReference.organization", "RemittanceReference.code", "BalanceAlert.organization",
     "UsageEvent.request_id", "RollupWatermark.name", "Payment.out_trade_no",
-    "PaymentRefund.out_refund_no",
+    "PaymentRefund.out_refund_no", "Settlement.month", "Settlement.idempotency_key",
+    "Entitlement.reference", "Purchase.invoice", "Purchase.entitlement", "PlanFee.invoice",
+    "ConsolidatedBilling.organization",
 }  # fmt: skip
 
 
