@@ -98,7 +98,12 @@ OBJECT_KWARGS = {
     "fapiao": lambda a: (
         FapiaoDocument.objects.create(
             fapiao_request=FapiaoRequest.objects.get_or_create(
-                invoice=a.invoice, defaults={"title": a.name("fapiao title"), "taxpayer_id": "x"}
+                invoice=a.invoice,
+                defaults={
+                    "title": a.name("fapiao title"),
+                    "taxpayer_id": "x",
+                    "fapiao_type": "ordinary",
+                },
             )[0],
             invoice=a.invoice,
             number=f"{MARKER}{FapiaoDocument.objects.count()}",

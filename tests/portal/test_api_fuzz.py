@@ -30,8 +30,10 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from accounts.audit_trail import Actor
 from accounts.permissions import Role
+from billing.sales import plans
 from projects import services as projects_services
 from tests.accounts.signin import totp_code, totp_set_up_earlier, verified_user
+from tests.billing.plan_data import plan_offer
 from tests.factories import (
     CatalogModelFactory,
     GatewayCredentialFactory,
@@ -115,6 +117,15 @@ API_PATH_VALUES = {
     "month": lambda a: "2026-11",
     "model_id": lambda a: CatalogModelFactory(model_id="shared/isolation-model").model_id,
 }
+# What an operation's answer needs in the world beyond the isolation test's (a plan to show).
+GIVEN = {
+    "/api/v1/billing/plan": lambda a: plans.subscribe(
+        actor=Actor(user=a.owner.user, membership=a.owner),
+        organization=a.organization,
+        offer=plan_offer(name=a.name("plan")),
+        from_balance=False,  # its fee invoice stays open: shown too
+    ),
+}
 GET_OPERATIONS = [
     result.ok()
     for result in schema.get_all_operations()
@@ -134,6 +145,8 @@ def test_every_get_answers_real_data_as_the_schema_says(world, operation, wsgi_i
     client = Client()
     client.force_login(a.owner.user)
     values = {**world.values, **{name: make(a) for name, make in API_PATH_VALUES.items()}}
+    if given := GIVEN.get(operation.path):
+        given(a)
     path_parameters = {name: values[name] for name in (p.name for p in operation.path_parameters)}
     # The reports ask for a time range (a month around the isolation world's invoice).
     query = {"start_time": 1_700_000_000} if "/organization/" in operation.path else {}
