@@ -67,7 +67,7 @@ def test_a_chinese_sign_up_gets_a_chinese_verification_email(
     with django_capture_on_commit_callbacks(execute=True):
         sign_up(client, "xin@example.com", accept_language="zh-hans")
     [message] = mail.outbox
-    assert message.subject == "[Token 门户] 请确认您的Email地址"
+    assert message.subject == "[Token 门户] 请确认您的电子邮件地址"
     assert "这里是 Token 门户" in message.body
     assert "您的电子邮件验证代码如下所示" in message.body
     assert "在 testserver 上注册" in message.body
