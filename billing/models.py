@@ -11,7 +11,7 @@ from billing.catalog.models import (
     StartedPriceError,
 )
 from billing.invoicing.bank_models import BankStatementLine
-from billing.invoicing.consolidated_models import ConsolidatedBilling
+from billing.invoicing.consolidated_models import ConsolidatedBilling, OperatorCharge
 from billing.invoicing.fapiao_models import FapiaoDocument
 from billing.invoicing.models import (
     BillingAccount,
@@ -59,6 +59,7 @@ __all__ = [
     "ModelPolicy",
     "Offer",
     "OfferTerms",
+    "OperatorCharge",
     "Payment",
     "PaymentRefund",
     "PlanFee",
