@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.permissions import Action
 from accounts.tenancy import current_membership
 from billing.catalog.models import CatalogModel
+from billing.metering.models import FAILED_FROM_STATUS
 from portal.api import ID_GRAMMARS
 from projects.models import ApiKey, Project
 
@@ -95,5 +96,18 @@ class CallFilter(django_filters.FilterSet):
         label=_("Model"),
     )
 
+    outcome = django_filters.ChoiceFilter(
+        choices=[("succeeded", _("Succeeded")), ("failed", _("Failed"))],
+        method="filter_outcome",
+        label=_("Result"),
+        empty_label=_("Any"),
+        help_text=_("By the status the gateway reported; calls without one match neither."),
+    )
+
     class Meta:
         form = CallFilterForm
+
+    def filter_outcome(self, queryset, name, value):
+        if value == "failed":
+            return queryset.filter(status_code__gte=FAILED_FROM_STATUS)
+        return queryset.filter(status_code__lt=FAILED_FROM_STATUS)

@@ -14,6 +14,16 @@ from accounts.tenancy import TenantQuerySet
 
 TOKEN_FIELDS = ("input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens")
 WATERMARK = "usage_rollup"  # the name of the usage rollups' RollupWatermark row
+FAILED_FROM_STATUS = 400  # a call answered with this status or above failed
+
+
+class CallFailure(models.TextChoices):
+    """How a failed call failed, read from its status (the call log names it in words)."""
+
+    CLIENT_CLOSED = "client_closed", _("Client closed")  # 499: the caller hung up (nginx)
+    REQUEST_ERROR = "request_error", _("Request error")
+    UPSTREAM_ERROR = "upstream_error", _("Upstream error")  # 502-504: the model's provider
+    SERVER_ERROR = "server_error", _("Server error")
 
 
 class UsageEvent(models.Model):
@@ -87,6 +97,20 @@ class UsageEvent(models.Model):
 
     def __str__(self):
         return self.request_id
+
+    @property
+    def failure(self) -> CallFailure | None:
+        """How the call failed; None when it succeeded or its status was not reported."""
+        code = self.status_code
+        if code is None or code < FAILED_FROM_STATUS:
+            return None
+        if code == 499:
+            return CallFailure.CLIENT_CLOSED
+        if code < 500:
+            return CallFailure.REQUEST_ERROR
+        if code in (502, 503, 504):
+            return CallFailure.UPSTREAM_ERROR
+        return CallFailure.SERVER_ERROR
 
 
 class UsageRollup(models.Model):

@@ -214,6 +214,7 @@ def test_a_time_without_offset_is_in_the_readers_zone(client, calls):
         ({"limit": "0"}, "limit"),
         ({"limit": "501"}, "limit"),
         ({"limit": "ten"}, "limit"),
+        ({"outcome": "broken"}, "outcome"),
     ],
 )
 def test_bad_filters_and_cursors_are_400_at_their_field(client, calls, params, field):
@@ -310,6 +311,50 @@ def test_a_developer_sees_their_departments_calls_on_the_page(client, calls):
                                                                   "call-09"]  # fmt: skip
     keys = [str(choice[1]) for choice in response.context["filter"].form.fields["key"].choices]
     assert keys[1:] == ["key a · Project A"]
+
+
+@pytest.fixture
+def outcomes(metering_world):
+    """Five calls a minute apart, newest first, answered 200, 499, 502, 429 and unreported."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    statuses = {"ok": 200, "closed": 499, "upstream": 502, "limited": 429, "unreported": None}
+    events = [
+        {**metering_world.event(at=now - timedelta(minutes=i + 1), request_id=name),
+         "status_code": status}
+        for i, (name, status) in enumerate(statuses.items())
+    ]  # fmt: skip
+    metering.ingest_usage(events=events)
+    return metering_world
+
+
+def test_the_page_names_a_failed_calls_status_in_words_not_colour_alone(client, outcomes):
+    html = page(client, outcomes.members["owner"]).content.decode()
+    assert '<span class="badge warn">499 Client closed</span>' in html
+    assert '<span class="badge bad">502 Upstream error</span>' in html
+    assert '<span class="badge bad">429 Request error</span>' in html
+    assert "<td>200</td>" in html  # a success stays a plain number
+
+
+@pytest.mark.parametrize(
+    ("status", "failure"),
+    [(None, None), (200, None), (304, None), (400, "request_error"), (499, "client_closed"),
+     (500, "server_error"), (502, "upstream_error"), (504, "upstream_error")],
+)  # fmt: skip
+def test_a_calls_failure_is_read_from_its_status(status, failure):
+    assert UsageEvent(status_code=status).failure == failure
+
+
+@pytest.mark.parametrize(
+    ("outcome", "expected"),
+    [("failed", ["closed", "upstream", "limited"]), ("succeeded", ["ok"]), ("", None)],
+)
+def test_the_result_filter_picks_failed_or_succeeded_calls(client, outcomes, outcome, expected):
+    everything = ["ok", "closed", "upstream", "limited", "unreported"]
+    body = api(client, outcomes.members["owner"], outcome=outcome).json()
+    assert ids_of(body) == (expected or everything)
+    response = page(client, outcomes.members["owner"], outcome=outcome)
+    assert [c.request_id for c in response.context["calls"]] == (expected or everything)
+    assert 'name="outcome"' in response.content.decode()
 
 
 # --- Query counts: constant in the page size -------------------------------------------------
