@@ -16,7 +16,7 @@ from accounts.audit_trail import Actor
 from accounts.mixins import add_service_errors
 from accounts.models import Organization
 from billing.invoicing.admin import form_page
-from billing.invoicing.consolidated_models import ConsolidatedBilling
+from billing.invoicing.consolidated_models import ConsolidatedBilling, OperatorCharge
 from billing.managed import proposals, settlement
 from billing.managed.billing_system import billing_system
 from billing.managed.customers import my_customers
@@ -239,6 +239,19 @@ class ConsolidatedBillingAdmin(admin.ModelAdmin):
             operator_account_number=obj.operator_account_number,
         )
         obj.pk = saved.pk
+
+
+@admin.register(OperatorCharge)
+class OperatorChargeAdmin(ReadOnlyAdmin):
+    """Packs and plan fees of organizations on the consolidated bill: the settlement of the
+    month they were charged bills them (billing.sales.services.bill_purchase makes them)."""
+
+    list_display = ("public_id", "organization", "category", "description", "subtotal_amount",
+                    "tax_amount", "total_amount", "charged_at")  # fmt: skip
+    list_filter = ("category",)
+    search_fields = ("public_id", "organization__name", "organization__public_id")
+    list_select_related = ("organization",)
+    date_hierarchy = "charged_at"
 
 
 class SettlementRowInline(ReadOnlyMixin, admin.TabularInline):

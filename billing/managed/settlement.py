@@ -3,10 +3,10 @@
 One file per month, one row per organization billed on the operator's consolidated bill
 (billing.invoicing.consolidated_models): the customer's account number at the operator and
 the month's charges before VAT by category (usage of the month; packs and plan fees: the
-purchase invoices issued in the month; adjustments: late usage of earlier months), VAT and
-total. Built once per month (build_settlement): re-running the month returns the stored file,
-so a retry after a lost acknowledgement sends exactly the same bytes under the same
-idempotency key. Formats: docs/packages.md, "Operator side".
+charges on the operator's bill made in the month; adjustments: late usage of earlier
+months), VAT and total. Built once per month (build_settlement): re-running the month
+returns the stored file, so a retry after a lost acknowledgement sends exactly the same
+bytes under the same idempotency key. Formats: docs/packages.md, "Operator side".
 """
 
 import json
@@ -22,11 +22,9 @@ from django.utils.translation import gettext as _
 from accounts.audit_trail import Actor, record_actor_event
 from accounts.models import Organization
 from billing.invoicing import services as invoicing
-from billing.invoicing.consolidated_models import ConsolidatedBilling
-from billing.invoicing.models import Invoice
+from billing.invoicing.consolidated_models import ConsolidatedBilling, OperatorCharge
 from billing.managed.billing_system import BillingSystem, DeliveryError
 from billing.managed.models import Settlement, SettlementRow
-from billing.packages.models import Offer
 from portal import csv
 from portal.money import round_money
 from portal.periods import add_months, month_bounds, month_of, month_start
@@ -176,23 +174,20 @@ def _row(settlement: Settlement, setting: ConsolidatedBilling) -> SettlementRow:
 
 
 def _purchases(organization, month: date) -> tuple[Decimal, Decimal, Decimal]:
-    """Packs and plan fees before VAT, and their VAT: the purchase invoices issued in
-    `month` (VAT as each invoice computed it at purchase)."""
+    """Packs and plan fees before VAT, and their VAT: the charges on the operator's bill made
+    in `month` (VAT as each was charged). Purchase invoices are left out: those were
+    invoiced and paid to us (bought before the organization joined the bill)."""
     start, end = month_bounds(month)
-    invoices = (
-        Invoice.objects.for_org(organization)
-        .filter(kind=Invoice.Kind.PURCHASE, issued_at__gte=start, issued_at__lt=end)
-        .exclude(status__in=[Invoice.Status.DRAFT, Invoice.Status.VOID])
-        .select_related("purchase__offer")
+    charges = OperatorCharge.objects.for_org(organization).filter(
+        charged_at__gte=start, charged_at__lt=end
     )
     packs = plan_fees = vat = ZERO
-    for invoice in invoices:
-        purchase = getattr(invoice, "purchase", None)
-        if purchase is not None and purchase.offer.kind == Offer.Kind.PACK:
-            packs += invoice.subtotal_amount
+    for category, subtotal, tax in charges.values_list("category", "subtotal_amount", "tax_amount"):
+        if category == OperatorCharge.Category.PACK:
+            packs += subtotal
         else:
-            plan_fees += invoice.subtotal_amount
-        vat += invoice.tax_amount
+            plan_fees += subtotal
+        vat += tax
     return packs, plan_fees, vat
 
 

@@ -1,4 +1,5 @@
-"""Staff console: pack purchases (their invoice, and the pack once it is paid)."""
+"""Staff console: pack purchases (their invoice or charge on the operator's bill, and the
+pack once it is paid)."""
 
 from django.contrib import admin
 
@@ -8,7 +9,9 @@ from billing.sales.models import Purchase
 
 @admin.register(Purchase)
 class PurchaseAdmin(ReadOnlyAdmin):
-    list_display = ("invoice", "organization", "offer", "entitlement", "created_by")
+    list_display = ("public_id", "organization", "offer", "invoice", "operator_charge",
+                    "entitlement", "created_at")  # fmt: skip
     list_filter = ("offer",)
-    search_fields = ("invoice__number", "organization__name", "organization__public_id")
-    list_select_related = ("invoice", "organization", "offer", "entitlement", "created_by")
+    search_fields = ("public_id", "invoice__number", "operator_charge__public_id",
+                     "organization__name", "organization__public_id")  # fmt: skip
+    list_select_related = ("invoice", "operator_charge", "organization", "offer", "entitlement")

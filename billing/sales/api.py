@@ -1,7 +1,7 @@
 """REST: the token packs offered to the organization, buying one, the packs it holds and
 allocating one to a department."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
@@ -54,22 +54,35 @@ class BuySerializer(serializers.Serializer):
     pay_from_balance = serializers.BooleanField(
         help_text="true: pay now from the prepaid balance (400 if it is short). false: the "
         "purchase invoice stays open; pay it by bank transfer or with POST /billing/payments "
-        "(invoice)."
+        "(invoice). An organization on the operator's consolidated bill sends false: the pack "
+        "is charged on that bill and granted at once (true is refused with 400)."
     )
 
 
 class PurchaseSerializer(serializers.Serializer):
     id = serializers.CharField(source="public_id")
-    invoice = serializers.CharField(source="invoice.public_id")
-    invoice_number = serializers.CharField(source="invoice.number")
-    invoice_status = serializers.CharField(source="invoice.status")
+    billed_on = serializers.SerializerMethodField(
+        help_text="invoice: our purchase invoice; operator_bill: a charge on the operator's "
+        "consolidated bill (no invoice: the operator bills it)."
+    )
+    invoice = serializers.CharField(source="invoice.public_id", allow_null=True, default=None)
+    invoice_number = serializers.CharField(source="invoice.number", allow_null=True, default=None)
+    invoice_status = serializers.CharField(source="invoice.status", allow_null=True, default=None)
+    operator_charge = serializers.CharField(
+        source="operator_charge.public_id", allow_null=True, default=None,
+        help_text="The charge on the operator's bill, when billed there.",
+    )  # fmt: skip
     total_amount = serializers.DecimalField(
-        source="invoice.total_amount", max_digits=16, decimal_places=2
+        source="bill.total_amount", max_digits=16, decimal_places=2, help_text="With VAT."
     )
     entitlement = serializers.CharField(
         source="entitlement.public_id", allow_null=True, default=None,
-        help_text="The pack, once the invoice is paid.",
+        help_text="The pack, once the invoice is paid (at once on the operator's bill).",
     )  # fmt: skip
+
+    @extend_schema_field(serializers.ChoiceField(choices=["invoice", "operator_bill"]))
+    def get_billed_on(self, purchase) -> str:
+        return "invoice" if purchase.invoice_id else "operator_bill"
 
 
 class EntitlementSerializer(serializers.ModelSerializer):
@@ -122,7 +135,8 @@ class OfferViewSet(OrganizationAPIMixin, viewsets.GenericViewSet):
         responses={201: PurchaseSerializer},
     )
     def buy(self, request, offer):
-        """Buy a pack: a purchase invoice with VAT is issued at once."""
+        """Buy a pack: a purchase invoice with VAT is issued at once (on the operator's
+        consolidated bill: a charge there, and the pack at once)."""
         found = {row.offer.public_id: row for row in selectors.offers_for(self.organization)}
         if offer not in found:
             raise NotFound

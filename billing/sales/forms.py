@@ -12,6 +12,8 @@ def online_payments_available() -> bool:
 
 
 class BuyPackForm(forms.Form):
+    """How to pay; nothing to ask `on_operator_bill` (the consolidated bill charges it)."""
+
     pay = forms.ChoiceField(
         label=_("Pay"),
         widget=forms.RadioSelect,
@@ -23,9 +25,11 @@ class BuyPackForm(forms.Form):
         initial=BALANCE,
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, on_operator_bill=False, **kwargs):
         super().__init__(*args, **kwargs)
-        if not online_payments_available():
+        if on_operator_bill:
+            del self.fields["pay"]
+        elif not online_payments_available():
             self.fields["pay"].choices = self.fields["pay"].choices[:2]
 
 

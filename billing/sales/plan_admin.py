@@ -11,7 +11,8 @@ from billing.sales.models import PlanFee
 
 class PlanFeeInline(ReadOnlyMixin, admin.TabularInline):
     model = PlanFee
-    fields = ("kind", "invoice", "period_start", "period_end", "terms", "extra_allowance")
+    fields = ("kind", "invoice", "operator_charge", "period_start", "period_end", "terms",
+              "extra_allowance")  # fmt: skip
     readonly_fields = fields
     extra = 0
 

@@ -88,7 +88,9 @@ class OfferChoiceSerializer(serializers.Serializer):
     offer = serializers.CharField(help_text="A plan's id, from GET /billing/plan/offers.")
     pay_from_balance = serializers.BooleanField(
         help_text="true: pay the fee invoice now from the prepaid balance (400 if it is "
-        "short). false: it stays open; pay it by bank transfer or with POST /billing/payments."
+        "short). false: it stays open; pay it by bank transfer or with POST /billing/payments. "
+        "On the operator's consolidated bill send false: the fee is charged there and served "
+        "at once (true is refused with 400)."
     )
 
     def validate_offer(self, value):

@@ -11,7 +11,9 @@ class PlanPayForm(BuyPackForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        pay = self.fields["pay"]
+        pay = self.fields.get("pay")
+        if pay is None:  # on the operator's bill
+            return
         pay.label = _("Pay the fee")
         by_transfer = _("By bank transfer (the allowance is granted when the transfer is matched)")
         pay.choices = [

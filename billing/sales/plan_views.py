@@ -19,6 +19,7 @@ from billing.packages import plans as plan_terms
 from billing.sales import plans
 from billing.sales.forms import BALANCE, ONLINE
 from billing.sales.plan_forms import NOW, ChangePlanForm, PlanPayForm, RenewalForm
+from billing.sales.views import PayChoiceMixin
 
 
 class PlanView(OrganizationMixin, generic.TemplateView):
@@ -34,7 +35,7 @@ class PlanView(OrganizationMixin, generic.TemplateView):
         )
 
 
-class PlanFormView(OrganizationMixin, ServiceFormMixin, generic.FormView):
+class PlanFormView(PayChoiceMixin, OrganizationMixin, ServiceFormMixin, generic.FormView):
     """A plan offered to the organization (named in the URL): a form about it, then the fee
     paid or waiting for its payment."""
 
@@ -75,7 +76,7 @@ class SubscribePlanView(PlanFormView):
     form_class = PlanPayForm
 
     def perform(self, form):
-        how = form.cleaned_data["pay"]
+        how = form.cleaned_data.get("pay")  # None on the operator's bill
         subscription = plans.subscribe(
             actor=self.actor,
             organization=self.organization,
@@ -98,7 +99,7 @@ class ChangePlanView(PlanFormView):
         status = plans.plan_status(self.organization)
         if status is None:
             raise Http404
-        how = form.cleaned_data["pay"]
+        how = form.cleaned_data.get("pay")  # None on the operator's bill
         if form.cleaned_data["when"] == NOW:
             fee = plans.upgrade_now(
                 actor=self.actor,

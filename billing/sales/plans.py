@@ -3,7 +3,9 @@ rata), each renewal the next, an upgrade now the fee difference for the time lef
 VAT when invoiced, paid from the prepaid balance at once (refused when short, at subscribing)
 or later by bank transfer or online payment. When the invoice is paid, `deliver_fee` charges
 it to the ledger and grants the period's allowance or applies the upgrade
-(billing.packages.plans). docs/packages.md, "Plans"."""
+(billing.packages.plans). An organization on the operator's consolidated bill is charged on
+that bill instead (billing.sales.services.bill_purchase) and served at once.
+docs/packages.md, "Plans"."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,6 +19,7 @@ from django.utils.translation import gettext as _
 from accounts.audit_trail import Actor
 from accounts.models import Organization
 from billing.invoicing import ledger
+from billing.invoicing.consolidated_models import OperatorCharge
 from billing.invoicing.models import Invoice
 from billing.packages import plans
 from billing.packages.models import Offer, OfferTerms, Subscription
@@ -104,9 +107,10 @@ def _day(moment: datetime) -> str:
 
 def _invoice_fee(
     *, actor: Actor, subscription: Subscription, terms: OfferTerms, kind: str, start, end,
-    amount, extra=0,
+    amount, extra=0, from_balance: bool = False,
 ) -> PlanFee | None:  # fmt: skip
-    """A purchase invoice for the fee and its PlanFee; a free period is paid at once."""
+    """Bill the fee (a purchase invoice, or a charge on the operator's bill, which serves it
+    at once) and record its PlanFee; a free period is served at once."""
     if amount <= 0 and kind == PlanFee.Kind.PERIOD:
         plans.fee_paid(subscription, until=end, now=max(start, timezone.now()))
         return None
@@ -116,24 +120,31 @@ def _invoice_fee(
         if kind == PlanFee.Kind.UPGRADE
         else _("Plan %(name)s, %(from)s to %(until)s")
     ) % values
-    invoice = sales.issue_purchase_invoice(
+    bill = sales.bill_purchase(
         actor=actor,
         organization=subscription.organization,
         amount=amount,
         vat_rate=terms.vat_rate,
         currency=terms.currency,
         description=description,
+        category=OperatorCharge.Category.PLAN_FEE,
+        from_balance=from_balance,
     )
-    return PlanFee.objects.create(
+    fee = PlanFee.objects.create(
         subscription=subscription,
         organization=subscription.organization,
         kind=kind,
         terms=terms,
-        invoice=invoice,
         period_start=start,
         period_end=end,
         extra_allowance=extra,
+        **sales.bill_fields(bill),
     )
+    if fee.operator_charge_id:
+        _serve(fee)
+    elif from_balance:
+        sales.pay_invoice_from_balance(invoice=fee.invoice)
+    return fee
 
 
 def subscribe(*, actor: Actor, organization, offer: Offer, from_balance: bool) -> Subscription:
@@ -148,14 +159,14 @@ def subscribe(*, actor: Actor, organization, offer: Offer, from_balance: bool) -
         subscription = plans.open_subscription(
             actor=actor, organization=organization, offer=offer, at=now
         )
-        fee = _period_fee(actor, subscription)
-        if fee and from_balance:
-            sales.pay_invoice_from_balance(invoice=fee.invoice)
+        _period_fee(actor, subscription, from_balance=from_balance)
     subscription.refresh_from_db()
     return subscription
 
 
-def _period_fee(actor: Actor, subscription: Subscription) -> PlanFee | None:
+def _period_fee(
+    actor: Actor, subscription: Subscription, *, from_balance: bool = False
+) -> PlanFee | None:
     terms = subscription.terms
     start, end = subscription.current_period_start, subscription.current_period_end
     return _invoice_fee(
@@ -166,6 +177,7 @@ def _period_fee(actor: Actor, subscription: Subscription) -> PlanFee | None:
         start=start,
         end=end,
         amount=plans.fee_amount(terms, start, end),
+        from_balance=from_balance,
     )
 
 
@@ -182,6 +194,7 @@ def invoice_renewal(subscription: Subscription, now: datetime) -> None:
     organization = subscription.organization
     if (
         fee is not None
+        and fee.invoice is not None
         and organization.payment_mode == Organization.PaymentMode.PREPAID
         and ledger.balance(organization) >= fee.invoice.total_amount
     ):
@@ -210,10 +223,9 @@ def upgrade_now(
             end=subscription.current_period_end,
             amount=amount,
             extra=extra,
+            from_balance=from_balance,
         )
-        if from_balance:
-            sales.pay_invoice_from_balance(invoice=fee.invoice)
-    fee.invoice.refresh_from_db()
+    fee.refresh_from_db()
     return fee
 
 
@@ -226,6 +238,12 @@ def deliver_fee(sender, invoice: Invoice, **kwargs) -> None:
     if fee is None:
         return
     sales.charge_paid_purchase(invoice, note=_("Plan %(name)s") % {"name": fee.terms.offer.name})
+    _serve(fee)
+
+
+def _serve(fee: PlanFee) -> None:
+    """The fee is paid (or charged on the operator's bill): grant the period's allowance or
+    apply the upgrade."""
     if fee.kind == PlanFee.Kind.UPGRADE:
         plans.apply_upgrade(
             fee.subscription, terms=fee.terms, at=fee.period_start, extra=fee.extra_allowance

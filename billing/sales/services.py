@@ -2,7 +2,11 @@
 like every invoice's), then paid from the prepaid balance now, or later by bank transfer or
 online payment. Whatever pays it, invoicing.mark_paid sends invoice_paid once, and `deliver`
 charges the invoice to the ledger and grants the pack, with the invoice number as the
-entitlement's reference."""
+entitlement's reference.
+
+An organization on the operator's consolidated bill is neither invoiced nor paid: the
+purchase is an OperatorCharge that the month's settlement bills, and the pack is granted at
+once (reference: the charge's id)."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -17,6 +21,7 @@ from accounts.audit_trail import Actor, record_actor_event
 from accounts.models import Organization
 from billing.invoicing import ledger
 from billing.invoicing import services as invoicing
+from billing.invoicing.consolidated_models import OperatorCharge, is_consolidated
 from billing.invoicing.models import Invoice, InvoiceLine, LedgerBalance, LedgerEntry
 from billing.packages import services as packages
 from billing.packages.models import Offer, OfferTerms
@@ -25,8 +30,11 @@ from billing.sales.models import Purchase
 from portal.money import format_money, round_money
 from portal.periods import business_zone
 
-# A purchase counts against the limit while its invoice is open or paid (not once voided).
-COUNTED = (Invoice.Status.ISSUED, Invoice.Status.PAID)
+# A purchase counts against the limit while its invoice is open or paid (not once voided),
+# and always when it was charged on the operator's bill.
+COUNTED = Q(invoice__status__in=(Invoice.Status.ISSUED, Invoice.Status.PAID)) | Q(
+    operator_charge__isnull=False
+)
 
 
 def offered(organization, kind: str):
@@ -48,16 +56,15 @@ def purchases_left(organization, offer: Offer, terms: OfferTerms) -> int | None:
     """How many more the organization may buy under `terms` (None: no limit)."""
     if terms.purchase_limit is None:
         return None
-    bought = Purchase.objects.filter(
-        organization=organization, offer=offer, invoice__status__in=COUNTED
-    ).count()
+    bought = Purchase.objects.filter(COUNTED, organization=organization, offer=offer).count()
     return max(terms.purchase_limit - bought, 0)
 
 
 def buy_pack(*, actor: Actor, organization, offer: Offer, from_balance: bool) -> Purchase:
     """Invoice the pack under its terms in force; `from_balance`: pay it now from the balance
     (refused, with nothing made, when the balance is short). Otherwise the invoice stays open
-    for a bank transfer or an online payment."""
+    for a bank transfer or an online payment. On the operator's consolidated bill: charged
+    there and granted at once (`from_balance` is refused: nothing is paid to us)."""
     with transaction.atomic():
         # Purchases of one organization take turns, so the limit holds under concurrency.
         organization = Organization.objects.select_for_update().get(pk=organization.pk)
@@ -74,41 +81,86 @@ def buy_pack(*, actor: Actor, organization, offer: Offer, from_balance: bool) ->
             raise ValidationError(
                 {"offer": _("Your organization has bought this pack as often as it may.")}
             )
-        invoice = _purchase_invoice(actor, organization, offer, terms)
+        description = _("Token pack %(name)s: %(tokens)s tokens") % {
+            "name": offer.name,
+            "tokens": f"{terms.token_amount:,}",
+        }
+        bill = bill_purchase(
+            actor=actor,
+            organization=organization,
+            amount=terms.price_amount,
+            vat_rate=terms.vat_rate,
+            currency=terms.currency,
+            description=description,
+            category=OperatorCharge.Category.PACK,
+            from_balance=from_balance,
+        )
         purchase = Purchase.objects.create(
             organization=organization,
             offer=offer,
             terms=terms,
-            invoice=invoice,
             created_by=actor.user,
+            **bill_fields(bill),
         )
         record_actor_event(
             actor=actor,
             organization=organization,
             action="packages.purchased",
             target=purchase,
-            changes={"after": {"offer": offer.public_id, "invoice": invoice.number,
-                               "total": str(invoice.total_amount)}},
+            changes={"after": {"offer": offer.public_id, "bill": bill_reference(bill),
+                               "total": str(bill.total_amount)}},
         )  # fmt: skip
-        if from_balance:
+        if isinstance(bill, OperatorCharge):
+            _grant(purchase, reference=bill.public_id)
+        elif from_balance:
             pay_from_balance(purchase=purchase)
     purchase.refresh_from_db()
     return purchase
 
 
-def _purchase_invoice(actor: Actor, organization, offer: Offer, terms: OfferTerms) -> Invoice:
-    description = _("Token pack %(name)s: %(tokens)s tokens") % {
-        "name": offer.name,
-        "tokens": f"{terms.token_amount:,}",
-    }
-    return issue_purchase_invoice(
-        actor=actor,
+def bill_purchase(
+    *, actor: Actor, organization, amount: Decimal, vat_rate: Decimal, currency: str,
+    description: str, category: str, from_balance: bool,
+) -> Invoice | OperatorCharge:  # fmt: skip
+    """A pack or plan fee of `amount` before VAT: a purchase invoice issued at once, or, for
+    an organization on the operator's consolidated bill, a charge on that bill (owed to the
+    operator, never paid here: `from_balance` is refused)."""
+    if not is_consolidated(organization):
+        return issue_purchase_invoice(
+            actor=actor,
+            organization=organization,
+            amount=amount,
+            vat_rate=vat_rate,
+            currency=currency,
+            description=description,
+        )
+    if from_balance:
+        raise ValidationError(
+            {"payment": _("Your organization is billed on the operator's consolidated bill: "
+                          "this is charged there, not paid from the balance.")}
+        )  # fmt: skip
+    gross = round_money(amount * (1 + vat_rate), currency)
+    return OperatorCharge.objects.create(
         organization=organization,
-        amount=terms.price_amount,
-        vat_rate=terms.vat_rate,
-        currency=terms.currency,
-        description=description,
+        category=category,
+        description=description[: invoicing.DESCRIPTION_LENGTH],
+        currency=currency,
+        subtotal_amount=amount,
+        tax_rate=vat_rate,
+        tax_amount=gross - amount,
+        total_amount=gross,
+        created_by=actor.user,
     )
+
+
+def bill_fields(bill: Invoice | OperatorCharge) -> dict:
+    """The Purchase or PlanFee field that holds `bill`."""
+    return {"operator_charge": bill} if isinstance(bill, OperatorCharge) else {"invoice": bill}
+
+
+def bill_reference(bill: Invoice | OperatorCharge) -> str:
+    """What names the bill: the invoice number, or the charge's id."""
+    return bill.public_id if isinstance(bill, OperatorCharge) else bill.number
 
 
 def issue_purchase_invoice(
@@ -176,8 +228,12 @@ def deliver(sender, invoice: Invoice, **kwargs) -> None:
     if purchase is None or purchase.entitlement_id:
         return
     charge_paid_purchase(invoice, note=_("Token pack %(name)s") % {"name": purchase.offer.name})
+    _grant(purchase, reference=invoice.number)
+
+
+def _grant(purchase: Purchase, *, reference: str) -> None:
     purchase.entitlement = packages.grant_pack(
-        organization=purchase.organization, terms=purchase.terms, reference=invoice.number
+        organization=purchase.organization, terms=purchase.terms, reference=reference
     )
     purchase.save(update_fields=["entitlement"])
 

@@ -14,10 +14,11 @@ from accounts.mixins import OrganizationMixin, ServiceFormMixin
 from accounts.models import Department
 from accounts.permissions import Action, can
 from billing.invoicing import ledger, remittance
+from billing.invoicing.consolidated_models import is_consolidated
 from billing.packages import services as packages
 from billing.packages.models import Entitlement, EntitlementEntry
 from billing.sales import plans, selectors, services
-from billing.sales.forms import BALANCE, ONLINE, TRANSFER, AllocateForm, BuyPackForm
+from billing.sales.forms import BALANCE, ONLINE, AllocateForm, BuyPackForm
 from billing.sales.models import Purchase
 
 LEDGER_ROWS = 100  # the latest entries of a pack's token ledger shown on its page
@@ -52,7 +53,22 @@ class PacksView(OrganizationMixin, generic.TemplateView):
         )
 
 
-class BuyPackView(OrganizationMixin, ServiceFormMixin, generic.FormView):
+class PayChoiceMixin:
+    """A form asking how to pay, except on the operator's consolidated bill: that bill
+    charges it and the purchase is served at once."""
+
+    @cached_property
+    def on_operator_bill(self) -> bool:
+        return is_consolidated(self.organization)
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "on_operator_bill": self.on_operator_bill}
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(on_operator_bill=self.on_operator_bill, **kwargs)
+
+
+class BuyPackView(PayChoiceMixin, OrganizationMixin, ServiceFormMixin, generic.FormView):
     action = Action.MANAGE_BILLING
     template_name = "billing/packs/buy.html"
     form_class = BuyPackForm
@@ -71,25 +87,27 @@ class BuyPackView(OrganizationMixin, ServiceFormMixin, generic.FormView):
         )
 
     def perform(self, form):
-        row = self.row
-        how = form.cleaned_data["pay"]
+        how = form.cleaned_data.get("pay")  # None on the operator's bill
         purchase = services.buy_pack(
             actor=self.actor,
             organization=self.organization,
-            offer=row.offer,
+            offer=self.row.offer,
             from_balance=how == BALANCE,
         )
+        if purchase.entitlement_id:  # paid from the balance, or charged on the operator's bill
+            messages.success(
+                self.request, _("The pack is yours: it is drawn from your next calls.")
+            )
+            return redirect("billing:pack", entitlement=purchase.entitlement.public_id)
         if how == ONLINE:
             start = reverse("billing:payment-start")
             return redirect(f"{start}?invoice={purchase.invoice.public_id}")
-        if how == TRANSFER:
-            return redirect("billing:pack-purchase", purchase=purchase.public_id)
-        messages.success(self.request, _("The pack is yours: it is drawn from your next calls."))
-        return redirect("billing:pack", entitlement=purchase.entitlement.public_id)
+        return redirect("billing:pack-purchase", purchase=purchase.public_id)
 
 
 class PurchaseView(OrganizationMixin, generic.DetailView):
-    """An open purchase: how to pay it by bank transfer (or online)."""
+    """A purchase: its invoice and how to pay it by bank transfer (or online), or its charge
+    on the operator's consolidated bill."""
 
     action = Action.VIEW_BILLING
     template_name = "billing/packs/purchase.html"
@@ -99,7 +117,11 @@ class PurchaseView(OrganizationMixin, generic.DetailView):
     context_object_name = "purchase"
 
     def get_queryset(self):
-        return super().get_queryset().select_related("invoice", "offer", "entitlement")
+        return (
+            super()
+            .get_queryset()
+            .select_related("invoice", "operator_charge", "offer", "entitlement")
+        )
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(

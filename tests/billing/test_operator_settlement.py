@@ -12,15 +12,13 @@ from django.core.exceptions import ValidationError
 from accounts.audit_trail import Actor
 from accounts.models import AuditEvent
 from billing.invoicing import services as invoicing
+from billing.invoicing.consolidated_models import OperatorCharge
 from billing.invoicing.models import Invoice
 from billing.invoicing.reconciliation import verify_billing
 from billing.managed import settlement as settlements
 from billing.managed import tasks
 from billing.managed.billing_system import billing_system
 from billing.managed.models import Settlement
-from billing.packages.models import Offer, OfferTerms
-from billing.packages.services import save_terms
-from billing.sales.models import Purchase
 from portal.celery import app as celery_app
 from tests.billing import fake_operator_billing
 from tests.billing.invoicing_data import NOV, NOV_FIRST_HOUR, customer, event, rollup
@@ -87,29 +85,28 @@ def test_the_close_makes_no_invoice_for_an_organization_on_the_operator_bill(on_
     assert not Invoice.objects.for_org(on_operator_bill.organization).exists()
 
 
-def purchase_invoice(c, amount, status=Invoice.Status.PAID):
-    return InvoiceFactory(organization=c.organization, kind=Invoice.Kind.PURCHASE, status=status,
-                          period_start=NOV, subtotal_amount=Decimal(amount),
-                          issued_at=NOV_FIRST_HOUR + timedelta(days=3))  # fmt: skip
+def charge(c, category, amount):
+    """A pack or plan fee charged on the operator's bill in November (billing.sales makes
+    these; tests/billing/test_operator_purchases.py buys through it)."""
+    subtotal = Decimal(amount)
+    tax = (subtotal * Decimal("0.06")).quantize(Decimal("0.01"))
+    return OperatorCharge.objects.create(
+        organization=c.organization, category=category, description=category, currency="CNY",
+        subtotal_amount=subtotal, tax_rate=Decimal("0.06"), tax_amount=tax,
+        total_amount=subtotal + tax, charged_at=NOV_FIRST_HOUR + timedelta(days=3),
+    )  # fmt: skip
 
 
-@pytest.fixture
-def offer():
-    pack = Offer.objects.create(kind=Offer.Kind.PACK, name_en="Pack", name_zh="资源包")
-    terms = OfferTerms(offer=pack, effective_from=NOV_FIRST_HOUR, price_amount=Decimal("900"),
-                       token_amount=10**8, scope="all", validity_days=365)  # fmt: skip
-    return save_terms(actor=Actor.system(), terms=terms)
-
-
-def test_the_month_is_settled_pushed_retried_acknowledged_once(on_operator_bill, operator, offer):
+def test_the_month_is_settled_pushed_retried_acknowledged_once(on_operator_bill, operator):
     c = on_operator_bill
     rollup(c, cost="10.00")
     rollup(c, key="web", cost="2.345")
-    pack = purchase_invoice(c, "900.00")
-    Purchase.objects.create(organization=c.organization, offer=offer.offer, terms=offer,
-                            invoice=pack)  # fmt: skip
-    fee = purchase_invoice(c, "100.00")  # a plan's fee: no pack bought with it
-    purchase_invoice(c, "50.00", status=Invoice.Status.VOID)
+    pack = charge(c, OperatorCharge.Category.PACK, "900.00")
+    fee = charge(c, OperatorCharge.Category.PLAN_FEE, "100.00")
+    # Invoiced and paid to us (bought before it joined the bill): not the operator's to bill.
+    InvoiceFactory(organization=c.organization, kind=Invoice.Kind.PURCHASE,
+                   status=Invoice.Status.PAID, period_start=NOV, subtotal_amount=Decimal(50),
+                   issued_at=NOV_FIRST_HOUR + timedelta(days=3))  # fmt: skip
     with fake_operator_billing.receiver(operator, fail_first=1) as received:
         settlement = settlements.settle(now=DEC_5, system=billing_system())
         settlement.refresh_from_db()

@@ -3,8 +3,9 @@ valid 12 months; a customer buys it with a (fake WeChat Pay) payment and allocat
 department; that department's calls draw it down exactly once (a retried batch draws nothing
 twice) while another department pays from the balance; the 80 % alert fires; the month's
 invoice shows the covered usage at 0 with the pack's reference; the pack's tokens reconcile;
-and a consolidated-billing organization's charges appear in the month's settlement file,
-pushed to a fake operator billing system."""
+and a consolidated-billing organization's charges (its usage and the same pack, charged on
+the operator's bill rather than invoiced) appear in the month's settlement file, pushed to a
+fake operator billing system."""
 
 import io
 from datetime import timedelta
@@ -142,6 +143,11 @@ def test_done_when(
         operator_account_number="0571-88886666",
     )  # fmt: skip
     metering.ingest_usage(events=[call(operator_billed, "a", input_tokens=2_000_000)])
+    # Then it buys the pack: charged on the operator's bill (no invoice of ours), granted now.
+    on_bill = sales.buy_pack(actor=as_actor(operator_billed.members["owner"]),
+                             organization=operator_billed.org, offer=offer,
+                             from_balance=False)  # fmt: skip
+    assert on_bill.invoice is None and on_bill.entitlement.granted == HUNDRED_MILLION
 
     # The month's close, once its grace period is over.
     month = month_of(first.events[0].occurred_at)
@@ -158,7 +164,7 @@ def test_done_when(
     pdf = PdfReader(io.BytesIO(documents.invoice_pdf(invoice, language="en")))
     text = "".join(page.extract_text() for page in pdf.pages)
     assert f"Covered by {NAME}" in text and reference in text and "81,000,000" in text
-    assert not Invoice.objects.filter(organization=operator_billed.org, kind="invoice").exists()
+    assert not Invoice.objects.filter(organization=operator_billed.org).exists()
 
     # The pack's tokens reconcile: sold = consumed + expired + remaining, entries agree.
     assert packages.unreconciled_entitlements() == []
@@ -179,5 +185,6 @@ def test_done_when(
     assert (row["organization_id"], row["operator_account_number"], row["usage"]) == (
         operator_billed.org.public_id, "0571-88886666", "2.00"
     )  # fmt: skip
-    assert row["vat"] == "0.12" and row["total"] == "2.12"
+    # The usage's 6 % and the pack's VAT at purchase: 0.12 + 300.00.
+    assert (row["packs"], row["vat"], row["total"]) == ("5000.00", "300.12", "5302.12")
     assert "0571-88886666" in body["csv"]
