@@ -15,11 +15,13 @@ from django.utils import timezone
 
 from accounts.audit_trail import Actor
 from accounts.models import Organization
+from billing import dashboard
 from billing.catalog.models import ModelAlias
 from billing.dashboard import staff_dashboard
 from billing.invoicing import services as invoicing
 from billing.invoicing.models import InvoiceLine
 from billing.metering import services as metering
+from billing.packages import services as packages
 from billing.packages.models import OfferTerms
 from billing.payments.models import PaymentRefund
 from billing.sales.models import PlanFee
@@ -28,6 +30,7 @@ from notifications import webhooks
 from portal.periods import month_of, month_start
 from tests.billing.invoicing_data import customer, rollup
 from tests.billing.metering_world import build_world
+from tests.billing.test_packages_drawdown import pack
 from tests.conftest import closed_port
 from tests.factories import OrganizationFactory, as_actor
 
@@ -108,6 +111,38 @@ def test_the_figures_come_from_the_real_pipeline(platform):
     assert d.failed_deliveries[0].endpoint.organization == alpha.org
 
 
+def test_usage_a_pack_covered_is_pack_revenue_not_usage_revenue(
+    platform, client, staff_user, monkeypatch
+):
+    _alpha, beta, _overdue = platform
+    terms = pack(2 * 1_500_000)  # two chat-1 calls: 1,000,000 in + 500,000 out each
+    packages.grant_pack(organization=beta.org, terms=terms, reference="dash-pack",
+                        at=timezone.now() - timedelta(days=1))  # fmt: skip
+    now = timezone.now()
+    metering.ingest_usage(
+        events=[_event(beta, now, "a", "chat-1"), _event(beta, now, "b", "chat-1")]
+    )
+    metering.roll_up()  # with Beta's waiting chat-2 call (2.50)
+    d = staff_dashboard()
+    # The covered calls' 12.00 is in the rollups and taken off again: pack revenue.
+    assert [(m.amount, m.currency) for m in d.revenue] == [(Decimal("23.00"), "CNY")]
+    assert (d.packs_used.amount, d.packs_used.currency) == (Decimal("12.00"), "CNY")
+    assert d.tokens == 7 * 1_500_000
+    # Beta's usage cost 20.50, more than Alpha's, but it was charged 8.50.
+    assert [(r["label"], r["cost"].amount, r["requests"]) for r in d.top_customers] == [
+        ("Alpha 科技", Decimal("14.50"), 3),
+        ("Beta 政务", Decimal("8.50"), 4),
+    ]
+    assert [(r["key"], r["cost"].amount, r["requests"]) for r in d.by_model] == [
+        ("chat-1", Decimal("18.00"), 5),
+        ("chat-2", Decimal("5.00"), 2),
+    ]
+    page = client.get("/admin/").content.decode()
+    assert "¥23.00" in page and "Packs used: ¥12.00 at list price." in page
+    monkeypatch.setattr(dashboard, "TOP", 1)  # the first by cost is not the first charged
+    assert [r["label"] for r in staff_dashboard().top_customers] == ["Alpha 科技"]
+
+
 def test_the_admin_index_shows_the_dashboard(
     client, staff_user, platform, django_assert_max_num_queries
 ):
@@ -124,7 +159,7 @@ def test_the_admin_index_shows_the_dashboard(
 def test_the_query_count_does_not_grow_with_the_data(platform, django_assert_max_num_queries):
     for _ in range(3):
         build_world(OrganizationFactory())
-    with django_assert_max_num_queries(15):
+    with django_assert_max_num_queries(17):
         staff_dashboard()
 
 
