@@ -54,7 +54,7 @@ from accounts.tenancy import TenantQuerySet
 from billing.catalog import services as billing_services
 from billing.catalog.models import ModelPolicy
 from billing.invoicing.fapiao_models import FapiaoDocument
-from billing.invoicing.models import FapiaoRequest, Invoice
+from billing.invoicing.models import FapiaoProfile, FapiaoRequest, Invoice
 from billing.packages import services as packages
 from billing.packages.models import Offer, OfferTerms
 from billing.payments.models import Payment
@@ -319,6 +319,9 @@ def world(db, outsider):
         message=f"{MARKER} message",
         data={},
         recipients=[owner.user],
+    )
+    FapiaoProfile.objects.create(  # the fapiao-profile API must answer B's, never this
+        organization=organization, title=f"{MARKER} title", taxpayer_id=organization.uscc
     )
     token = "isolation-token"
     invitation.token_digest = Invitation.digest(token)

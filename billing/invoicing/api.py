@@ -1,4 +1,4 @@
-"""REST: invoices (with PDF and CSV), balance, ledger, fapiao requests, chargeback."""
+"""REST: invoices (with PDF and CSV), balance, ledger, fapiao details and requests, chargeback."""
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -15,7 +15,13 @@ from billing.invoicing import services as invoicing
 from billing.invoicing.documents import LANGUAGES
 from billing.invoicing.fapiao_models import FapiaoDocument
 from billing.invoicing.filters import LedgerEntryFilter
-from billing.invoicing.models import FapiaoRequest, Invoice, InvoiceLine, LedgerEntry
+from billing.invoicing.models import (
+    FapiaoProfile,
+    FapiaoRequest,
+    Invoice,
+    InvoiceLine,
+    LedgerEntry,
+)
 from billing.invoicing.views import (
     chargeback_download,
     fapiao_download,
@@ -278,6 +284,45 @@ class FapiaoDocumentViewSet(OrganizationAPIMixin, viewsets.ReadOnlyModelViewSet)
     @action(detail=True)
     def file(self, request, fapiao=None):
         return fapiao_download(self.get_object())
+
+
+class FapiaoProfileSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = FapiaoProfile
+        fields = [*FapiaoProfile.DETAILS, "updated_at"]
+        read_only_fields = ["updated_at"]
+        extra_kwargs = {
+            "taxpayer_id": {"help_text": "The buyer's 统一社会信用代码 (18 characters)."},
+            "updated_at": {"help_text": "Null until the details are first saved."},
+        }
+
+
+@extend_schema(tags=["billing"])
+class FapiaoProfileViewSet(OrganizationAPIMixin, viewsets.GenericViewSet):
+    """The organization's 发票 details, as the billing page edits them: until first saved,
+    the legal name, USCC, address and phone of the organization. A special VAT fapiao needs
+    the bank and address details; refused input is a 400 naming each field."""
+
+    read_action = Action.VIEW_BILLING
+    write_action = Action.MANAGE_BILLING
+    serializer_class = FapiaoProfileSerializer
+    queryset = FapiaoProfile.objects.none()  # one object: the organization's
+    pagination_class = None
+
+    def retrieve(self, request):
+        return Response(self.get_serializer(invoicing.fapiao_profile_for(self.organization)).data)
+
+    def update(self, request, partial=False):
+        profile = invoicing.fapiao_profile_for(self.organization)
+        serializer = self.get_serializer(profile, data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        profile = invoicing.save_fapiao_profile(
+            actor=self.actor, organization=self.organization, data=serializer.validated_data
+        )
+        return Response(self.get_serializer(profile).data)
+
+    def partial_update(self, request):
+        return self.update(request, partial=True)
 
 
 class FapiaoRequestSerializer(serializers.ModelSerializer):

@@ -15,7 +15,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Organization
+from accounts.models import Organization, validate_uscc
 from accounts.tenancy import TenantQuerySet
 from portal.ids import PublicIdField
 
@@ -295,7 +295,7 @@ class FapiaoProfile(models.Model):
         "accounts.Organization", on_delete=models.CASCADE, related_name="fapiao_profile"
     )
     title = models.CharField(_("invoice title"), max_length=200)
-    taxpayer_id = models.CharField(_("taxpayer id"), max_length=20)
+    taxpayer_id = models.CharField(_("taxpayer id"), max_length=20, validators=[validate_uscc])
     bank_name = models.CharField(_("bank name"), max_length=200, blank=True)
     bank_account = models.CharField(_("bank account"), max_length=60, blank=True)
     registered_address = models.CharField(_("registered address"), max_length=300, blank=True)
@@ -305,6 +305,10 @@ class FapiaoProfile(models.Model):
     )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
+    # What the customer sets (the billing page's form, the API) and a request copies.
+    DETAILS = ("title", "taxpayer_id", "fapiao_type", "bank_name", "bank_account",
+               "registered_address", "registered_phone")  # fmt: skip
+
     objects = TenantQuerySet.as_manager()
 
     class Meta:
@@ -313,6 +317,10 @@ class FapiaoProfile(models.Model):
 
     def __str__(self):
         return self.title
+
+    def save(self, *args, **kwargs):
+        self.taxpayer_id = self.taxpayer_id.strip().upper()  # as Organization keeps its USCC
+        super().save(*args, **kwargs)
 
     def clean(self):
         if self.fapiao_type == self.Type.SPECIAL:

@@ -19,10 +19,12 @@ or without an invoice, lands once on the next invoice as adjustment lines labell
 month. billing.invoicing.reconciliation (verify_billing) checks the result.
 """
 
+from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -34,6 +36,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from accounts import audit
 from accounts.audit_trail import Actor, record_actor_event
 from accounts.models import Department, Organization
 from accounts.services import suspend_organization
@@ -912,15 +915,28 @@ def fapiao_profile_for(organization) -> FapiaoProfile:
         )
 
 
-def save_fapiao_profile(*, actor: Actor, profile: FapiaoProfile) -> FapiaoProfile:
+def save_fapiao_profile(*, actor: Actor, organization, data: Mapping[str, Any]) -> FapiaoProfile:
+    """Set `data` (FapiaoProfile.DETAILS) on the organization's fapiao details, checked as the
+    model checks them (a valid USCC; a special fapiao's bank and address details), audited
+    with what changed (everything, on the first save). Raises ValidationError."""
     with transaction.atomic():
+        # One save at a time per organization: two first saves must not both insert.
+        organization = Organization.objects.select_for_update().get(pk=organization.pk)
+        profile = fapiao_profile_for(organization)
+        first = profile._state.adding
+        changes = audit.apply(profile, data)
+        profile.full_clean()
         profile.save()
+        if first:  # the details filled from the organization are new as well
+            changes = audit.changes(
+                after={name: getattr(profile, name) for name in FapiaoProfile.DETAILS}
+            )
         record_actor_event(
             actor=actor,
-            organization=profile.organization,
+            organization=organization,
             action="billing.fapiao_profile_saved",
             target=profile,
-            changes={"after": {"title": profile.title, "taxpayer_id": profile.taxpayer_id}},
+            changes=changes,
         )
     return profile
 
@@ -943,14 +959,12 @@ def request_fapiao(*, actor: Actor, invoice: Invoice) -> FapiaoRequest:
                 for name in error.message_dict
             }
         ) from None
-    fields = ["title", "taxpayer_id", "bank_name", "bank_account", "registered_address",
-              "registered_phone", "fapiao_type"]  # fmt: skip
     try:
         with transaction.atomic():
             request = FapiaoRequest.objects.create(
                 invoice=invoice,
                 requested_by=actor.user,
-                **{name: getattr(profile, name) for name in fields},
+                **{name: getattr(profile, name) for name in FapiaoProfile.DETAILS},
             )
             record_actor_event(
                 actor=actor,

@@ -77,6 +77,13 @@ api_urlpatterns = [
         api.StatementViewSet.as_view({"get": "pdf"}),
         name="api-statement-pdf",
     ),
+    path(
+        "billing/fapiao-profile",
+        api.FapiaoProfileViewSet.as_view(
+            {"get": "retrieve", "put": "update", "patch": "partial_update"}
+        ),
+        name="api-fapiao-profile",
+    ),
     path("fapiao", api.FapiaoDocumentViewSet.as_view({"get": "list"}), name="api-fapiao-list"),
     path(
         "fapiao/<public_id:fapiao>",

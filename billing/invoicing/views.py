@@ -215,7 +215,9 @@ class FapiaoProfileView(BillingView):
         if not form.is_valid():
             self.extra_context = {"profile_form": form}
             return self.render_to_response(self.get_context_data(), status=400)
-        invoicing.save_fapiao_profile(actor=self.actor, profile=form.save(commit=False))
+        invoicing.save_fapiao_profile(
+            actor=self.actor, organization=self.organization, data=form.cleaned_data
+        )
         messages.success(request, _("Fapiao details saved."))
         return redirect("billing:billing")
 
