@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -237,17 +237,23 @@ def unreconciled_entitlements() -> list[tuple[Entitlement, Decimal, Decimal]]:
     return wrong
 
 
-def unmatched_coverage() -> list[tuple[int, Decimal, int]]:
+def unmatched_coverage() -> list[tuple[int, Decimal | None, int]]:
     """(event id, amount covered by its coverage row (None: no row), draw entries) wherever
     they disagree: an event that drew an entitlement has a coverage row, and an event whose
-    row says entitlements covered part of its cost drew one."""
-    drawn = dict(
-        EntitlementEntry.objects.filter(kind=EntitlementEntry.Kind.DRAW)
+    row says entitlements covered part of its cost drew one. Two anti-joins in the database:
+    only the disagreeing events come back."""
+    draws = EntitlementEntry.objects.filter(kind=EntitlementEntry.Kind.DRAW)
+    uncovered = (
+        draws.filter(~Exists(UsageCoverage.objects.filter(event_id=OuterRef("event_id"))))
         .values("event_id")
         .annotate(draws=Count("id"))
         .values_list("event_id", "draws")
     )
-    covered = dict(UsageCoverage.objects.values_list("event_id", "covered_amount"))
-    wrong = {event_id for event_id in drawn if event_id not in covered}
-    wrong |= {event_id for event_id, amount in covered.items() if amount and event_id not in drawn}
-    return [(event_id, covered.get(event_id), drawn.get(event_id, 0)) for event_id in sorted(wrong)]
+    undrawn = (
+        UsageCoverage.objects.exclude(covered_amount=0)
+        .filter(~Exists(draws.filter(event_id=OuterRef("event_id"))))
+        .values_list("event_id", "covered_amount")
+    )
+    wrong = [(event_id, None, count) for event_id, count in uncovered]
+    wrong += [(event_id, covered, 0) for event_id, covered in undrawn]
+    return sorted(wrong, key=lambda row: row[0])

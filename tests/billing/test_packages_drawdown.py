@@ -21,7 +21,7 @@ from billing.packages.models import (
     Subscription,
     UsageCoverage,
 )
-from billing.packages.services import unreconciled_entitlements
+from billing.packages.services import unmatched_coverage, unreconciled_entitlements
 from tests.billing.invoicing_data import at_once
 from tests.billing.metering_world import build_world
 from tests.factories import CatalogModelFactory, LedgerEntryFactory, ProviderFactory
@@ -84,6 +84,25 @@ def test_a_pack_covers_its_tokens_and_the_balance_pays_the_rest(world):
     assert second.charged_amount == Decimal("0.0027")
     assert charged(world) == Decimal("0.0027")
     assert unreconciled_entitlements() == []
+
+
+def test_coverage_rows_and_draws_that_disagree_are_found(world):
+    sell(world, pack(1500), reference="p1")
+    metering.ingest_usage(events=[world.event(at=NOW)])
+    metering.ingest_usage(events=[world.event(at=NOW)])
+    assert unmatched_coverage() == []
+    first, second = UsageCoverage.objects.order_by("event_id")
+    drawn = first.event_id
+    first.delete()  # its draw stays, without a coverage row
+    # Covered by a pack, as its row says, though nothing drew; the plan's discount alone
+    # (nothing covered) draws nothing, rightly.
+    said = UsageCoverage.objects.create(
+        event_id=second.event_id + 1, organization=world.org, covered_amount=1, charged_amount=0
+    )
+    UsageCoverage.objects.create(
+        event_id=second.event_id + 2, organization=world.org, covered_amount=0, charged_amount=1
+    )
+    assert unmatched_coverage() == [(drawn, None, 1), (said.event_id, 1, 0)]
 
 
 def test_earliest_expiry_first_and_an_event_split_across_packs(world):
