@@ -39,6 +39,8 @@ class BillingConfig(AppConfig):
         invoicing.invoice_paid.connect(sales.deliver, dispatch_uid="sales.deliver")
         # Plans: a paid fee grants its allowance; a renewal's fee is invoiced by sales.
         invoicing.invoice_paid.connect(sales_plans.deliver_fee, dispatch_uid="sales.deliver_fee")
+        # A fee invoice voided unpaid ends its period (the plan) or drops its upgrade.
+        invoicing.invoice_voided.connect(sales_plans.fee_voided, dispatch_uid="sales.fee_voided")
         plans.add_fee_invoicer(sales_plans.invoice_renewal)
 
 

@@ -53,6 +53,8 @@ EVENT_TYPES = [
     "pack.usage",
     "pack.expiring",
     "plan.renewing",
+    "plan.changed",
+    "plan.ended",
 ]
 
 

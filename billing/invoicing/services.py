@@ -77,6 +77,9 @@ ADJUSTMENT_MONTHS = 3
 # Sent (invoice=) inside the transaction that marks an issued invoice paid, once per invoice:
 # what a purchase invoice bought is delivered on it (billing.sales, a floor above).
 invoice_paid = Signal()
+# Sent (invoice=, actor=) inside the transaction that voids an issued invoice, once per invoice:
+# what a purchase invoice was for learns it will never be paid (billing.sales).
+invoice_voided = Signal()
 ZERO = Decimal(0)
 DESCRIPTION_LENGTH = InvoiceLine._meta.get_field("description").max_length
 COUNTS = ("requests", "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_tokens")
@@ -665,6 +668,7 @@ def void_invoice(*, actor: Actor, invoice: Invoice, reason: str) -> Invoice:
             target=invoice,
             changes={"after": {"reason": reason}},
         )
+        invoice_voided.send(sender=Invoice, invoice=invoice, actor=actor)
         ledger.invalidate_headroom(invoice.organization_id)
     return invoice
 
@@ -710,8 +714,9 @@ def create_credit_note(
 
 
 def send_invoice_notices(*, now: datetime) -> None:
-    """invoice.due_soon and invoice.overdue, each once per invoice (claimed by UPDATE)."""
-    owed = Invoice.objects.filter(kind=Invoice.Kind.INVOICE, status=Invoice.Status.ISSUED)
+    """invoice.due_soon and invoice.overdue, each once per invoice (claimed by UPDATE), for
+    monthly and purchase invoices alike (a purchase's notice says what it buys)."""
+    owed = Invoice.objects.filter(kind__in=PAYABLE_KINDS, status=Invoice.Status.ISSUED)
     soon = now + timedelta(days=settings.INVOICE_DUE_SOON_DAYS)
     notices = [
         ("due_soon_sent_at", Q(due_at__gt=now, due_at__lte=soon), "invoice.due_soon",
@@ -725,7 +730,7 @@ def send_invoice_notices(*, now: datetime) -> None:
                 **{column: now}
             )
             if claimed:
-                _announce_invoice(invoice, event_type, subject)
+                _announce_invoice(invoice, event_type, subject, dunning=True)
 
 
 def suspension_allowed_after(organization) -> datetime | None:
@@ -761,20 +766,28 @@ def suspend_for_overdue(*, actor: Actor, organization) -> None:
 # --- Telling customers ----------------------------------------------------------------------
 
 
-def _announce_invoice(invoice: Invoice, event_type: str, subject) -> None:
+def _announce_invoice(invoice: Invoice, event_type: str, subject, dunning=False) -> None:
     due = invoice.due_at.astimezone(business_zone()).date() if invoice.due_at else None
     values = {
         "number": invoice.number,
         "total": format_money(invoice.total_amount, invoice.currency),
         "due": lazy_date(due) if due else "",
     }
+    message = gettext_lazy("Invoice %(number)s: %(total)s, due %(due)s.")
+    if dunning and invoice.kind == Invoice.Kind.PURCHASE:
+        # Unpaid, a purchase is not delivered: say what waits for the payment.
+        values["item"] = (
+            invoice.lines.order_by("position").values_list("description", flat=True).first()
+        )
+        message = gettext_lazy(
+            "Invoice %(number)s: %(total)s, due %(due)s, for %(item)s. What it buys is "
+            "delivered once it is paid."
+        )
     announce(
         organization=invoice.organization,
         event_type=event_type,
         subject=interpolate_lazy(subject, values),
-        message=interpolate_lazy(
-            gettext_lazy("Invoice %(number)s: %(total)s, due %(due)s."), values
-        ),
+        message=interpolate_lazy(message, values),
         data={
             "invoice_id": invoice.public_id,
             "number": invoice.number,

@@ -288,10 +288,15 @@ def _roll_one(pk: int, now: datetime) -> None:
 # --- What customers change ------------------------------------------------------------------
 
 
-def set_auto_renew(*, actor: Actor, subscription: Subscription, auto_renew: bool) -> Subscription:
+def set_auto_renew(
+    *, actor: Actor, subscription: Subscription, auto_renew: bool, by_staff: bool = False
+) -> Subscription:
     """Cancel (no renewal at the period's end) or resume the renewal. A plan inside its
-    commitment cannot be cancelled before its last committed period."""
-    commitment = subscription.commitment_ends_at
+    commitment cannot be cancelled before its last committed period, except by staff (the
+    commitment binds the customer); a change by staff is announced to the billing members."""
+    if subscription.status != Subscription.Status.ACTIVE:
+        raise ValidationError({"auto_renew": _("This plan has ended.")})
+    commitment = None if by_staff else subscription.commitment_ends_at
     if not auto_renew and commitment and subscription.current_period_end < commitment:
         raise ValidationError(
             {
@@ -304,7 +309,26 @@ def set_auto_renew(*, actor: Actor, subscription: Subscription, auto_renew: bool
         )
     subscription.auto_renew = auto_renew
     subscription.save(update_fields=["auto_renew"])
-    _audit(actor, subscription, "packages.plan_auto_renew", {"auto_renew": auto_renew})
+    _audit(
+        actor,
+        subscription,
+        "packages.plan_auto_renew",
+        {"auto_renew": auto_renew, **({"by_staff": True} if by_staff else {})},
+    )
+    if by_staff:
+        message = (
+            gettext_lazy("Your plan %(plan)s renews automatically on %(date)s.")
+            if auto_renew
+            else gettext_lazy("Your plan %(plan)s will not renew: it ends on %(date)s.")
+        )
+        _announce(
+            subscription,
+            "plan.changed",
+            subject=gettext_lazy("Your plan %(plan)s was changed"),
+            message=message,
+            at=subscription.current_period_end,
+            data={"auto_renew": auto_renew},
+        )
     return subscription
 
 
@@ -376,6 +400,80 @@ def apply_upgrade(subscription: Subscription, *, terms: OfferTerms, at: datetime
             Actor.system(), subscription, "packages.plan_upgraded", {"offer": terms.offer.public_id}
         )
     return subscription
+
+
+# --- Ending early, dropping an upgrade (staff, or a fee invoice voided unpaid) ---------------
+
+
+def end_subscription(
+    *, actor: Actor, subscription: Subscription, at: datetime, message, data: dict
+) -> Subscription:
+    """End the plan at `at` (now, or the start of a fee period that will never be paid): no
+    renewal, no allowance from `at` on; an allowance in force at `at` ends then (what was
+    left expires as breakage). Billing members are told `message` (lazy, with %(plan)s,
+    %(date)s and `data`). Whatever invoices the fees voids the open ones (billing.sales)."""
+    with transaction.atomic():
+        subscription = Subscription.objects.select_for_update().get(pk=subscription.pk)
+        if subscription.status != Subscription.Status.ACTIVE:
+            raise ValidationError(_("This plan has ended."))
+        subscription.status, subscription.ended_at = Subscription.Status.ENDED, at
+        subscription.auto_renew, subscription.next_terms = False, None
+        subscription.save(update_fields=["status", "ended_at", "auto_renew", "next_terms"])
+        Entitlement.objects.filter(
+            subscription=subscription, status=Entitlement.Status.ACTIVE, expires_at__gt=at
+        ).update(expires_at=at)
+        services.expire_due(timezone.now())
+        _audit(actor, subscription, "packages.plan_ended", {"ended_at": at, **data})
+        _announce(
+            subscription,
+            "plan.ended",
+            subject=gettext_lazy("Your plan %(plan)s has ended"),
+            message=message,
+            at=at,
+            data=data,
+        )
+    return subscription
+
+
+def drop_upgrade(*, actor: Actor, subscription: Subscription, terms: OfferTerms, data: dict):
+    """An upgrade to `terms` will never be paid (its invoice was voided): the plan stays as it
+    is (an upgrade applies only once paid); the billing members are told."""
+    _audit(
+        actor,
+        subscription,
+        "packages.plan_upgrade_dropped",
+        {"offer": terms.offer.public_id, **data},
+    )
+    _announce(
+        subscription,
+        "plan.changed",
+        subject=gettext_lazy("The upgrade of your plan %(plan)s was cancelled"),
+        message=gettext_lazy(
+            "The upgrade to %(offer)s will not take place: its fee invoice was voided unpaid. "
+            "Your plan stays %(plan)s."
+        ),
+        at=timezone.now(),
+        data={"offer_id": terms.offer.public_id, **data},
+        offer=by_language(terms.offer.name_en, terms.offer.name_zh),
+    )
+
+
+def _announce(subscription: Subscription, event_type: str, *, subject, message, at, data, **values):
+    """Tell the billing members; `subject` and `message` may name %(plan)s, %(date)s (`at`,
+    business zone), `data` and `values`."""
+    values = {
+        **data,
+        **values,
+        "plan": by_language(subscription.offer.name_en, subscription.offer.name_zh),
+        "date": lazy_date(at.astimezone(business_zone()).date()),
+    }
+    announce(
+        organization=subscription.organization,
+        event_type=event_type,
+        subject=interpolate_lazy(subject, values),
+        message=interpolate_lazy(message, values),
+        data={"subscription_id": subscription.public_id, "date": at.isoformat(), **data},
+    )
 
 
 def _audit(actor: Actor, subscription: Subscription, action: str, after: dict) -> None:

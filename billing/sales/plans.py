@@ -15,10 +15,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.audit_trail import Actor
 from accounts.models import Organization
 from billing.invoicing import ledger
+from billing.invoicing import services as invoicing
 from billing.invoicing.consolidated_models import OperatorCharge
 from billing.invoicing.models import Invoice
 from billing.packages import plans
@@ -250,3 +252,67 @@ def _serve(fee: PlanFee) -> None:
         )
     else:
         plans.fee_paid(fee.subscription, until=fee.period_end)
+
+
+# --- Ending early: staff, or a fee invoice voided unpaid -------------------------------------
+
+
+def end_now(*, actor: Actor, subscription: Subscription, reason: str) -> Subscription:
+    """Staff: end the plan now. This month's allowance ends with it (what is left expires as
+    breakage) and its open fee invoices are voided; fees already paid stay paid (a refund is
+    a separate decision: a top-up or adjustment)."""
+    with transaction.atomic():
+        subscription = plans.end_subscription(
+            actor=actor,
+            subscription=subscription,
+            at=timezone.now(),
+            message=gettext_lazy("Your plan %(plan)s was ended by the platform on %(date)s."),
+            data={"reason": reason},
+        )
+        _void_open_fees(actor, subscription, reason)
+    return subscription
+
+
+def _void_open_fees(actor: Actor, subscription: Subscription, reason: str) -> None:
+    """Fee invoices still open for time after the plan's end will never be owed."""
+    open_fees = PlanFee.objects.filter(
+        subscription=subscription,
+        invoice__status=Invoice.Status.ISSUED,
+        period_end__gt=subscription.ended_at,
+    ).select_related("invoice")
+    for fee in open_fees:
+        invoicing.void_invoice(actor=actor, invoice=fee.invoice, reason=reason)
+
+
+def fee_voided(sender, invoice: Invoice, actor: Actor, **kwargs) -> None:
+    """invoice_voided receiver: a period's fee voided unpaid ends the plan at that period's
+    start (a first period: it ends with no allowance ever granted) and voids its later open
+    fees; an upgrade's drops the upgrade. Refused (the void with it) when a later period is
+    paid for: staff end that plan in the console instead."""
+    fee = PlanFee.objects.select_related("terms__offer").filter(invoice=invoice).first()
+    if fee is None:
+        return
+    subscription = Subscription.objects.select_for_update().get(pk=fee.subscription_id)
+    if subscription.status != Subscription.Status.ACTIVE:
+        return  # ended already (ending voids its open fees)
+    data = {"invoice": invoice.number}
+    if fee.kind == PlanFee.Kind.UPGRADE:
+        plans.drop_upgrade(actor=actor, subscription=subscription, terms=fee.terms, data=data)
+        return
+    if subscription.paid_until and subscription.paid_until > fee.period_start:
+        raise ValidationError(
+            _(
+                "A later fee period of this plan is paid: end the plan from its subscription "
+                "page instead of voiding this invoice."
+            )
+        )
+    subscription = plans.end_subscription(
+        actor=actor,
+        subscription=subscription,
+        at=fee.period_start,
+        message=gettext_lazy(
+            "Your plan %(plan)s ended on %(date)s: its fee invoice %(invoice)s was voided unpaid."
+        ),
+        data=data,
+    )
+    _void_open_fees(actor, subscription, invoice.void_reason)
