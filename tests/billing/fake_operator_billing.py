@@ -1,9 +1,10 @@
 """A fake operator billing system on 127.0.0.1 speaking the settlement HTTP adapter's
 contract (billing.managed.billing_system): it checks the bearer token, answers the first
 `fail_first` requests with 503, then acknowledges each Idempotency-Key once (a repeated key
-gets the same ack id)."""
+gets the same ack id), `delay` seconds after a request arrived."""
 
 import contextlib
+import time
 
 from tests.billing.http_fakes import JsonHandler, serving
 
@@ -11,7 +12,7 @@ TOKEN = "test-operator-token"
 
 
 @contextlib.contextmanager
-def receiver(port: int, fail_first: int = 0):
+def receiver(port: int, fail_first: int = 0, delay: float = 0):
     """Yields the list of (idempotency key, JSON body) received, failed attempts included."""
     received, acks = [], {}
     failures = {"left": fail_first}
@@ -23,6 +24,7 @@ def receiver(port: int, fail_first: int = 0):
                 return self.answer(401, {"message": "unauthorized"})
             key = self.headers["idempotency-key"]
             received.append((key, body))
+            time.sleep(delay)
             if failures["left"]:
                 failures["left"] -= 1
                 return self.answer(503, {"message": "try again later"})
