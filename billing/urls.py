@@ -2,6 +2,7 @@
 
 from billing.catalog import urls as catalog
 from billing.invoicing import urls as invoicing
+from billing.managed import urls as managed
 from billing.metering import urls as metering
 from billing.payments import urls as payments
 from billing.quotas import urls as quotas
@@ -10,6 +11,6 @@ from billing.sales import urls as sales
 
 app_name = "billing"
 
-AREAS = [metering, catalog, quotas, invoicing, payments, sales, sales_plans]
+AREAS = [metering, catalog, quotas, invoicing, payments, sales, sales_plans, managed]
 urlpatterns = [route for area in AREAS for route in area.urlpatterns]
 api_urlpatterns = [route for area in AREAS for route in area.api_urlpatterns]

@@ -53,6 +53,7 @@ from accounts.permissions import Role
 from accounts.tenancy import TenantQuerySet
 from billing.catalog import services as billing_services
 from billing.catalog.models import ModelPolicy
+from billing.invoicing.consolidated_models import ConsolidatedBilling, OperatorCharge
 from billing.invoicing.fapiao_models import FapiaoDocument
 from billing.invoicing.models import FapiaoProfile, FapiaoRequest, Invoice
 from billing.packages import services as packages
@@ -322,6 +323,16 @@ def world(db, outsider):
     )
     FapiaoProfile.objects.create(  # the fapiao-profile API must answer B's, never this
         organization=organization, title=f"{MARKER} title", taxpayer_id=organization.uscc
+    )
+    # A pack charged on the operator's bill; B is on that bill too, so its operator-bill page
+    # and API answer, with B's figures only.
+    OperatorCharge.objects.create(
+        organization=organization, category=OperatorCharge.Category.PACK,
+        description=f"{MARKER} pack", currency="CNY", subtotal_amount=Decimal(100),
+        tax_rate=Decimal("0.06"), tax_amount=Decimal(6), total_amount=Decimal(106),
+    )  # fmt: skip
+    ConsolidatedBilling.objects.create(
+        organization=outsider.organization, operator_account_number="B-0001"
     )
     token = "isolation-token"
     invitation.token_digest = Invitation.digest(token)

@@ -16,6 +16,7 @@ from accounts.permissions import Action, can
 from billing.invoicing import account, documents, remittance
 from billing.invoicing import ledger as ledger_rules
 from billing.invoicing import services as invoicing
+from billing.invoicing.consolidated_models import is_consolidated
 from billing.invoicing.fapiao_models import FapiaoDocument
 from billing.invoicing.filters import LedgerEntryFilter
 from billing.invoicing.forms import BalanceAlertForm, FapiaoProfileForm
@@ -40,6 +41,7 @@ class BillingView(OrganizationMixin, generic.TemplateView):
         invoicing.outstanding_amounts(invoices)  # what partial payments left, per invoice
         return super().get_context_data(
             summary=invoicing.billing_summary(organization, now=timezone.now()),
+            on_operator_bill=is_consolidated(organization),
             invoices=invoices,
             ledger=account.ledger_rows(
                 account.with_related(

@@ -116,7 +116,7 @@ def build_settlement(*, month: date) -> Settlement:
             )
             consolidated = ConsolidatedBilling.objects.active().select_related("organization")
             rows = [
-                _row(settlement, setting)
+                month_row(setting, month, settlement=settlement)
                 for setting in consolidated.order_by("organization__name", "organization_id")
             ]
             SettlementRow.objects.bulk_create(rows)
@@ -139,10 +139,18 @@ def _billed_before(organization) -> dict[str, Decimal]:
     return billed
 
 
-def _row(settlement: Settlement, setting: ConsolidatedBilling) -> SettlementRow:
-    organization, month = setting.organization, settlement.month
+def month_row(
+    setting: ConsolidatedBilling, month: date, *, settlement: Settlement | None = None,
+    previewed: dict[str, Decimal] | None = None,
+) -> SettlementRow:  # fmt: skip
+    """The organization's row of `month`'s settlement as it stands now (unsaved). Without a
+    settlement: what the month's settlement would say so far, less the usage `previewed`
+    (per service month) in an earlier month's preview."""
+    organization = setting.organization
     currency = organization.currency
     billed = _billed_before(organization)
+    for key, amount in (previewed or {}).items():
+        billed[key] += amount
     charged: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for line in invoicing.unbilled_usage(organization, month):
         charged[f"{line['service_month']:%Y-%m}"] += line["amount"]

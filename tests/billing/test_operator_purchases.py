@@ -3,6 +3,7 @@ of ours and nothing paid to us; each is a charge on the operator's bill with its
 at once, and the month's settlement lists it under packs or plan fees (a purchase invoice
 paid to us before it joined the bill is not billed again)."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -14,12 +15,13 @@ from accounts.models import AuditEvent
 from billing.invoicing.consolidated_models import OperatorCharge
 from billing.invoicing.models import Invoice, LedgerEntry
 from billing.managed import settlement as settlements
+from billing.metering import services as metering
 from billing.packages import plans
 from billing.packages.models import Entitlement
 from billing.sales import plans as sales_plans
 from billing.sales import services as sales
 from billing.sales.models import PlanFee, Purchase
-from portal.periods import month_of
+from portal.periods import add_months, month_of, month_start
 from tests.billing.metering_world import build_world
 from tests.billing.plan_data import plan_offer
 from tests.billing.test_packages_store import domestic_pack
@@ -139,3 +141,46 @@ def test_the_pages_and_the_api_say_where_it_is_billed(world, client_of):
     subscribe = reverse("billing:plan-subscribe", args=[plan_offer(tokens=10**6).public_id])
     assert 'name="pay"' not in web.get(subscribe).content.decode()
     assert web.post(subscribe, {})["Location"] == reverse("billing:plan")
+
+
+def test_the_customer_reads_the_operator_bill_month_by_month(world, client_of):
+    now = timezone.now()
+    current = month_of(now)
+    previous = add_months(current, -1)
+    metering.ingest_usage(events=[
+        world.event(key="a", at=month_start(previous) + timedelta(days=3),
+                    input_tokens=1_000_000, output_tokens=0),  # 2.00
+        world.event(key="a", at=now, input_tokens=500_000, output_tokens=0),  # 1.00
+    ])  # fmt: skip
+    metering.roll_up()
+    settled = settlements.build_settlement(month=previous)
+    sales.buy_pack(
+        actor=owner(world), organization=world.org, offer=domestic_pack(), from_balance=False
+    )
+    reader = client_of(world.members["owner"])
+    api = reader.get("/api/v1/billing/operator-bill").json()
+    assert api["operator_account_number"] == "0571-88886666"
+    this_month, last_month = api["months"]
+    assert (this_month["month"], this_month["settled"]) == (f"{current:%Y-%m-%d}", False)
+    assert (this_month["usage"], this_month["packs"], this_month["vat"]) == (
+        "1.00", "5000.00", "300.06",
+    )  # fmt: skip
+    assert (last_month["settled"], last_month["usage"], last_month["total"]) == (
+        True, "2.00", "2.12",
+    )  # fmt: skip
+    assert last_month["total"] == str(settled.rows.get().total_amount)
+    [charge] = api["charges"]
+    assert (charge["category"], charge["total_amount"]) == ("pack", "5300.00")
+    page = reader.get(reverse("billing:operator-bill")).content.decode()
+    assert "0571-88886666" in page and "¥5,301.06" in page and charge["id"] in page
+    assert "So far, not settled yet" in page and "Sent to the operator" in page
+    csv_text = b"".join(reader.get(reverse("billing:operator-bill-csv")).streaming_content)
+    assert f"{previous:%Y-%m},yes,CNY,2.00,0.00,0.00,0.00,2.00,0.12,2.12" in csv_text.decode()
+    billing_page = reader.get(reverse("billing:billing")).content.decode()
+    assert reverse("billing:operator-bill") in billing_page
+    # An organization on our invoices has no operator bill.
+    elsewhere = client_of(build_world().members["owner"])
+    assert elsewhere.get(reverse("billing:operator-bill")).status_code == 404
+    assert elsewhere.get("/api/v1/billing/operator-bill").status_code == 404
+    viewer = client_of(world.members["viewer"])  # no view_billing
+    assert viewer.get(reverse("billing:operator-bill")).status_code == 403
