@@ -22,6 +22,7 @@ import contextlib
 import io
 import json
 import logging
+import shutil
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
@@ -44,7 +45,15 @@ from accounts.languages import language_of, organization_language
 from accounts.models import AuditEvent, DataExport, Department, Membership, Organization
 from accounts.selectors import AUDIT_CSV_HEADER, audit_csv_rows
 from billing.invoicing import documents
-from billing.invoicing.models import Invoice, InvoiceLine, LedgerEntry
+from billing.invoicing.bank_models import BankStatementLine
+from billing.invoicing.fapiao_models import FapiaoDocument
+from billing.invoicing.models import (
+    FapiaoProfile,
+    FapiaoRequest,
+    Invoice,
+    InvoiceLine,
+    LedgerEntry,
+)
 from billing.metering.models import UsageRollup
 from billing.payments.models import Payment
 from billing.quotas.models import Quota, QuotaPeriod
@@ -98,6 +107,28 @@ def _department_rows(organization) -> Iterable[tuple]:
     for pk, parent_id, public_id, code, name, created_at in departments:
         parent = by_pk[parent_id][2] if parent_id else ""
         yield public_id, code, name, parent, path(pk), created_at
+
+
+FAPIAO_COLUMNS = {
+    "id": "public_id",
+    "invoice": "invoice__number",
+    "fapiao_request_id": "fapiao_request__public_id",
+    **_same("kind", "number", "issued_on", "file_format"),
+    "reverses": "reverses__number",
+    "created_at": "created_at",
+}
+
+
+def _fapiao_file_name(public_id: str, file_format: str) -> str:
+    """Named by public id: a fapiao number is staff's free text, unfit for a path."""
+    return f"fapiao/{public_id}.{file_format}"
+
+
+def _fapiao_rows(organization) -> Iterable[tuple]:
+    """FAPIAO_COLUMNS, then the file's name in the archive (fapiao/<id>.<pdf|ofd>)."""
+    documents = FapiaoDocument.objects.for_org(organization).order_by("pk")
+    for row in documents.values(*FAPIAO_COLUMNS.values()).iterator(chunk_size=1000):
+        yield *row.values(), _fapiao_file_name(row["public_id"], row["file_format"])
 
 
 def tables() -> list[Table]:
@@ -281,9 +312,49 @@ def tables() -> list[Table]:
             LedgerEntry.objects.for_org,
             {
                 "id": "public_id",
-                **_same("created_at", "kind", "amount", "currency", "reference", "note"),
+                **_same(
+                    "created_at", "kind", "amount", "balance_after", "currency", "reference", "note"
+                ),
                 "invoice": "invoice__number",
             },
+        ),
+        Table(
+            "bank_transfers.csv",
+            lambda org: BankStatementLine.objects.for_org(org).confirmed(),
+            {
+                **_same(
+                    "bank_transaction_id",
+                    "booked_on",
+                    "amount",
+                    "currency",
+                    "payer_name",
+                    "payer_account",
+                    "memo",
+                    "status",
+                ),
+                "matched_by": "match",
+                "invoice": "invoice__number",
+                "ledger_entry_id": "ledger_entry__public_id",
+                "posted_at": "posted_at",
+            },
+        ),
+        Table(
+            "fapiao_requests.csv",
+            FapiaoRequest.objects.for_org,
+            {
+                "id": "public_id",
+                "invoice": "invoice__number",
+                **_same(
+                    *FapiaoProfile.DETAILS, "status", "fapiao_number", "fapiao_date", "staff_note"
+                ),
+                "requested_by": "requested_by__email",
+                "requested_at": "created_at",
+            },
+        ),
+        Table(
+            "fapiao.csv",
+            _fapiao_rows,
+            _same(*FAPIAO_COLUMNS, "file"),
         ),
         Table(
             "payments.csv",
@@ -432,6 +503,7 @@ def write_archive(organization, target, *, now: datetime) -> dict[str, int]:
             "rows": counts,
         }
         counts["invoices/"] = _write_invoice_pdfs(archive, organization)
+        counts["fapiao/"] = _write_fapiao_files(archive, organization)
         archive.writestr("manifest.json", json.dumps(manifest, ensure_ascii=False, indent=2))
         archive.writestr("README.txt", render_to_string("accounts/export_readme.txt"))
     return counts
@@ -444,6 +516,18 @@ def _write_invoice_pdfs(archive: zipfile.ZipFile, organization) -> int:
     count = 0
     for invoice in issued.order_by("pk").iterator(chunk_size=100):
         archive.writestr(f"invoices/{invoice.number}.pdf", documents.invoice_pdf(invoice))
+        count += 1
+    return count
+
+
+def _write_fapiao_files(archive: zipfile.ZipFile, organization) -> int:
+    """fapiao/<id>.<pdf|ofd>: every issued fapiao's file, as staff or the provider attached
+    it, copied in chunks. A file missing from the storage fails the export (logged)."""
+    count = 0
+    for document in FapiaoDocument.objects.for_org(organization).order_by("pk").iterator():
+        name = _fapiao_file_name(document.public_id, document.file_format)
+        with document.file.open("rb") as source, archive.open(name, "w") as member:
+            shutil.copyfileobj(source, member)
         count += 1
     return count
 

@@ -260,7 +260,9 @@ class InvoiceAdmin(admin.ModelAdmin):
 
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "organization", "kind", "amount", "currency", "reference")
+    list_display = (
+        "created_at", "organization", "kind", "amount", "balance_after", "currency", "reference"
+    )  # fmt: skip
     list_filter = ("kind", "created_at")
     search_fields = ("reference", "organization__name")
     list_select_related = ("organization",)

@@ -11,6 +11,16 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts.tenancy import TenantQuerySet
+
+
+class BankStatementLineQuerySet(TenantQuerySet):
+    def confirmed(self):
+        """Lines tied to their organization by its remittance reference or by staff (matched,
+        posted); a suggestion by payer name is only a guess until staff confirm it."""
+        return self.filter(status__in=(BankStatementLine.Status.MATCHED,
+                                       BankStatementLine.Status.POSTED))  # fmt: skip
+
 
 class BankStatementLine(models.Model):
     class Status(models.TextChoices):
@@ -76,6 +86,8 @@ class BankStatementLine(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     posted_at = models.DateTimeField(_("posted at"), null=True, blank=True)
+
+    objects = BankStatementLineQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("bank statement line")

@@ -23,6 +23,9 @@ def test_staff_record_a_top_up_once_per_bank_reference(client, staff_user):
     assert again.status_code == 200 and "already recorded" in again.content.decode()
     assert ledger.balance(c.organization) == Decimal("20000.00")
     assert LedgerEntry.objects.get().created_by == staff_user
+    listed = client.get("/admin/billing/ledgerentry/")
+    assert "balance_after" in listed.context["cl"].list_display  # a column, never a form field
+    assert "Balance after" in listed.content.decode()
 
 
 def test_staff_review_issue_void_and_credit(client, staff_user):
