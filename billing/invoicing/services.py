@@ -195,6 +195,15 @@ def unbilled_usage(organization, month: date) -> list[dict]:
     return _unbilled_lines(organization, month, first=first_unbilled_month(organization, month))
 
 
+def unbilled_amount(organization, month: date) -> Decimal:
+    """What is left to bill of `month`'s usage: its charged cost rounded once per line group,
+    as the close and the settlement round it, less what the organization's invoices bill for
+    it. All consolidated-bill settlements together bill at most this of the month
+    (billing.managed.reconciliation)."""
+    lines = _unbilled_lines(organization, month, first=month)
+    return sum((line["amount"] for line in lines), ZERO)
+
+
 def end_of_billed_usage() -> datetime:
     """Raw usage events before this may be purged (metering's purge limit): not at or after
     the oldest draft, nor after the last month the close has billed (when nothing was ever

@@ -1,5 +1,6 @@
 """Check that every priced usage event is billed exactly once
-(billing.invoicing.reconciliation)."""
+(billing.invoicing.reconciliation; the operator's consolidated bill:
+billing.managed.reconciliation)."""
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
@@ -7,6 +8,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Organization
 from billing.invoicing.reconciliation import describe, pack_problems, verify_billing
+from billing.managed.reconciliation import settlement_problems
 from billing.management.commands.close_month import parse_month
 
 
@@ -17,7 +19,9 @@ class Command(BaseCommand):
         "on later ones) with its priced usage events: calls, unrounded cost, and the amount "
         "rounded once; list events on no invoice. Then every pack and plan allowance: "
         "granted = consumed + expired + remaining, as its entries say, and each event's "
-        "coverage agrees with its draws. Exit 1 on a difference."
+        "coverage agrees with its draws. Then the operator's consolidated bill: per "
+        "organization and month, its settlements bill no more usage than was charged, and "
+        "each settlement row adds up. Exit 1 on a difference."
     )
 
     def add_arguments(self, parser):
@@ -37,6 +41,9 @@ class Command(BaseCommand):
         packs = pack_problems()
         for problem in packs:
             self.stderr.write(problem)
+        settled = settlement_problems(since=report.first_month, organization=org)
+        for problem in settled:
+            self.stderr.write(problem)
         if report.problems:
             raise CommandError(
                 f"{len(report.problems)} of {report.groups} invoice line groups differ from "
@@ -44,6 +51,8 @@ class Command(BaseCommand):
             )
         if packs:
             raise CommandError(f"{len(packs)} pack differences, listed above.")
+        if settled:
+            raise CommandError(f"{len(settled)} settlement differences, listed above.")
         self.stdout.write(
             f"Every usage event is billed once: {report.groups} groups agree; "
             f"{report.pending} events wait for the next invoice."
