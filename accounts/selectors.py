@@ -14,21 +14,30 @@ def memberships_of(user):
 
 def department_subtree_ids(organization_id: int, roots: Iterable[int]) -> set[int]:
     """The given departments and every department below them, in one query."""
+    return set().union(*department_subtrees(organization_id, roots).values())
+
+
+def department_subtrees(organization_id: int, roots: Iterable[int]) -> dict[int, set[int]]:
+    """Each given department with every department below it, in one query whatever their
+    number."""
     roots = set(roots)
     if not roots:
-        return set()
+        return {}
     children: dict[int | None, list[int]] = {}
     for dep_id, parent_id in Department.objects.filter(organization_id=organization_id).values_list(
         "id", "parent_id"
     ):
         children.setdefault(parent_id, []).append(dep_id)
-    found, stack = set(), list(roots)
-    while stack:
-        dep_id = stack.pop()
-        if dep_id not in found:
-            found.add(dep_id)
-            stack.extend(children.get(dep_id, ()))
-    return found
+    subtrees = {}
+    for root in roots:
+        found, stack = set(), [root]
+        while stack:
+            dep_id = stack.pop()
+            if dep_id not in found:
+                found.add(dep_id)
+                stack.extend(children.get(dep_id, ()))
+        subtrees[root] = found
+    return subtrees
 
 
 def managed_department_ids(membership: Membership) -> list[int]:

@@ -1,12 +1,12 @@
 """What authorize learns of packs and plan allowances, from the cache.
 
-Each organization's entitlements in force are cached as one small snapshot (one query to
-build, dropped when a grant, draw, allocation or expiry commits, else rebuilt after
-PACKAGE_SNAPSHOT_SECONDS): per entitlement, what is left, the models it covers (None: all)
-and the departments whose keys may draw it (None: every key). The balance check lets a call
-through on an empty balance when an entitlement covers it, and the allowed answer's `limits`
-list what is left of those entitlements. Both read the snapshot that authorize fetched with
-the key, so neither adds a round trip.
+Each organization's entitlements in force are cached as one small snapshot (at most four
+queries to build, whatever the number of packs; dropped when a grant, draw, allocation or
+expiry commits, else rebuilt after PACKAGE_SNAPSHOT_SECONDS): per entitlement, what is left,
+the models it covers (None: all) and the departments whose keys may draw it (None: every
+key). The balance check lets a call through on an empty balance when an entitlement covers
+it, and the allowed answer's `limits` list what is left of those entitlements. Both read the
+snapshot that authorize fetched with the key, so neither adds a round trip.
 """
 
 from django.conf import settings
@@ -15,9 +15,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from accounts.selectors import department_subtree_ids
-from billing.packages.models import Entitlement, OfferTerms
-from billing.packages.selectors import covered_models
+from accounts.selectors import department_subtrees
+from billing.packages.models import Entitlement
+from billing.packages.selectors import covered_model_ids
 
 
 def snapshot_key(org_id: int) -> str:
@@ -30,22 +30,24 @@ def snapshot_keys(call) -> list[str]:
 
 def build_snapshot(org_id: int) -> list[dict]:
     now = timezone.now()
-    held = (
+    held = list(
         Entitlement.objects.filter(organization_id=org_id, consumed__lt=F("granted"))
         .in_force(now)
         .select_related("terms")
     )
+    # What every entitlement covers and who may draw it, read for all at once: a cold build
+    # costs the same few queries whatever the number of packs.
+    scoped = covered_model_ids([e.terms for e in held])
+    subtrees = department_subtrees(org_id, {e.department_id for e in held if e.department_id})
     entries = []
     for entitlement in held:
         terms = entitlement.terms
-        models = None
-        if terms.scope != OfferTerms.Scope.ALL:
-            models = set(covered_models(terms).values_list("model_id", flat=True))
+        models = scoped.get(terms.pk)  # None: every model
         if entitlement.unit == Entitlement.Unit.TOKENS and terms.counting == "weighted":
             models = set(terms.weights) if models is None else models & set(terms.weights)
         departments = None
         if entitlement.department_id:
-            departments = sorted(department_subtree_ids(org_id, [entitlement.department_id]))
+            departments = sorted(subtrees[entitlement.department_id])
         entries.append(
             {
                 "id": entitlement.public_id,

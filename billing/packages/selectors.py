@@ -1,5 +1,7 @@
 """Read queries about offers and what they cover."""
 
+from collections import defaultdict
+from collections.abc import Collection
 from datetime import datetime
 from decimal import Decimal
 
@@ -22,6 +24,26 @@ def covered_models(terms: OfferTerms):
     if terms.scope == OfferTerms.Scope.REGION:
         return models.filter(provider__region=terms.scope_region)
     return models
+
+
+def covered_model_ids(terms: Collection[OfferTerms]) -> dict[int, set[str]]:
+    """The model ids each of the given terms covers, by terms id, for the terms scoped to
+    listed models or a region (terms of all models are left out): at most two queries, one
+    per kind of scope, whatever the number of terms."""
+    listed = {t.pk for t in terms if t.scope == OfferTerms.Scope.MODELS}
+    regions = {t.pk: t.scope_region for t in terms if t.scope == OfferTerms.Scope.REGION}
+    found = {pk: set() for pk in listed}
+    if listed:
+        rows = OfferTerms.scope_models.through.objects.filter(offerterms_id__in=listed)
+        for terms_id, model_id in rows.values_list("offerterms_id", "catalogmodel__model_id"):
+            found[terms_id].add(model_id)
+    if regions:
+        by_region = defaultdict(set)
+        rows = CatalogModel.objects.filter(provider__region__in=set(regions.values()))
+        for region, model_id in rows.values_list("provider__region", "model_id"):
+            by_region[region].add(model_id)
+        found.update({pk: set(by_region[region]) for pk, region in regions.items()})
+    return found
 
 
 def taken_off_since(organization, start: datetime) -> Decimal:

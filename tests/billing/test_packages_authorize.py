@@ -6,9 +6,12 @@ from decimal import Decimal
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.audit_trail import Actor
 from billing.metering import services as metering
+from billing.packages import gate
 from billing.packages import services as packages
 from billing.packages.models import Offer, OfferTerms
 from projects import authorize as authorization
@@ -20,18 +23,21 @@ pytestmark = pytest.mark.django_db
 NOW = datetime.now(UTC)
 
 
-def domestic_pack(tokens):
-    offer = Offer.objects.create(kind=Offer.Kind.PACK, name_en="Domestic", name_zh="国产模型包")
+def pack(tokens=1000, scope_models=(), **terms):
+    offer = Offer.objects.create(kind=Offer.Kind.PACK, name_en="Pack", name_zh="模型包")
     terms = OfferTerms(
         offer=offer,
         effective_from=NOW - timedelta(days=3),
         price_amount=Decimal("100"),
         token_amount=tokens,
-        scope=OfferTerms.Scope.REGION,
-        scope_region="cn",
         validity_days=365,
+        **terms,
     )
-    return packages.save_terms(actor=Actor.system(), terms=terms)
+    return packages.save_terms(actor=Actor.system(), terms=terms, scope_models=scope_models)
+
+
+def domestic_pack(tokens):
+    return pack(tokens, scope=OfferTerms.Scope.REGION, scope_region="cn")
 
 
 @pytest.fixture
@@ -94,3 +100,73 @@ def test_a_pack_for_other_models_does_not_open_the_door(world, ask):
     world.models["chat-1"].provider.save()
     packages.grant_pack(organization=world.org, terms=domestic_pack(10_000), reference="b")
     assert ask(world)()["reason"] == "insufficient_balance"
+
+
+def cold_build_queries(org) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        gate.build_snapshot(org.pk)
+    return len(queries)
+
+
+@pytest.mark.parametrize("scope", ["models", "region"])
+def test_a_cold_snapshot_costs_the_same_queries_for_one_pack_as_for_five(world, scope):
+    def grant(n):
+        scoped = {
+            "models": {"scope_models": [world.models["chat-2"]]},
+            "region": {"scope_region": "cn"},
+        }
+        packages.grant_pack(
+            organization=world.org,
+            terms=pack(scope=scope, **scoped[scope]),
+            reference=f"buy-{n}",
+            department=world.deps["AB"[n % 2]],
+        )
+
+    grant(0)
+    one = cold_build_queries(world.org)
+    for n in range(1, 5):
+        grant(n)
+    assert cold_build_queries(world.org) == one == 3  # entitlements, their models, departments
+
+
+def test_a_cold_snapshot_says_what_each_pack_covers_in_four_queries(world):
+    chat1, chat2 = world.models["chat-1"], world.models["chat-2"]
+    held = {
+        name: packages.grant_pack(
+            organization=world.org, terms=terms, reference=name, department=department
+        )
+        for name, terms, department in [
+            ("listed", pack(scope="models", scope_models=[chat2]), None),
+            ("region", domestic_pack(1000), world.deps["ROOT"]),
+            ("all", pack(scope="all"), world.deps["A"]),
+            (
+                "weighted",
+                pack(
+                    scope="models",
+                    scope_models=[chat1, chat2],
+                    counting="weighted",
+                    reference_price_per_million=Decimal("2"),
+                ),
+                None,
+            ),
+        ]
+    }
+    with CaptureQueriesContext(connection) as queries:
+        entries = {entry["id"]: entry for entry in gate.build_snapshot(world.org.pk)}
+    assert len(queries) == 4  # entitlements, listed models, region models, departments
+    covered = {name: entries[e.public_id]["models"] for name, e in held.items()}
+    assert covered == {
+        "listed": ["chat-2"],
+        "region": ["chat-1", "chat-2"],
+        "all": None,
+        "weighted": ["chat-1", "chat-2"],
+    }
+    deps = world.deps
+    allocated = {name: entries[e.public_id]["departments"] for name, e in held.items()}
+    assert allocated == {
+        "listed": None,
+        "region": sorted([deps["ROOT"].pk, deps["A"].pk, deps["B"].pk]),
+        "all": [deps["A"].pk],
+        "weighted": None,
+    }
+    assert entries[held["all"].public_id]["remaining"] == "1000"
