@@ -24,7 +24,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import OuterRef, Subquery, Sum
+from django.db.models import OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -229,17 +230,16 @@ def charge_usage(events) -> None:
     (the batch's event id range). Calling it again with the same batch records nothing (the
     reference is unique per organization). Every organization's cached headroom goes down
     by the batch cost once the transaction commits; a prepaid balance that crosses
-    its low-balance threshold (low_balance_threshold) sends one low-balance alert.
+    its low-balance threshold (with_low_balance_threshold) sends one low-balance alert.
     """
     batches = defaultdict(list)
     for event in events:
         batches[(event.organization_id, event.currency)].append(event)
     if not batches:
         return
-    own_threshold = BalanceAlert.objects.filter(organization=OuterRef("pk"))
-    organizations = Organization.objects.annotate(  # with its low-balance alert: no query more
-        own_low_balance_threshold=Subquery(own_threshold.values("threshold_amount"))
-    ).in_bulk({org_id for org_id, _currency in batches})
+    organizations = with_low_balance_threshold(Organization.objects).in_bulk(
+        {org_id for org_id, _currency in batches}
+    )
     for (org_id, currency), batch in batches.items():
         organization = organizations[org_id]
         # What packs and the plan left to pay (packages.drawdown.draw_usage ran before).
@@ -261,26 +261,40 @@ def charge_usage(events) -> None:
                 note=_("%(count)s calls") % {"count": len(batch)},
             )
             after = entry.balance_after
-            _alert_if_low(organization, before=after + cost, after=after)
+            _alert_if_low(
+                organization,
+                threshold=organization.low_balance_threshold_amount,
+                before=after + cost,
+                after=after,
+            )
         _decrease_headroom(org_id, cost)
 
 
 def low_balance_threshold(organization) -> Decimal:
-    """The organization's own low-balance alert amount (read with it when it was annotated
-    `own_low_balance_threshold`), else the platform default."""
-    if hasattr(organization, "own_low_balance_threshold"):
-        own = organization.own_low_balance_threshold
-    else:
-        own = (
-            BalanceAlert.objects.filter(organization=organization)
-            .values_list("threshold_amount", flat=True)
-            .first()
-        )
+    """The organization's own low-balance alert amount, else the platform default (a query;
+    for organizations read in bulk, see with_low_balance_threshold)."""
+    own = (
+        BalanceAlert.objects.filter(organization=organization)
+        .values_list("threshold_amount", flat=True)
+        .first()
+    )
     return settings.LOW_BALANCE_ALERT_AMOUNT if own is None else own
 
 
-def _alert_if_low(organization, *, before: Decimal, after: Decimal) -> None:
-    threshold = low_balance_threshold(organization)
+def with_low_balance_threshold(organizations):
+    """The organizations annotated `low_balance_threshold_amount` (their own low-balance alert
+    amount, else the platform default), read in the same query."""
+    own = BalanceAlert.objects.filter(organization=OuterRef("pk")).values("threshold_amount")
+    return organizations.annotate(
+        low_balance_threshold_amount=Coalesce(
+            Subquery(own),
+            Value(settings.LOW_BALANCE_ALERT_AMOUNT),
+            output_field=BalanceAlert._meta.get_field("threshold_amount"),
+        )
+    )
+
+
+def _alert_if_low(organization, *, threshold: Decimal, before: Decimal, after: Decimal) -> None:
     if before > threshold >= after:
         announce(
             organization=organization,

@@ -14,7 +14,6 @@ from django_filters.views import FilterView
 from accounts.mixins import OrganizationMixin
 from accounts.permissions import Action, can
 from billing.invoicing import account, documents, remittance
-from billing.invoicing import ledger as ledger_rules
 from billing.invoicing import services as invoicing
 from billing.invoicing.consolidated_models import is_consolidated
 from billing.invoicing.fapiao_models import FapiaoDocument
@@ -39,8 +38,9 @@ class BillingView(OrganizationMixin, generic.TemplateView):
             .prefetch_related("fapiao_requests", "fapiao_documents")
         )
         invoicing.outstanding_amounts(invoices)  # what partial payments left, per invoice
+        summary = invoicing.billing_summary(organization, now=timezone.now())
         return super().get_context_data(
-            summary=invoicing.billing_summary(organization, now=timezone.now()),
+            summary=summary,
             on_operator_bill=is_consolidated(organization),
             invoices=invoices,
             ledger=account.ledger_rows(
@@ -63,7 +63,7 @@ class BillingView(OrganizationMixin, generic.TemplateView):
             seller=settings.SELLER,
             profile_form=FapiaoProfileForm(instance=invoicing.fapiao_profile_for(organization)),
             balance_alert_form=BalanceAlertForm(
-                initial={"threshold_amount": ledger_rules.low_balance_threshold(organization)}
+                initial={"threshold_amount": summary.low_balance_threshold_amount}
             ),
             **kwargs,
         )

@@ -4,6 +4,8 @@ from decimal import Decimal
 
 import pytest
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import AuditEvent
 from accounts.permissions import Role
@@ -91,4 +93,8 @@ def test_the_page_and_the_api_show_the_threshold_in_force(client, settings):
     assert client.get("/api/v1/billing/balance").json()["low_balance_threshold_amount"] == (
         "2500.50"
     )
-    assert 'value="2500.50"' in client.get("/billing/").content.decode()
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get("/billing/")
+    assert 'value="2500.50"' in page.content.decode()
+    # The summary and the form share one read of the amount.
+    assert sum(BalanceAlert._meta.db_table in q["sql"] for q in queries.captured_queries) == 1
