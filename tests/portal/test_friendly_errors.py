@@ -118,3 +118,32 @@ def test_required_fields_are_marked_for_eyes_and_screen_readers(client, admin):
     assert '<span class="visually-hidden"> (required)</span>' in limit
     optional = re.search(r'<label for="id_start_date">(.*?)</label>', page, re.S).group(1)
     assert "required" not in optional
+
+
+def required_marks(page: str) -> dict[str, tuple[bool, bool]]:
+    """Each labelled input's id -> (the input is required, its label carries the mark)."""
+    main = re.search(r"<main.*</main>", page, re.S).group(0)
+    marks = {}
+    for field_id, label in re.findall(r'<label for="([^"]+)">(.*?)</label>', main, re.S):
+        control = re.search(rf'<(?:input|textarea|select)\b[^>]*\bid="{field_id}"[^>]*>', main)
+        marked = '<span class="visually-hidden"> (required)</span>' in label
+        marks[field_id] = (bool(re.search(r"\srequired\b", control.group(0))), marked)
+    return marks
+
+
+@pytest.mark.parametrize(
+    ("path", "signed_in", "required"),
+    [("/accounts/login/", False, {"id_login", "id_password"}),
+     ("/accounts/signup/", False, {"id_email", "id_password1", "id_password2"}),
+     ("/accounts/password/reset/", False, {"id_email"}),
+     ("/accounts/password/change/", True, {"id_oldpassword", "id_password1", "id_password2"}),
+     ("/accounts/email/", True, {"id_email"})],
+)  # fmt: skip
+def test_allauths_pages_mark_required_fields_as_our_forms_do(
+    client, admin, path, signed_in, required
+):
+    if signed_in:
+        client.force_login(admin.user)
+    marks = required_marks(client.get(path).content.decode())
+    assert {field for field, (_, marked) in marks.items() if marked} == required
+    assert all(is_required == marked for is_required, marked in marks.values()), marks
