@@ -160,3 +160,11 @@ def accessibility_violations(page: Page) -> list[dict]:
 def horizontal_overflow(page: Page) -> int:
     """How many CSS pixels the page is wider than the viewport (0 when it fits)."""
     return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+
+def table_overflow(page: Page) -> int:
+    """How many CSS pixels the widest table is wider than its scroll frame (0 when all fit)."""
+    return page.evaluate(
+        "Math.max(0, ...Array.from(document.querySelectorAll('.table-wrap'),"
+        " frame => frame.scrollWidth - frame.clientWidth))"
+    )

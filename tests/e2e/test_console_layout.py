@@ -23,7 +23,9 @@ AREAS = [
     ("Billing", "Billing"),
     ("Members", "Members"),
     ("Departments", "Departments"),
+    ("Invitations", "Invitations"),
     ("Audit log", "Audit log"),
+    ("Data export", "Data export"),
     ("Model policy", "Model policy"),
     ("Settings", "Organization settings"),
 ]

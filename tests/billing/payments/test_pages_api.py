@@ -8,6 +8,7 @@ from billing.invoicing.models import Invoice
 from billing.payments.models import Payment
 from tests.factories import InvoiceFactory
 from tests.portal.test_csp import assert_clean, crawl
+from tests.portal.test_layout import crumbs
 
 
 def test_without_configured_providers_nothing_is_offered(client_of, billing_member, settings):
@@ -76,6 +77,19 @@ def test_the_invoice_row_offers_to_pay_it(client_of, billing_member, wechat, org
     assert "¥53.00" in client.get(link).content.decode()
     client.post(link, {"provider": "wechat", "invoice": invoice.public_id})
     assert Payment.objects.get().amount == Decimal("53.00")
+
+
+def test_the_payment_pages_are_breadcrumbs_under_billing(client_of, billing_member, wechat, org):
+    invoice = InvoiceFactory(organization=org, status=Invoice.Status.ISSUED)
+    client = client_of(billing_member)
+    start = reverse("billing:payment-start")
+    under_billing = [("/", "Overview"), ("/billing/", "Billing")]
+    assert crumbs(client.get(start).content.decode()) == [*under_billing, ("", "Top up online")]
+    paying = client.get(f"{start}?invoice={invoice.public_id}").content.decode()
+    assert crumbs(paying) == [*under_billing, ("", f"Pay invoice {invoice.number}")]
+    client.post(start, {"provider": "wechat", "amount": "20.00"})
+    url = reverse("billing:payment", kwargs={"payment": Payment.objects.get().public_id})
+    assert crumbs(client.get(url).content.decode()) == [*under_billing, ("", "Online payment")]
 
 
 def test_api_creates_and_reads_payments(client_of, billing_member, outsider, wechat, org):
