@@ -287,13 +287,15 @@ class FapiaoDocumentViewSet(OrganizationAPIMixin, viewsets.ReadOnlyModelViewSet)
 
 
 class FapiaoProfileSerializer(serializers.ModelSerializer):
+    updated_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="Null until the details are first saved."
+    )
+
     class Meta:
         model = FapiaoProfile
         fields = [*FapiaoProfile.DETAILS, "updated_at"]
-        read_only_fields = ["updated_at"]
         extra_kwargs = {
-            "taxpayer_id": {"help_text": "The buyer's 统一社会信用代码 (18 characters)."},
-            "updated_at": {"help_text": "Null until the details are first saved."},
+            "taxpayer_id": {"help_text": "The buyer's 统一社会信用代码 (18 characters)."}
         }
 
 
