@@ -36,7 +36,7 @@ ASSIGNED = {
     "UsageEvent.request_id", "RollupWatermark.name", "Payment.out_trade_no",
     "PaymentRefund.out_refund_no", "Settlement.month", "Settlement.idempotency_key",
     "Entitlement.reference", "Purchase.invoice", "Purchase.entitlement", "PlanFee.invoice",
-    "ConsolidatedBilling.organization",
+    "Purchase.operator_charge", "PlanFee.operator_charge", "ConsolidatedBilling.organization",
 }  # fmt: skip
 
 
