@@ -16,15 +16,15 @@ from billing.packages import services as packages
 from billing.packages.models import Offer, OfferTerms
 from projects import authorize as authorization
 from tests.billing.metering_world import build_world
-from tests.factories import ApiKeyFactory
+from tests.factories import ApiKeyFactory, CatalogModelFactory, PriceVersionFactory
 
 pytestmark = pytest.mark.django_db
 
 NOW = datetime.now(UTC)
 
 
-def pack(tokens=1000, scope_models=(), **terms):
-    offer = Offer.objects.create(kind=Offer.Kind.PACK, name_en="Pack", name_zh="模型包")
+def pack(tokens=1000, scope_models=(), name=("Pack", "模型包"), **terms):
+    offer = Offer.objects.create(kind=Offer.Kind.PACK, name_en=name[0], name_zh=name[1])
     terms = OfferTerms(
         offer=offer,
         effective_from=NOW - timedelta(days=3),
@@ -37,7 +37,9 @@ def pack(tokens=1000, scope_models=(), **terms):
 
 
 def domestic_pack(tokens):
-    return pack(tokens, scope=OfferTerms.Scope.REGION, scope_region="cn")
+    return pack(
+        tokens, name=("Domestic", "国产模型包"), scope=OfferTerms.Scope.REGION, scope_region="cn"
+    )
 
 
 @pytest.fixture
