@@ -57,7 +57,12 @@ from billing.invoicing.models import (
 )
 from billing.metering import services as metering
 from billing.metering.models import UsageEvent, UsageRollup
-from billing.metering.selectors import locked_watermark, monthly_usage, watermark
+from billing.metering.selectors import (
+    linear_forecast,
+    locked_watermark,
+    monthly_usage,
+    watermark,
+)
 from notifications.announce import announce, interpolate_lazy
 from portal.lazy_text import lazy_date
 from portal.money import format_money, round_money
@@ -1063,8 +1068,8 @@ def billing_summary(organization, *, now: datetime) -> BillingSummary:
     """Balance or credit, this month's cost so far, and a straight-line forecast of the month."""
     start, end = month_bounds(month_of(now))
     used = ledger.usage_cost_since(organization, start)
-    elapsed = max((now - start).total_seconds(), 3600)  # an hour in, the line means something
-    forecast = used * Decimal((end - start).total_seconds()) / Decimal(elapsed)
+    # The overview's straight line; from an hour in, when the line means something.
+    forecast = linear_forecast({"": used}, start, end, max(now, start + timedelta(hours=1)))[""]
     return BillingSummary(
         payment_mode=organization.payment_mode,
         currency=organization.currency,

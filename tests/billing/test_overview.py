@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from accounts.permissions import Role
+from billing.invoicing import services as invoicing
 from billing.metering import services as metering
 from billing.overview.selectors import getting_started, overview
 from billing.quotas import services as quotas
@@ -80,6 +81,17 @@ def tell(world, subject):
         organization=world.org, event_type="test", subject=subject, message="…", data={},
         recipients=[world.members["owner"].user],
     )  # fmt: skip
+
+
+def test_the_billing_page_forecasts_the_month_with_the_same_line(world):
+    """5.00 spent: ten days in, the month's days x 0.50; half an hour in, the line of the
+    first hour (sooner, it would mean nothing)."""
+    start, end = periods.month_bounds(periods.month_of(timezone.now()))
+    days = Decimal((end - start) / timedelta(days=1))
+    ten_days_in = invoicing.billing_summary(world.org, now=start + timedelta(days=10))
+    assert ten_days_in.forecast_amount == (Decimal("0.5") * days).quantize(Decimal("0.01"))
+    early = invoicing.billing_summary(world.org, now=start + timedelta(minutes=30))
+    assert early.forecast_amount == (5 * days * 24).quantize(Decimal("0.01"))
 
 
 def page(client, member):
