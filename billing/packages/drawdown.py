@@ -64,28 +64,32 @@ def ancestors(parents: dict, department_id: int | None) -> set[int]:
 
 
 def covers(entitlement: Entitlement, model: Covered, model_pk: int, scope_models) -> bool:
+    """Scope alone decides, weighted counting too: a model in scope that the terms froze no
+    weight for (added to the catalog later) counts at the weight of its list price."""
     terms = entitlement.terms
     if terms.scope == OfferTerms.Scope.MODELS and model_pk not in scope_models[terms.pk]:
         return False
-    if terms.scope == OfferTerms.Scope.REGION and model.region != terms.scope_region:
-        return False
-    if entitlement.unit == Entitlement.Unit.TOKENS and terms.counting == terms.Counting.WEIGHTED:
-        return model.model_id in terms.weights
-    return True
+    return terms.scope != OfferTerms.Scope.REGION or model.region == terms.scope_region
 
 
-def units_needed(entitlement: Entitlement, event, model: Covered) -> Decimal:
-    """What the whole event would take from the entitlement, in its unit."""
+def units_needed(
+    entitlement: Entitlement, event, model: Covered, version: PriceVersion
+) -> tuple[Decimal, dict | None]:
+    """What the whole event would take from the entitlement, in its unit, and the weights
+    derived for it (weighted counting of a model the terms froze no weight for: the weight
+    of `version`, the list price the event was priced at; else None)."""
     if entitlement.unit == Entitlement.Unit.MONEY:
-        return event.cost_amount
+        return event.cost_amount, None
     terms = entitlement.terms
     if terms.counting == OfferTerms.Counting.ONE_TO_ONE:
-        return Decimal(sum(getattr(event, field) for field in TOKEN_CLASSES))
-    weights = terms.weights[model.model_id]
-    return sum(
+        return Decimal(sum(getattr(event, field) for field in TOKEN_CLASSES)), None
+    frozen = terms.weights.get(model.model_id)
+    weights = frozen or terms.weights_at(version)
+    units = sum(
         (Decimal(getattr(event, field)) * Decimal(weights[key]))
         for field, key in TOKEN_CLASSES.items()
     )
+    return units, None if frozen else {model.model_id: weights}
 
 
 def list_cost(event, versions: dict[int, PriceVersion]) -> Decimal:
@@ -153,7 +157,9 @@ def draw_usage(events) -> None:
         uncovered, drawn = Decimal(1), []
         value = list_cost(event, versions) if candidates else Decimal(0)
         for entitlement in candidates:
-            need = units_needed(entitlement, event, models[event.model_id])
+            need, derived = units_needed(
+                entitlement, event, models[event.model_id], versions[event.price_version_id]
+            )
             if need <= 0:
                 continue
             take = min((need * uncovered).quantize(UNITS, ROUND_DOWN), entitlement.remaining)
@@ -171,6 +177,7 @@ def draw_usage(events) -> None:
                     event_id=event.id,
                     units=-take,
                     value_amount=(value * share).quantize(MONEY),
+                    derived_weights=derived,
                     created_at=event.ingested_at,
                 )
             )

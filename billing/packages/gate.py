@@ -42,9 +42,9 @@ def build_snapshot(org_id: int) -> list[dict]:
     entries = []
     for entitlement in held:
         terms = entitlement.terms
-        models = scoped.get(terms.pk)  # None: every model
-        if entitlement.unit == Entitlement.Unit.TOKENS and terms.counting == "weighted":
-            models = set(terms.weights) if models is None else models & set(terms.weights)
+        # None: every model. Weighted counting covers its whole scope too, as the draw does
+        # (drawdown.covers): a model without a frozen weight counts at its list price's.
+        models = scoped.get(terms.pk)
         departments = None
         if entitlement.department_id:
             departments = sorted(subtrees[entitlement.department_id])

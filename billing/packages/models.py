@@ -19,11 +19,18 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Department, Organization
 from accounts.tenancy import TenantQuerySet
-from billing.catalog.models import CatalogModel, Provider
+from billing.catalog.models import CatalogModel, PriceVersion, Provider
 from portal.ids import PublicIdField
 from portal.money import round_money
 
 STARTED_TERMS = _("Terms in force cannot be changed: add new terms from a later date.")
+WEIGHT = Decimal("0.000001")
+PRICE_CLASSES = {  # weight key -> PriceVersion field (None: charged at the input price)
+    "input": "input_price",
+    "cached": "cached_input_price",
+    "cache_write": "cache_write_price",
+    "output": "output_price",
+}
 
 
 class Offer(models.Model):
@@ -125,7 +132,8 @@ class OfferTerms(models.Model):
     # Weighted counting: a token of each class of each covered model counts as its list price
     # over this reference price. The weights are derived when the terms are saved and frozen
     # with them: {model_id: {"input": "2.5", "cached": "0.5", "cache_write": "2.5",
-    # "output": "10"}} (packages.services.derive_weights).
+    # "output": "10"}} (packages.services.derive_weights). A model in scope without a frozen
+    # weight (added to the catalog later) counts at the weight of the price it was used at.
     reference_price_per_million = models.DecimalField(
         _("reference price per million tokens"),
         max_digits=14,
@@ -210,6 +218,17 @@ class OfferTerms(models.Model):
     def gross_amount(self) -> Decimal:
         """The price with VAT, as customers pay it."""
         return round_money(self.price_amount * (1 + self.vat_rate), self.currency)
+
+    def weights_at(self, version: PriceVersion) -> dict[str, str]:
+        """Weighted counting's one formula: what a token of each class counts as at
+        `version`'s list price (the standard card) over the reference price."""
+        reference = self.reference_price_per_million
+        return {
+            key: str(
+                ((getattr(version, field) or version.input_price) / reference).quantize(WEIGHT)
+            )
+            for key, field in PRICE_CLASSES.items()
+        }
 
 
 class Subscription(models.Model):
@@ -365,6 +384,11 @@ class EntitlementEntry(models.Model):
     event_id = models.BigIntegerField(_("usage event"), null=True, blank=True)
     units = models.DecimalField(_("units"), max_digits=28, decimal_places=10)
     value_amount = models.DecimalField(_("value at list price"), max_digits=24, decimal_places=10)
+    # A weighted draw of a model its terms froze no weight for (added to the catalog later):
+    # the weights it derived from the price the call was priced at, {model_id: {class:
+    # weight}} as in OfferTerms.weights, so finance can check its units after the event is
+    # purged. Empty for every other entry: the terms' frozen weights, or 1:1, applied.
+    derived_weights = models.JSONField(_("weights derived"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     objects = TenantQuerySet.as_manager()

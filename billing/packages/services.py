@@ -23,19 +23,10 @@ from billing.packages.models import (
 from billing.packages.selectors import covered_models
 from portal.periods import business_zone
 
-WEIGHT = Decimal("0.000001")
-PRICE_CLASSES = {  # weight key -> PriceVersion field (None: charged at the input price)
-    "input": "input_price",
-    "cached": "cached_input_price",
-    "cache_write": "cache_write_price",
-    "output": "output_price",
-}
-
 
 def derive_weights(terms: OfferTerms) -> dict:
-    """Each covered model's weight per token class: its list price (standard card, at the
-    terms' start) over the reference price. Saved with the terms and frozen with them."""
-    reference = terms.reference_price_per_million
+    """Each covered model's weight per token class (`OfferTerms.weights_at` its list price
+    at the terms' start). Saved with the terms and frozen with them."""
     weights = {}
     for model in covered_models(terms):
         version = (
@@ -43,14 +34,8 @@ def derive_weights(terms: OfferTerms) -> dict:
             .order_by("-effective_from")
             .first()
         )
-        if version is None:
-            continue
-        weights[model.model_id] = {
-            key: str(
-                ((getattr(version, field) or version.input_price) / reference).quantize(WEIGHT)
-            )
-            for key, field in PRICE_CLASSES.items()
-        }
+        if version is not None:
+            weights[model.model_id] = terms.weights_at(version)
     return weights
 
 

@@ -33,7 +33,16 @@ class OfferSerializer(serializers.Serializer):
     counting = serializers.ChoiceField(source="terms.counting", choices=["one_to_one", "weighted"])
     weights = serializers.DictField(
         source="terms.weights",
-        help_text="Weighted counting: per model, what one token of each class counts as.",
+        help_text="Weighted counting: per model, what one token of each class counts as. A "
+        "covered model not listed (added to the catalog later) counts, when used, at its list "
+        "price per million over reference_price_per_million.",
+    )
+    reference_price_per_million = serializers.DecimalField(
+        source="terms.reference_price_per_million",
+        max_digits=14,
+        decimal_places=6,
+        allow_null=True,
+        help_text="Weighted counting: the list price per million tokens that counts as 1.",
     )
     validity_days = serializers.IntegerField(source="terms.validity_days", allow_null=True)
     valid_until = serializers.DateField(source="terms.valid_until", allow_null=True)

@@ -104,6 +104,36 @@ def test_a_pack_for_other_models_does_not_open_the_door(world, ask):
     assert ask(world)()["reason"] == "insufficient_balance"
 
 
+def test_a_weighted_pack_covers_a_model_added_after_its_terms_as_the_draw_does(
+    world, ask, django_capture_on_commit_callbacks
+):
+    held = packages.grant_pack(
+        organization=world.org,
+        terms=pack(
+            10_000,
+            scope="region",
+            scope_region="cn",
+            counting="weighted",
+            reference_price_per_million=Decimal("2"),
+        ),
+        reference="w",
+        at=NOW - timedelta(days=1),
+    )
+    later = CatalogModelFactory(model_id="chat-3", provider=world.models["chat-1"].provider)
+    PriceVersionFactory(model=later, effective_from=NOW - timedelta(days=1),
+                        input_price=Decimal("6"), output_price=Decimal("20"))  # fmt: skip
+    assert "chat-3" not in held.terms.weights
+    call = ask(world, model="chat-3")
+    answer = call()
+    assert answer["allowed"] is True  # on an empty balance
+    assert [e["id"] for e in answer["limits"]["entitlements"]] == [held.public_id]
+    with django_capture_on_commit_callbacks(execute=True):
+        metering.ingest_usage(events=[world.event(model="chat-3", at=NOW)])
+    held.refresh_from_db()
+    assert held.consumed == 1000 * 3 + 200 * 10  # 6 / 2 in, 20 / 2 out
+    assert call()["limits"]["entitlements"][0]["remaining"] == "5000"
+
+
 def cold_build_queries(org) -> int:
     with CaptureQueriesContext(connection) as queries:
         gate.build_snapshot(org.pk)

@@ -24,7 +24,12 @@ from billing.packages.models import (
 from billing.packages.services import unmatched_coverage, unreconciled_entitlements
 from tests.billing.invoicing_data import at_once
 from tests.billing.metering_world import build_world
-from tests.factories import CatalogModelFactory, LedgerEntryFactory, ProviderFactory
+from tests.factories import (
+    CatalogModelFactory,
+    LedgerEntryFactory,
+    PriceVersionFactory,
+    ProviderFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -166,6 +171,79 @@ def test_weighted_counting_charges_each_model_by_its_list_price(world):
     )
     whole.refresh_from_db()
     assert whole.consumed == (1000 * 1 + 200 * 4) + (1000 * Decimal("0.5") + 200 * Decimal("1.5"))
+
+
+def added_later(world, model_id="chat-3", region="cn"):
+    """A model added to the catalog after the packs' terms: input 4, output 12 per million
+    until an hour ago, 6 and 20 since."""
+    provider = ProviderFactory(slug=f"lab-{region}", region=region)
+    model = CatalogModelFactory(model_id=model_id, provider=provider)
+    for starts, (inp, out) in ((SOLD - timedelta(days=30), ("4", "12")),
+                               (NOW - timedelta(hours=1), ("6", "20"))):  # fmt: skip
+        PriceVersionFactory(model=model, effective_from=starts, input_price=Decimal(inp),
+                            output_price=Decimal(out), cached_input_price=None)  # fmt: skip
+    return model
+
+
+def test_a_model_added_after_weighted_terms_counts_at_its_list_price_when_used(world):
+    domestic = pack(100_000, scope=OfferTerms.Scope.REGION, region="cn", counting="weighted",
+                    reference_price=Decimal("2"))  # fmt: skip
+    frozen = dict(domestic.weights)
+    whole = sell(world, domestic, reference="w")
+    added_later(world)
+    # chat-1's list price changes too: its frozen weights (1 in, 4 out) still apply.
+    PriceVersionFactory(model=world.models["chat-1"], effective_from=NOW - timedelta(hours=1),
+                        input_price=Decimal("20"), output_price=Decimal("80"))  # fmt: skip
+    before, after = (
+        world.event(model="chat-3", at=NOW - timedelta(days=1)),
+        world.event(model="chat-3", at=NOW),
+    )
+    batch = [before, after, world.event(model="chat-1", at=NOW)]
+    metering.ingest_usage(events=batch)
+    metering.ingest_usage(events=batch)  # retried: drawn once
+
+    draws = list(EntitlementEntry.objects.filter(kind="draw").order_by("event_id"))
+    # 1,000 in + 200 out at the price in force at each call, over the reference 2:
+    # yesterday 4 / 2 and 12 / 2; now 6 / 2 and 20 / 2; chat-1 at its frozen 1 and 4.
+    assert [d.units for d in draws] == [-(1000 * 2 + 200 * 6), -(1000 * 3 + 200 * 10), -1800]
+    then, now = draws[0].derived_weights, draws[1].derived_weights
+    assert then == {"chat-3": {"input": "2.000000", "cached": "2.000000",
+                               "cache_write": "2.000000", "output": "6.000000"}}  # fmt: skip
+    assert now["chat-3"]["input"] == "3.000000" and now["chat-3"]["output"] == "10.000000"
+    assert draws[2].derived_weights is None  # chat-1: the terms' frozen weights
+    # The value at list price is the price the weight was derived from.
+    assert draws[1].value_amount == (1000 * Decimal(6) + 200 * Decimal(20)) / 1_000_000
+    whole.refresh_from_db()
+    assert whole.consumed == 3200 + 5000 + 1800
+    domestic.refresh_from_db()
+    assert domestic.weights == frozen and "chat-3" not in frozen
+    assert charged(world) == 0
+    assert unreconciled_entitlements() == [] and unmatched_coverage() == []
+
+
+def test_a_later_model_outside_listed_models_stays_uncovered_and_one_to_one_is_unchanged(world):
+    listed = sell(
+        world,
+        pack(
+            100_000,
+            scope=OfferTerms.Scope.MODELS,
+            models=[world.models["chat-1"]],
+            counting="weighted",
+            reference_price=Decimal("2"),
+        ),
+        reference="listed",
+    )
+    added_later(world)
+    metering.ingest_usage(events=[world.event(model="chat-3", at=NOW)])
+    listed.refresh_from_db()
+    assert listed.consumed == 0
+    assert charged(world) == Decimal("0.01")  # 1,000 x 6 + 200 x 20 per million
+
+    whole = sell(world, pack(100_000), reference="one-to-one")
+    metering.ingest_usage(events=[world.event(model="chat-3", at=NOW)])
+    whole.refresh_from_db()
+    assert whole.consumed == 1200  # every token counts one, whatever the model
+    assert EntitlementEntry.objects.get(kind="draw").derived_weights is None
 
 
 def test_the_plan_discounts_overage_and_its_money_allowance_is_drawn_after_packs(world):

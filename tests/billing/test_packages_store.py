@@ -254,6 +254,26 @@ def test_weighted_terms_show_their_weights_in_the_console(client, staff_user, wo
     assert "<td>chat-1</td><td>1.000000</td>" in page
 
 
+def test_customers_read_that_a_model_added_later_counts_at_its_list_price(client_of, world):
+    offer = Offer.objects.create(kind=Offer.Kind.PACK, name_en="Weighted", name_zh="加权",
+                                 is_published=True)  # fmt: skip
+    packages.save_terms(
+        actor=Actor.system(),
+        terms=OfferTerms(
+            offer=offer, effective_from=NOW - timedelta(days=1), price_amount=Decimal("10"),
+            token_amount=1000, scope=OfferTerms.Scope.REGION, scope_region="cn",
+            counting="weighted", reference_price_per_million=Decimal("2"), validity_days=30,
+        ),
+    )  # fmt: skip
+    owner = client_of(world.members["owner"])
+    page = owner.get(reverse("billing:packs")).content.decode()
+    assert "such as one added to the catalog later, counts at the weight its list price" in page
+    assert "divided by ¥2.00" in page
+    [listed] = owner.get("/api/v1/billing/offers").json()
+    assert listed["reference_price_per_million"] == "2.000000"
+    assert listed["weights"]["chat-1"]["output"] == "4.000000"
+
+
 def test_the_packs_page_offers_buys_and_shows_the_pack(client_of, world):
     top_up(world, "6000.00")
     offer = domestic_pack(limit=1)
