@@ -132,7 +132,7 @@ def test_phones_hide_the_optional_columns_of_keys_calls_invoices_and_ledger(owne
     assert optional_columns(client.get("/usage/calls/").content.decode()) == [calls]
     ledger = ["Balance", "Document"]
     billing = client.get("/billing/").content.decode()
-    assert optional_columns(billing) == [["Month", "Due", "Fapiao"], ledger]
+    assert optional_columns(billing) == [["Month", "Due"], ledger]
     assert optional_columns(client.get("/billing/ledger/").content.decode()) == [ledger]
 
 
