@@ -223,10 +223,13 @@ class OfferTerms(models.Model):
         """Weighted counting's one formula: what a token of each class counts as at
         `version`'s list price (the standard card) over the reference price."""
         reference = self.reference_price_per_million
+
+        def price(field):  # None: charged at the input price; 0 is free, so it counts 0
+            value = getattr(version, field)
+            return version.input_price if value is None else value
+
         return {
-            key: str(
-                ((getattr(version, field) or version.input_price) / reference).quantize(WEIGHT)
-            )
+            key: str((price(field) / reference).quantize(WEIGHT))
             for key, field in PRICE_CLASSES.items()
         }
 

@@ -146,6 +146,19 @@ def test_scope_and_allocation_decide_who_draws(world):
     assert charged(world) == Decimal("0.0036")
 
 
+def test_a_free_token_class_counts_nothing_and_an_unpriced_one_counts_as_input(world):
+    free_cache = CatalogModelFactory(
+        model_id="chat-free-cache", provider=world.models["chat-1"].provider
+    )
+    PriceVersionFactory(model=free_cache, effective_from=NOW - timedelta(days=30),
+                        input_price=Decimal(2), output_price=Decimal(8),
+                        cached_input_price=Decimal(0), cache_write_price=None)  # fmt: skip
+    terms = pack(100_000, counting="weighted", reference_price=Decimal("2"))
+    assert terms.weights["chat-free-cache"] == {
+        "input": "1.000000", "cached": "0.000000", "cache_write": "1.000000", "output": "4.000000",
+    }  # fmt: skip
+
+
 def test_a_retried_batch_draws_nothing_twice(world):
     whole = sell(world, pack(100_000), reference="p1")
     events = [world.event(at=NOW), world.event(at=NOW)]
