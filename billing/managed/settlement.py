@@ -25,6 +25,7 @@ from billing.invoicing import services as invoicing
 from billing.invoicing.consolidated_models import ConsolidatedBilling, OperatorCharge
 from billing.managed.billing_system import BillingSystem, DeliveryError
 from billing.managed.models import Settlement, SettlementRow
+from billing.managed.reconciliation import check_after_settlement
 from portal import csv
 from portal.money import round_money
 from portal.periods import add_months, month_bounds, month_of, month_start
@@ -49,7 +50,8 @@ COLUMNS = (
 def check_setting(organization, enabled: bool, operator_account_number: str) -> str:
     """The account number, stripped: required while the organization is on the bill. Only
     a postpaid organization goes on it, and it cannot leave once settled (the close does not
-    know what settlements billed: it would invoice that usage again)."""
+    know what settlements billed: it would invoice that usage again) or charged a pack or
+    plan fee there (no one else would bill it)."""
     number = operator_account_number.strip()
     if (
         enabled
@@ -69,6 +71,12 @@ def check_setting(organization, enabled: bool, operator_account_number: str) -> 
         raise ValidationError(
             {"enabled": _("Its usage was settled on the operator's bill: it stays on it.")}
         )
+    if not enabled and OperatorCharge.objects.for_org(organization).exists():
+        # Only the settlement bills a charge, and it reads organizations on the bill.
+        raise ValidationError(
+            {"enabled": _("Its packs or plan fees are charged on the operator's bill: it "
+                          "stays on it.")}
+        )  # fmt: skip
     return number
 
 
@@ -291,13 +299,17 @@ def push_due_settlements(*, system: BillingSystem, now: datetime) -> int:
 
 def settle(*, now: datetime, system: BillingSystem | None) -> Settlement | None:
     """The periodic run: once last month's grace period (INVOICE_GRACE_DAYS, as the close)
-    is over, build its settlement if any organization is on the consolidated bill; then push
-    what is due (nothing when the integration is off)."""
+    is over, build its settlement if any organization is on the consolidated bill and check
+    it (differences are logged as errors); then push what is due (nothing when the
+    integration is off)."""
     last_month = add_months(month_of(now), -1)
     grace_over = now >= month_start(month_of(now)) + timedelta(days=settings.INVOICE_GRACE_DAYS)
     settlement = None
     if grace_over and ConsolidatedBilling.objects.active().exists():
+        built = not Settlement.objects.filter(month=last_month).exists()
         settlement = build_settlement(month=last_month)
+        if built:  # once, not on every run of the beat
+            check_after_settlement(month=last_month)
     if system is not None:
         push_due_settlements(system=system, now=now)
     return settlement

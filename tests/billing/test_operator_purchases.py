@@ -184,3 +184,19 @@ def test_the_customer_reads_the_operator_bill_month_by_month(world, client_of):
     assert elsewhere.get("/api/v1/billing/operator-bill").status_code == 404
     viewer = client_of(world.members["viewer"])  # no view_billing
     assert viewer.get(reverse("billing:operator-bill")).status_code == 403
+
+
+def test_it_cannot_leave_the_bill_while_a_charge_waits_for_its_settlement(world):
+    # Off before the month's settlement, the charge would be billed by no one: our invoices
+    # do not bill it and the settlement reads organizations on the bill only.
+    sales.buy_pack(
+        actor=owner(world), organization=world.org, offer=domestic_pack(), from_balance=False
+    )
+    with pytest.raises(ValidationError) as refused:
+        settlements.set_consolidated_billing(
+            actor=as_actor(UserFactory(is_staff=True)), organization=world.org, enabled=False,
+            operator_account_number="0571-88886666",
+        )  # fmt: skip
+    assert "charged on the operator's bill" in refused.value.message_dict["enabled"][0]
+    [row] = settlements.build_settlement(month=month_of(timezone.now())).rows.all()
+    assert row.packs_amount == Decimal("5000.00")
