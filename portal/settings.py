@@ -580,6 +580,8 @@ PAYMENT_MIN_AMOUNT = Decimal(env.str("PAYMENT_MIN_AMOUNT", default="1.00"))
 PAYMENT_MAX_AMOUNT = Decimal(env.str("PAYMENT_MAX_AMOUNT", default="100000.00"))
 # How long a payment code stays payable (the providers refuse the payment after it).
 PAYMENT_EXPIRY_MINUTES = env.int("PAYMENT_EXPIRY_MINUTES", default=120)
+# Notifications accepted a minute from one address (portal.ratelimit; 0 = no limit).
+PAYMENT_NOTIFY_RATE_LIMIT = env.int("PAYMENT_NOTIFY_RATE_LIMIT", default=120)
 PAYMENT_PROVIDERS = {
     "wechat": {
         "adapter": "billing.payments.wechat.WeChatPayProvider",

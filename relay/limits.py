@@ -12,6 +12,8 @@ import time
 
 from django.core.cache import cache
 
+from portal import ratelimit
+
 WINDOW_SECONDS = 60
 
 
@@ -53,10 +55,4 @@ def count_tokens(key_id: str, tokens: int) -> None:
 
 def _add(counter: str, delta: int) -> int:
     # Two windows' lifetime: a window is read up to its last second, then forgotten.
-    if cache.add(counter, delta, timeout=2 * WINDOW_SECONDS):
-        return delta
-    try:
-        return cache.incr(counter, delta)
-    except ValueError:  # expired between add and incr
-        cache.add(counter, delta, timeout=2 * WINDOW_SECONDS)
-        return delta
+    return ratelimit.count(counter, delta, timeout=2 * WINDOW_SECONDS)

@@ -18,6 +18,7 @@ from billing.invoicing.models import Invoice
 from billing.payments import gateway, services
 from billing.payments.forms import PaymentForm
 from billing.payments.models import Payment
+from portal.ratelimit import per_client_ip
 
 logger = logging.getLogger(__name__)
 
@@ -92,9 +93,11 @@ class PaymentStatusView(PaymentView):
 
 
 @method_decorator(csrf_exempt, name="dispatch")
+@method_decorator(per_client_ip("payment-notify", "PAYMENT_NOTIFY_RATE_LIMIT"), name="dispatch")
 class NotificationView(generic.View):
     """The provider's asynchronous notification: verified by its signature, applied once;
-    the provider gets the answer it expects (a bad signature: 400 and nothing posted)."""
+    the provider gets the answer it expects (a bad signature: 400 and nothing posted).
+    Anyone can post here, so each address is limited (a refused provider retries later)."""
 
     http_method_names = ["post"]
 
