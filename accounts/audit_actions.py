@@ -78,6 +78,8 @@ ACTION_LABELS = {
     "packages.published": _("Offer published"),
     "packages.unpublished": _("Offer withdrawn"),
     "packages.purchased": _("Token pack or plan bought"),
+    "packages.purchase_cancelled": _("Unpaid token pack purchase cancelled"),
+    "packages.purchase_credited": _("Token pack credited and its unused tokens revoked"),
     "billing.proposal_made": _("Negotiated terms proposed"),
     "billing.proposal_approved": _("Proposal approved"),
     "billing.proposal_rejected": _("Proposal rejected"),

@@ -52,6 +52,7 @@ EVENT_TYPES = [
     "fapiao.issued",
     "pack.usage",
     "pack.expiring",
+    "pack.credited",
     "plan.renewing",
     "plan.changed",
     "plan.ended",

@@ -438,9 +438,9 @@ def _staff_close(*, organization, month: date, now: datetime) -> Invoice | None:
     return draft
 
 
-def _set_totals(invoice: Invoice, amounts) -> None:
+def _set_totals(invoice: Invoice, amounts, tax_rate: Decimal | None = None) -> None:
     invoice.subtotal_amount = sum(amounts, ZERO)
-    invoice.tax_rate = settings.VAT_RATE
+    invoice.tax_rate = settings.VAT_RATE if tax_rate is None else tax_rate
     invoice.tax_amount = round_money(invoice.subtotal_amount * invoice.tax_rate, invoice.currency)
     invoice.total_amount = invoice.subtotal_amount + invoice.tax_amount
 
@@ -690,8 +690,18 @@ def void_invoice(*, actor: Actor, invoice: Invoice, reason: str) -> Invoice:
 def create_credit_note(
     *, actor: Actor, invoice: Invoice, net_amount: Decimal, reason: str
 ) -> Invoice:
-    """A negative document for `net_amount` (before VAT) of an issued invoice, issued now."""
-    if invoice.kind != Invoice.Kind.INVOICE or invoice.status not in (
+    """A negative document for `net_amount` (before VAT) of an issued monthly invoice, issued
+    now. A paid purchase is credited with what it bought: billing.sales.credit_purchase."""
+    if invoice.kind != Invoice.Kind.INVOICE:
+        raise InvoiceError(_("Credit notes are for issued invoices."))
+    return credit_invoice(actor=actor, invoice=invoice, net_amount=net_amount, reason=reason)
+
+
+def credit_invoice(*, actor: Actor, invoice: Invoice, net_amount: Decimal, reason: str) -> Invoice:
+    """The credit note of `net_amount` (before VAT, VAT at the credited invoice's rate) of an
+    issued or paid invoice, issued now: the ledger is credited its total, and a red-letter
+    fapiao requested when the invoice has one. The caller decides what may be credited."""
+    if invoice.kind == Invoice.Kind.CREDIT_NOTE or invoice.status not in (
         Invoice.Status.ISSUED,
         Invoice.Status.PAID,
     ):
@@ -709,14 +719,17 @@ def create_credit_note(
             currency=invoice.currency,
             note=reason[:300],
         )
-        _set_totals(note, [-net_amount])
+        _set_totals(note, [-net_amount], tax_rate=invoice.tax_rate)
         note.save()
+        description = _("Credit for invoice %(number)s: %(reason)s") % {
+            "number": invoice.number,
+            "reason": reason,
+        }
         InvoiceLine.objects.create(
             invoice=note,
             position=1,
             service_month=invoice.period_start,
-            description=_("Credit for invoice %(number)s: %(reason)s")
-            % {"number": invoice.number, "reason": reason},
+            description=description[:DESCRIPTION_LENGTH],
             amount=-net_amount,
         )
         note = issue_invoice(actor=actor, invoice=note)

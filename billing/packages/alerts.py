@@ -103,3 +103,27 @@ def announce_expiring(now: datetime | None = None) -> int:
         )
         sent += 1
     return sent
+
+
+def announce_credited(entitlement: Entitlement, *, left, number: str, total: str) -> None:
+    """A pack's unused tokens refunded (credit note `number` of `total` with VAT, formatted)
+    and revoked: its holders learn it is over."""
+    values = {**_names(entitlement), "left": f"{left:,.0f}", "number": number, "total": total}
+    announce(
+        organization=entitlement.organization,
+        event_type="pack.credited",
+        subject=interpolate_lazy(_("Your token pack %(pack)s was credited"), values),
+        message=interpolate_lazy(
+            _(
+                "Credit note %(number)s credits %(total)s for the %(left)s tokens %(pack)s had "
+                "left; those tokens are revoked and the pack no longer covers calls."
+            ),
+            values,
+        ),
+        data={
+            **_facts(entitlement),
+            "remaining": "0",
+            "revoked": f"{left.normalize():f}",
+            "credit_note": number,
+        },
+    )

@@ -2,7 +2,7 @@
 reconciliation finance relies on (granted = consumed + expired + remaining)."""
 
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -21,6 +21,7 @@ from billing.packages.models import (
     UsageCoverage,
 )
 from billing.packages.selectors import covered_models
+from portal.money import minor_unit
 from portal.periods import business_zone
 
 
@@ -193,6 +194,47 @@ def _unused_value(entitlement: Entitlement, left: Decimal) -> Decimal:
     if not entitlement.granted:
         return Decimal(0)
     return (entitlement.price_amount * left / entitlement.granted).quantize(Decimal("0.0000000001"))
+
+
+def refund_of(entitlement: Entitlement) -> tuple[Decimal, Decimal]:
+    """(units left, their refund): the share of the price paid (before VAT) the units left
+    stand for, rounded down to the minor unit, so a refund never exceeds the unused share;
+    the fraction of a fen below it stays breakage."""
+    left = entitlement.remaining
+    unused = _unused_value(entitlement, left)
+    return left, unused.quantize(minor_unit(entitlement.terms.currency), rounding=ROUND_DOWN)
+
+
+def revoke(*, entitlement: Entitlement) -> tuple[Decimal, Decimal]:
+    """End an active entitlement now because what is left of it is refunded: its expiry entry
+    closes the units left (so granted = consumed + expired holds, as at expiry), valued at
+    the breakage the refund leaves (under a fen). Returns refund_of() at that moment; refused
+    when nothing is left (used up, or ended)."""
+    now = timezone.now()
+    with transaction.atomic():
+        entitlement = (
+            Entitlement.objects.select_for_update().select_related("terms").get(pk=entitlement.pk)
+        )
+        if (
+            entitlement.status != Entitlement.Status.ACTIVE
+            or entitlement.expires_at <= now
+            or entitlement.remaining <= 0
+        ):
+            raise ValidationError(_("Nothing is left of this pack: it is used up or has ended."))
+        left, refund = refund_of(entitlement)
+        EntitlementEntry.objects.create(
+            entitlement=entitlement,
+            organization_id=entitlement.organization_id,
+            kind=EntitlementEntry.Kind.EXPIRY,
+            units=-left,
+            value_amount=_unused_value(entitlement, left) - refund,
+            created_at=now,
+        )
+        Entitlement.objects.filter(pk=entitlement.pk).update(
+            status=Entitlement.Status.EXPIRED, expires_at=now
+        )
+        gate.invalidate(entitlement.organization_id)
+    return left, refund
 
 
 def unreconciled_entitlements() -> list[tuple[Entitlement, Decimal, Decimal]]:

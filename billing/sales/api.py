@@ -1,5 +1,5 @@
-"""REST: the token packs offered to the organization, buying one, the packs it holds and
-allocating one to a department."""
+"""REST: the token packs offered to the organization, buying one, cancelling an unpaid
+purchase, the packs it holds and allocating one to a department."""
 
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
@@ -13,6 +13,7 @@ from accounts.permissions import Action
 from billing.packages import services as packages
 from billing.packages.models import Entitlement, Offer
 from billing.sales import selectors, services
+from billing.sales.models import Purchase
 
 
 class OfferSerializer(serializers.Serializer):
@@ -158,6 +159,27 @@ class OfferViewSet(OrganizationAPIMixin, viewsets.GenericViewSet):
             from_balance=serializer.validated_data["pay_from_balance"],
         )
         return Response(PurchaseSerializer(purchase).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(tags=["billing"])
+class PurchaseViewSet(OrganizationAPIMixin, viewsets.GenericViewSet):
+    """The organization's pack purchases."""
+
+    read_action = Action.VIEW_BILLING
+    write_action = Action.MANAGE_BILLING
+    serializer_class = PurchaseSerializer
+    lookup_field = "public_id"
+    lookup_url_kwarg = "purchase"
+    queryset = Purchase.objects.select_related("invoice", "operator_charge", "entitlement")
+
+    @extend_schema(request=None, responses=PurchaseSerializer)
+    def cancel(self, request, purchase):
+        """Cancel an unpaid purchase: its invoice is voided ("Cancelled by the customer"), it
+        stops counting against the purchase limit, and a payment arriving later delivers
+        nothing (it stays on the balance). 400 once paid or delivered, or on the operator's
+        consolidated bill."""
+        cancelled = services.cancel_purchase(actor=self.actor, purchase=self.get_object())
+        return Response(PurchaseSerializer(cancelled).data)
 
 
 @extend_schema(tags=["billing"])

@@ -4,6 +4,9 @@ online payment. Whatever pays it, invoicing.mark_paid sends invoice_paid once, a
 charges the invoice to the ledger and grants the pack, with the invoice number as the
 entitlement's reference.
 
+An open purchase may be cancelled by the customer (its invoice voided); a paid one credited
+by staff (a credit note for the unused share, the tokens left revoked).
+
 An organization on the operator's consolidated bill is neither invoiced nor paid: the
 purchase is an OperatorCharge that the month's settlement bills, and the pack is granted at
 once (reference: the charge's id)."""
@@ -23,6 +26,7 @@ from billing.invoicing import ledger
 from billing.invoicing import services as invoicing
 from billing.invoicing.consolidated_models import OperatorCharge, is_consolidated
 from billing.invoicing.models import Invoice, InvoiceLine, LedgerBalance, LedgerEntry
+from billing.packages import alerts
 from billing.packages import services as packages
 from billing.packages.models import Offer, OfferTerms
 from billing.packages.selectors import terms_in_force
@@ -250,3 +254,82 @@ def charge_paid_purchase(invoice: Invoice, *, note: str) -> None:
         note=note,
     )
     ledger.invalidate_headroom(invoice.organization_id)
+
+
+def cancel_purchase(*, actor: Actor, purchase: Purchase) -> Purchase:
+    """The customer cancels an open purchase: its invoice is voided (so it no longer counts
+    against the purchase limit, and a payment arriving later delivers nothing: mark_paid
+    claims issued invoices only). Refused once paid (then delivered), and on the operator's
+    bill (charged and delivered at once)."""
+    if purchase.invoice_id is None:
+        raise ValidationError(
+            _("This purchase is charged on the operator's bill: it cannot be cancelled.")
+        )
+    with transaction.atomic():
+        # The invoice row first, as a payment takes it (then the purchase, to deliver): while
+        # it is locked and open, nothing can pay or deliver it.
+        invoice = Invoice.objects.select_for_update().get(pk=purchase.invoice_id)
+        if invoice.status != Invoice.Status.ISSUED:
+            raise ValidationError(
+                _("Only an unpaid purchase can be cancelled (this one: %(status)s).")
+                % {"status": invoice.get_status_display()}
+            )
+        purchase.invoice = invoicing.void_invoice(
+            actor=actor, invoice=invoice, reason=_("Cancelled by the customer")
+        )
+        record_actor_event(
+            actor=actor,
+            organization=purchase.organization,
+            action="packages.purchase_cancelled",
+            target=purchase,
+            changes={"after": {"invoice": invoice.number}},
+        )
+    return purchase
+
+
+def credit_purchase(*, actor: Actor, purchase: Purchase, reason: str) -> Invoice:
+    """Staff refund a paid pack: a credit note of its purchase invoice for the share of the
+    price the tokens left stand for (packages.refund_of: before VAT, rounded down to the fen;
+    VAT at the invoice's rate), those tokens revoked at once, the ledger credited the note's
+    total (issue_invoice), the holders told. Once per purchase; refused when nothing is left."""
+    if not reason.strip():
+        raise ValidationError({"reason": _("Give a reason for the credit.")})
+    with transaction.atomic():
+        purchase = (
+            Purchase.objects.select_for_update(of=("self",))
+            .select_related("invoice", "entitlement__offer", "organization")
+            .get(pk=purchase.pk)
+        )
+        invoice = purchase.invoice
+        if invoice is None or invoice.status != Invoice.Status.PAID or not purchase.entitlement:
+            raise ValidationError(_("Only a paid pack purchase can be credited."))
+        earlier = invoice.credit_notes.first()
+        if earlier is not None:
+            raise ValidationError(
+                _("This purchase is already credited (%(number)s).") % {"number": earlier.number}
+            )
+        left, refund = packages.revoke(entitlement=purchase.entitlement)
+        note = invoicing.credit_invoice(
+            actor=actor,
+            invoice=invoice,
+            net_amount=refund,
+            reason=_("%(reason)s (%(tokens)s unused tokens revoked)")
+            % {"reason": reason, "tokens": f"{left:,.0f}"},
+        )
+        record_actor_event(
+            actor=actor,
+            organization=purchase.organization,
+            action="packages.purchase_credited",
+            target=purchase,
+            changes={"after": {"credit_note": note.number, "revoked": str(left),
+                               "net": str(refund), "total": str(-note.total_amount),
+                               "reason": reason}},
+        )  # fmt: skip
+        purchase.entitlement.refresh_from_db()
+        alerts.announce_credited(
+            purchase.entitlement,
+            left=left,
+            number=note.number,
+            total=format_money(-note.total_amount, note.currency),
+        )
+    return note

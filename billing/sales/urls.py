@@ -10,6 +10,11 @@ urlpatterns = [
         views.PurchaseView.as_view(),
         name="pack-purchase",
     ),
+    path(
+        "billing/packs/purchases/<public_id:purchase>/cancel/",
+        views.CancelPurchaseView.as_view(),
+        name="pack-purchase-cancel",
+    ),
     path("billing/packs/<public_id:entitlement>/", views.PackView.as_view(), name="pack"),
     path(
         "billing/packs/<public_id:entitlement>/allocate/",
@@ -24,6 +29,11 @@ api_urlpatterns = [
         "billing/offers/<public_id:offer>/buy",
         api.OfferViewSet.as_view({"post": "buy"}),
         name="api-offer-buy",
+    ),
+    path(
+        "billing/purchases/<public_id:purchase>/cancel",
+        api.PurchaseViewSet.as_view({"post": "cancel"}),
+        name="api-purchase-cancel",
     ),
     path(
         "billing/entitlements",

@@ -1,8 +1,10 @@
-"""Token packs for customers: the packs offered and held, buying one, a pack's page
-(consumption, forecast, token ledger) and allocating it to a department."""
+"""Token packs for customers: the packs offered and held, buying one, a purchase's page
+(and cancelling it while unpaid), a pack's page (consumption, forecast, token ledger) and
+allocating it to a department."""
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -121,14 +123,34 @@ class PurchaseView(OrganizationMixin, generic.DetailView):
             super()
             .get_queryset()
             .select_related("invoice", "operator_charge", "offer", "entitlement")
+            .prefetch_related("invoice__credit_notes")
         )
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(
             remittance_reference=remittance.reference_for(self.organization),
             seller=settings.SELLER,
+            can_cancel=can(self.membership, Action.MANAGE_BILLING),
             **kwargs,
         )
+
+
+class CancelPurchaseView(PurchaseView):
+    """POST: cancel an open purchase (its invoice voided); refused once paid, with the page
+    showing why."""
+
+    action = Action.MANAGE_BILLING
+    http_method_names = ["post"]
+
+    def post(self, request, *args, **kwargs):
+        self.object = purchase = self.get_object()
+        try:
+            services.cancel_purchase(actor=self.actor, purchase=purchase)
+        except ValidationError as error:
+            context = self.get_context_data(cancel_errors=error.messages)
+            return self.render_to_response(context, status=400)
+        messages.success(request, _("The purchase is cancelled: its invoice is void."))
+        return redirect("billing:pack-purchase", purchase=purchase.public_id)
 
 
 class PackView(OrganizationMixin, generic.DetailView):
