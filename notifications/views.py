@@ -3,6 +3,8 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.generic import FormView, ListView, TemplateView, View
 
@@ -35,7 +37,13 @@ class NotificationReadView(OwnNotificationsMixin, View):
             organization=self.organization,
             public_ids=None if notification is None else [notification],
         )
-        return redirect(request.POST.get("next") or "notifications:notifications")
+        # `next` is followed only within the portal (no open redirect to another site).
+        next_url = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(
+            next_url, {request.get_host()}, require_https=request.is_secure()
+        ):
+            next_url = reverse("notifications:notifications")
+        return redirect(next_url)
 
 
 class WebhookMixin(OrganizationMixin):

@@ -6,6 +6,7 @@ OFD (GB/T 33190) is a ZIP whose root holds OFD.xml; and it is at most FAPIAO_MAX
 The requests themselves (request_fapiao, decide_fapiao_request) are in services.
 """
 
+import re
 import zipfile
 from datetime import date
 
@@ -24,6 +25,9 @@ from notifications.announce import announce, interpolate_lazy
 
 PDF_SIGNATURE = b"%PDF-"
 ZIP_SIGNATURE = b"PK\x03\x04"
+# Letters, digits and hyphens: the number names the customer's download
+# (fapiao-<number>.pdf), so quotes, slashes or line breaks must never reach that header.
+FAPIAO_NUMBER = re.compile(r"[0-9A-Za-z][0-9A-Za-z-]{0,39}")
 
 
 def file_format(upload) -> str:
@@ -66,6 +70,10 @@ def attach_fapiao(
     number = (number or "").strip()
     if not number:
         raise ValidationError({"number": _("The fapiao number is required.")})
+    if not FAPIAO_NUMBER.fullmatch(number):
+        raise ValidationError(
+            {"number": _("A fapiao number is made of letters, digits and hyphens.")}
+        )
     if fapiao_request.status == FapiaoRequest.Status.REJECTED:
         raise ValidationError(_("This request was rejected."))
     fmt = file_format(upload)

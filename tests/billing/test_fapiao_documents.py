@@ -103,15 +103,44 @@ def test_staff_attach_the_file_and_the_customer_is_told_and_downloads_it(
     assert b"".join(api_file.streaming_content) == PDF
 
 
-def test_viewers_and_outsiders_cannot_download(client, requested):
+@pytest.mark.parametrize("role", [Role.VIEWER, Role.DEVELOPER])
+def test_viewers_developers_and_outsiders_cannot_download(client, requested, role):
     c, _invoice, fapiao_request = requested
     document = attach(fapiao_request)
-    client.force_login(MembershipFactory(organization=c.organization, role=Role.VIEWER).user)
+    client.force_login(MembershipFactory(organization=c.organization, role=role).user)
+    assert client.get(f"/billing/fapiao/{document.public_id}/download").status_code == 403
     assert client.get(f"/api/v1/fapiao/{document.public_id}/file").status_code == 403
+    assert client.get("/api/v1/fapiao").status_code == 403
     client.force_login(MembershipFactory(role=Role.OWNER).user)
     assert client.get(f"/billing/fapiao/{document.public_id}/download").status_code == 404
     assert client.get(f"/api/v1/fapiao/{document.public_id}/file").status_code == 404
     assert client.get("/api/v1/fapiao").json()["results"] == []
+
+
+@pytest.mark.parametrize(
+    "number",
+    ['1" ; filename="evil.exe', "12\r\nSet-Cookie: a=b", "../../etc/passwd", "=1+1", "12 34"],
+)
+def test_a_fapiao_number_is_letters_digits_and_hyphens(requested, number):
+    # The number names the download (Content-Disposition): a quote, a line break or a slash
+    # typed by staff or sent by the provider must not reach that header.
+    _c, _invoice, fapiao_request = requested
+    with pytest.raises(fapiao.ValidationError) as error:
+        attach(fapiao_request, number=number)
+    assert "letters, digits and hyphens" in str(error.value.message_dict["number"])
+    assert FapiaoDocument.objects.count() == 0
+
+
+def test_an_uploaded_name_never_chooses_where_the_file_is_stored(client, requested, fapiao_files):
+    c, _invoice, fapiao_request = requested
+    document = attach(fapiao_request, name="../../../outside.pdf", number="TP-2026-0001")
+    [stored] = list(fapiao_files.iterdir())
+    assert stored.name == document.file.name and stored.suffix == ".pdf"
+    assert "outside" not in stored.name and not (fapiao_files.parent / "outside.pdf").exists()
+    client.force_login(MembershipFactory(organization=c.organization, role=Role.BILLING).user)
+    download = client.get(f"/billing/fapiao/{document.public_id}/download")
+    assert download["Content-Disposition"] == 'attachment; filename="fapiao-TP-2026-0001.pdf"'
+    assert download["Content-Type"] == "application/pdf"
 
 
 def test_a_file_is_checked_by_its_content_its_extension_and_its_size(settings, requested):

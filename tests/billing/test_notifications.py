@@ -69,6 +69,17 @@ def test_mark_one_and_all_read_in_the_page(client, org, owner, viewer):
     assert Notification.objects.filter(user=viewer.user, read_at=None).count() == 1
 
 
+@pytest.mark.parametrize(
+    "next_url",
+    ["https://evil.invalid/", "//evil.invalid/", "/\\evil.invalid", "javascript:alert(1)"],
+)
+def test_marking_read_follows_next_only_within_the_portal(client, org, owner, next_url):
+    client.force_login(owner.user)
+    answer = client.post("/notifications/read/", {"next": next_url})
+    assert answer.status_code == 302 and answer["Location"] == "/notifications/"
+    assert client.post("/notifications/read/", {"next": "/usage/"})["Location"] == "/usage/"
+
+
 def test_the_api_lists_only_my_notifications_and_marks_read(client, org, owner, viewer):
     send(org, [owner.user, viewer.user])
     client.force_login(viewer.user)
