@@ -1,7 +1,8 @@
 """Undoing a pack purchase: a billing manager cancels an unpaid one (page and API: its invoice
 voided, the limit freed, a late payment delivers nothing); staff credit a paid one in the
 console (a credit note pro rata to the tokens left, rounded down to the fen, those tokens
-revoked at once, the ledger credited, the holders told), once."""
+revoked at once, the ledger credited, the holders told), once. A cancel racing a payment,
+and credits racing each other, end one way (run on PostgreSQL too)."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -24,6 +25,7 @@ from billing.packages.models import Entitlement, EntitlementEntry
 from billing.sales import services as sales
 from notifications.models import Notification
 from notifications.webhooks import EVENT_TYPES
+from tests.billing.invoicing_data import at_once
 from tests.billing.metering_world import build_world
 from tests.billing.test_packages_store import (
     HUNDRED_MILLION,
@@ -216,3 +218,52 @@ def test_only_a_paid_pack_with_tokens_left_is_credited(world):  # noqa: F811
         sales.credit_purchase(actor=staff, purchase=paid, reason=" ")
     assert not Invoice.objects.filter(kind=Invoice.Kind.CREDIT_NOTE).exists()
     assert not EntitlementEntry.objects.filter(kind=EntitlementEntry.Kind.EXPIRY).exists()
+
+
+# --- At the same moment (PostgreSQL: row locks) ---------------------------------------------
+
+
+@pytest.fixture
+def racing_world(transactional_db):
+    w = build_world()
+    w.org.payment_mode = "prepaid"
+    w.org.save()
+    return w
+
+
+def test_a_cancel_and_a_payment_at_once_end_one_way_or_the_other(racing_world):
+    w = racing_world
+    for round_ in range(3):
+        purchase = open_purchase(w)
+        invoice = purchase.invoice
+
+        def cancel(purchase=purchase):
+            sales.cancel_purchase(actor=buyer(w), purchase=purchase)
+
+        def pay(invoice=invoice, round_=round_):
+            invoicing.record_payment(
+                actor=Actor.system(), organization=w.org, amount=invoice.total_amount,
+                provider="bank_transfer", reference=f"B-{round_}", invoice=invoice,
+            )  # fmt: skip
+
+        assert at_once([cancel, pay], refused=ValidationError) == []
+        purchase.refresh_from_db()
+        if purchase.invoice.status == Invoice.Status.VOID:
+            assert purchase.entitlement is None  # the payment stays on the balance
+        else:
+            assert purchase.invoice.status == Invoice.Status.PAID
+            assert purchase.entitlement is not None
+    paid = Invoice.objects.filter(kind="purchase", status="paid").count()
+    assert Entitlement.objects.count() == paid
+    assert packages.unreconciled_entitlements() == []
+
+
+def test_two_credits_at_once_make_one_credit_note(racing_world):
+    purchase = paid_purchase(racing_world)
+
+    def credit():
+        sales.credit_purchase(actor=Actor.system(), purchase=purchase, reason="refund")
+
+    assert at_once([credit] * 3, refused=ValidationError) == []
+    assert Invoice.objects.filter(kind=Invoice.Kind.CREDIT_NOTE).count() == 1
+    assert ledger.balance(racing_world.org) == Decimal("6000.00")  # 5,300.00 credited back
