@@ -19,6 +19,7 @@ from billing.packages.models import Entitlement, EntitlementEntry, Subscription
 from billing.sales import plans as sales_plans
 from billing.sales.models import PlanFee
 from notifications.models import Notification
+from portal.periods import month_of
 from tests.billing.metering_world import build_world
 from tests.billing.plan_data import plan_offer, prepaid
 from tests.factories import as_actor
@@ -204,3 +205,30 @@ def test_the_console_actions_need_the_change_permission(client, world):
     assert client.post(url, {"reason": "No"}).status_code == 403
     assert Subscription.objects.get().status == Subscription.Status.ACTIVE
     assert Decimal(0) < Entitlement.objects.get(source="plan").granted
+
+
+def test_an_upgrade_unpaid_when_its_period_ends_is_voided_at_the_renewal(world):
+    # Paid later, it would move the renewed period (invoiced at the old fee) to the dearer
+    # terms: the renewal's payment would then grant the dearer allowance for the old fee.
+    subscription = subscribe(postpaid(world))
+    pay(PlanFee.objects.get(subscription=subscription), "tx-1")
+    big = plan_offer("900.00", tokens=4_000_000, name="Big")
+    upgrade = sales_plans.upgrade_now(
+        actor=as_actor(world.members["owner"]), subscription=subscription, offer=big,
+        from_balance=False,
+    )  # fmt: skip
+    boundary = subscription.current_period_end
+    plans.roll(boundary + timedelta(minutes=5))
+    upgrade.invoice.refresh_from_db()
+    assert upgrade.invoice.status == Invoice.Status.VOID
+    assert AuditEvent.objects.filter(action="packages.plan_upgrade_dropped").count() == 1
+    renewal = PlanFee.objects.get(subscription=subscription, period_start=boundary)
+    assert renewal.invoice.subtotal_amount == Decimal("300.00")
+    pay(upgrade, "tx-late")  # stays on the balance: a void invoice delivers nothing
+    pay(renewal, "tx-2")
+    plans.roll(boundary + timedelta(minutes=10))
+    subscription.refresh_from_db()
+    assert subscription.offer.name_en == "Team"
+    allowance = Entitlement.objects.get(reference=plans.allowance_reference(
+        subscription, month_of(boundary)))  # fmt: skip
+    assert allowance.granted == 1_000_000  # Team's, as its fee
