@@ -25,7 +25,7 @@ from billing.invoicing import services as invoicing
 from exports import services as exports
 from portal import csv as portal_csv
 from tests.billing.invoicing_data import NOV, customer, rollup
-from tests.factories import MembershipFactory, UsageRollupFactory
+from tests.factories import MembershipFactory, UsageEventFactory, UsageRollupFactory
 from tests.test_isolation import ROUTES
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -39,6 +39,7 @@ PROJECT = "@SUM(1)"  # the project an admin renames
 KEYS = {"service": "-2+3", "web": "=1+1"}  # a developer renames two keys
 DEPARTMENT = "+cmd|' /C calc'!A0"  # the department an owner renames
 CREDIT_REASON = "=1+2"  # a credit note's reason (staff)
+FAPIAO_TITLE = "=1+4"  # the fapiao title a billing member types
 
 
 @pytest.fixture
@@ -65,11 +66,15 @@ def world(db, client, tmp_path, monkeypatch):
     api(c.owner, f"/api/v1/projects/{c.projects['service'].public_id}/", {"name": PROJECT})
     api(c.owner, f"/api/v1/departments/{c.departments['RD'].public_id}/", {"name": DEPARTMENT})
 
+    api(c.owner, "/api/v1/billing/fapiao-profile", {"title": FAPIAO_TITLE})
+
     for key in KEYS:
         rollup(c, key=key, cost="12.345")  # November
         UsageRollupFactory(api_key=c.keys[key], model=c.models["chat"])  # this hour
+        UsageEventFactory(api_key=c.keys[key], model=c.models["chat"])  # in the call log
     [draft] = invoicing.close_month(month=NOV)
     invoice = invoicing.issue_invoice(actor=Actor.system(), invoice=draft)
+    invoicing.request_fapiao(actor=Actor.system(), invoice=invoice)
     note = invoicing.create_credit_note(
         actor=Actor.system(), invoice=invoice, net_amount=Decimal("10"), reason=CREDIT_REASON
     )
@@ -159,6 +164,11 @@ CSV_DOWNLOADS = {
         ["tokens", "amount", "department_amount", "subtree_amount"],
     ),
     "ledger": (lambda w: "/billing/ledger.csv", set(), ["amount", "balance_after"]),
+    "call log": (
+        lambda w: "/usage/calls/?export=csv",
+        escaped(PROJECT, *KEYS.values()),
+        ["Input tokens", "Cost"],
+    ),
     "statement of account (page)": (
         lambda w: "/billing/statements/2026-11.csv",
         set(),
@@ -202,6 +212,8 @@ def test_every_member_of_the_data_export_neutralises_formulas_and_keeps_numbers(
     cells = {value for rows in members.values() for value in rows[1:] for value in value}
     assert escaped(HYPERLINK, PROJECT, DEPARTMENT, *KEYS.values()) <= cells
     assert escaped(DEPARTMENT) <= {row[2] for row in members["departments.csv"][1:]}
+    for name in ("organization.csv", "fapiao_requests.csv"):
+        assert escaped(FAPIAO_TITLE) <= {value for row in members[name][1:] for value in row}
     invoices = members["invoices.csv"]
     kinds = {row[1]: row for row in invoices[1:]}
     total = invoices[0].index("total_amount")
