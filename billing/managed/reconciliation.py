@@ -9,14 +9,27 @@ months' are `adjustments`; subtotal = usage + packs + plan fees + adjustments; t
 subtotal + VAT.
 """
 
+import logging
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
 
-from billing.invoicing.services import unbilled_amount
+from billing.invoicing.services import ADJUSTMENT_MONTHS, unbilled_amount
 from billing.managed.models import SettlementRow
+from portal.periods import add_months
 
+logger = logging.getLogger(__name__)
 ZERO = Decimal(0)
+
+
+def check_after_settlement(*, month: date) -> list[str]:
+    """After `month`'s settlement is built: check the settlements of the months it may carry
+    (as the close's check does, billing.invoicing.reconciliation.check_after_close) and log
+    an error (alerting) on each difference."""
+    problems = settlement_problems(since=add_months(month, -ADJUSTMENT_MONTHS - 1))
+    for problem in problems:
+        logger.error("verify_billing: %s", problem)
+    return problems
 
 
 def settlement_problems(*, since: date | None = None, organization=None) -> list[str]:

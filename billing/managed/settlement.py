@@ -25,6 +25,7 @@ from billing.invoicing import services as invoicing
 from billing.invoicing.consolidated_models import ConsolidatedBilling, OperatorCharge
 from billing.managed.billing_system import BillingSystem, DeliveryError
 from billing.managed.models import Settlement, SettlementRow
+from billing.managed.reconciliation import check_after_settlement
 from portal import csv
 from portal.money import round_money
 from portal.periods import add_months, month_bounds, month_of, month_start
@@ -298,13 +299,17 @@ def push_due_settlements(*, system: BillingSystem, now: datetime) -> int:
 
 def settle(*, now: datetime, system: BillingSystem | None) -> Settlement | None:
     """The periodic run: once last month's grace period (INVOICE_GRACE_DAYS, as the close)
-    is over, build its settlement if any organization is on the consolidated bill; then push
-    what is due (nothing when the integration is off)."""
+    is over, build its settlement if any organization is on the consolidated bill and check
+    it (differences are logged as errors); then push what is due (nothing when the
+    integration is off)."""
     last_month = add_months(month_of(now), -1)
     grace_over = now >= month_start(month_of(now)) + timedelta(days=settings.INVOICE_GRACE_DAYS)
     settlement = None
     if grace_over and ConsolidatedBilling.objects.active().exists():
+        built = not Settlement.objects.filter(month=last_month).exists()
         settlement = build_settlement(month=last_month)
+        if built:  # once, not on every run of the beat
+            check_after_settlement(month=last_month)
     if system is not None:
         push_due_settlements(system=system, now=now)
     return settlement

@@ -1,7 +1,9 @@
 """verify_billing checks the operator's consolidated bill: per organization and month, the
 settlements bill no more usage than was charged (after packs), usage not settled yet is no
-error, and each settlement row adds up."""
+error, and each settlement row adds up; the periodic run logs what it finds once it has
+built a month's settlement."""
 
+import logging
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -20,6 +22,7 @@ from tests.factories import OrganizationFactory
 pytestmark = pytest.mark.django_db
 
 OCT = NOV.replace(month=10)
+DEC = NOV.replace(month=12)
 OCT_HOUR = datetime(2026, 10, 10, 4, tzinfo=UTC)
 
 
@@ -73,6 +76,21 @@ def test_a_row_billing_more_usage_than_was_charged_or_not_adding_up_is_reported(
     assert settlement_problems(since=NOV) == settlement_problems()[:2]  # October not read
     with pytest.raises(CommandError, match="3 settlement differences"):
         call_command("verify_billing")
+
+
+def test_the_periodic_run_logs_the_differences_once_it_built_a_month(settled, caplog):
+    _c, row = settled
+    row.total_amount += 1
+    row.save()
+    january = datetime(2027, 1, 10, tzinfo=UTC)  # December's grace period is over
+    with caplog.at_level(logging.ERROR, logger="billing.managed.reconciliation"):
+        assert settlements.settle(now=january, system=None).month == DEC
+        [problem] = settlement_problems()
+        assert [record.getMessage() for record in caplog.records] == [f"verify_billing: {problem}"]
+        assert "settlement 2026-11" in problem and "is not subtotal" in problem
+        caplog.clear()
+        settlements.settle(now=january + timedelta(hours=1), system=None)  # built already
+    assert caplog.records == []
 
 
 def test_the_bill_is_checked_against_usage_as_charged_after_packs(settings):
