@@ -308,6 +308,14 @@ class CreditTermsForm(forms.ModelForm):
         model = BillingAccount
         fields = ("payment_mode", "credit_limit_amount")
 
+    def clean(self):
+        data = super().clean()
+        try:
+            invoicing.check_payment_mode(self.instance, data.get("payment_mode"))
+        except ValidationError as error:
+            add_service_errors(self, error)
+        return data
+
 
 @admin.register(BillingAccount)
 class BillingAccountAdmin(admin.ModelAdmin):

@@ -1040,12 +1040,23 @@ def decide_fapiao_request(*, actor: Actor, fapiao_request: FapiaoRequest) -> Fap
     return fapiao_request
 
 
+def check_payment_mode(organization, payment_mode: str) -> None:
+    """An organization on the operator's consolidated bill stays postpaid: a prepaid balance
+    would be charged the usage the settlement bills the operator (twice billed)."""
+    if payment_mode == Organization.PaymentMode.PREPAID and is_consolidated(organization):
+        raise InvoiceError(
+            {"payment_mode": _("This organization is billed on the operator's consolidated "
+                               "bill: it stays postpaid.")}
+        )  # fmt: skip
+
+
 def set_credit_terms(
     *, actor: Actor, organization, payment_mode: str, credit_limit_amount: Decimal
 ):
     """Staff change how an organization pays (the Organization fields belong to accounts)."""
     if credit_limit_amount < 0:
         raise InvoiceError(_("The credit limit cannot be negative."))
+    check_payment_mode(organization, payment_mode)
     with transaction.atomic():
         Organization.objects.filter(pk=organization.pk).update(
             payment_mode=payment_mode, credit_limit_amount=credit_limit_amount

@@ -185,3 +185,22 @@ def test_verify_billing_leaves_the_operator_bill_to_the_settlement(on_operator_b
     event(on_operator_bill, occurred_at=NOV_FIRST_HOUR)
     long_after = datetime(2027, 6, 1, tzinfo=UTC)  # November is final: due on an invoice
     assert verify_billing(now=long_after).problems == []
+
+
+def test_an_organization_on_the_operator_bill_cannot_be_made_prepaid(
+    on_operator_bill, client, staff_user
+):
+    # A prepaid balance would be charged the usage the settlement bills the operator.
+    with pytest.raises(ValidationError) as refused:
+        invoicing.set_credit_terms(
+            actor=Actor.system(), organization=on_operator_bill.organization,
+            payment_mode="prepaid", credit_limit_amount=Decimal(0),
+        )  # fmt: skip
+    assert "operator's consolidated bill" in refused.value.message_dict["payment_mode"][0]
+    page = client.post(
+        f"/admin/billing/billingaccount/{on_operator_bill.organization.pk}/change/",
+        {"payment_mode": "prepaid", "credit_limit_amount": "0.00"},
+    )
+    assert page.status_code == 200 and "operator&#x27;s consolidated bill" in page.content.decode()
+    on_operator_bill.organization.refresh_from_db()
+    assert on_operator_bill.organization.payment_mode == "postpaid"
