@@ -42,6 +42,7 @@ class BillingConfig(AppConfig):
         # A fee invoice voided unpaid ends its period (the plan) or drops its upgrade.
         invoicing.invoice_voided.connect(sales_plans.fee_voided, dispatch_uid="sales.fee_voided")
         plans.add_fee_invoicer(sales_plans.invoice_renewal)
+        plans.add_period_end_handler(sales_plans.void_stale_upgrades)
 
 
 def _online_payments(organizations, trade_numbers) -> dict[str, str]:

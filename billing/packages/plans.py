@@ -40,6 +40,16 @@ def add_fee_invoicer(invoicer) -> None:
         _fee_invoicers.append(invoicer)
 
 
+# Who learns that a fee period is over, renewed or ended: fn(subscription, now), in the
+# roll's transaction (billing.sales voids an upgrade's fee invoice still unpaid).
+_period_end_handlers = []
+
+
+def add_period_end_handler(handler) -> None:
+    if handler not in _period_end_handlers:
+        _period_end_handlers.append(handler)
+
+
 MICROSECOND = timedelta(microseconds=1)
 
 
@@ -276,9 +286,13 @@ def _roll_one(pk: int, now: datetime) -> None:
     # Under the subscription's lock, like fee_paid and apply_upgrade: one grant at a time.
     with transaction.atomic():
         subscription = Subscription.objects.select_for_update().get(pk=pk)
+        period_over = now >= subscription.current_period_end
         while renew_or_end(subscription, now):  # a missed period catches up
             for invoicer in _fee_invoicers:
                 invoicer(subscription, now)
+        if period_over:
+            for handler in _period_end_handlers:
+                handler(subscription, now)
         subscription.refresh_from_db()
         if subscription.status == Subscription.Status.ACTIVE:
             grant_allowance(subscription, month_of(now))

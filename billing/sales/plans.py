@@ -185,9 +185,7 @@ def _period_fee(
 
 def invoice_renewal(subscription: Subscription, now: datetime) -> None:
     """plans.roll's fee invoicer: the renewed period's fee, once per period; a prepaid
-    organization whose balance covers it pays at once (its allowance follows). An upgrade
-    still unpaid is voided first: its period is over."""
-    _void_stale_upgrades(subscription)
+    organization whose balance covers it pays at once (its allowance follows)."""
     if PlanFee.objects.filter(
         subscription=subscription,
         kind=PlanFee.Kind.PERIOD,
@@ -205,15 +203,16 @@ def invoice_renewal(subscription: Subscription, now: datetime) -> None:
         sales.pay_invoice_from_balance(invoice=fee.invoice)
 
 
-def _void_stale_upgrades(subscription: Subscription) -> None:
-    """An upgrade's fee invoice still open when its fee period ended: paid later, it would
-    move the renewed period (invoiced at the old fee) to the dearer terms. Voided, it drops
-    the upgrade (fee_voided) and a late payment stays on the balance."""
+def void_stale_upgrades(subscription: Subscription, now: datetime) -> None:
+    """plans.roll's period-end handler: an upgrade's fee invoice still open when its fee
+    period ended is voided. Paid later, it would move the renewed period (invoiced at the old
+    fee) to the dearer terms, or bill an ended plan for nothing. Voided, the upgrade drops
+    (fee_voided) and a late payment stays on the balance."""
     stale = PlanFee.objects.filter(
         subscription=subscription,
         kind=PlanFee.Kind.UPGRADE,
         invoice__status=Invoice.Status.ISSUED,
-        period_end__lte=subscription.current_period_start,
+        period_end__lte=now,
     ).select_related("invoice")
     for fee in stale:
         invoicing.void_invoice(

@@ -232,3 +232,21 @@ def test_an_upgrade_unpaid_when_its_period_ends_is_voided_at_the_renewal(world):
     allowance = Entitlement.objects.get(reference=plans.allowance_reference(
         subscription, month_of(boundary)))  # fmt: skip
     assert allowance.granted == 1_000_000  # Team's, as its fee
+
+
+def test_an_upgrade_unpaid_when_the_plan_ends_at_its_period_end_is_voided(world):
+    # Otherwise it stays due (and dunned) for an upgrade of a plan that is over.
+    subscription = subscribe(postpaid(world))
+    pay(PlanFee.objects.get(subscription=subscription), "tx-1")
+    upgrade = sales_plans.upgrade_now(
+        actor=as_actor(world.members["owner"]), subscription=subscription,
+        offer=plan_offer("900.00", tokens=4_000_000, name="Big"), from_balance=False,
+    )  # fmt: skip
+    plans.set_auto_renew(
+        actor=as_actor(world.members["owner"]), subscription=subscription, auto_renew=False
+    )
+    plans.roll(subscription.current_period_end + timedelta(minutes=5))
+    subscription.refresh_from_db()
+    upgrade.invoice.refresh_from_db()
+    assert subscription.status == Subscription.Status.ENDED
+    assert upgrade.invoice.status == Invoice.Status.VOID
