@@ -218,7 +218,13 @@ def _plans(org_ids) -> dict[int, Subscription]:
 
 
 def _in_force(plan: Subscription | None, event) -> bool:
-    return plan is not None and plan.started_at <= event.occurred_at
+    """The plan's overage discount applies to time its fees have paid for, as its allowance
+    does: none before the first fee is paid, nor in a renewed period still unpaid."""
+    return (
+        plan is not None
+        and plan.paid_until is not None
+        and plan.started_at <= event.occurred_at < plan.paid_until
+    )
 
 
 def _scope_models(terms_ids) -> dict[int, set[int]]:

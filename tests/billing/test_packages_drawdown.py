@@ -277,6 +277,7 @@ def test_the_plan_discounts_overage_and_its_money_allowance_is_drawn_after_packs
         started_at=SOLD,
         current_period_start=SOLD,
         current_period_end=SOLD + timedelta(days=30),
+        paid_until=SOLD + timedelta(days=30),  # its fee is paid: the discount applies
     )
     packages.grant(
         organization=world.org,

@@ -188,6 +188,7 @@ def test_a_plan_allowance_and_overage_discount_on_the_line(settings):
     plan = Subscription.objects.create(
         organization=w.org, offer=offer, terms=terms, started_at=SOLD,
         current_period_start=SOLD, current_period_end=SOLD + timedelta(days=40),
+        paid_until=SOLD + timedelta(days=40),  # paid: its discount applies
     )  # fmt: skip
     packages.grant(
         organization=w.org, terms=terms, reference="plan-2026-11", starts_at=SOLD,

@@ -21,6 +21,7 @@ from billing.packages import services as packages
 from billing.packages.models import Entitlement, Offer, OfferTerms, Subscription
 from billing.packages.services import unreconciled_entitlements
 from billing.sales import plans as sales_plans
+from billing.sales import services as sales
 from billing.sales.models import PlanFee
 from portal.periods import month_bounds, month_of
 from tests.billing.invoicing_data import at_once
@@ -110,6 +111,25 @@ def test_usage_draws_packs_then_the_allowance_then_the_balance_at_the_discount(w
         Decimal("0.0000000001")
     )
     assert unreconciled_entitlements() == []
+
+
+def test_no_overage_discount_before_the_fee_is_paid(world):
+    offer = plan_offer("300.00", credit=Decimal("0.01"), discount=50)
+    subscription = sales_plans.subscribe(
+        actor=owner(world), organization=world.org, offer=offer, from_balance=False
+    )
+    before = ledger.balance(world.org)
+    metering.ingest_usage(events=[world.event(at=timezone.now())])
+    assert before - ledger.balance(world.org) == Decimal("0.0036")  # the full price
+    fee = PlanFee.objects.get(subscription=subscription)
+    sales.pay_invoice_from_balance(invoice=fee.invoice)
+    paid = ledger.balance(world.org)
+    calls = 1 + int(Decimal("0.01") / Decimal("0.0036")) + 1  # past this month's allowance
+    for _ in range(calls):
+        metering.ingest_usage(events=[world.event(at=timezone.now())])
+    allowance = Entitlement.objects.get(source="plan")
+    overage = Decimal("0.0036") * calls - allowance.granted
+    assert paid - ledger.balance(world.org) == (overage / 2).quantize(Decimal("0.0000000001"))
 
 
 def test_the_roll_renews_with_the_next_fee_paid_from_the_balance_and_grants_once(world):
