@@ -33,11 +33,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.text import format_lazy, slugify
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from accounts.audit_trail import Actor, record_actor_event
@@ -46,6 +48,7 @@ from accounts.models import AuditEvent, DataExport, Department, Membership, Orga
 from accounts.selectors import AUDIT_CSV_HEADER, audit_csv_rows
 from billing.invoicing import documents
 from billing.invoicing.bank_models import BankStatementLine
+from billing.invoicing.consolidated_models import OperatorCharge
 from billing.invoicing.fapiao_models import FapiaoDocument
 from billing.invoicing.models import (
     FapiaoProfile,
@@ -54,9 +57,11 @@ from billing.invoicing.models import (
     InvoiceLine,
     LedgerEntry,
 )
-from billing.metering.models import UsageRollup
+from billing.metering.models import UsageEvent, UsageRollup
+from billing.packages.models import Entitlement, EntitlementEntry, Subscription
 from billing.payments.models import Payment
 from billing.quotas.models import Quota, QuotaPeriod
+from billing.sales.models import PlanFee, Purchase
 from notifications.services import notify
 from portal import csv
 from projects.models import ApiKey, Project
@@ -129,6 +134,48 @@ def _fapiao_rows(organization) -> Iterable[tuple]:
     documents = FapiaoDocument.objects.for_org(organization).order_by("pk")
     for row in documents.values(*FAPIAO_COLUMNS.values()).iterator(chunk_size=1000):
         yield *row.values(), _fapiao_file_name(row["public_id"], row["file_format"])
+
+
+def _offer_name(path: str = "offer__") -> F:
+    """An offer's name in the archive's language (the requester's), as on its pages."""
+    zh = (get_language() or "").startswith("zh")
+    return F(f"{path}name_zh" if zh else f"{path}name_en")
+
+
+def _billed(rows: QuerySet) -> QuerySet:
+    """Purchases and plan fees with what billed them: our invoice or a charge on the
+    operator's bill. status: the invoice's (issued, paid, void) or "charged" on that bill."""
+    return rows.annotate(
+        total=Coalesce("invoice__total_amount", "operator_charge__total_amount"),
+        bill_currency=Coalesce("invoice__currency", "operator_charge__currency"),
+        bill_status=Coalesce("invoice__status", Value("charged")),
+    )
+
+
+BILL_COLUMNS = {
+    "invoice": "invoice__number",
+    "operator_charge_id": "operator_charge__public_id",
+    "currency": "bill_currency",
+    "total_amount": "total",  # with VAT
+    "status": "bill_status",
+}
+
+
+def _purchases(organization) -> QuerySet:
+    credit_note = Invoice.objects.visible_to_customers().filter(
+        credited_invoice=OuterRef("invoice")
+    )
+    return _billed(Purchase.objects.for_org(organization)).annotate(
+        offer_name=_offer_name(),
+        credit_note=Subquery(credit_note.order_by("pk").values("number")[:1]),
+    )
+
+
+def _entitlement_entries(organization) -> QuerySet:
+    """The token ledger; a draw names its call by request id while the usage event is kept
+    (events are purged after their retention, the ledger is not)."""
+    event = UsageEvent.objects.filter(pk=OuterRef("event_id")).values("request_id")[:1]
+    return EntitlementEntry.objects.for_org(organization).annotate(request_id=Subquery(event))
 
 
 def tables() -> list[Table]:
@@ -372,6 +419,92 @@ def tables() -> list[Table]:
                     "out_trade_no",
                     "refunded_amount",
                     "paid_at",
+                ),
+            },
+        ),
+        Table(
+            "purchases.csv",
+            _purchases,
+            {
+                "id": "public_id",
+                "offer_id": "offer__public_id",
+                "offer": "offer_name",
+                "bought_at": "created_at",
+                **BILL_COLUMNS,
+                "credit_note": "credit_note",
+                "entitlement_id": "entitlement__public_id",
+            },
+        ),
+        Table(
+            "entitlements.csv",
+            lambda org: Entitlement.objects.for_org(org).annotate(
+                offer_name=_offer_name(), left=F("granted") - F("consumed")
+            ),
+            {
+                "id": "public_id",
+                "offer_id": "offer__public_id",
+                "offer": "offer_name",
+                **_same("source", "unit", "granted", "consumed"),
+                "remaining": "left",
+                "valid_from": "starts_at",
+                **_same("expires_at", "status"),
+                "department_id": "department__public_id",
+                "department": "department__name",
+                "subscription_id": "subscription__public_id",
+                **_same("reference", "created_at"),
+            },
+        ),
+        Table(
+            "entitlement_entries.csv",
+            _entitlement_entries,
+            {
+                "entitlement_id": "entitlement__public_id",
+                **_same("kind", "units", "value_amount", "request_id", "created_at"),
+            },
+        ),
+        Table(
+            "subscriptions.csv",
+            lambda org: Subscription.objects.for_org(org).annotate(offer_name=_offer_name()),
+            {
+                "id": "public_id",
+                "offer_id": "offer__public_id",
+                "offer": "offer_name",
+                **_same(
+                    "status",
+                    "started_at",
+                    "current_period_start",
+                    "current_period_end",
+                    "commitment_ends_at",
+                    "auto_renew",
+                ),
+                "next_offer_id": "next_terms__offer__public_id",
+                **_same("paid_until", "ended_at"),
+            },
+        ),
+        Table(
+            "plan_fees.csv",
+            lambda org: _billed(PlanFee.objects.for_org(org)),
+            {
+                "subscription_id": "subscription__public_id",
+                **_same("kind", "period_start", "period_end"),
+                **BILL_COLUMNS,
+                **_same("extra_allowance", "created_at"),
+            },
+        ),
+        Table(
+            "operator_charges.csv",
+            OperatorCharge.objects.for_org,
+            {
+                "id": "public_id",
+                **_same(
+                    "category",
+                    "description",
+                    "subtotal_amount",  # before VAT
+                    "tax_rate",
+                    "tax_amount",
+                    "total_amount",
+                    "currency",
+                    "charged_at",
                 ),
             },
         ),
