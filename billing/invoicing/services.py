@@ -687,11 +687,21 @@ def void_invoice(*, actor: Actor, invoice: Invoice, reason: str) -> Invoice:
     return invoice
 
 
+# A purchase invoice's credit takes back what it bought (the pack's tokens left), so it is
+# made from the purchase, not for an amount typed on the invoice.
+PURCHASE_CREDITED_ELSEWHERE = gettext_lazy(
+    "A purchase invoice is credited from its purchase: staff console → Purchases → the "
+    "purchase → Credit the unused tokens. A paid plan fee is refunded by a top-up."
+)
+
+
 def create_credit_note(
     *, actor: Actor, invoice: Invoice, net_amount: Decimal, reason: str
 ) -> Invoice:
     """A negative document for `net_amount` (before VAT) of an issued monthly invoice, issued
     now. A paid purchase is credited with what it bought: billing.sales.credit_purchase."""
+    if invoice.kind == Invoice.Kind.PURCHASE:
+        raise InvoiceError(PURCHASE_CREDITED_ELSEWHERE)
     if invoice.kind != Invoice.Kind.INVOICE:
         raise InvoiceError(_("Credit notes are for issued invoices."))
     return credit_invoice(actor=actor, invoice=invoice, net_amount=net_amount, reason=reason)

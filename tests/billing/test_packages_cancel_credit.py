@@ -206,7 +206,7 @@ def test_only_a_paid_pack_with_tokens_left_is_credited(world):  # noqa: F811
     unpaid = open_purchase(world)
     with pytest.raises(ValidationError, match="Only a paid pack purchase can be credited"):
         sales.credit_purchase(actor=staff, purchase=unpaid, reason="refund")
-    with pytest.raises(ValidationError, match="Credit notes are for issued invoices"):
+    with pytest.raises(ValidationError, match="credited from its purchase"):
         invoicing.create_credit_note(  # the monthly path does not take purchase invoices
             actor=staff, invoice=unpaid.invoice, net_amount=Decimal("1"), reason="refund"
         )
@@ -218,6 +218,20 @@ def test_only_a_paid_pack_with_tokens_left_is_credited(world):  # noqa: F811
         sales.credit_purchase(actor=staff, purchase=paid, reason=" ")
     assert not Invoice.objects.filter(kind=Invoice.Kind.CREDIT_NOTE).exists()
     assert not EntitlementEntry.objects.filter(kind=EntitlementEntry.Kind.EXPIRY).exists()
+
+
+def test_a_monthly_credit_note_of_a_purchase_invoice_says_where_it_is_credited(
+    client, staff_user, world,  # noqa: F811
+):  # fmt: skip
+    paid = paid_purchase(world)
+    url = reverse("admin:billing_invoice_credit", args=[paid.invoice_id])
+    page = client.post(url, {"net_amount": "100.00", "reason": "refund"})
+    assert page.status_code == 200
+    assert (
+        "A purchase invoice is credited from its purchase: staff console → Purchases → the "
+        "purchase → Credit the unused tokens." in page.content.decode()
+    )
+    assert not Invoice.objects.filter(kind=Invoice.Kind.CREDIT_NOTE).exists()
 
 
 # --- At the same moment (PostgreSQL: row locks) ---------------------------------------------
