@@ -30,6 +30,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from accounts.audit_trail import Actor
 from accounts.permissions import Role
+from billing.invoicing.consolidated_models import ConsolidatedBilling
 from billing.sales import plans
 from projects import services as projects_services
 from tests.accounts.signin import totp_code, totp_set_up_earlier, verified_user
@@ -124,6 +125,10 @@ GIVEN = {
         organization=a.organization,
         offer=plan_offer(name=a.name("plan")),
         from_balance=False,  # its fee invoice stays open: shown too
+    ),
+    # On the operator's bill (the isolation world charged a pack there): its months and charges.
+    "/api/v1/billing/operator-bill": lambda a: ConsolidatedBilling.objects.create(
+        organization=a.organization, operator_account_number="A-0001"
     ),
 }
 GET_OPERATIONS = [
