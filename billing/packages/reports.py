@@ -1,10 +1,12 @@
 """Finance's monthly figures of token packs (the staff console's "Pack report", CSV too).
 
 Per business month, for packs (plan allowances are the plan's fee, reported with invoices):
-sold (count, tokens, price before VAT: revenue to defer), consumed (tokens drawn by usage
-ingested in the month, and their value at list price), expired (tokens left at expiry and the
-breakage: the share of the price paid they stand for) and deferred revenue at the month's end
-(price paid x the share of tokens still left, of every pack in force then). Amounts in CNY.
+sold (count, tokens, price before VAT: revenue to defer), credited (credit notes of pack
+purchases issued in the month, before VAT: net sales are sold less credited), consumed
+(tokens drawn by usage ingested in the month, and their value at list price), expired (tokens
+left at expiry and the breakage: the share of the price paid they stand for) and deferred
+revenue at the month's end (price paid x the share of tokens still left, of every pack in
+force then). Amounts in CNY.
 """
 
 from dataclasses import dataclass
@@ -21,7 +23,8 @@ from portal.periods import add_months, business_zone, month_of, month_start
 ZERO = Decimal(0)
 TOKEN_COLUMNS = ["tokens_sold", "tokens_consumed", "tokens_expired"]
 AMOUNT_COLUMNS = [
-    "revenue_amount", "consumed_value_amount", "breakage_amount", "deferred_revenue_amount",
+    "revenue_amount", "credited_amount", "consumed_value_amount", "breakage_amount",
+    "deferred_revenue_amount",
 ]  # fmt: skip
 CSV_COLUMNS = ["month", "packs_sold", *TOKEN_COLUMNS, *AMOUNT_COLUMNS]
 
@@ -32,6 +35,7 @@ class PackMonth:
     packs_sold: int = 0
     tokens_sold: Decimal = ZERO
     revenue_amount: Decimal = ZERO  # price before VAT of the packs sold
+    credited_amount: Decimal = ZERO  # credit notes issued in the month, before VAT, positive
     tokens_consumed: Decimal = ZERO
     consumed_value_amount: Decimal = ZERO  # at list price
     tokens_expired: Decimal = ZERO
@@ -67,6 +71,8 @@ def pack_report(first: date, last: date) -> list[PackMonth]:
         row.packs_sold += 1
         row.tokens_sold += granted
         row.revenue_amount += price
+    for issued_at, net in _credit_notes(start, end):
+        months[month_of(issued_at)].credited_amount -= net
     entries = (
         EntitlementEntry.objects.filter(
             entitlement__source=Entitlement.Source.PACK, created_at__gte=start, created_at__lt=end
@@ -85,6 +91,18 @@ def pack_report(first: date, last: date) -> list[PackMonth]:
     for row in months.values():
         row.deferred_revenue_amount = deferred_revenue(month_start(add_months(row.month, 1)))
     return list(months.values())
+
+
+def _credit_notes(start, end):
+    """(issued at, amount before VAT: negative) of the credit notes of pack purchases issued
+    in [start, end); a credit note is never voided. Read through the relations that sales
+    and invoicing hang on a pack (this floor imports neither): its purchase, the purchase's
+    invoice, that invoice's credit notes."""
+    note = "purchase__invoice__credit_notes__"
+    return Entitlement.objects.filter(
+        source=Entitlement.Source.PACK,
+        **{f"{note}issued_at__gte": start, f"{note}issued_at__lt": end},
+    ).values_list(f"{note}issued_at", f"{note}subtotal_amount")
 
 
 def deferred_revenue(at) -> Decimal:

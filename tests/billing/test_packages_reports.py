@@ -6,13 +6,22 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.audit_trail import Actor
 from billing.metering import services as metering
 from billing.packages import reports
 from billing.packages import services as packages
-from billing.packages.models import Offer, OfferTerms
+from billing.packages.models import Entitlement, Offer, OfferTerms
+from billing.sales import services as sales
+from portal.periods import add_months, month_of, month_start
 from tests.billing.metering_world import build_world
+from tests.billing.test_packages_store import (
+    buyer,
+    domestic_pack,
+    top_up,
+    world,  # noqa: F401 (fixture)
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -83,10 +92,29 @@ def test_the_staff_console_shows_the_report_and_its_csv(client, staff_user, hist
     rows = b"".join(download.streaming_content).decode().lstrip("\ufeff").splitlines()
     assert rows[0].split(",") == reports.CSV_COLUMNS
     assert rows[2].split(",") == [
-        "2026-11", "1", "1000000", "900000", "250000", "100.00", "0.90", "25.00", "60.00"
+        "2026-11", "1", "1000000", "900000", "250000", "100.00", "0.00", "0.90", "25.00", "60.00"
     ]  # fmt: skip
     changelist = client.get(reverse("admin:billing_entitlemententry_changelist"))
     assert changelist.status_code == 200 and url in changelist.text
+
+
+def test_a_credited_pack_purchase_is_counted_in_the_month_of_its_credit_note(world):  # noqa: F811
+    top_up(world, "6000.00")
+    purchase = sales.buy_pack(
+        actor=buyer(world), organization=world.org, offer=domestic_pack(), from_balance=True
+    )
+    this_month = month_of(timezone.now())
+    last_month = add_months(this_month, -1)
+    sold_then = month_start(last_month) + timedelta(days=2)
+    Entitlement.objects.filter(pk=purchase.entitlement_id).update(starts_at=sold_then)
+    note = sales.credit_purchase(actor=Actor.system(), purchase=purchase, reason="refund")
+    assert note.subtotal_amount == Decimal("-5000.00")  # nothing used: all of it
+
+    sold, credited = reports.pack_report(last_month, this_month)
+    assert (sold.packs_sold, sold.revenue_amount, sold.credited_amount) == (1, 5000, 0)
+    assert (credited.packs_sold, credited.revenue_amount) == (0, 0)
+    assert credited.credited_amount == Decimal("5000.00")
+    assert credited.csv_row()[reports.CSV_COLUMNS.index("credited_amount")] == Decimal("5000.00")
 
 
 def test_a_reversed_range_is_refused_at_its_field(client, staff_user, history):
