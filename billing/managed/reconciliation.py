@@ -5,8 +5,10 @@ Per organization and service month, the usage its settlements billed (Settlement
 to bill as the settlement reads it (billing.invoicing.services.unbilled_amount): more is
 usage billed twice. Less is usage that arrived after the last settlement: the next one
 carries it. And each row adds up: its month's usage is the `usage` column and the earlier
-months' are `adjustments`; subtotal = usage + packs + plan fees + adjustments; total =
-subtotal + VAT.
+months' are `adjustments`; its packs and plan fees are the organization's charges on the
+operator's bill made in its month (settlement.charged_in, as the settlement read them), its
+VAT is theirs plus the VAT on usage and adjustments; subtotal = usage + packs + plan fees +
+adjustments; total = subtotal + VAT.
 """
 
 import logging
@@ -16,6 +18,7 @@ from decimal import Decimal
 
 from billing.invoicing.services import ADJUSTMENT_MONTHS, unbilled_amount
 from billing.managed.models import SettlementRow
+from portal.money import round_money
 from portal.periods import add_months
 
 logger = logging.getLogger(__name__)
@@ -68,6 +71,8 @@ def settlement_problems(*, since: date | None = None, organization=None) -> list
 
 
 def _row_problems(row: SettlementRow, usage: dict[date, Decimal]) -> list[str]:
+    from billing.managed import settlement  # it imports this module (its check after a run)
+
     own = usage.get(row.settlement.month, ZERO)
     earlier = sum((amount for month, amount in usage.items() if month != row.settlement.month),
                   ZERO)  # fmt: skip
@@ -77,6 +82,20 @@ def _row_problems(row: SettlementRow, usage: dict[date, Decimal]) -> list[str]:
         problems.append(
             f"{where}: usage by month says {own} of its month and {earlier} earlier, the row "
             f"bills usage {row.usage_amount} and adjustments {row.adjustments_amount}"
+        )
+    month, currency = row.settlement.month, row.organization.currency
+    packs, plan_fees, charges_vat = settlement.charged_in(row.organization, month)
+    packs, plan_fees = round_money(packs, currency), round_money(plan_fees, currency)
+    if (row.packs_amount, row.plan_fees_amount) != (packs, plan_fees):
+        problems.append(
+            f"{where}: packs {row.packs_amount} and plan fees {row.plan_fees_amount}, the "
+            f"charges on the operator's bill of {month:%Y-%m} are {packs} and {plan_fees}"
+        )
+    vat = settlement.usage_vat(row.usage_amount + row.adjustments_amount, currency) + charges_vat
+    if row.tax_amount != vat:
+        problems.append(
+            f"{where}: VAT {row.tax_amount}, the usage's and the charges' ({charges_vat}) add "
+            f"up to {vat}"
         )
     parts = row.usage_amount + row.packs_amount + row.plan_fees_amount + row.adjustments_amount
     if row.subtotal_amount != parts:

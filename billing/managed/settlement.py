@@ -167,13 +167,12 @@ def month_row(
     own = f"{month:%Y-%m}"
     usage = by_month.get(own, ZERO)
     adjustments = sum((v for k, v in by_month.items() if k != own), ZERO)
-    packs, plan_fees, purchase_vat = _purchases(organization, month)
+    packs, plan_fees, purchase_vat = charged_in(organization, month)
     usage, adjustments, packs, plan_fees = (
         round_money(amount, currency) for amount in (usage, adjustments, packs, plan_fees)
     )
-    usage_vat = round_money((usage + adjustments) * settings.VAT_RATE, currency)
     subtotal = usage + adjustments + packs + plan_fees
-    tax = usage_vat + purchase_vat
+    tax = usage_vat(usage + adjustments, currency) + purchase_vat
     return SettlementRow(
         settlement=settlement,
         organization=organization,
@@ -189,7 +188,12 @@ def month_row(
     )
 
 
-def _purchases(organization, month: date) -> tuple[Decimal, Decimal, Decimal]:
+def usage_vat(amount: Decimal, currency: str) -> Decimal:
+    """A row's VAT on its usage and adjustments (packs and plan fees carry their own)."""
+    return round_money(amount * settings.VAT_RATE, currency)
+
+
+def charged_in(organization, month: date) -> tuple[Decimal, Decimal, Decimal]:
     """Packs and plan fees before VAT, and their VAT: the charges on the operator's bill made
     in `month` (VAT as each was charged). Purchase invoices are left out: those were
     invoiced and paid to us (bought before the organization joined the bill)."""

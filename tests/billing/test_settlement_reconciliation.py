@@ -11,10 +11,11 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.audit_trail import Actor
+from billing.invoicing.consolidated_models import OperatorCharge
 from billing.managed import settlement as settlements
 from billing.managed.reconciliation import settlement_problems
 from billing.packages import services as packages
-from tests.billing.invoicing_data import NOV, NOV_FIRST_HOUR, customer, rollup
+from tests.billing.invoicing_data import NOV, NOV_FIRST_HOUR, NOV_LAST_HOUR, customer, rollup
 from tests.billing.metering_world import build_world
 from tests.billing.test_packages_invoice import MILLION, SOLD, ingest, pack_terms
 from tests.factories import OrganizationFactory
@@ -57,7 +58,8 @@ def test_a_row_billing_more_usage_than_was_charged_or_not_adding_up_is_reported(
     row.usage_by_month = {"2026-11": "4.00", "2026-10": "3.00"}
     row.adjustments_amount += Decimal("1.50")
     row.subtotal_amount += Decimal("1.50")
-    row.total_amount += Decimal("1.50")  # (the VAT left as it was: only the usage is checked)
+    row.tax_amount += Decimal("0.09")  # 6 %: the row adds up
+    row.total_amount += Decimal("1.59")
     row.save()
     over = (
         f"organization {c.organization.public_id} (某市大数据局), 2026-10: settlements bill "
@@ -117,6 +119,59 @@ def test_the_bill_is_checked_against_usage_as_charged_after_packs(settings):
     ]
     row.usage_amount += 1  # and the row adds up
     row.subtotal_amount += 1
-    row.total_amount += 1
+    row.tax_amount += Decimal("0.06")
+    row.total_amount += Decimal("1.06")
     row.save()
     assert settlement_problems() == [over]
+
+
+def charge(c, category, subtotal, at):
+    """A pack or plan fee on the operator's bill, charged `at`, with 6 % VAT."""
+    subtotal = Decimal(subtotal)
+    tax = (subtotal * Decimal("0.06")).quantize(Decimal("0.01"))
+    return OperatorCharge.objects.create(
+        organization=c.organization, category=category, description=category, currency="CNY",
+        subtotal_amount=subtotal, tax_rate=Decimal("0.06"), tax_amount=tax,
+        total_amount=subtotal + tax, charged_at=at,
+    )  # fmt: skip
+
+
+def test_a_rows_packs_and_plan_fees_are_its_months_charges_on_the_operators_bill():
+    c = customer(name="某市政务云")
+    on_the_bill(c.organization)
+    rollup(c, cost="4.00")
+    charge(c, "pack", "100.00", NOV_FIRST_HOUR + timedelta(days=2))
+    charge(c, "plan_fee", "30.00", NOV_FIRST_HOUR + timedelta(days=3))
+    charge(c, "pack", "7.00", OCT_HOUR)  # October's: not November's row
+    row = settlements.build_settlement(month=NOV).rows.get()
+    assert (row.packs_amount, row.plan_fees_amount, row.tax_amount) == (
+        Decimal("100.00"), Decimal("30.00"), Decimal("6.00") + Decimal("1.80") + Decimal("0.24"),
+    )  # fmt: skip
+    assert settlement_problems() == []
+
+    # The row bills a pack more than was charged (and still adds up).
+    row.packs_amount += 10
+    row.subtotal_amount += 10
+    row.tax_amount += Decimal("0.60")
+    row.total_amount += Decimal("10.60")
+    row.save()
+    where = f"settlement 2026-11, organization {c.organization.public_id}"
+    assert settlement_problems() == [
+        f"{where}: packs 110.00 and plan fees 30.00, the charges on the operator's bill of "
+        "2026-11 are 100.00 and 30.00",
+        f"{where}: VAT 8.64, the usage's and the charges' (7.80) add up to 8.04",
+    ]
+    # A plan fee charged in November after its settlement was built: the bill missed it.
+    row.packs_amount -= 10
+    row.subtotal_amount -= 10
+    row.tax_amount -= Decimal("0.60")
+    row.total_amount -= Decimal("10.60")
+    row.save()
+    charge(c, "plan_fee", "5.00", NOV_LAST_HOUR)
+    assert settlement_problems() == [
+        f"{where}: packs 100.00 and plan fees 30.00, the charges on the operator's bill of "
+        "2026-11 are 100.00 and 35.00",
+        f"{where}: VAT 8.04, the usage's and the charges' (8.10) add up to 8.34",
+    ]
+    with pytest.raises(CommandError, match="2 settlement differences"):
+        call_command("verify_billing")
